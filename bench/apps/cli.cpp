@@ -1,0 +1,156 @@
+#include "apps/cli.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "transport/link.hpp"
+
+namespace fabscope::apps {
+namespace {
+
+struct Raw {
+  std::string transport = "mpi", sizes, out, label;
+  int iters = -1, warmup = -1, bw_iters = -1;
+  std::string lat_size = "8", bw_size = "1M";
+  std::string suite_file;
+  bool quiet = false;
+};
+
+void add_common(CLI::App& sub, Raw& raw) {
+  sub.add_option("--transport", raw.transport, "mpi (verbs: coming with the verbs transport)")
+      ->capture_default_str();
+  sub.add_option("--out", raw.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
+  sub.add_option("--label", raw.label, "free text stored with the results (e.g. firmware version)");
+  sub.add_flag("--quiet", raw.quiet, "no progress lines");
+}
+
+void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_iters, int default_warmup) {
+  raw.sizes = default_sizes;
+  sub.add_option("--sizes", raw.sizes, "message sizes: LO:HI powers of two, or a list (8,64K,1M)")
+      ->capture_default_str();
+  sub.add_option("--iters", raw.iters, fmt::format("timed iterations per size (default {})", default_iters));
+  sub.add_option("--warmup", raw.warmup, fmt::format("untimed iterations per size (default {})", default_warmup));
+}
+
+}  // namespace
+
+void validate(const suites::BenchSpec& spec, const std::string& where, bool cli) {
+  // Suite fields are snake_case (bw_iters); the same settings on the command line are flags.
+  auto name = [&](std::string field) {
+    if (!cli) return field;
+    for (char& c : field)
+      if (c == '_') c = '-';
+    return "--" + field;
+  };
+  const auto& common = spec.kind == suites::Kind::kPairs ? spec.pairs.common : spec.sweep.common;
+  if (!transport::is_known_transport(common.transport)) {
+    throw core::UsageError(fmt::format("{}: {}: unknown transport '{}'; use mpi", where,
+                                       name("transport"), common.transport));
+  }
+  auto at_least = [&](int v, int lo, const char* field) {
+    if (v < lo) {
+      throw core::UsageError(fmt::format("{}: {} must be at least {} (got {})", where, name(field), lo, v));
+    }
+  };
+  if (spec.kind == suites::Kind::kPairs) {
+    at_least(spec.pairs.lat_iters, 1, "iters");
+    at_least(spec.pairs.bw_iters, 1, "bw_iters");
+    at_least(spec.pairs.warmup, 0, "warmup");
+    if (spec.pairs.bw_size == 0) {
+      throw core::UsageError(fmt::format("{}: {} must be at least 1 byte", where, name("bw_size")));
+    }
+  } else {
+    at_least(spec.sweep.iters, 1, "iters");
+    at_least(spec.sweep.warmup, 0, "warmup");
+  }
+}
+
+Invocation parse_command_line(const std::vector<std::string>& args) {
+  CLI::App app{"fabscope: RDMA fabric benchmarks (run under mpirun or srun, one rank per node or NIC)",
+               "fabscope"};
+  app.require_subcommand(1, 1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  Raw raw;
+  auto* lat = app.add_subcommand("lat", "ping-pong latency between ranks 0 and 1 over message sizes");
+  auto* bw = app.add_subcommand("bw", "unidirectional windowed bandwidth, rank 0 -> rank 1");
+  auto* bibw = app.add_subcommand("bibw", "bidirectional windowed bandwidth between ranks 0 and 1");
+  auto* pairs = app.add_subcommand("pairs", "all-pairs latency and bandwidth matrix over every rank");
+  auto* run = app.add_subcommand("run", "run a suite file (e.g. configs/suites/quick.yaml)");
+  for (auto* s : {lat, bw, bibw, pairs, run}) add_common(*s, raw);
+  add_sweep(*lat, raw, "1:4M", 1000, 100);
+  add_sweep(*bw, raw, "1:4M", 20, 2);
+  add_sweep(*bibw, raw, "1:4M", 20, 2);
+  pairs->add_option("--lat-size", raw.lat_size, "latency message size")->capture_default_str();
+  pairs->add_option("--bw-size", raw.bw_size, "bandwidth message size")->capture_default_str();
+  pairs->add_option("--iters", raw.iters, "latency ping-pongs per pair (default 1000)");
+  pairs->add_option("--bw-iters", raw.bw_iters, "bandwidth windows per direction per pair (default 20)");
+  pairs->add_option("--warmup", raw.warmup, "untimed ping-pongs per pair (default 10)");
+  run->add_option("suite", raw.suite_file, "suite YAML file")->required();
+
+  std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed, no argv[0]
+  Invocation inv;
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    inv.help = true;
+    const CLI::App* target = &app;
+    for (auto* s : app.get_subcommands()) target = s;
+    inv.help_text = target->help();
+    return inv;
+  } catch (const CLI::CallForAllHelp&) {
+    inv.help = true;
+    inv.help_text = app.help("", CLI::AppFormatMode::All);
+    return inv;
+  } catch (const CLI::ParseError& e) {
+    std::string sub;
+    for (auto* s : app.get_subcommands()) sub = " " + s->get_name();
+    throw core::UsageError(fmt::format("{}; see 'fabscope{} --help'", e.what(), sub));
+  }
+  const CLI::App* chosen = app.get_subcommands().front();
+  inv.subcommand = chosen->get_name();
+  inv.out = raw.out;
+  inv.quiet = raw.quiet;
+  const suites::Common common{inv.subcommand, raw.label, raw.transport};
+  if (inv.subcommand == "run") {
+    std::ifstream in(raw.suite_file);
+    if (!in) throw core::UsageError(fmt::format("{}: cannot read the suite file; check the path", raw.suite_file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    inv.suite_text = ss.str();
+    inv.specs = parse_suite(inv.suite_text, raw.suite_file);
+    for (auto& s : inv.specs) {
+      auto& c = s.kind == suites::Kind::kPairs ? s.pairs.common : s.sweep.common;
+      c.label = raw.label;
+      if (chosen->count("--transport") > 0) c.transport = raw.transport;
+    }
+    return inv;
+  }
+  // An option the user did not give keeps the benchmark's default.
+  auto pick = [&](const char* flag, int value, int def) { return chosen->count(flag) > 0 ? value : def; };
+  suites::BenchSpec spec;
+  spec.kind = *suites::parse_kind(inv.subcommand);
+  if (spec.kind == suites::Kind::kPairs) {
+    spec.pairs.common = common;
+    spec.pairs.lat_size = core::parse_size(raw.lat_size, "--lat-size");
+    spec.pairs.bw_size = core::parse_size(raw.bw_size, "--bw-size");
+    spec.pairs.lat_iters = pick("--iters", raw.iters, spec.pairs.lat_iters);
+    spec.pairs.bw_iters = pick("--bw-iters", raw.bw_iters, spec.pairs.bw_iters);
+    spec.pairs.warmup = pick("--warmup", raw.warmup, spec.pairs.warmup);
+  } else {
+    spec.sweep.common = common;
+    spec.sweep.sizes = core::parse_sizes(raw.sizes, "--sizes");
+    const bool is_lat = spec.kind == suites::Kind::kLat;
+    spec.sweep.iters = pick("--iters", raw.iters, is_lat ? 1000 : 20);
+    spec.sweep.warmup = pick("--warmup", raw.warmup, is_lat ? 100 : 2);
+  }
+  validate(spec, "fabscope " + inv.subcommand, true);
+  inv.specs.push_back(spec);
+  return inv;
+}
+
+}  // namespace fabscope::apps

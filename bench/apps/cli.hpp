@@ -1,0 +1,34 @@
+// The command line of `fabscope`: subcommands lat, bw, bibw, pairs, run. Parsing is pure (no MPI),
+// so every rank parses the same argv to the same verdict and the parser is unit-tested.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "suites/suite.hpp"
+
+namespace fabscope::apps {
+
+struct Invocation {
+  std::vector<suites::BenchSpec> specs;
+  std::string out;          // results file; empty: results/fabscope-<subcommand>-<UTC>.h5
+  std::string suite_text;   // YAML text for `run`
+  std::string subcommand;
+  bool quiet = false;
+  bool help = false;        // --help was given: help_text holds the text
+  std::string help_text;
+};
+
+// Throws core::UsageError with one line that names the flag or field and how to fix it.
+[[nodiscard]] Invocation parse_command_line(const std::vector<std::string>& args);
+
+// Parses a suite file's text; `file` names it in error messages. Benchmarks get `label` and,
+// when non-empty, `transport` as defaults.
+[[nodiscard]] std::vector<suites::BenchSpec> parse_suite(const std::string& text,
+                                                         const std::string& file);
+
+// Shared validation of typed parameters (ranges, known transport). Errors start with `where` and
+// name the setting as a flag (cli) or as a suite field.
+void validate(const suites::BenchSpec& spec, const std::string& where, bool cli);
+
+}  // namespace fabscope::apps

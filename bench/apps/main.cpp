@@ -1,0 +1,128 @@
+// fabscope: the MPI-launched benchmark binary. This file is the error boundary: it parses the
+// command line on every rank, runs the collective preflight, and turns exceptions into exit codes
+// (0 ok, 1 failure, 2 usage, 77 unsupported here).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include "apps/cli.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "io/results.hpp"
+#include "runtime/comm.hpp"
+#include "suites/suite.hpp"
+
+using namespace fabscope;
+
+namespace {
+
+std::string local_hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string default_out(const std::string& subcommand) {
+  std::string stamp = core::utc_now_iso();
+  std::erase(stamp, '-');
+  std::erase(stamp, ':');
+  return fmt::format("results/fabscope-{}-{}.h5", subcommand, stamp);
+}
+
+// Every rank passes its own verdict ("" = fine). If any rank failed, rank 0 prints the first
+// failing rank's message once and every rank returns the exit code to use; else 0.
+int agree(const runtime::Comm& comm, const std::string& error, core::ExitCode code) {
+  if (comm.all_true(error.empty())) return 0;
+  const auto worst = static_cast<int>(comm.max(error.empty() ? 0.0 : static_cast<double>(code)));
+  const auto messages = comm.gather_strings(error);
+  for (const auto& m : messages) {
+    if (!m.empty()) {
+      fmt::print(stderr, "fabscope: {}\n", m);
+      break;
+    }
+  }
+  return worst;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  runtime::Session session(argc, argv);
+  const runtime::Comm comm = runtime::Comm::world();
+  const int rank = comm.rank();
+  core::log::set_identity(rank, local_hostname());
+  const std::vector<std::string> args(argv, argv + argc);
+
+  // Preflight 1: the command line and the rank count, judged on every rank.
+  apps::Invocation inv;
+  std::string error;
+  core::ExitCode code = core::ExitCode::kUsage;
+  try {
+    inv = apps::parse_command_line(args);
+    for (const auto& spec : inv.specs) {
+      const int need = suites::min_ranks(spec.kind);
+      if (comm.size() < need) {
+        throw core::UsageError(fmt::format("{} needs at least {} ranks (got {}); launch with e.g. "
+                                           "'mpirun -np {} fabscope {} ...'",
+                                           suites::kind_name(spec.kind), need, comm.size(), need,
+                                           inv.subcommand));
+      }
+    }
+  } catch (const core::Error& e) {
+    error = e.what();
+    code = e.code();
+  }
+  if (inv.help) {
+    if (rank == 0) fmt::print("{}", inv.help_text);
+    return 0;
+  }
+  if (const int rc = agree(comm, error, code); rc != 0) return rc;
+
+  // Preflight 2: provenance, and rank 0 creates the results file.
+  const auto hosts = suites::gather_hosts(comm);
+  std::vector<std::string> hostnames;
+  {
+    std::string names;
+    for (const auto& h : hosts) names += h.hostname + '\n';
+    names = comm.broadcast_string(names, 0);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = names.find('\n', start)) != std::string::npos; start = nl + 1) {
+      hostnames.push_back(names.substr(start, nl - start));
+    }
+  }
+  std::optional<io::ResultsWriter> writer;
+  error.clear();
+  if (rank == 0) {
+    try {
+      io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "), inv.suite_text, comm.size()};
+      writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
+    } catch (const core::Error& e) {
+      error = e.what();
+      code = e.code();
+    }
+  }
+  if (const int rc = agree(comm, error, code); rc != 0) return rc;
+
+  suites::Context ctx{comm, writer ? &*writer : nullptr, hostnames, inv.quiet, stdout};
+  try {
+    for (const auto& spec : inv.specs) suites::run(ctx, spec);
+    if (writer) {
+      writer->finish();
+      fmt::print("# results: {}\n", writer->path());
+    }
+  } catch (const std::exception& e) {
+    // After preflight a failure on one rank must not leave its peers waiting forever.
+    core::log::error("{}; aborting the job", e.what());
+    comm.abort(1);
+  }
+  comm.quiet_barrier();
+  return 0;
+}

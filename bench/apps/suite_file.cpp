@@ -1,0 +1,114 @@
+// Suite files (configs/suites/*.yaml):
+//   name: quick
+//   description: free text
+//   benchmarks:
+//     - {name: lat, kind: lat, sizes: "1:64K", iters: 1000, warmup: 100}
+//     - {name: pairs, kind: pairs, lat_size: 8, bw_size: 1M, iters: 200, bw_iters: 10, warmup: 10}
+// Every error names the file, the line and the field.
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "apps/cli.hpp"
+#include "core/error.hpp"
+#include "core/units.hpp"
+
+namespace fabscope::apps {
+namespace {
+
+std::string at(const std::string& file, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  return mark.line >= 0 ? fmt::format("{}:{}", file, mark.line + 1) : file;
+}
+
+int as_int(const YAML::Node& node, const std::string& where) {
+  try {
+    return node.as<int>();
+  } catch (const YAML::Exception&) {
+    throw core::UsageError(fmt::format("{}: expected an integer, got '{}'", where, node.Scalar()));
+  }
+}
+
+std::string as_text(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) throw core::UsageError(fmt::format("{}: expected a single value", where));
+  return node.Scalar();
+}
+
+suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std::string& file) {
+  const std::string entry = fmt::format("{}: benchmarks[{}]", at(file, e), index);
+  if (!e.IsMap()) throw core::UsageError(fmt::format("{}: each benchmark must be a mapping with at least 'kind'", entry));
+  const YAML::Node kind_node = e["kind"];
+  if (!kind_node) throw core::UsageError(fmt::format("{}: missing 'kind' (one of lat, bw, bibw, pairs)", entry));
+  const auto kind = suites::parse_kind(as_text(kind_node, entry + ".kind"));
+  if (!kind) {
+    throw core::UsageError(fmt::format("{}.kind: unknown benchmark '{}'; use lat, bw, bibw or pairs",
+                                       entry, kind_node.Scalar()));
+  }
+  const bool is_pairs = *kind == suites::Kind::kPairs;
+  const std::set<std::string> allowed =
+      is_pairs ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup"}
+               : std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup"};
+  suites::BenchSpec spec;
+  spec.kind = *kind;
+  suites::Common common{std::string(suites::kind_name(*kind)), "", "mpi"};
+  if (!is_pairs) {
+    spec.sweep.sizes = core::parse_sizes("1:4M", "sizes");
+    spec.sweep.iters = *kind == suites::Kind::kLat ? 1000 : 20;
+    spec.sweep.warmup = *kind == suites::Kind::kLat ? 100 : 2;
+  }
+  for (const auto& kv : e) {
+    const std::string key = kv.first.Scalar();
+    const std::string where = fmt::format("{}: benchmarks[{}].{}", at(file, kv.first), index, key);
+    if (allowed.count(key) == 0) {
+      std::string known;
+      for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
+      throw core::UsageError(fmt::format("{}: unknown field for {}; known fields: {}", where, suites::kind_name(*kind), known));
+    }
+    const YAML::Node& v = kv.second;
+    if (key == "name") common.name = as_text(v, where);
+    else if (key == "transport") common.transport = as_text(v, where);
+    else if (key == "sizes") spec.sweep.sizes = core::parse_sizes(as_text(v, where), where);
+    else if (key == "lat_size") spec.pairs.lat_size = core::parse_size(as_text(v, where), where);
+    else if (key == "bw_size") spec.pairs.bw_size = core::parse_size(as_text(v, where), where);
+    else if (key == "bw_iters") spec.pairs.bw_iters = as_int(v, where);
+    else if (key == "iters") (is_pairs ? spec.pairs.lat_iters : spec.sweep.iters) = as_int(v, where);
+    else if (key == "warmup") (is_pairs ? spec.pairs.warmup : spec.sweep.warmup) = as_int(v, where);
+  }
+  for (char c : common.name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      throw core::UsageError(fmt::format("{}.name: '{}' may use only letters, digits, '-' and '_'", entry, common.name));
+    }
+  }
+  (is_pairs ? spec.pairs.common : spec.sweep.common) = common;
+  validate(spec, entry, false);
+  return spec;
+}
+
+}  // namespace
+
+std::vector<suites::BenchSpec> parse_suite(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw core::UsageError(fmt::format("{}:{}: not valid YAML: {}", file, e.mark.line + 1, e.msg));
+  }
+  if (!root.IsMap()) throw core::UsageError(fmt::format("{}: a suite is a mapping with a 'benchmarks' list", file));
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (key != "name" && key != "description" && key != "benchmarks") {
+      throw core::UsageError(fmt::format("{}: unknown top-level field '{}'; known: name, description, benchmarks",
+                                         at(file, kv.first), key));
+    }
+  }
+  const YAML::Node list = root["benchmarks"];
+  if (!list || !list.IsSequence() || list.size() == 0) {
+    throw core::UsageError(fmt::format("{}: 'benchmarks' must be a non-empty list", file));
+  }
+  std::vector<suites::BenchSpec> specs;
+  for (std::size_t i = 0; i < list.size(); ++i) specs.push_back(parse_entry(list[i], i, file));
+  return specs;
+}
+
+}  // namespace fabscope::apps

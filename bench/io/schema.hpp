@@ -1,0 +1,41 @@
+// Names and version of the results file schema (documented in results/SCHEMA.md). Every name the
+// writer and reader use lives here, so the C++ side cannot drift from the document.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace fabscope::io::schema {
+
+inline constexpr std::int64_t kVersion = 1;
+
+namespace attr {
+inline constexpr std::string_view kSchemaVersion = "schema_version";
+inline constexpr std::string_view kFabscopeVersion = "fabscope_version";
+inline constexpr std::string_view kCreatedUtc = "created_utc";
+inline constexpr std::string_view kCommandLine = "command_line";
+inline constexpr std::string_view kSuiteText = "suite_text";
+inline constexpr std::string_view kNRanks = "n_ranks";
+inline constexpr std::string_view kComplete = "complete";
+inline constexpr std::string_view kUnits = "units";
+inline constexpr std::string_view kBenchmark = "benchmark";
+inline constexpr std::string_view kName = "name";
+inline constexpr std::string_view kTransport = "transport";
+inline constexpr std::string_view kLabel = "label";
+inline constexpr std::string_view kIters = "iters";
+inline constexpr std::string_view kWarmup = "warmup";
+inline constexpr std::string_view kStartedUtc = "started_utc";
+inline constexpr std::string_view kFinishedUtc = "finished_utc";
+inline constexpr std::string_view kRoundsTotal = "rounds_total";
+inline constexpr std::string_view kRoundsDone = "rounds_done";
+inline constexpr std::string_view kStatusNames = "status_names";
+}  // namespace attr
+
+inline constexpr std::string_view kHosts = "/hosts";
+inline constexpr std::string_view kRuns = "/runs";
+
+// Pair status codes stored in the pairs `status` matrix.
+enum class PairStatus : std::int8_t { kNotRun = 0, kOk = 1, kFailed = 2, kTimeout = 3 };
+inline constexpr std::string_view kStatusNamesValue = "not_run,ok,failed,timeout";
+
+}  // namespace fabscope::io::schema

@@ -1,0 +1,206 @@
+#include "runtime/comm.hpp"
+
+#include <mpi.h>
+
+#include <array>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace fabscope::runtime {
+namespace {
+
+constexpr auto kQuietPoll = std::chrono::milliseconds(1);
+
+void check(int rc, const char* call) {
+  if (rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    core::log::error("{} failed: {}", call, std::string(text, static_cast<std::size_t>(len)));
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    std::abort();
+  }
+}
+
+int as_count(std::size_t bytes) {
+  if (bytes > static_cast<std::size_t>(INT_MAX)) {
+    throw core::UsageError("message size above 2 GiB is not supported by the mpi transport");
+  }
+  return static_cast<int>(bytes);
+}
+
+// Completes a non-blocking operation without holding the CPU: test, then sleep.
+void wait_quietly(MPI_Request& req) {
+  int done = 0;
+  for (;;) {
+    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return;
+    std::this_thread::sleep_for(kQuietPoll);
+  }
+}
+
+}  // namespace
+
+struct Comm::Impl {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  // Request storage for windows, allocated once so the timed loops allocate nothing.
+  mutable std::array<MPI_Request, 2 * kMaxWindow> reqs{};
+};
+
+Session::Session(int& argc, char**& argv) {
+  int provided = 0;
+  check(MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided), "MPI_Init_thread");
+  // Errors come back as codes, so check() can name the call before aborting.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+Session::~Session() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+std::string Session::library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(text, &len);
+  std::string v(text, static_cast<std::size_t>(len));
+  if (const auto nl = v.find('\n'); nl != std::string::npos) v.resize(nl);
+  while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+Comm::Comm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  MPI_Comm_rank(impl_->comm, &rank_);
+  MPI_Comm_size(impl_->comm, &size_);
+}
+Comm::~Comm() = default;
+Comm::Comm(Comm&&) noexcept = default;
+Comm& Comm::operator=(Comm&&) noexcept = default;
+
+Comm Comm::world() { return Comm(std::make_unique<Impl>()); }
+
+void Comm::quiet_barrier() const {
+  MPI_Request req{};
+  check(MPI_Ibarrier(impl_->comm, &req), "MPI_Ibarrier");
+  wait_quietly(req);
+}
+
+void Comm::gather(std::span<const double> mine, std::span<double> all) const {
+  MPI_Request req{};
+  check(MPI_Igather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE,
+                    rank_ == 0 ? all.data() : nullptr, static_cast<int>(mine.size()), MPI_DOUBLE,
+                    0, impl_->comm, &req),
+        "MPI_Igather");
+  wait_quietly(req);
+}
+
+std::vector<std::string> Comm::gather_strings(const std::string& mine) const {
+  int len = as_count(mine.size());
+  std::vector<int> lens(rank_ == 0 ? static_cast<std::size_t>(size_) : 0);
+  MPI_Request req{};
+  check(MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, impl_->comm, &req),
+        "MPI_Igather");
+  wait_quietly(req);
+  std::vector<int> displs(lens.size());
+  std::string all;
+  if (rank_ == 0) {
+    int total = 0;
+    for (std::size_t i = 0; i < lens.size(); ++i) {
+      displs[i] = total;
+      total += lens[i];
+    }
+    all.resize(static_cast<std::size_t>(total));
+  }
+  check(MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
+                     0, impl_->comm, &req),
+        "MPI_Igatherv");
+  wait_quietly(req);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lens.size(); ++i) {
+    out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
+  }
+  return out;
+}
+
+std::string Comm::broadcast_string(const std::string& value, int root) const {
+  int len = rank_ == root ? as_count(value.size()) : 0;
+  MPI_Request req{};
+  check(MPI_Ibcast(&len, 1, MPI_INT, root, impl_->comm, &req), "MPI_Ibcast");
+  wait_quietly(req);
+  std::string out = rank_ == root ? value : std::string(static_cast<std::size_t>(len), '\0');
+  check(MPI_Ibcast(out.data(), len, MPI_CHAR, root, impl_->comm, &req), "MPI_Ibcast");
+  wait_quietly(req);
+  return out;
+}
+
+bool Comm::all_true(bool value) const {
+  int in = value ? 1 : 0;
+  int out = 0;
+  MPI_Request req{};
+  check(MPI_Iallreduce(&in, &out, 1, MPI_INT, MPI_MIN, impl_->comm, &req), "MPI_Iallreduce");
+  wait_quietly(req);
+  return out == 1;
+}
+
+double Comm::max(double value) const {
+  double out = 0;
+  MPI_Request req{};
+  check(MPI_Iallreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, impl_->comm, &req), "MPI_Iallreduce");
+  wait_quietly(req);
+  return out;
+}
+
+void Comm::send(const void* buf, std::size_t bytes, int peer, int tag) const {
+  check(MPI_Send(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm), "MPI_Send");
+}
+
+void Comm::recv(void* buf, std::size_t bytes, int peer, int tag) const {
+  check(MPI_Recv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, MPI_STATUS_IGNORE),
+        "MPI_Recv");
+}
+
+void Comm::send_window(const void* buf, std::size_t bytes, int count, int peer, int tag) const {
+  const int n = as_count(bytes);
+  for (int i = 0; i < count; ++i) {
+    check(MPI_Isend(buf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
+          "MPI_Isend");
+  }
+  check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+}
+
+void Comm::recv_window(void* buf, std::size_t bytes, int count, int peer, int tag) const {
+  const int n = as_count(bytes);
+  for (int i = 0; i < count; ++i) {
+    check(MPI_Irecv(buf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
+          "MPI_Irecv");
+  }
+  check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+}
+
+void Comm::exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int count, int peer,
+                           int tag) const {
+  const int n = as_count(bytes);
+  for (int i = 0; i < count; ++i) {
+    check(MPI_Irecv(rbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
+          "MPI_Irecv");
+  }
+  for (int i = 0; i < count; ++i) {
+    check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm,
+                    &impl_->reqs[static_cast<std::size_t>(count + i)]),
+          "MPI_Isend");
+  }
+  check(MPI_Waitall(2 * count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+}
+
+void Comm::abort(int code) const {
+  MPI_Abort(impl_->comm, code);
+  std::_Exit(code);
+}
+
+}  // namespace fabscope::runtime

@@ -1,0 +1,72 @@
+// The MPI session and communicator, behind an interface that does not expose mpi.h: only this
+// module (and the collective suite) talks to MPI directly.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace fabscope::runtime {
+
+// MPI_Init_thread / MPI_Finalize. One per process, created first in main().
+class Session {
+ public:
+  Session(int& argc, char**& argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The MPI library's own version string, first line (e.g. "Open MPI v4.1.4, ...").
+  [[nodiscard]] static std::string library_version();
+};
+
+// Point-to-point and collective operations the harness needs. Collectives that the harness
+// (not a benchmark) runs wait without spinning: they are non-blocking calls polled every
+// ~1 ms with a sleep in between, so idle ranks leave the CPU to the ranks that measure.
+class Comm {
+ public:
+  [[nodiscard]] static Comm world();
+  ~Comm();
+  Comm(Comm&&) noexcept;
+  Comm& operator=(Comm&&) noexcept;
+
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int size() const noexcept { return size_; }
+
+  void quiet_barrier() const;
+  // Every rank passes the same number of values; rank 0 receives size() * mine.size() in `all`.
+  void gather(std::span<const double> mine, std::span<double> all) const;
+  // Rank 0 receives every rank's string (rank order); other ranks get an empty vector.
+  [[nodiscard]] std::vector<std::string> gather_strings(const std::string& mine) const;
+  [[nodiscard]] std::string broadcast_string(const std::string& value, int root) const;
+  // True on every rank iff `value` is true on every rank.
+  [[nodiscard]] bool all_true(bool value) const;
+  [[nodiscard]] double max(double value) const;
+
+  // Blocking point-to-point, used inside timed loops (see transport/).
+  void send(const void* buf, std::size_t bytes, int peer, int tag) const;
+  void recv(void* buf, std::size_t bytes, int peer, int tag) const;
+  // Posts `count` non-blocking sends (receives) of `bytes` from (into) `buf` and waits for all of
+  // them. Like osu_bw, the messages of one window share one buffer. `count` <= max_window().
+  void send_window(const void* buf, std::size_t bytes, int count, int peer, int tag) const;
+  void recv_window(void* buf, std::size_t bytes, int count, int peer, int tag) const;
+  // Both at once: `count` receives from and `count` sends to `peer`, then waits for all.
+  void exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int count, int peer,
+                       int tag) const;
+  static constexpr int kMaxWindow = 256;
+
+  // Ends the whole job (every rank) with `code`: used after preflight when one rank fails, so no
+  // peer hangs in a collective.
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  struct Impl;
+  explicit Comm(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace fabscope::runtime

@@ -1,0 +1,71 @@
+// bw / bibw: windowed streaming between ranks 0 and 1 over a sweep of message sizes.
+// One sample = one window of W = 64 messages of `size` bytes (clock on rank 0):
+//   bw:   rank 0 posts W sends, rank 1 W receives and then a 4-byte ack; the window ends on the ack.
+//   bibw: both ranks post W sends and W receives at once; the window ends when all completed.
+//   bw_gbps       = directions * W * size * 8 / window_ns         (Gb/s; GB/s = Gb/s / 8)
+//   msg_rate_mpps = directions * W / window_ns * 1e3               (million messages per second)
+//   bw_gbps_overall = sum of bytes * 8 / sum of window_ns over the timed windows
+#include <fmt/format.h>
+
+#include <numeric>
+
+#include "core/stats.hpp"
+#include "core/units.hpp"
+#include "suites/sweep.hpp"
+
+namespace fabscope::suites {
+
+void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
+  const std::string_view name = bidirectional ? "bibw" : "bw";
+  const double directions = bidirectional ? 2.0 : 1.0;
+  const std::string run = begin_run(ctx, name, p.common, p.iters, p.warmup, {{"window", transport::kWindow}});
+  if (ctx.comm.rank() == 0) {
+    fmt::print(ctx.table, "# fabscope {}: {} bandwidth, transport {}, rank 0 ({}) {} rank 1 ({}), window {}, {} windows, {} warm-up\n",
+               name, bidirectional ? "bidirectional" : "unidirectional", p.common.transport,
+               ctx.hostnames[0], bidirectional ? "<->" : "->", ctx.hostnames[1], transport::kWindow,
+               p.iters, p.warmup);
+    fmt::print(ctx.table, "# {:>10} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n", "size", "GB/s_p50",
+               "Gb/s_p50", "Gb/s_min", "Gb/s_max", "GB/s_overall", "Mpps_p50");
+  }
+  const auto window_ns = sweep_two_ranks(
+      ctx, p,
+      [&](transport::Link& link, bool rank0, std::size_t size, std::span<double> out) {
+        if (bidirectional) link.bistream(size, p.warmup, out);
+        else link.stream(rank0, size, p.warmup, out);
+      },
+      [&](std::size_t s, std::span<const double> batch) {
+        const double bits = directions * transport::kWindow * static_cast<double>(p.sizes[s]) * 8.0;
+        std::vector<double> bw(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) bw[i] = bits / batch[i];
+        const auto st = core::summarize(bw);
+        const double overall = bits * static_cast<double>(batch.size()) /
+                               std::accumulate(batch.begin(), batch.end(), 0.0);
+        const double mpps = st.p50 * 1e9 / 8.0 / static_cast<double>(p.sizes[s]) / 1e6;
+        fmt::print(ctx.table, "  {:>10} {:>12.3f} {:>12.3f} {:>12.3f} {:>12.3f} {:>14.3f} {:>12.4f}\n",
+                   core::format_size(p.sizes[s]), st.p50 / 8, st.p50, st.min, st.max, overall / 8, mpps);
+        std::fflush(ctx.table);
+      });
+  if (ctx.out == nullptr) return;
+  const auto iters = static_cast<std::size_t>(p.iters);
+  io::SweepData data;
+  data.size_bytes = to_int64(p.sizes);
+  data.iters = iters;
+  std::vector<double> bw(window_ns.size()), rate(window_ns.size()), overall(p.sizes.size());
+  for (std::size_t s = 0; s < p.sizes.size(); ++s) {
+    const double bits = directions * transport::kWindow * static_cast<double>(p.sizes[s]) * 8.0;
+    double total_ns = 0;
+    for (std::size_t i = s * iters; i < (s + 1) * iters; ++i) {
+      bw[i] = bits / window_ns[i];
+      rate[i] = directions * transport::kWindow / window_ns[i] * 1e3;
+      total_ns += window_ns[i];
+    }
+    overall[s] = bits * static_cast<double>(iters) / total_ns;
+  }
+  data.metrics.push_back({"bw_gbps", "Gb/s", std::move(bw), true});
+  data.metrics.push_back({"msg_rate_mpps", "Mpps", std::move(rate), false});
+  data.columns.push_back({"bw_gbps_overall", "Gb/s", std::move(overall)});
+  ctx.out->write_sweep(run, data);
+  ctx.out->end_run(run);
+}
+
+}  // namespace fabscope::suites

@@ -1,0 +1,42 @@
+// lat: ping-pong latency between ranks 0 and 1 over a sweep of message sizes.
+// One sample = one timed round trip of `size` bytes each way, halved:
+//   latency_ns = (t_reply_received - t_send_start) / 2      (clock on rank 0)
+// Statistics per size over the timed samples (results/SCHEMA.md).
+#include <fmt/format.h>
+
+#include "core/stats.hpp"
+#include "core/units.hpp"
+#include "suites/sweep.hpp"
+
+namespace fabscope::suites {
+
+void run_lat(Context& ctx, const SweepParams& p) {
+  const std::string run = begin_run(ctx, "lat", p.common, p.iters, p.warmup);
+  if (ctx.comm.rank() == 0) {
+    fmt::print(ctx.table, "# fabscope lat: one-way latency, transport {}, rank 0 ({}) <-> rank 1 ({}), {} iterations, {} warm-up\n",
+               p.common.transport, ctx.hostnames[0], ctx.hostnames[1], p.iters, p.warmup);
+    fmt::print(ctx.table, "# {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "size",
+               "p50_us", "min_us", "p90_us", "p99_us", "p99.9_us", "max_us", "mean_us", "stddev_us");
+  }
+  const auto samples = sweep_two_ranks(
+      ctx, p,
+      [&](transport::Link& link, bool rank0, std::size_t size, std::span<double> out) {
+        link.pingpong(rank0, size, p.warmup, out);
+      },
+      [&](std::size_t s, std::span<const double> batch) {
+        const auto st = core::summarize(batch);
+        fmt::print(ctx.table, "  {:>10} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}\n",
+                   core::format_size(p.sizes[s]), st.p50 / 1e3, st.min / 1e3, st.p90 / 1e3, st.p99 / 1e3,
+                   st.p999 / 1e3, st.max / 1e3, st.mean / 1e3, st.stddev / 1e3);
+        std::fflush(ctx.table);
+      });
+  if (ctx.out == nullptr) return;
+  io::SweepData data;
+  data.size_bytes = to_int64(p.sizes);
+  data.iters = static_cast<std::size_t>(p.iters);
+  data.metrics.push_back({"latency_ns", "ns", samples, true});
+  ctx.out->write_sweep(run, data);
+  ctx.out->end_run(run);
+}
+
+}  // namespace fabscope::suites

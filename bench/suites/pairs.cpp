@@ -1,0 +1,145 @@
+// pairs: the node-by-node matrix. Every unordered pair of ranks is measured once, in the rounds of
+// the circle schedule (topology/schedule.hpp); all pairs of a round run at the same time, ranks
+// that sit a round out wait without spinning. Per pair, the lower rank initiates:
+//   latency_ns  one-way ping-pong latency of lat_size bytes, lat_iters samples (clock: initiator)
+//   bw_gbps     window bandwidth of bw_size bytes, first initiator -> peer (fwd, clock: initiator),
+//               then peer -> initiator (rev, clock: peer); bw_iters windows each; formula as in bw.
+// After every round rank 0 gathers the round's samples and appends them to the file, so a killed
+// run leaves every completed round on disk.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/clock.hpp"
+#include "core/stats.hpp"
+#include "core/units.hpp"
+#include "io/schema.hpp"
+#include "suites/sweep.hpp"
+#include "topology/schedule.hpp"
+
+namespace fabscope::suites {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Per-rank record gathered after each round: [partner, measure_seconds, lat samples, bw samples].
+// The initiator's bw samples are the fwd direction, the peer's the rev direction.
+struct Layout {
+  std::size_t lat, bw;
+  [[nodiscard]] std::size_t size() const { return 2 + lat + bw; }
+};
+
+void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
+  std::vector<double> lat, bw;
+  const io::PairRecord* worst = nullptr;
+  double worst_bw = std::numeric_limits<double>::infinity();
+  for (const auto& r : all) {
+    lat.push_back(core::summarize(r.latency_ns).p50);
+    for (const auto* dir : {&r.bw_gbps_fwd, &r.bw_gbps_rev}) {
+      const double b = core::summarize(*dir).p50;
+      bw.push_back(b);
+      if (b < worst_bw) {
+        worst_bw = b;
+        worst = &r;
+      }
+    }
+  }
+  const auto l = core::summarize(lat);
+  const auto b = core::summarize(bw);
+  fmt::print(ctx.table, "# pairs summary: {} pairs; latency p50 across pairs min {:.2f} / median {:.2f} / max {:.2f} us; "
+             "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
+             all.size(), l.min / 1e3, l.p50 / 1e3, l.max / 1e3, b.min, b.p50, b.max);
+  if (worst != nullptr) {
+    fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n", ctx.hostnames[static_cast<std::size_t>(worst->a)],
+               ctx.hostnames[static_cast<std::size_t>(worst->b)], worst_bw);
+  }
+}
+
+}  // namespace
+
+void run_pairs(Context& ctx, const PairsParams& p) {
+  const int n = ctx.comm.size();
+  const int me = ctx.comm.rank();
+  const std::int64_t rounds = topology::circle_rounds(n);
+  const int bw_warmup = std::max(1, p.warmup / 10);
+  const Layout layout{static_cast<std::size_t>(p.lat_iters), static_cast<std::size_t>(p.bw_iters)};
+  const std::string run = begin_run(
+      ctx, "pairs", p.common, p.lat_iters, p.warmup,
+      {{"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
+       {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
+       {"lat_iters", p.lat_iters},
+       {"bw_windows", p.bw_iters},
+       {"window", transport::kWindow}});
+  if (ctx.out != nullptr) {
+    ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
+    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once, transport {}; "
+               "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
+               n, rounds, n / 2, p.common.transport, p.lat_size, p.lat_iters,
+               core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
+    std::fflush(ctx.table);
+  }
+  std::vector<double> mine(layout.size());
+  std::vector<double> all(me == 0 ? layout.size() * static_cast<std::size_t>(n) : 0);
+  std::vector<io::PairRecord> done;
+  const std::int64_t t_start = core::now_ns();
+  const std::size_t max_size = std::max(p.lat_size, p.bw_size);
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    const std::int64_t partner = topology::circle_partner(n, round, me);
+    std::fill(mine.begin(), mine.end(), kNaN);
+    mine[0] = static_cast<double>(partner);
+    if (partner >= 0) {
+      const std::int64_t t0 = core::now_ns();
+      const bool initiator = me < partner;
+      auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size);
+      std::span<double> lat(mine.data() + 2, layout.lat);
+      std::span<double> bw(mine.data() + 2 + layout.lat, layout.bw);
+      std::vector<double> window_ns(layout.bw);
+      link->pingpong(initiator, p.lat_size, p.warmup, lat);
+      // Each rank times the windows it sends (fwd: initiator, rev: peer); the receiver's span is
+      // left untouched.
+      link->stream(initiator, p.bw_size, bw_warmup, window_ns);
+      link->stream(!initiator, p.bw_size, bw_warmup, window_ns);
+      const double bits = transport::kWindow * static_cast<double>(p.bw_size) * 8.0;
+      for (std::size_t i = 0; i < layout.bw; ++i) bw[i] = bits / window_ns[i];
+      mine[1] = static_cast<double>(core::now_ns() - t0) / 1e9;
+    }
+    ctx.comm.gather(mine, all);
+    if (me != 0) continue;
+    std::vector<io::PairRecord> records;
+    double measure_s = 0;
+    for (int r = 0; r < n; ++r) {
+      const double* rec = all.data() + static_cast<std::size_t>(r) * layout.size();
+      const auto q = static_cast<int>(rec[0]);
+      if (q < 0) continue;
+      measure_s = std::max(measure_s, rec[1]);
+      if (q < r) continue;
+      const double* peer = all.data() + static_cast<std::size_t>(q) * layout.size();
+      io::PairRecord pr;
+      pr.a = r;
+      pr.b = q;
+      pr.round = static_cast<int>(round);
+      pr.status = static_cast<std::int8_t>(io::schema::PairStatus::kOk);
+      pr.latency_ns.assign(rec + 2, rec + 2 + layout.lat);
+      pr.bw_gbps_fwd.assign(rec + 2 + layout.lat, rec + layout.size());
+      pr.bw_gbps_rev.assign(peer + 2 + layout.lat, peer + layout.size());
+      records.push_back(std::move(pr));
+    }
+    ctx.out->append_pairs(run, records, {round, round + 1, measure_s});
+    done.insert(done.end(), records.begin(), records.end());
+    if (!ctx.quiet) {
+      const double elapsed = static_cast<double>(core::now_ns() - t_start) / 1e9;
+      const double eta = elapsed / static_cast<double>(round + 1) * static_cast<double>(rounds - round - 1);
+      fmt::print(ctx.table, "pairs: round {} of {} done, {} pairs measured, elapsed {}, ETA {}\n", round + 1,
+                 rounds, done.size(), core::format_duration(elapsed), core::format_duration(eta));
+      std::fflush(ctx.table);
+    }
+  }
+  ctx.comm.quiet_barrier();
+  if (ctx.out == nullptr) return;
+  print_summary(ctx, done);
+  ctx.out->end_run(run);
+}
+
+}  // namespace fabscope::suites

@@ -1,0 +1,62 @@
+// Who ran where: each rank describes its host, rank 0 gathers the descriptions for /hosts.
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "runtime/comm.hpp"
+#include "suites/suite.hpp"
+#include "verbs/sysfs.hpp"
+
+namespace fabscope::suites {
+namespace {
+
+constexpr char kSep = '\x1f';  // unit separator: cannot appear in the fields
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto c = line.find(": ");
+      return c == std::string::npos ? line : line.substr(c + 2);
+    }
+  }
+  return "";
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string kernel() {
+  utsname u{};
+  if (uname(&u) != 0) return "";
+  return std::string(u.sysname) + " " + u.release + " " + u.version;
+}
+
+}  // namespace
+
+std::vector<io::HostRecord> gather_hosts(const runtime::Comm& comm) {
+  const std::string mine = hostname() + kSep + kernel() + kSep + cpu_model() + kSep +
+                           runtime::Session::library_version() + kSep + verbs::rdma_core_version() +
+                           kSep + verbs::describe_ports(verbs::scan_ports());
+  std::vector<io::HostRecord> out;
+  for (const auto& s : comm.gather_strings(mine)) {
+    std::vector<std::string> f;
+    std::size_t start = 0;
+    for (;;) {
+      const auto p = s.find(kSep, start);
+      f.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+      if (p == std::string::npos) break;
+      start = p + 1;
+    }
+    f.resize(6);
+    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5]});
+  }
+  return out;
+}
+
+}  // namespace fabscope::suites

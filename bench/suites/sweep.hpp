@@ -1,0 +1,30 @@
+// The harness part shared by the two-rank sweeps (lat, bw, bibw): connect ranks 0 and 1, run one
+// timed batch per size, keep rank 0's samples, let every other rank wait without spinning.
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "suites/suite.hpp"
+#include "transport/link.hpp"
+
+namespace fabscope::suites {
+
+// measure(link, on_rank0, size, samples): one timed batch of samples.size() iterations.
+using Measure = std::function<void(transport::Link&, bool, std::size_t, std::span<double>)>;
+// report(size_index, samples): rank 0, after each size (prints the table row).
+using Report = std::function<void(std::size_t, std::span<const double>)>;
+
+// Returns rank 0's samples, row-major [sizes x iters]; empty on other ranks.
+std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const Measure& measure,
+                                    const Report& report);
+
+// Rank 0: creates the run group with the common attributes; "" on other ranks.
+std::string begin_run(Context& ctx, std::string_view benchmark, const Common& common, int iters,
+                      int warmup, std::vector<std::pair<std::string, std::int64_t>> extra = {});
+
+std::vector<std::int64_t> to_int64(const std::vector<std::size_t>& sizes);
+
+}  // namespace fabscope::suites

@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""A `pairs` run killed mid-way leaves a readable file holding exactly the rounds that completed.
+
+usage: kill_test.py MPIEXEC FABSCOPE OUT.h5
+Starts 6 ranks (5 rounds), waits for rank 0 to report round 2 done, then SIGKILLs mpirun and
+every rank at once. The file must open, say incomplete, and hold exactly the pairs of the rounds
+it counts as done, with every other pair not run.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+
+def main() -> int:
+    mpiexec, binary, out = sys.argv[1:4]
+    if os.path.exists(out):
+        os.remove(out)
+    n = 6
+    cmd = [mpiexec, "--oversubscribe", "-np", str(n), binary, "pairs", "--out", out,
+           "--lat-size", "8", "--bw-size", "1M", "--iters", "3000", "--bw-iters", "30", "--warmup", "10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 240
+    killed_after = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line.rstrip())
+        if line.startswith("pairs: round 2 of"):
+            killed_after = 2
+            break
+        if time.monotonic() > deadline:
+            break
+    # Kill mpirun's process group and every rank (ranks carry the unique output path in argv).
+    os.killpg(proc.pid, signal.SIGKILL)
+    subprocess.run(["pkill", "-KILL", "-f", "pairs --out " + out], check=False)
+    proc.wait()
+    time.sleep(0.5)
+    if killed_after is None:
+        print("FAIL: never saw round 2 complete; output:\n" + "\n".join(seen))
+        return 1
+    failures = []
+    with h5py.File(out, "r") as f:
+        run = f["runs/00_pairs"]
+        done = int(run.attrs["rounds_done"])
+        total = int(run.attrs["rounds_total"])
+        print(f"killed after rank 0 reported round {killed_after}; file says rounds_done={done} of {total}")
+        if int(f.attrs["complete"]) != 0 or int(run.attrs["complete"]) != 0:
+            failures.append("file or run marked complete after a kill")
+        if not (killed_after <= done < total):
+            failures.append(f"rounds_done {done} not in [{killed_after}, {total})")
+        status = run["status"][:]
+        rnd = run["round"][:]
+        off = ~np.eye(n, dtype=bool)
+        ok = (status == 1) & off
+        expected_ok = (rnd >= 0) & (rnd < done) & off
+        if not np.array_equal(ok, expected_ok):
+            failures.append("ok pairs do not match the completed rounds")
+        if int(ok.sum()) // 2 != done * (n // 2):
+            failures.append(f"{int(ok.sum()) // 2} ok pairs, expected {done * (n // 2)}")
+        if not np.all(status[~ok & off] == 0):
+            failures.append("a pair outside the completed rounds is not 'not_run'")
+        if not np.all(np.isfinite(run["bw_gbps"][:][ok])) or not np.all(np.isnan(run["bw_gbps"][:][~ok])):
+            failures.append("bw_gbps filled exactly for the ok pairs")
+        rows = run["pair_samples/pair"].shape[0]
+        if rows != done * (n // 2):
+            failures.append(f"pair_samples has {rows} rows, expected {done * (n // 2)}")
+        secs = run["round_seconds"][:]
+        if not (np.all(np.isfinite(secs[:done])) and np.all(np.isnan(secs[done:]))):
+            failures.append("round_seconds filled exactly for the completed rounds")
+    for msg in failures:
+        print("FAIL:", msg)
+    print("kill test:", "ok" if not failures else f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

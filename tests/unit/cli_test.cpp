@@ -1,0 +1,112 @@
+#include "apps/cli.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+
+using namespace fabscope;
+
+namespace {
+
+apps::Invocation parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "fabscope");
+  return apps::parse_command_line(args);
+}
+
+std::string usage_error(std::vector<std::string> args) {
+  try {
+    (void)parse(std::move(args));
+  } catch (const core::UsageError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "more than one line: " << msg;
+    return msg;
+  }
+  ADD_FAILURE() << "no usage error";
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST(Cli, LatDefaultsAndOptions) {
+  const auto inv = parse({"lat", "--sizes", "8:64", "--iters", "50", "--warmup", "5", "--out", "x.h5", "--label", "fw 1.2"});
+  ASSERT_EQ(inv.specs.size(), 1u);
+  const auto& s = inv.specs[0];
+  EXPECT_EQ(s.kind, suites::Kind::kLat);
+  EXPECT_EQ(s.sweep.sizes, (std::vector<std::size_t>{8, 16, 32, 64}));
+  EXPECT_EQ(s.sweep.iters, 50);
+  EXPECT_EQ(s.sweep.warmup, 5);
+  EXPECT_EQ(s.sweep.common.label, "fw 1.2");
+  EXPECT_EQ(s.sweep.common.transport, "mpi");
+  EXPECT_EQ(inv.out, "x.h5");
+  const auto bw = parse({"bw"});
+  EXPECT_EQ(bw.specs[0].sweep.iters, 20);
+  EXPECT_EQ(bw.specs[0].sweep.sizes.back(), 4u << 20);
+}
+
+TEST(Cli, PairsOptions) {
+  const auto inv = parse({"pairs", "--lat-size", "64", "--bw-size", "4M", "--iters", "10", "--bw-iters", "3"});
+  const auto& p = inv.specs[0].pairs;
+  EXPECT_EQ(inv.specs[0].kind, suites::Kind::kPairs);
+  EXPECT_EQ(p.lat_size, 64u);
+  EXPECT_EQ(p.bw_size, 4u << 20);
+  EXPECT_EQ(p.lat_iters, 10);
+  EXPECT_EQ(p.bw_iters, 3);
+}
+
+TEST(Cli, HelpIsNotAnError) {
+  const auto inv = parse({"pairs", "--help"});
+  EXPECT_TRUE(inv.help);
+  EXPECT_TRUE(contains(inv.help_text, "--bw-size"));
+}
+
+TEST(Cli, BadInputNamesTheFlag) {
+  EXPECT_TRUE(contains(usage_error({"lat", "--sizes", "1:3"}), "--sizes"));
+  EXPECT_TRUE(contains(usage_error({"lat", "--iters", "0"}), "--iters must be at least 1"));
+  EXPECT_TRUE(contains(usage_error({"lat", "--iters", "-1"}), "--iters"));
+  EXPECT_TRUE(contains(usage_error({"bw", "--transport", "carrier-pigeon"}), "unknown transport 'carrier-pigeon'"));
+  EXPECT_TRUE(contains(usage_error({"pairs", "--bw-size", "lots"}), "--bw-size"));
+  EXPECT_TRUE(contains(usage_error({"lat", "--frobnicate"}), "--frobnicate"));
+  EXPECT_TRUE(contains(usage_error({}), "subcommand"));
+  EXPECT_TRUE(contains(usage_error({"run", "/nonexistent/suite.yaml"}), "/nonexistent/suite.yaml"));
+}
+
+TEST(Suite, ParsesEveryKind) {
+  const auto specs = apps::parse_suite(R"(
+name: t
+description: test
+benchmarks:
+  - {name: l, kind: lat, sizes: "1:8", iters: 7, warmup: 1}
+  - {kind: bibw, sizes: 1M}
+  - {name: p, kind: pairs, lat_size: 8, bw_size: 64K, iters: 9, bw_iters: 2}
+)", "t.yaml");
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].sweep.common.name, "l");
+  EXPECT_EQ(specs[0].sweep.sizes.size(), 4u);
+  EXPECT_EQ(specs[0].sweep.iters, 7);
+  EXPECT_EQ(specs[1].kind, suites::Kind::kBibw);
+  EXPECT_EQ(specs[1].sweep.common.name, "bibw");
+  EXPECT_EQ(specs[2].pairs.bw_size, 65536u);
+  EXPECT_EQ(specs[2].pairs.lat_iters, 9);
+}
+
+TEST(Suite, ErrorsNameFileLineAndField) {
+  auto err = [](const std::string& text) {
+    try {
+      (void)apps::parse_suite(text, "s.yaml");
+    } catch (const core::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, iters: many}\n"), "s.yaml:2: benchmarks[0].iters: expected an integer"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: lat\n    sizze: 8\n"), "s.yaml:3: benchmarks[0].sizze: unknown field"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: allreduce\n"), "benchmarks[0].kind: unknown benchmark 'allreduce'"));
+  EXPECT_TRUE(contains(err("benchmarks: []\n"), "'benchmarks' must be a non-empty list"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat\n"), "s.yaml:"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, iters: 0}\n"), "iters must be at least 1"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: pairs, bw_size: 3X}\n"), "benchmarks[0].bw_size"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, name: \"a b\"}\n"), "may use only letters"));
+  EXPECT_TRUE(contains(err("nme: x\nbenchmarks:\n  - {kind: lat}\n"), "unknown top-level field 'nme'"));
+}

@@ -1,0 +1,153 @@
+// Writer/reader round trip of the results schema, and the reader's verdict on bad files.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "io/results.hpp"
+#include "io/schema.hpp"
+
+using namespace fabscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_file(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("fabscope-unit-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+io::ResultsWriter make_writer(const fs::path& path, int n) {
+  std::vector<io::HostRecord> hosts;
+  for (int i = 0; i < n; ++i) {
+    hosts.push_back({"node" + std::to_string(i), "Linux 6.1", "Test CPU", "Open MPI v4.1.4", "1.14.44.0", ""});
+  }
+  return io::ResultsWriter(path.string(), {"0.1.0", "2026-11-28T08:00:00Z", "fabscope test", "", n}, hosts);
+}
+
+}  // namespace
+
+TEST(Results, SweepRoundTrip) {
+  const auto path = temp_file("sweep.h5");
+  auto w = make_writer(path, 2);
+  const std::string run = w.begin_run({"lat", "lat", "mpi", "my <label>", 3, 1, {}});
+  io::SweepData d;
+  d.size_bytes = {8, 16};
+  d.iters = 3;
+  d.metrics.push_back({"latency_ns", "ns", {1, 2, 3, 10, 20, 30}, true});
+  d.columns.push_back({"extra", "Gb/s", {5, 6}});
+  w.write_sweep(run, d);
+  w.end_run(run);
+  w.finish();
+
+  io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int("/", "schema_version"), io::schema::kVersion);
+  EXPECT_EQ(r.attr_int("/", "n_ranks"), 2);
+  EXPECT_EQ(r.attr_int("/", "complete"), 1);
+  EXPECT_EQ(r.strings("/hosts/hostname"), (std::vector<std::string>{"node0", "node1"}));
+  ASSERT_EQ(r.runs(), std::vector<std::string>{"/runs/00_lat"});
+  EXPECT_EQ(r.attr_string(run, "label"), "my <label>");
+  EXPECT_EQ(r.attr_int(run, "complete"), 1);
+  std::vector<std::uint64_t> dims;
+  EXPECT_EQ(r.doubles(run + "/samples/latency_ns", &dims), (std::vector<double>{1, 2, 3, 10, 20, 30}));
+  EXPECT_EQ(dims, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(r.doubles(run + "/summary/latency_ns_p50"), (std::vector<double>{2, 20}));
+  EXPECT_EQ(r.doubles(run + "/summary/latency_ns_max"), (std::vector<double>{3, 30}));
+  EXPECT_EQ(r.doubles(run + "/summary/extra"), (std::vector<double>{5, 6}));
+  EXPECT_EQ(r.attr_string(run + "/summary/latency_ns_p50", "units"), "ns");
+  EXPECT_EQ(r.attr_string(run + "/size_bytes", "units"), "bytes");
+  EXPECT_EQ(r.ints(run + "/size_bytes"), (std::vector<std::int64_t>{8, 16}));
+}
+
+TEST(Results, PairsRoundsAppendAndStayReadable) {
+  const auto path = temp_file("pairs.h5");
+  auto w = make_writer(path, 3);
+  const std::string run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
+  w.init_pairs(run, {3, 2, 2, 3});
+  io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int(run, "rounds_done"), 0);
+  EXPECT_EQ(r.attr_int(run, "complete"), 0);
+  EXPECT_EQ(r.attr_int("/", "complete"), 0);
+
+  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}};
+  w.append_pairs(run, {p}, {0, 1, 0.25});
+  // After one round: exactly that pair is filled, the rest not run.
+  std::vector<std::uint64_t> dims;
+  const auto lat = r.doubles(run + "/latency_ns_p50", &dims);
+  EXPECT_EQ(dims, (std::vector<std::uint64_t>{3, 3}));
+  EXPECT_DOUBLE_EQ(lat[0 * 3 + 2], 200);
+  EXPECT_DOUBLE_EQ(lat[2 * 3 + 0], 200);
+  EXPECT_TRUE(std::isnan(lat[0 * 3 + 1]));
+  const auto bw = r.doubles(run + "/bw_gbps");
+  EXPECT_DOUBLE_EQ(bw[0 * 3 + 2], 60);  // fwd p50: rank 0 sending to rank 2
+  EXPECT_DOUBLE_EQ(bw[2 * 3 + 0], 40);  // rev
+  const auto status = r.ints(run + "/status");
+  EXPECT_EQ(status, (std::vector<std::int64_t>{0, 0, 1, 0, 0, 0, 1, 0, 0}));
+  EXPECT_EQ(r.attr_string(run + "/status", "status_names"), "not_run,ok,failed,timeout");
+  EXPECT_EQ(r.attr_int(run, "rounds_done"), 1);
+  const auto secs = r.doubles(run + "/round_seconds");
+  EXPECT_DOUBLE_EQ(secs[0], 0.25);
+  EXPECT_TRUE(std::isnan(secs[1]));
+
+  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}};
+  io::PairRecord s{1, 2, 2, 1, {20, 20}, {3, 3}, {4, 4}};
+  w.append_pairs(run, {q}, {1, 2, 0.5});
+  w.append_pairs(run, {s}, {2, 3, 0.5});
+  w.end_run(run);
+  std::vector<std::uint64_t> pdims;
+  EXPECT_EQ(r.ints(run + "/pair_samples/pair", &pdims), (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
+  EXPECT_EQ(pdims, (std::vector<std::uint64_t>{3, 2}));
+  EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns"), (std::vector<double>{100, 300, 10, 10, 20, 20}));
+  EXPECT_EQ(r.ints(run + "/round"), (std::vector<std::int64_t>{-1, 1, 0, 1, -1, 2, 0, 2, -1}));
+  EXPECT_EQ(r.attr_int(run, "complete"), 1);
+}
+
+TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
+  auto expect_usage = [](const fs::path& p, const std::string& needle) {
+    try {
+      io::ResultsReader r(p.string());
+      FAIL() << "accepted " << p;
+    } catch (const core::UsageError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+      EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  };
+  expect_usage(temp_file("missing.h5"), "no such file");
+  const auto text = temp_file("text.h5");
+  std::ofstream(text) << "not hdf5\n";
+  expect_usage(text, "not an HDF5 file");
+
+  // A real results file cut in half.
+  const auto full = temp_file("full.h5");
+  { auto w = make_writer(full, 2); w.finish(); }
+  const auto cut = temp_file("cut.h5");
+  fs::copy_file(full, cut, fs::copy_options::overwrite_existing);
+  fs::resize_file(cut, fs::file_size(full) / 2);
+  EXPECT_THROW(io::ResultsReader r(cut.string()), core::UsageError);
+
+  // Another schema version.
+  const auto other = temp_file("v7.h5");
+  { auto w = make_writer(other, 2); }
+  hid_t f = H5Fopen(other.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t a = H5Aopen(f, "schema_version", H5P_DEFAULT);
+  const std::int64_t seven = 7;
+  H5Awrite(a, H5T_NATIVE_INT64, &seven);
+  H5Aclose(a);
+  H5Fclose(f);
+  expect_usage(other, "schema_version 7 is not supported");
+}
+
+TEST(Results, UnwritableOutputIsAUsageError) {
+  try {
+    auto w = make_writer("/proc/fabscope-cannot-write/x.h5", 2);
+    FAIL() << "wrote into /proc";
+  } catch (const core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--out /proc/fabscope-cannot-write/x.h5"), std::string::npos) << e.what();
+  }
+}
