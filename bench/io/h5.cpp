@@ -143,6 +143,14 @@ void set_attr(hid_t obj, std::string_view name, std::int64_t value) {
   checked(H5Awrite(a.id(), H5T_NATIVE_INT64, &value), "H5Awrite", 0);
 }
 
+void set_attr(hid_t obj, std::string_view name, double value) {
+  replace_attr(obj, name);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
+  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose, fmt::format("H5Acreate2 {}", name));
+  checked(H5Awrite(a.id(), H5T_NATIVE_DOUBLE, &value), "H5Awrite", 0);
+}
+
 void set_attr_i8(hid_t obj, std::string_view name, std::int8_t value) {
   replace_attr(obj, name);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");

@@ -43,6 +43,7 @@ void silence_library_errors();
 
 void set_attr(hid_t obj, std::string_view name, std::string_view value);
 void set_attr(hid_t obj, std::string_view name, std::int64_t value);
+void set_attr(hid_t obj, std::string_view name, double value);
 void set_attr_i8(hid_t obj, std::string_view name, std::int8_t value);
 [[nodiscard]] std::string get_attr_string(hid_t obj, std::string_view name);
 [[nodiscard]] std::int64_t get_attr_int(hid_t obj, std::string_view name);

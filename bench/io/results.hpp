@@ -78,6 +78,7 @@ class ResultsWriter {
   // Fills the matrices for the records, appends their samples and sets rounds_done.
   void append_pairs(const std::string& run, const std::vector<PairRecord>& records,
                     const RoundInfo& round);
+  // Marks the run complete with its finish time and wall_seconds (since begin_run).
   void end_run(const std::string& run);
   // Marks the whole file complete.
   void finish();
@@ -87,6 +88,7 @@ class ResultsWriter {
  private:
   std::string path_;
   int runs_ = 0;
+  std::int64_t run_start_ns_ = 0;
 };
 
 // Read access for tests, resume and tools: opens the file per call.

@@ -79,6 +79,7 @@ ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
 
 std::string ResultsWriter::begin_run(const RunInfo& info) {
   const std::string group = fmt::format("{}/{:02d}_{}", schema::kRuns, runs_++, info.name);
+  run_start_ns_ = core::now_ns();
   Handle file = open_rw(path_);
   Handle g = h5::create_group(file.id(), group);
   namespace a = schema::attr;
@@ -237,6 +238,7 @@ void ResultsWriter::end_run(const std::string& run) {
   Handle file = open_rw(path_);
   Handle g = h5::open_group(file.id(), run);
   h5::set_attr(g.id(), schema::attr::kFinishedUtc, core::utc_now_iso());
+  h5::set_attr(g.id(), schema::attr::kWallSeconds, static_cast<double>(core::now_ns() - run_start_ns_) / 1e9);
   h5::set_attr_i8(g.id(), schema::attr::kComplete, 1);
   g.close();
   file.close();

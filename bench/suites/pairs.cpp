@@ -86,6 +86,10 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   const std::int64_t t_start = core::now_ns();
   const std::size_t max_size = std::max(p.lat_size, p.bw_size);
   for (std::int64_t round = 0; round < rounds; ++round) {
+    // Rounds do not overlap: a fast pair must not start the next round while a slow pair of this
+    // round is still measuring (its peer would be waiting, and the round's pairs would no longer
+    // load the fabric together).
+    ctx.comm.quiet_barrier();
     const std::int64_t partner = topology::circle_partner(n, round, me);
     std::fill(mine.begin(), mine.end(), kNaN);
     mine[0] = static_cast<double>(partner);
