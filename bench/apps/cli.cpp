@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -19,7 +20,13 @@ struct Raw {
   std::string lat_size = "8", bw_size = "1M";
   std::string suite_file;
   bool quiet = false;
+  // coll
+  std::string ops = "allreduce,allgather,reduce_scatter,alltoall,bcast,barrier";
+  std::string dtype = "float", reduction = "sum", node_by = "host", max_buffer = "1G";
+  bool nonblocking = false, check = false;
+  int ranks_per_node = 1;
 };
+
 
 void add_common(CLI::App& sub, Raw& raw) {
   sub.add_option("--transport", raw.transport, "mpi (verbs: coming with the verbs transport)")
@@ -39,6 +46,20 @@ void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_i
 
 }  // namespace
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  return out;
+}
+
 void validate(const suites::BenchSpec& spec, const std::string& where, bool cli) {
   // Suite fields are snake_case (bw_iters); the same settings on the command line are flags.
   auto name = [&](std::string field) {
@@ -47,7 +68,7 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
       if (c == '_') c = '-';
     return "--" + field;
   };
-  const auto& common = spec.kind == suites::Kind::kPairs ? spec.pairs.common : spec.sweep.common;
+  const auto& common = suites::common_of(spec);
   if (!transport::is_known_transport(common.transport)) {
     throw core::UsageError(fmt::format("{}: {}: unknown transport '{}'; use mpi", where,
                                        name("transport"), common.transport));
@@ -57,6 +78,31 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
       throw core::UsageError(fmt::format("{}: {} must be at least {} (got {})", where, name(field), lo, v));
     }
   };
+  if (spec.kind == suites::Kind::kColl) {
+    const auto& c = spec.coll;
+    if (c.common.transport != "mpi") {
+      throw core::UsageError(fmt::format("{}: {}: collectives run over MPI only; use mpi", where, name("transport")));
+    }
+    if (c.ops.empty()) throw core::UsageError(fmt::format("{}: {}: no operations given", where, name("ops")));
+    for (const auto& op : c.ops) {
+      const auto& known = suites::coll_op_names();
+      if (std::find(known.begin(), known.end(), op) == known.end()) {
+        throw core::UsageError(fmt::format("{}: {}: unknown operation '{}'; use allreduce, allgather, reduce_scatter, "
+                                           "alltoall, bcast or barrier",
+                                           where, name("ops"), op));
+      }
+    }
+    if (!suites::is_coll_dtype(c.dtype)) {
+      throw core::UsageError(fmt::format("{}: {}: unknown data type '{}'; use int32, int64, float or double", where, name("dtype"), c.dtype));
+    }
+    if (!suites::is_coll_reduction(c.op)) {
+      throw core::UsageError(fmt::format("{}: {}: unknown reduction '{}'; use sum, prod, min or max", where, name("op"), c.op));
+    }
+    at_least(c.iters, 1, "iters");
+    at_least(c.warmup, 0, "warmup");
+    at_least(c.ranks_per_node, 1, "ranks_per_node");
+    return;
+  }
   if (spec.kind == suites::Kind::kPairs) {
     at_least(spec.pairs.lat_iters, 1, "iters");
     at_least(spec.pairs.bw_iters, 1, "bw_iters");
@@ -80,8 +126,9 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   auto* bw = app.add_subcommand("bw", "unidirectional windowed bandwidth, rank 0 -> rank 1");
   auto* bibw = app.add_subcommand("bibw", "bidirectional windowed bandwidth between ranks 0 and 1");
   auto* pairs = app.add_subcommand("pairs", "all-pairs latency and bandwidth matrix over every rank");
+  auto* coll = app.add_subcommand("coll", "collective scaling over node counts and message sizes");
   auto* run = app.add_subcommand("run", "run a suite file (e.g. configs/suites/quick.yaml)");
-  for (auto* s : {lat, bw, bibw, pairs, run}) add_common(*s, raw);
+  for (auto* s : {lat, bw, bibw, pairs, coll, run}) add_common(*s, raw);
   add_sweep(*lat, raw, "1:4M", 1000, 100);
   add_sweep(*bw, raw, "1:4M", 20, 2);
   add_sweep(*bibw, raw, "1:4M", 20, 2);
@@ -90,6 +137,18 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   pairs->add_option("--iters", raw.iters, "latency ping-pongs per pair (default 1000)");
   pairs->add_option("--bw-iters", raw.bw_iters, "bandwidth windows per direction per pair (default 20)");
   pairs->add_option("--warmup", raw.warmup, "untimed ping-pongs per pair (default 10)");
+  add_sweep(*coll, raw, "8:256M", 20, 5);
+  coll->add_option("--ops", raw.ops, "comma list of allreduce, allgather, reduce_scatter, alltoall, bcast, barrier")
+      ->capture_default_str();
+  coll->add_option("--dtype", raw.dtype, "int32, int64, float, double")->capture_default_str();
+  coll->add_option("--op", raw.reduction, "reduction: sum, prod, min, max")->capture_default_str();
+  coll->add_flag("--nonblocking", raw.nonblocking, "use MPI_Iallreduce etc. followed by MPI_Wait");
+  coll->add_flag("--check", raw.check, "verify every result against known per-rank inputs");
+  coll->add_option("--ranks-per-node", raw.ranks_per_node, "ranks of each node that take part")->capture_default_str();
+  coll->add_option("--node-by", raw.node_by, "host: ranks sharing memory form a node; rank: every rank is a node")
+      ->capture_default_str();
+  coll->add_option("--max-buffer", raw.max_buffer, "largest buffer per rank; larger sizes are skipped")
+      ->capture_default_str();
   run->add_option("suite", raw.suite_file, "suite YAML file")->required();
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed, no argv[0]
@@ -124,7 +183,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     inv.suite_text = ss.str();
     inv.specs = parse_suite(inv.suite_text, raw.suite_file);
     for (auto& s : inv.specs) {
-      auto& c = s.kind == suites::Kind::kPairs ? s.pairs.common : s.sweep.common;
+      auto& c = suites::common_of(s);
       c.label = raw.label;
       if (chosen->count("--transport") > 0) c.transport = raw.transport;
     }
@@ -134,7 +193,24 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   auto pick = [&](const char* flag, int value, int def) { return chosen->count(flag) > 0 ? value : def; };
   suites::BenchSpec spec;
   spec.kind = *suites::parse_kind(inv.subcommand);
-  if (spec.kind == suites::Kind::kPairs) {
+  if (spec.kind == suites::Kind::kColl) {
+    auto& c = spec.coll;
+    c.common = common;
+    c.sizes = core::parse_sizes(raw.sizes, "--sizes");
+    c.iters = pick("--iters", raw.iters, c.iters);
+    c.warmup = pick("--warmup", raw.warmup, c.warmup);
+    c.ops = split_list(raw.ops);
+    c.dtype = raw.dtype;
+    c.op = raw.reduction;
+    c.nonblocking = raw.nonblocking;
+    c.check = raw.check;
+    c.ranks_per_node = raw.ranks_per_node;
+    if (raw.node_by != "host" && raw.node_by != "rank") {
+      throw core::UsageError(fmt::format("--node-by: '{}' is not host or rank", raw.node_by));
+    }
+    c.node_per_rank = raw.node_by == "rank";
+    c.max_buffer_bytes = core::parse_size(raw.max_buffer, "--max-buffer");
+  } else if (spec.kind == suites::Kind::kPairs) {
     spec.pairs.common = common;
     spec.pairs.lat_size = core::parse_size(raw.lat_size, "--lat-size");
     spec.pairs.bw_size = core::parse_size(raw.bw_size, "--bw-size");

@@ -27,6 +27,9 @@ struct Invocation {
 [[nodiscard]] std::vector<suites::BenchSpec> parse_suite(const std::string& text,
                                                          const std::string& file);
 
+// "a, b,c" -> {"a", "b", "c"}
+[[nodiscard]] std::vector<std::string> split_list(const std::string& text);
+
 // Shared validation of typed parameters (ranges, known transport). Errors start with `where` and
 // name the setting as a flag (cli) or as a suite field.
 void validate(const suites::BenchSpec& spec, const std::string& where, bool cli);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <optional>
 
 #include "apps/cli.hpp"
@@ -67,14 +68,9 @@ int main(int argc, char** argv) {
   core::ExitCode code = core::ExitCode::kUsage;
   try {
     inv = apps::parse_command_line(args);
-    for (const auto& spec : inv.specs) {
-      const int need = suites::min_ranks(spec.kind);
-      if (comm.size() < need) {
-        throw core::UsageError(fmt::format("{} needs at least {} ranks (got {}); launch with e.g. "
-                                           "'mpirun -np {} fabscope {} ...'",
-                                           suites::kind_name(spec.kind), need, comm.size(), need,
-                                           inv.subcommand));
-      }
+    // Test hook (tests/mpi): corrupt one rank's collective result so --check must catch it.
+    if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK")) {
+      for (auto& spec : inv.specs) spec.coll.test_corrupt_rank = std::atoi(corrupt);
     }
   } catch (const core::Error& e) {
     error = e.what();
@@ -85,6 +81,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  for (const auto& spec : inv.specs) {
+    error = suites::preflight(comm, spec, inv.subcommand);
+    if (const int rc = agree(comm, error, core::ExitCode::kUsage); rc != 0) return rc;
+  }
 
   // Preflight 2: provenance, and rank 0 creates the results file.
   const auto hosts = suites::gather_hosts(comm);
@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
     core::log::error("{}; aborting the job", e.what());
     comm.abort(1);
   }
-  comm.quiet_barrier();
-  return 0;
+  // Measurements recorded as failed (e.g. a collective --check mismatch) make the exit status 1.
+  const bool all_ok = comm.all_true(ctx.failed_measurements == 0);
+  return all_ok ? 0 : 1;
 }

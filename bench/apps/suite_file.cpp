@@ -30,6 +30,14 @@ int as_int(const YAML::Node& node, const std::string& where) {
   }
 }
 
+bool as_bool(const YAML::Node& node, const std::string& where) {
+  try {
+    return node.as<bool>();
+  } catch (const YAML::Exception&) {
+    throw core::UsageError(fmt::format("{}: expected true or false, got '{}'", where, node.Scalar()));
+  }
+}
+
 std::string as_text(const YAML::Node& node, const std::string& where) {
   if (!node.IsScalar()) throw core::UsageError(fmt::format("{}: expected a single value", where));
   return node.Scalar();
@@ -39,20 +47,24 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
   const std::string entry = fmt::format("{}: benchmarks[{}]", at(file, e), index);
   if (!e.IsMap()) throw core::UsageError(fmt::format("{}: each benchmark must be a mapping with at least 'kind'", entry));
   const YAML::Node kind_node = e["kind"];
-  if (!kind_node) throw core::UsageError(fmt::format("{}: missing 'kind' (one of lat, bw, bibw, pairs)", entry));
+  if (!kind_node) throw core::UsageError(fmt::format("{}: missing 'kind' (one of lat, bw, bibw, pairs, coll)", entry));
   const auto kind = suites::parse_kind(as_text(kind_node, entry + ".kind"));
   if (!kind) {
-    throw core::UsageError(fmt::format("{}.kind: unknown benchmark '{}'; use lat, bw, bibw or pairs",
+    throw core::UsageError(fmt::format("{}.kind: unknown benchmark '{}'; use lat, bw, bibw, pairs or coll",
                                        entry, kind_node.Scalar()));
   }
   const bool is_pairs = *kind == suites::Kind::kPairs;
+  const bool is_coll = *kind == suites::Kind::kColl;
   const std::set<std::string> allowed =
-      is_pairs ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup"}
-               : std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup"};
+      is_pairs  ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup"}
+      : is_coll ? std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup", "ops", "dtype", "op",
+                                        "nonblocking", "check", "ranks_per_node", "node_by", "max_buffer"}
+                : std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup"};
   suites::BenchSpec spec;
   spec.kind = *kind;
   suites::Common common{std::string(suites::kind_name(*kind)), "", "mpi"};
-  if (!is_pairs) {
+  if (is_coll) spec.coll.sizes = core::parse_sizes("8:256M", "sizes");
+  if (!is_pairs && !is_coll) {
     spec.sweep.sizes = core::parse_sizes("1:4M", "sizes");
     spec.sweep.iters = *kind == suites::Kind::kLat ? 1000 : 20;
     spec.sweep.warmup = *kind == suites::Kind::kLat ? 100 : 2;
@@ -68,19 +80,31 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
     const YAML::Node& v = kv.second;
     if (key == "name") common.name = as_text(v, where);
     else if (key == "transport") common.transport = as_text(v, where);
-    else if (key == "sizes") spec.sweep.sizes = core::parse_sizes(as_text(v, where), where);
+    else if (key == "sizes") (is_coll ? spec.coll.sizes : spec.sweep.sizes) = core::parse_sizes(as_text(v, where), where);
+    else if (key == "ops") spec.coll.ops = v.IsSequence() ? v.as<std::vector<std::string>>() : split_list(as_text(v, where));
+    else if (key == "dtype") spec.coll.dtype = as_text(v, where);
+    else if (key == "op") spec.coll.op = as_text(v, where);
+    else if (key == "nonblocking") spec.coll.nonblocking = as_bool(v, where);
+    else if (key == "check") spec.coll.check = as_bool(v, where);
+    else if (key == "ranks_per_node") spec.coll.ranks_per_node = as_int(v, where);
+    else if (key == "max_buffer") spec.coll.max_buffer_bytes = core::parse_size(as_text(v, where), where);
+    else if (key == "node_by") {
+      const std::string by = as_text(v, where);
+      if (by != "host" && by != "rank") throw core::UsageError(fmt::format("{}: '{}' is not host or rank", where, by));
+      spec.coll.node_per_rank = by == "rank";
+    }
     else if (key == "lat_size") spec.pairs.lat_size = core::parse_size(as_text(v, where), where);
     else if (key == "bw_size") spec.pairs.bw_size = core::parse_size(as_text(v, where), where);
     else if (key == "bw_iters") spec.pairs.bw_iters = as_int(v, where);
-    else if (key == "iters") (is_pairs ? spec.pairs.lat_iters : spec.sweep.iters) = as_int(v, where);
-    else if (key == "warmup") (is_pairs ? spec.pairs.warmup : spec.sweep.warmup) = as_int(v, where);
+    else if (key == "iters") (is_pairs ? spec.pairs.lat_iters : is_coll ? spec.coll.iters : spec.sweep.iters) = as_int(v, where);
+    else if (key == "warmup") (is_pairs ? spec.pairs.warmup : is_coll ? spec.coll.warmup : spec.sweep.warmup) = as_int(v, where);
   }
   for (char c : common.name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
       throw core::UsageError(fmt::format("{}.name: '{}' may use only letters, digits, '-' and '_'", entry, common.name));
     }
   }
-  (is_pairs ? spec.pairs.common : spec.sweep.common) = common;
+  suites::common_of(spec) = common;
   validate(spec, entry, false);
   return spec;
 }

@@ -112,6 +112,7 @@ Handle open_dataset(hid_t loc, const std::string& name) {
 }
 
 bool exists(hid_t loc, const std::string& path) {
+  if (path.empty() || path == "/") return true;
   // H5Lexists needs every intermediate link to exist; walk the path.
   std::size_t pos = path.front() == '/' ? 1 : 0;
   while (pos <= path.size()) {

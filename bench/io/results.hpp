@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +80,17 @@ class ResultsWriter {
   // Fills the matrices for the records, appends their samples and sets rounds_done.
   void append_pairs(const std::string& run, const std::vector<PairRecord>& records,
                     const RoundInfo& round);
+  // Generic datasets and attributes for benchmarks with their own layout (paths are absolute,
+  // intermediate groups are created). Units go into the dataset's `units` attribute.
+  void write_doubles(const std::string& path, std::span<const double> data,
+                     const std::vector<std::uint64_t>& dims, std::string_view units,
+                     bool compress = false);
+  void write_ints(const std::string& path, std::span<const std::int64_t> data,
+                  const std::vector<std::uint64_t>& dims, std::string_view units);
+  void write_strings(const std::string& path, const std::vector<std::string>& values);
+  void set_attr(const std::string& object, const std::string& name, const std::string& value);
+  void set_attr(const std::string& object, const std::string& name, std::int64_t value);
+
   // Marks the run complete with its finish time and wall_seconds (since begin_run).
   void end_run(const std::string& run);
   // Marks the whole file complete.

@@ -234,6 +234,60 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
   file.close();
 }
 
+namespace {
+// Splits "/a/b/c" into the parent group (created if missing) and the leaf name.
+std::pair<Handle, std::string> parent_of(hid_t file, const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  Handle g = h5::exists(file, parent) ? h5::open_group(file, parent) : h5::create_group(file, parent);
+  return {std::move(g), path.substr(slash + 1)};
+}
+std::vector<hsize_t> to_hsize(const std::vector<std::uint64_t>& dims) { return {dims.begin(), dims.end()}; }
+}  // namespace
+
+void ResultsWriter::write_doubles(const std::string& path, std::span<const double> data,
+                                  const std::vector<std::uint64_t>& dims, std::string_view units,
+                                  bool compress) {
+  Handle file = open_rw(path_);
+  auto [g, leaf] = parent_of(file.id(), path);
+  h5::write(g.id(), leaf, data, to_hsize(dims), {.units = units, .compress = compress});
+  g.close();
+  file.close();
+}
+
+void ResultsWriter::write_ints(const std::string& path, std::span<const std::int64_t> data,
+                               const std::vector<std::uint64_t>& dims, std::string_view units) {
+  Handle file = open_rw(path_);
+  auto [g, leaf] = parent_of(file.id(), path);
+  h5::write(g.id(), leaf, data, to_hsize(dims), {.units = units});
+  g.close();
+  file.close();
+}
+
+void ResultsWriter::write_strings(const std::string& path, const std::vector<std::string>& values) {
+  Handle file = open_rw(path_);
+  auto [g, leaf] = parent_of(file.id(), path);
+  h5::write_strings(g.id(), leaf, values);
+  g.close();
+  file.close();
+}
+
+void ResultsWriter::set_attr(const std::string& object, const std::string& name, const std::string& value) {
+  Handle file = open_rw(path_);
+  Handle o(H5Oopen(file.id(), object.c_str(), H5P_DEFAULT), H5Oclose, "no object " + object);
+  h5::set_attr(o.id(), name, std::string_view(value));
+  o.close();
+  file.close();
+}
+
+void ResultsWriter::set_attr(const std::string& object, const std::string& name, std::int64_t value) {
+  Handle file = open_rw(path_);
+  Handle o(H5Oopen(file.id(), object.c_str(), H5P_DEFAULT), H5Oclose, "no object " + object);
+  h5::set_attr(o.id(), name, value);
+  o.close();
+  file.close();
+}
+
 void ResultsWriter::end_run(const std::string& run) {
   Handle file = open_rw(path_);
   Handle g = h5::open_group(file.id(), run);

@@ -1,5 +1,7 @@
 #include "suites/suite.hpp"
 
+#include <fmt/format.h>
+
 namespace fabscope::suites {
 
 std::string_view kind_name(Kind kind) {
@@ -8,17 +10,35 @@ std::string_view kind_name(Kind kind) {
     case Kind::kBw: return "bw";
     case Kind::kBibw: return "bibw";
     case Kind::kPairs: return "pairs";
+    case Kind::kColl: return "coll";
   }
   return "?";
 }
 
 std::optional<Kind> parse_kind(std::string_view name) {
-  for (Kind k : {Kind::kLat, Kind::kBw, Kind::kBibw, Kind::kPairs})
+  for (Kind k : {Kind::kLat, Kind::kBw, Kind::kBibw, Kind::kPairs, Kind::kColl})
     if (kind_name(k) == name) return k;
   return std::nullopt;
 }
 
-int min_ranks(Kind /*kind*/) { return 2; }
+int coll_node_count(bool node_per_rank);  // coll.cpp
+
+std::string preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand) {
+  constexpr int kMinRanks = 2;
+  if (comm.size() < kMinRanks) {
+    return fmt::format("{} needs at least {} ranks (got {}); launch with e.g. 'mpirun -np {} fabscope {} ...'",
+                       kind_name(spec.kind), kMinRanks, comm.size(), kMinRanks, subcommand);
+  }
+  if (spec.kind == Kind::kColl) {
+    const int nodes = coll_node_count(spec.coll.node_per_rank);
+    if (nodes < 2) {
+      return fmt::format("coll found {} node (ranks sharing memory count as one node); scaling needs at least 2: "
+                         "launch one rank per node, or on one host pass --node-by rank",
+                         nodes);
+    }
+  }
+  return "";
+}
 
 void run(Context& ctx, const BenchSpec& spec) {
   switch (spec.kind) {
@@ -26,7 +46,18 @@ void run(Context& ctx, const BenchSpec& spec) {
     case Kind::kBw: run_bw(ctx, spec.sweep, false); break;
     case Kind::kBibw: run_bw(ctx, spec.sweep, true); break;
     case Kind::kPairs: run_pairs(ctx, spec.pairs); break;
+    case Kind::kColl: run_coll(ctx, spec.coll); break;
   }
 }
+
+Common& common_of(BenchSpec& spec) {
+  switch (spec.kind) {
+    case Kind::kPairs: return spec.pairs.common;
+    case Kind::kColl: return spec.coll.common;
+    default: return spec.sweep.common;
+  }
+}
+
+const Common& common_of(const BenchSpec& spec) { return common_of(const_cast<BenchSpec&>(spec)); }
 
 }  // namespace fabscope::suites

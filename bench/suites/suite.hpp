@@ -14,7 +14,7 @@
 
 namespace fabscope::suites {
 
-enum class Kind { kLat, kBw, kBibw, kPairs };
+enum class Kind { kLat, kBw, kBibw, kPairs, kColl };
 [[nodiscard]] std::string_view kind_name(Kind kind);
 [[nodiscard]] std::optional<Kind> parse_kind(std::string_view name);
 
@@ -42,11 +42,33 @@ struct PairsParams {
   int warmup = 10;    // untimed ping-pongs; bandwidth warms up with max(1, warmup / 10) windows
 };
 
+// coll: collective operations over node-aware groups of 2, 4, 8, ... nodes and all N.
+struct CollParams {
+  Common common;
+  std::vector<std::string> ops{"allreduce", "allgather", "reduce_scatter", "alltoall", "bcast", "barrier"};
+  std::vector<std::size_t> sizes;  // bytes, nccl-tests convention (see coll.cpp)
+  std::string dtype = "float";     // int32, int64, float, double
+  std::string op = "sum";          // sum, prod, min, max
+  int iters = 20;
+  int warmup = 5;
+  bool nonblocking = false;        // MPI_I<op> + MPI_Wait
+  bool check = false;              // verify results against known per-rank inputs
+  int ranks_per_node = 1;
+  bool node_per_rank = false;      // --node-by rank: treat every rank as a node (one-host tests)
+  std::size_t max_buffer_bytes = std::size_t{1} << 30;  // per rank; larger sizes are skipped
+  int test_corrupt_rank = -1;      // test hook: corrupt this rank's result before --check
+};
+
 struct BenchSpec {
   Kind kind = Kind::kLat;
   SweepParams sweep;
   PairsParams pairs;
+  CollParams coll;
 };
+
+// The Common part of a spec, whatever its kind.
+[[nodiscard]] Common& common_of(BenchSpec& spec);
+[[nodiscard]] const Common& common_of(const BenchSpec& spec);
 
 // What every benchmark needs from the harness.
 struct Context {
@@ -55,14 +77,22 @@ struct Context {
   std::vector<std::string> hostnames;  // by rank, on every rank
   bool quiet = false;                  // no progress lines
   std::FILE* table = stdout;           // where rank 0 prints result tables
+  int failed_measurements = 0;         // rank 0: measurements recorded as failed (exit 1)
 };
 
-// Ranks a benchmark needs at least; preflight checks it on every rank.
-[[nodiscard]] int min_ranks(Kind kind);
+// Collective preflight of one benchmark (every rank calls it, in the same order): "" when it can
+// run, else one line saying why and how to fix it (rank counts, node counts, ...).
+[[nodiscard]] std::string preflight(const runtime::Comm& comm, const BenchSpec& spec,
+                                    const std::string& subcommand);
 
 void run_lat(Context& ctx, const SweepParams& p);
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional);
 void run_pairs(Context& ctx, const PairsParams& p);
+void run_coll(Context& ctx, const CollParams& p);
+// Names --ops / dtype / op accept, for validation in apps.
+[[nodiscard]] const std::vector<std::string>& coll_op_names();
+[[nodiscard]] bool is_coll_dtype(const std::string& name);
+[[nodiscard]] bool is_coll_reduction(const std::string& name);
 void run(Context& ctx, const BenchSpec& spec);
 
 // Provenance of this rank, gathered to rank 0 (other ranks get an empty vector).

@@ -89,15 +89,80 @@ def check_pairs(g: h5py.Group, n: int) -> None:
     check(finite_positive(g["round_seconds"][:]), f"{g.name}/round_seconds")
 
 
+# busbw / algbw by hand (nccl-tests' definitions), keyed by op and ranks in the group.
+BUSBW_FACTOR = {
+    "allreduce": {2: 1.0, 3: 4 / 3, 4: 1.5, 5: 1.6, 8: 1.75},
+    "allgather": {2: 0.5, 3: 2 / 3, 4: 0.75, 5: 0.8, 8: 0.875},
+    "reduce_scatter": {2: 0.5, 3: 2 / 3, 4: 0.75, 5: 0.8, 8: 0.875},
+    "alltoall": {2: 0.5, 3: 2 / 3, 4: 0.75, 5: 0.8, 8: 0.875},
+    "bcast": {2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 8: 1.0},
+}
+
+
+def expected_groups(n: int) -> list[int]:
+    g, k = [], 2
+    while k < n:
+        g.append(k)
+        k *= 2
+    return g + [n]
+
+
+def check_coll(g: h5py.Group, n: int, expect_failed: bool) -> None:
+    groups = expected_groups(n)
+    check(list(g["node_counts"][:]) == groups, f"{g.name} node_counts {list(g['node_counts'][:])} != {groups}")
+    check(list(g["group_size_ranks"][:]) == groups, f"{g.name} group_size_ranks (1 rank per node)")
+    members = g["group_ranks"][:]
+    check(members.shape == (len(groups), n), f"{g.name} group_ranks shape")
+    for i, k in enumerate(groups):
+        check(list(members[i][members[i] >= 0]) == list(range(k)), f"{g.name} group {k} members")
+    iters = int(g.attrs["iters"])
+    ops = [k for k in g.keys() if isinstance(g[k], h5py.Group)]
+    check(len(ops) > 0, f"{g.name} has operations")
+    for op in ops:
+        o = g[op]
+        status = o["status"][:]
+        ns = 1 if op == "barrier" else len(o["size_bytes"])
+        check(status.shape == (len(groups), ns), f"{o.name}/status shape")
+        ran = status > 0
+        check(bool(ran.any()), f"{o.name} measured something")
+        if expect_failed:
+            if op != "barrier":
+                check(bool(np.all(status[ran] == 2)), f"{o.name} every checked measurement failed")
+                check(bool(np.all(o["check_errors"][:][ran] > 0)), f"{o.name} check_errors counted")
+            continue
+        check(bool(np.all(status[ran] == 1)), f"{o.name} every measurement ok")
+        if "check_errors" in o:
+            check(int(o["check_errors"][:].sum()) == 0, f"{o.name} no check errors")
+        t = o["samples/time_ns"]
+        check(t.shape == (len(groups), ns, iters), f"{t.name} shape {t.shape}")
+        check(t.attrs["units"] == "ns", f"{t.name} units")
+        check(finite_positive(t[:][ran]), f"{t.name} finite positive where run")
+        p50 = o["summary/time_ns_p50"][:]
+        check(bool(np.allclose(p50[ran], np.percentile(t[:], 50, axis=2)[ran])), f"{o.name} p50 matches numpy")
+        if op == "barrier":
+            continue
+        alg, bus, eff = o["summary/algbw_gbps"][:], o["summary/busbw_gbps"][:], o["summary/scaling_efficiency"][:]
+        check(o["summary/busbw_gbps"].attrs["units"] == "Gb/s", f"{o.name} busbw units")
+        nbytes = o["bytes"][:]
+        check(bool(np.allclose(alg[ran], (nbytes * 8 / p50)[ran])), f"{o.name} algbw = bytes*8/p50")
+        for i, k in enumerate(groups):
+            row = ran[i]
+            check(bool(np.allclose(bus[i][row] / alg[i][row], BUSBW_FACTOR[op][k])),
+                  f"{o.name} busbw factor at {k} ranks")
+        check(bool(np.allclose(eff[0][ran[0]], 1.0)), f"{o.name} scaling efficiency 1 for the 2-node group")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
     ap.add_argument("--ranks", type=int, required=True)
     ap.add_argument("--expect", required=True, help="comma-separated benchmark kinds, in run order")
+    ap.add_argument("--expect-failed", action="store_true", help="coll: every checked measurement must have failed")
     a = ap.parse_args()
     with h5py.File(a.file, "r") as f:
         check(int(f.attrs["schema_version"]) == 1, "schema_version 1")
         check(int(f.attrs["complete"]) == 1, "file complete")
+        check(int(f.attrs["schema_version"]) == 1, "schema")
         check(int(f.attrs["n_ranks"]) == a.ranks, "n_ranks")
         for key in ("fabscope_version", "created_utc", "command_line", "suite_text"):
             check(key in f.attrs, f"root attribute {key}")
@@ -115,6 +180,8 @@ def main() -> int:
             check(g.attrs["transport"] == "mpi", f"{g.name} transport")
             if g.attrs["benchmark"] == "pairs":
                 check_pairs(g, a.ranks)
+            elif g.attrs["benchmark"] == "coll":
+                check_coll(g, a.ranks, a.expect_failed)
             else:
                 check_sweep(g, g.attrs["benchmark"])
     for msg in failures:

@@ -34,6 +34,9 @@ expect_usage 4 "--iters must be at least 1" bw --iters 0 --out "$tmp/b.h5"
 expect_usage 4 "unknown transport 'ib'" pairs --transport ib --out "$tmp/p.h5"
 expect_usage 3 "--nope" pairs --nope
 expect_usage 4 "cannot write the results file" lat --out /proc/fabscope/nope.h5
+expect_usage 3 "coll found 1 node" coll --out "$tmp/c.h5"
+expect_usage 3 "--ops: unknown operation 'allsum'" coll --node-by rank --ops allreduce,allsum
+expect_usage 3 "--dtype: unknown data type 'half'" coll --node-by rank --dtype half
 printf 'benchmarks:\n  - {kind: lat, itres: 5}\n' >"$tmp/bad.yaml"
 expect_usage 2 "bad.yaml:2: benchmarks[0].itres: unknown field" run "$tmp/bad.yaml" --out "$tmp/r.h5"
 
