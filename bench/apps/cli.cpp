@@ -37,9 +37,9 @@ void add_common(CLI::App& sub, Raw& raw) {
 }
 
 void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_iters, int default_warmup) {
-  raw.sizes = default_sizes;
-  sub.add_option("--sizes", raw.sizes, "message sizes: LO:HI powers of two, or a list (8,64K,1M)")
-      ->capture_default_str();
+  // Subcommands share `raw`, so defaults are applied after parsing (see sizes_or_default).
+  sub.add_option("--sizes", raw.sizes, fmt::format("message sizes: LO:HI powers of two, or a list (8,64K,1M); "
+                                                   "default {}", default_sizes));
   sub.add_option("--iters", raw.iters, fmt::format("timed iterations per size (default {})", default_iters));
   sub.add_option("--warmup", raw.warmup, fmt::format("untimed iterations per size (default {})", default_warmup));
 }
@@ -196,7 +196,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   if (spec.kind == suites::Kind::kColl) {
     auto& c = spec.coll;
     c.common = common;
-    c.sizes = core::parse_sizes(raw.sizes, "--sizes");
+    c.sizes = core::parse_sizes(chosen->count("--sizes") > 0 ? raw.sizes : "8:256M", "--sizes");
     c.iters = pick("--iters", raw.iters, c.iters);
     c.warmup = pick("--warmup", raw.warmup, c.warmup);
     c.ops = split_list(raw.ops);
@@ -219,7 +219,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     spec.pairs.warmup = pick("--warmup", raw.warmup, spec.pairs.warmup);
   } else {
     spec.sweep.common = common;
-    spec.sweep.sizes = core::parse_sizes(raw.sizes, "--sizes");
+    spec.sweep.sizes = core::parse_sizes(chosen->count("--sizes") > 0 ? raw.sizes : "1:4M", "--sizes");
     const bool is_lat = spec.kind == suites::Kind::kLat;
     spec.sweep.iters = pick("--iters", raw.iters, is_lat ? 1000 : 20);
     spec.sweep.warmup = pick("--warmup", raw.warmup, is_lat ? 100 : 2);
