@@ -20,6 +20,10 @@ struct Raw {
   std::string lat_size = "8", bw_size = "1M";
   std::string suite_file;
   bool quiet = false;
+  // verbs
+  std::string device, devices, verb = "write", inline_size;
+  int gid_index = -1, mtu = 0, tx_depth = 128;
+  double timeout_s = 30;
   // coll
   std::string ops = "allreduce,allgather,reduce_scatter,alltoall,bcast,barrier";
   std::string dtype = "float", reduction = "sum", node_by = "host", max_buffer = "1G";
@@ -29,8 +33,20 @@ struct Raw {
 
 
 void add_common(CLI::App& sub, Raw& raw) {
-  sub.add_option("--transport", raw.transport, "mpi (verbs: coming with the verbs transport)")
+  sub.add_option("--transport", raw.transport, "mpi or verbs (RDMA through libibverbs)")
       ->capture_default_str();
+  if (sub.get_name() != "coll") {
+    sub.add_option("--device", raw.device, "verbs: RDMA device NAME[:PORT] (default: the first active port)");
+    sub.add_option("--devices", raw.devices, "verbs: comma list; local rank i uses the i-th (one rank per NIC)");
+    sub.add_option("--gid-index", raw.gid_index, "verbs: GID index (default: RoCEv2 IPv4-mapped GID on RoCE, LID on IB)");
+    sub.add_option("--mtu", raw.mtu, "verbs: force the path MTU (256..4096; default: the smaller active MTU of both ends)");
+    sub.add_option("--verb", raw.verb, "verbs: write, send, read, fetch_add, cmp_swap (atomics: lat only)")
+        ->capture_default_str();
+    sub.add_option("--tx-depth", raw.tx_depth, "verbs: operations in flight per QP")->capture_default_str();
+    sub.add_option("--inline", raw.inline_size, "verbs: max inline bytes (default 220 where the device allows)");
+    sub.add_option("--timeout", raw.timeout_s, "verbs: seconds a peer may stay silent before the pair fails")
+        ->capture_default_str();
+  }
   sub.add_option("--out", raw.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
   sub.add_option("--label", raw.label, "free text stored with the results (e.g. firmware version)");
   sub.add_flag("--quiet", raw.quiet, "no progress lines");
@@ -42,6 +58,19 @@ void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_i
                                                    "default {}", default_sizes));
   sub.add_option("--iters", raw.iters, fmt::format("timed iterations per size (default {})", default_iters));
   sub.add_option("--warmup", raw.warmup, fmt::format("untimed iterations per size (default {})", default_warmup));
+}
+
+transport::Options transport_options(const Raw& raw) {
+  transport::Options o;
+  o.device = raw.device;
+  for (const auto& d : split_list(raw.devices)) o.devices.push_back(d);
+  o.gid_index = raw.gid_index;
+  o.mtu = raw.mtu;
+  o.verb = raw.verb;
+  o.tx_depth = raw.tx_depth;
+  o.inline_size = raw.inline_size.empty() ? -1 : static_cast<int>(core::parse_size(raw.inline_size, "--inline"));
+  o.timeout_s = raw.timeout_s;
+  return o;
 }
 
 }  // namespace
@@ -78,6 +107,19 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
       throw core::UsageError(fmt::format("{}: {} must be at least {} (got {})", where, name(field), lo, v));
     }
   };
+  const auto& o = common.options;
+  if (!transport::is_known_verb(o.verb)) {
+    throw core::UsageError(fmt::format("{}: {}: unknown operation '{}'; use write, send, read, fetch_add or cmp_swap",
+                                       where, name("verb"), o.verb));
+  }
+  if ((o.verb == "fetch_add" || o.verb == "cmp_swap") && spec.kind != suites::Kind::kLat) {
+    throw core::UsageError(fmt::format("{}: {}: atomics are measured by lat only", where, name("verb")));
+  }
+  if (o.mtu != 0 && o.mtu != 256 && o.mtu != 512 && o.mtu != 1024 && o.mtu != 2048 && o.mtu != 4096) {
+    throw core::UsageError(fmt::format("{}: {} {}: use 256, 512, 1024, 2048 or 4096", where, name("mtu"), o.mtu));
+  }
+  at_least(o.tx_depth, 1, "tx_depth");
+  if (!(o.timeout_s > 0)) throw core::UsageError(fmt::format("{}: {} must be positive", where, name("timeout")));
   if (spec.kind == suites::Kind::kColl) {
     const auto& c = spec.coll;
     if (c.common.transport != "mpi") {
@@ -174,7 +216,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.subcommand = chosen->get_name();
   inv.out = raw.out;
   inv.quiet = raw.quiet;
-  const suites::Common common{inv.subcommand, raw.label, raw.transport};
+  const suites::Common common{inv.subcommand, raw.label, raw.transport, transport_options(raw)};
   if (inv.subcommand == "run") {
     std::ifstream in(raw.suite_file);
     if (!in) throw core::UsageError(fmt::format("{}: cannot read the suite file; check the path", raw.suite_file));

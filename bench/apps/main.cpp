@@ -82,8 +82,14 @@ int main(int argc, char** argv) {
   }
   if (const int rc = agree(comm, error, code); rc != 0) return rc;
   for (const auto& spec : inv.specs) {
-    error = suites::preflight(comm, spec, inv.subcommand);
-    if (const int rc = agree(comm, error, core::ExitCode::kUsage); rc != 0) return rc;
+    error.clear();
+    try {
+      suites::preflight(comm, spec, inv.subcommand);
+    } catch (const core::Error& e) {
+      error = e.what();
+      code = e.code();
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
   }
 
   // Preflight 2: provenance, and rank 0 creates the results file.

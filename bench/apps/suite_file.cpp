@@ -62,7 +62,7 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
                 : std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup"};
   suites::BenchSpec spec;
   spec.kind = *kind;
-  suites::Common common{std::string(suites::kind_name(*kind)), "", "mpi"};
+  suites::Common common{std::string(suites::kind_name(*kind)), "", "mpi", {}};
   if (is_coll) spec.coll.sizes = core::parse_sizes("8:256M", "sizes");
   if (!is_pairs && !is_coll) {
     spec.sweep.sizes = core::parse_sizes("1:4M", "sizes");

@@ -32,6 +32,12 @@ class Unsupported : public Error {
   explicit Unsupported(const std::string& message) : Error(ExitCode::kUnsupported, message) {}
 };
 
+// A peer or an operation missed its deadline (a finding about the fabric, not a crash).
+class Timeout : public Error {
+ public:
+  explicit Timeout(const std::string& message) : Error(ExitCode::kFailure, message) {}
+};
+
 // A system call failed: "<call>: <strerror(errno)>" plus context.
 [[nodiscard]] std::string errno_message(const std::string& call, int err);
 

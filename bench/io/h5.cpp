@@ -209,13 +209,19 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
 
 void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
                  std::string_view units) {
-  const std::vector<hsize_t> dims{0, cols};
-  const std::vector<hsize_t> maxdims{H5S_UNLIMITED, cols};
+  const bool one_d = cols == 0;
+  std::vector<hsize_t> dims{0, cols};
+  std::vector<hsize_t> maxdims{H5S_UNLIMITED, cols};
+  const hsize_t rows_per_chunk = std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
+  std::vector<hsize_t> chunk{rows_per_chunk, std::max<hsize_t>(cols, 1)};
+  if (one_d) {
+    dims.resize(1);
+    maxdims.resize(1);
+    chunk.resize(1);
+  }
   Handle space = simple_space(dims, &maxdims);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
-  const hsize_t rows_per_chunk = std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
-  const std::vector<hsize_t> chunk{rows_per_chunk, std::max<hsize_t>(cols, 1)};
-  checked(H5Pset_chunk(dcpl.id(), 2, chunk.data()), "H5Pset_chunk", 0);
+  checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", 0);
   checked(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate", 0);
   Handle ds(H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
             H5Dclose, "H5Dcreate2 " + name);
@@ -226,7 +232,8 @@ void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void*
   if (rows == 0) return;
   Handle ds = open_dataset(loc, name);
   Handle space(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
-  hsize_t dims[2] = {0, 0};
+  const int ndims = H5Sget_simple_extent_ndims(space.id());
+  hsize_t dims[2] = {0, 1};
   H5Sget_simple_extent_dims(space.id(), dims, nullptr);
   const hsize_t new_dims[2] = {dims[0] + rows, dims[1]};
   checked(H5Dset_extent(ds.id(), new_dims), "H5Dset_extent " + name, 0);
@@ -234,7 +241,7 @@ void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void*
   const hsize_t start[2] = {dims[0], 0};
   const hsize_t count[2] = {rows, dims[1]};
   checked(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr), "H5Sselect_hyperslab", 0);
-  Handle mspace = simple_space({rows, dims[1]});
+  Handle mspace = ndims == 1 ? simple_space({rows}) : simple_space({rows, dims[1]});
   checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data), "H5Dwrite " + name, 0);
 }
 

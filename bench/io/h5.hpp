@@ -64,7 +64,7 @@ void write(hid_t loc, const std::string& name, std::span<const std::int8_t> data
            const std::vector<hsize_t>& dims, const DatasetOptions& opt = {});
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values);
 
-// Unlimited first dimension (rows of `cols` values), chunked and compressed.
+// Unlimited first dimension (rows of `cols` values; cols 0: a 1-D dataset), chunked and compressed.
 void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
                  std::string_view units);
 // Appends `rows` rows (data is rows x cols, row-major) to a dataset made by create_rows.

@@ -65,6 +65,7 @@ struct PairRecord {
   int a = 0, b = 0, round = 0;
   std::int8_t status = 0;  // schema::PairStatus
   std::vector<double> latency_ns, bw_gbps_fwd, bw_gbps_rev;  // lat_iters / bw_windows values
+  std::string error;  // failed / timeout: what each side saw (status string, vendor error, qpn, peer)
 };
 
 class ResultsWriter {
@@ -101,6 +102,7 @@ class ResultsWriter {
  private:
   std::string path_;
   int runs_ = 0;
+  std::vector<PairRecord> failures_;  // of the current pairs run, rewritten as errors/* on change
   std::int64_t run_start_ns_ = 0;
 };
 

@@ -29,6 +29,7 @@ inline constexpr std::string_view kFinishedUtc = "finished_utc";
 inline constexpr std::string_view kWallSeconds = "wall_seconds";
 inline constexpr std::string_view kRoundsTotal = "rounds_total";
 inline constexpr std::string_view kRoundsDone = "rounds_done";
+inline constexpr std::string_view kSchedule = "schedule";
 inline constexpr std::string_view kStatusNames = "status_names";
 }  // namespace attr
 

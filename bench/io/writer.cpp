@@ -137,6 +137,7 @@ void ResultsWriter::write_sweep(const std::string& run, const SweepData& data) {
 }
 
 void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) {
+  failures_.clear();
   Handle file = open_rw(path_);
   Handle g = h5::open_group(file.id(), run);
   const auto n = static_cast<hsize_t>(shape.n_ranks);
@@ -155,12 +156,13 @@ void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) 
   h5::write(g.id(), "round", std::span<const std::int32_t>(round), {n, n});
   Handle ps = h5::create_group(g.id(), "pair_samples");
   h5::create_rows(ps.id(), "pair", H5T_NATIVE_INT32, 2, "");
-  h5::create_rows(ps.id(), "round", H5T_NATIVE_INT32, 1, "");
+  h5::create_rows(ps.id(), "round", H5T_NATIVE_INT32, 0, "");
   h5::create_rows(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.lat_iters), "ns");
   h5::create_rows(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
   h5::create_rows(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
   h5::set_attr(g.id(), schema::attr::kRoundsDone, std::int64_t{0});
   h5::set_attr(g.id(), schema::attr::kRoundsTotal, shape.rounds_total);
+  h5::set_attr(g.id(), schema::attr::kSchedule, std::string_view("circle"));
   const std::vector<double> round_nan(static_cast<std::size_t>(shape.rounds_total), kNaN);
   h5::write(g.id(), "round_seconds", std::span<const double>(round_nan),
             {static_cast<hsize_t>(shape.rounds_total)}, {.units = "s"});
@@ -228,6 +230,33 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
                  &round_info.measure_seconds) < 0) {
       throw core::Error(core::ExitCode::kFailure, "HDF5: H5Dwrite round_seconds");
     }
+  }
+  // Failed pairs: errors/pair [F, 2], errors/round [F], errors/status [F], errors/message [F].
+  bool new_failures = false;
+  for (const auto& r : records) {
+    if (r.status != static_cast<std::int8_t>(schema::PairStatus::kOk)) {
+      failures_.push_back({r.a, r.b, r.round, r.status, {}, {}, {}, r.error});
+      new_failures = true;
+    }
+  }
+  if (new_failures) {
+    if (h5::exists(g.id(), "errors")) H5Ldelete(g.id(), "errors", H5P_DEFAULT);
+    Handle eg = h5::create_group(g.id(), "errors");
+    std::vector<std::int32_t> f_pair, f_round;
+    std::vector<std::int8_t> f_status;
+    std::vector<std::string> f_message;
+    for (const auto& f : failures_) {
+      f_pair.insert(f_pair.end(), {f.a, f.b});
+      f_round.push_back(f.round);
+      f_status.push_back(f.status);
+      f_message.push_back(f.error);
+    }
+    const hsize_t nf = failures_.size();
+    h5::write(eg.id(), "pair", std::span<const std::int32_t>(f_pair), {nf, 2});
+    h5::write(eg.id(), "round", std::span<const std::int32_t>(f_round), {nf});
+    h5::write(eg.id(), "status", std::span<const std::int8_t>(f_status), {nf});
+    h5::write_strings(eg.id(), "message", f_message);
+    eg.close();
   }
   h5::set_attr(g.id(), schema::attr::kRoundsDone, round_info.rounds_done);
   g.close();

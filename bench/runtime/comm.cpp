@@ -50,6 +50,7 @@ struct Comm::Impl {
   MPI_Comm comm = MPI_COMM_WORLD;
   // Request storage for windows, allocated once so the timed loops allocate nothing.
   mutable std::array<MPI_Request, 2 * kMaxWindow> reqs{};
+  int local_rank = 0;
 };
 
 Session::Session(int& argc, char**& argv) {
@@ -78,6 +79,11 @@ std::string Session::library_version() {
 Comm::Comm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
   MPI_Comm_rank(impl_->comm, &rank_);
   MPI_Comm_size(impl_->comm, &size_);
+  // Collective: every rank constructs its Comm at the same point.
+  MPI_Comm node;
+  check(MPI_Comm_split_type(impl_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  MPI_Comm_rank(node, &impl_->local_rank);
+  MPI_Comm_free(&node);
 }
 Comm::~Comm() = default;
 Comm::Comm(Comm&&) noexcept = default;
@@ -197,6 +203,20 @@ void Comm::exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int 
   }
   check(MPI_Waitall(2 * count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
 }
+
+void Comm::send_quietly(const void* buf, std::size_t bytes, int peer, int tag) const {
+  MPI_Request req{};
+  check(MPI_Isend(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &req), "MPI_Isend");
+  wait_quietly(req);
+}
+
+void Comm::recv_quietly(void* buf, std::size_t bytes, int peer, int tag) const {
+  MPI_Request req{};
+  check(MPI_Irecv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &req), "MPI_Irecv");
+  wait_quietly(req);
+}
+
+int Comm::local_rank() const { return impl_->local_rank; }
 
 void Comm::abort(int code) const {
   MPI_Abort(impl_->comm, code);

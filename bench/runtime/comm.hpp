@@ -56,6 +56,12 @@ class Comm {
   void exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int count, int peer,
                        int tag) const;
   static constexpr int kMaxWindow = 256;
+  // Point-to-point without holding the CPU (test + sleep): for a rank that only waits while its
+  // peer's NIC (or a software RDMA stack sharing the cores) does the work.
+  void send_quietly(const void* buf, std::size_t bytes, int peer, int tag) const;
+  void recv_quietly(void* buf, std::size_t bytes, int peer, int tag) const;
+  // This rank's index among the ranks on its node (MPI_COMM_TYPE_SHARED), computed once.
+  [[nodiscard]] int local_rank() const;
 
   // Ends the whole job (every rank) with `code`: used after preflight when one rank fails, so no
   // peer hangs in a collective.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"
+
 namespace fabscope::suites {
 
 std::string_view kind_name(Kind kind) {
@@ -23,21 +25,25 @@ std::optional<Kind> parse_kind(std::string_view name) {
 
 int coll_node_count(bool node_per_rank);  // coll.cpp
 
-std::string preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand) {
+void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand) {
   constexpr int kMinRanks = 2;
+  // Collective first, so every rank takes part whatever its local verdict.
+  const int nodes = spec.kind == Kind::kColl ? coll_node_count(spec.coll.node_per_rank) : 0;
   if (comm.size() < kMinRanks) {
-    return fmt::format("{} needs at least {} ranks (got {}); launch with e.g. 'mpirun -np {} fabscope {} ...'",
-                       kind_name(spec.kind), kMinRanks, comm.size(), kMinRanks, subcommand);
+    throw core::UsageError(fmt::format("{} needs at least {} ranks (got {}); launch with e.g. 'mpirun -np {} fabscope {} ...'",
+                                       kind_name(spec.kind), kMinRanks, comm.size(), kMinRanks, subcommand));
   }
-  if (spec.kind == Kind::kColl) {
-    const int nodes = coll_node_count(spec.coll.node_per_rank);
-    if (nodes < 2) {
-      return fmt::format("coll found {} node (ranks sharing memory count as one node); scaling needs at least 2: "
-                         "launch one rank per node, or on one host pass --node-by rank",
-                         nodes);
-    }
+  if (spec.kind == Kind::kColl && nodes < 2) {
+    throw core::UsageError(fmt::format("coll found {} node (ranks sharing memory count as one node); scaling needs at "
+                                       "least 2: launch one rank per node, or on one host pass --node-by rank",
+                                       nodes));
   }
-  return "";
+  const Common& c = common_of(spec);
+  if (c.transport == "verbs") {
+    // Opens this rank's device and port: no device, a wrong name, a down port or a bad GID index
+    // is reported here, before anything runs.
+    (void)transport::port_counters(c.transport, c.options, comm.local_rank());
+  }
 }
 
 void run(Context& ctx, const BenchSpec& spec) {

@@ -13,6 +13,8 @@
 #include <limits>
 
 #include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/stats.hpp"
 #include "core/units.hpp"
 #include "io/schema.hpp"
@@ -24,18 +26,25 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Per-rank record gathered after each round: [partner, measure_seconds, lat samples, bw samples].
+// Per-rank record gathered after each round:
+//   [partner, measure_seconds, status, lat samples, bw samples]
 // The initiator's bw samples are the fwd direction, the peer's the rev direction.
 struct Layout {
   std::size_t lat, bw;
-  [[nodiscard]] std::size_t size() const { return 2 + lat + bw; }
+  static constexpr std::size_t kHead = 3;
+  [[nodiscard]] std::size_t size() const { return kHead + lat + bw; }
 };
 
 void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   std::vector<double> lat, bw;
   const io::PairRecord* worst = nullptr;
   double worst_bw = std::numeric_limits<double>::infinity();
+  std::size_t failed = 0;
   for (const auto& r : all) {
+    if (r.status != static_cast<std::int8_t>(io::schema::PairStatus::kOk)) {
+      ++failed;
+      continue;
+    }
     lat.push_back(core::summarize(r.latency_ns).p50);
     for (const auto* dir : {&r.bw_gbps_fwd, &r.bw_gbps_rev}) {
       const double b = core::summarize(*dir).p50;
@@ -48,6 +57,7 @@ void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   }
   const auto l = core::summarize(lat);
   const auto b = core::summarize(bw);
+  if (failed > 0) fmt::print(ctx.table, "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n", failed);
   fmt::print(ctx.table, "# pairs summary: {} pairs; latency p50 across pairs min {:.2f} / median {:.2f} / max {:.2f} us; "
              "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
              all.size(), l.min / 1e3, l.p50 / 1e3, l.max / 1e3, b.min, b.p50, b.max);
@@ -93,23 +103,37 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     const std::int64_t partner = topology::circle_partner(n, round, me);
     std::fill(mine.begin(), mine.end(), kNaN);
     mine[0] = static_cast<double>(partner);
+    std::string error;
+    mine[2] = static_cast<double>(io::schema::PairStatus::kOk);
     if (partner >= 0) {
       const std::int64_t t0 = core::now_ns();
       const bool initiator = me < partner;
-      auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size);
-      std::span<double> lat(mine.data() + 2, layout.lat);
-      std::span<double> bw(mine.data() + 2 + layout.lat, layout.bw);
-      std::vector<double> window_ns(layout.bw);
-      link->pingpong(initiator, p.lat_size, p.warmup, lat);
-      // Each rank times the windows it sends (fwd: initiator, rev: peer); the receiver's span is
-      // left untouched.
-      link->stream(initiator, p.bw_size, bw_warmup, window_ns);
-      link->stream(!initiator, p.bw_size, bw_warmup, window_ns);
-      const double bits = transport::kWindow * static_cast<double>(p.bw_size) * 8.0;
-      for (std::size_t i = 0; i < layout.bw; ++i) bw[i] = bits / window_ns[i];
+      std::span<double> lat(mine.data() + Layout::kHead, layout.lat);
+      std::span<double> bw(mine.data() + Layout::kHead + layout.lat, layout.bw);
+      // A failing pair (completion error, silent peer) is a finding: record it, keep going.
+      try {
+        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size, p.common.options);
+        std::vector<double> window_ns(layout.bw);
+        link->pingpong(initiator, p.lat_size, p.warmup, lat);
+        // Each rank times the windows it sends (fwd: initiator, rev: peer); the receiver's span is
+        // left untouched.
+        link->stream(initiator, p.bw_size, bw_warmup, window_ns);
+        link->stream(!initiator, p.bw_size, bw_warmup, window_ns);
+        const double bits = transport::kWindow * static_cast<double>(p.bw_size) * 8.0;
+        for (std::size_t i = 0; i < layout.bw; ++i) bw[i] = bits / window_ns[i];
+      } catch (const core::Error& e) {
+        const bool timed_out = dynamic_cast<const core::Timeout*>(&e) != nullptr;
+        mine[2] = static_cast<double>(timed_out ? io::schema::PairStatus::kTimeout : io::schema::PairStatus::kFailed);
+        std::fill(lat.begin(), lat.end(), kNaN);
+        std::fill(bw.begin(), bw.end(), kNaN);
+        error = fmt::format("rank {} ({}) with rank {} ({}): {}", me, ctx.hostnames[static_cast<std::size_t>(me)], partner,
+                            ctx.hostnames[static_cast<std::size_t>(partner)], e.what());
+        core::log::error("pairs round {}: {}", round + 1, error);
+      }
       mine[1] = static_cast<double>(core::now_ns() - t0) / 1e9;
     }
     ctx.comm.gather(mine, all);
+    const auto errors = ctx.comm.gather_strings(error);
     if (me != 0) continue;
     std::vector<io::PairRecord> records;
     double measure_s = 0;
@@ -124,10 +148,15 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       pr.a = r;
       pr.b = q;
       pr.round = static_cast<int>(round);
-      pr.status = static_cast<std::int8_t>(io::schema::PairStatus::kOk);
-      pr.latency_ns.assign(rec + 2, rec + 2 + layout.lat);
-      pr.bw_gbps_fwd.assign(rec + 2 + layout.lat, rec + layout.size());
-      pr.bw_gbps_rev.assign(peer + 2 + layout.lat, peer + layout.size());
+      // The worse of the two sides' verdicts (failed > timeout > ok in the enum's order).
+      pr.status = static_cast<std::int8_t>(std::max(rec[2], peer[2]));
+      pr.latency_ns.assign(rec + Layout::kHead, rec + Layout::kHead + layout.lat);
+      pr.bw_gbps_fwd.assign(rec + Layout::kHead + layout.lat, rec + layout.size());
+      pr.bw_gbps_rev.assign(peer + Layout::kHead + layout.lat, peer + layout.size());
+      for (const int side : {r, q}) {
+        const auto& msg = errors[static_cast<std::size_t>(side)];
+        if (!msg.empty()) pr.error += (pr.error.empty() ? "" : " | ") + msg;
+      }
       records.push_back(std::move(pr));
     }
     ctx.out->append_pairs(run, records, {round, round + 1, measure_s});

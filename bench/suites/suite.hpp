@@ -11,6 +11,7 @@
 
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
+#include "transport/link.hpp"
 
 namespace fabscope::suites {
 
@@ -22,6 +23,7 @@ struct Common {
   std::string name;  // the run's name in the file (suite entry or subcommand)
   std::string label;
   std::string transport = "mpi";
+  transport::Options options;  // device, verb, depths (verbs transport)
 };
 
 // lat, bw, bibw: ranks 0 and 1, a sweep of message sizes.
@@ -80,10 +82,10 @@ struct Context {
   int failed_measurements = 0;         // rank 0: measurements recorded as failed (exit 1)
 };
 
-// Collective preflight of one benchmark (every rank calls it, in the same order): "" when it can
-// run, else one line saying why and how to fix it (rank counts, node counts, ...).
-[[nodiscard]] std::string preflight(const runtime::Comm& comm, const BenchSpec& spec,
-                                    const std::string& subcommand);
+// Collective preflight of one benchmark (every rank calls it, in the same order). Throws a
+// core::Error with one line saying why it cannot run and how to fix it (rank and node counts;
+// for verbs: no device -> Unsupported, exit 77; wrong device, port or GID -> UsageError).
+void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand);
 
 void run_lat(Context& ctx, const SweepParams& p);
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional);

@@ -13,7 +13,7 @@ std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const Me
   std::vector<double> all;
   if (rank <= 1) {
     const std::size_t max_size = *std::max_element(p.sizes.begin(), p.sizes.end());
-    auto link = transport::connect(p.common.transport, ctx.comm, 1 - rank, max_size);
+    auto link = transport::connect(p.common.transport, ctx.comm, 1 - rank, max_size, p.common.options);
     std::vector<double> batch(iters, std::numeric_limits<double>::quiet_NaN());
     if (rank == 0) all.reserve(p.sizes.size() * iters);
     for (std::size_t s = 0; s < p.sizes.size(); ++s) {

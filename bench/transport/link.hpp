@@ -4,9 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
+#include <map>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace fabscope::runtime {
 class Comm;
@@ -36,12 +40,32 @@ class Link {
   [[nodiscard]] virtual int peer() const noexcept = 0;
 };
 
+// Transport settings (typed; apps/ fills them from the command line or a suite).
+struct Options {
+  std::string device;                // verbs: NAME or NAME:PORT (default: first active port)
+  std::vector<std::string> devices;  // verbs: local rank i uses devices[i] (one rank per NIC)
+  int gid_index = -1;                // verbs: -1 = RoCEv2 IPv4-mapped GID on RoCE, LID on IB
+  int mtu = 0;                       // verbs: path MTU in bytes (256..4096); 0 = smaller of the ends
+  std::string verb = "write";        // verbs: write, send, read, fetch_add, cmp_swap
+  int tx_depth = 128;                // verbs: send queue depth (outstanding operations)
+  int inline_size = -1;              // verbs: max inline bytes; -1 = 220 (perftest's default) if possible
+  double timeout_s = 30;             // per operation; a peer silent this long fails the pair
+};
+
+// The verbs operations --verb accepts, and which patterns each supports.
+[[nodiscard]] bool is_known_verb(std::string_view verb);
+
+// Counter values of the port this rank measures through (verbs: sysfs counters and hw_counters;
+// mpi: none). Read before and after a benchmark; the deltas go into the results file.
+[[nodiscard]] std::map<std::string, std::uint64_t> port_counters(std::string_view transport,
+                                                                 const Options& opt, int local_rank);
+
 // The names --transport accepts.
 [[nodiscard]] bool is_known_transport(std::string_view name);
 
 // Connects this rank to `peer` (which makes the matching call) with buffers for messages up to
 // `max_size` bytes. Throws core::Error on failure.
 [[nodiscard]] std::unique_ptr<Link> connect(std::string_view transport, const runtime::Comm& comm,
-                                            int peer, std::size_t max_size);
+                                            int peer, std::size_t max_size, const Options& opt = {});
 
 }  // namespace fabscope::transport

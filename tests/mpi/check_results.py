@@ -55,6 +55,8 @@ def check_pairs(g: h5py.Group, n: int) -> None:
     rounds = int(g.attrs["rounds_total"])
     check(rounds == (n - 1 if n % 2 == 0 else n), f"{g.name} rounds_total {rounds} for {n} ranks")
     check(int(g.attrs["rounds_done"]) == rounds, f"{g.name} rounds_done")
+    check(g.attrs["schedule"] == "circle", f"{g.name} schedule")
+    check(g["pair_samples/round"].shape == (n * (n - 1) // 2,), f"{g.name} pair_samples/round shape")
     status = g["status"][:]
     check(status.shape == (n, n), f"{g.name}/status shape")
     off = ~np.eye(n, dtype=bool)
@@ -157,6 +159,7 @@ def main() -> int:
     ap.add_argument("file")
     ap.add_argument("--ranks", type=int, required=True)
     ap.add_argument("--expect", required=True, help="comma-separated benchmark kinds, in run order")
+    ap.add_argument("--transport", default="mpi")
     ap.add_argument("--expect-failed", action="store_true", help="coll: every checked measurement must have failed")
     a = ap.parse_args()
     with h5py.File(a.file, "r") as f:
@@ -177,7 +180,7 @@ def main() -> int:
         check([r.attrs["benchmark"] for r in runs] == kinds, f"runs {[r.attrs['benchmark'] for r in runs]} != {kinds}")
         for g in runs:
             check(int(g.attrs["complete"]) == 1, f"{g.name} complete")
-            check(g.attrs["transport"] == "mpi", f"{g.name} transport")
+            check(g.attrs["transport"] == a.transport, f"{g.name} transport")
             if g.attrs["benchmark"] == "pairs":
                 check_pairs(g, a.ranks)
             elif g.attrs["benchmark"] == "coll":

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The verbs tier: fabscope over a real RoCEv2 stack (Soft-RoCE, rdma_rxe) inside a QEMU VM booted
+# from Debian's kernel (tests/verbs/vm). Runs lat for every verb, bw/bibw for write, send, read,
+# and pairs over verbs inside one VM (mpirun in the VM for the out-of-band exchange), then checks
+# every results file on the host like the mpi tier does. A VM that does not boot fails the test
+# with its console log (run-vm.sh prints it).
+# usage: verbs_vm_test.sh FABSCOPE_BINARY
+set -euo pipefail
+bin=$(readlink -f "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+guest=$(cat <<CMDS
+set -e
+f=$bin
+mpirun -np 2 \$f lat --transport verbs --sizes 2:4K --iters 200 --warmup 50 --out /results/lat-write.h5 --quiet
+for v in send read fetch_add cmp_swap; do
+  mpirun -np 2 \$f lat --transport verbs --verb \$v --sizes 8:64 --iters 100 --warmup 20 --out /results/lat-\$v.h5 --quiet
+done
+for v in write send read; do
+  mpirun -np 2 \$f bw --transport verbs --verb \$v --sizes 4K:64K --iters 4 --warmup 1 --out /results/bw-\$v.h5 --quiet
+  mpirun -np 2 \$f bibw --transport verbs --verb \$v --sizes 64K --iters 3 --warmup 1 --out /results/bibw-\$v.h5 --quiet
+done
+mpirun -np 3 \$f pairs --transport verbs --bw-size 64K --iters 100 --bw-iters 3 --warmup 5 --out /results/pairs.h5 --quiet
+# A device name that does not exist: one clear line, exit 2.
+rc=0; mpirun -np 2 \$f lat --transport verbs --device mlx5_9 --out /results/bad.h5 2>/tmp/err || rc=\$?
+grep -q "no such RDMA device here (found: rxe0)" /tmp/err && [ \$rc -eq 2 ] || { echo "bad device: rc=\$rc"; cat /tmp/err; exit 1; }
+rc=0; mpirun -np 2 \$f lat --transport verbs --gid-index 99 --out /results/bad.h5 2>/tmp/err || rc=\$?
+grep -q "gid-index 99" /tmp/err && [ \$rc -eq 2 ] || { echo "bad gid: rc=\$rc"; cat /tmp/err; exit 1; }
+rm -f /results/bad.h5
+CMDS
+)
+"$here/vm/run-vm.sh" --quiet --timeout 600 --bin "$bin" --outdir "$out" --log "$out/console.log" -- "$guest" || {
+  rc=$?; echo "verbs VM run failed (rc $rc); console:"; sed -n '/FABSCOPE-VM-CMD-BEGIN/,/FABSCOPE-VM-CMD-END/p' "$out/console.log" | tail -60; exit 1; }
+check=$here/../mpi/check_results.py
+fails=0
+for f in lat-write lat-send lat-read lat-fetch_add lat-cmp_swap; do
+  /usr/bin/python3 "$check" "$out/$f.h5" --ranks 2 --expect lat --transport verbs || fails=$((fails + 1))
+done
+for v in write send read; do
+  /usr/bin/python3 "$check" "$out/bw-$v.h5" --ranks 2 --expect bw --transport verbs || fails=$((fails + 1))
+  /usr/bin/python3 "$check" "$out/bibw-$v.h5" --ranks 2 --expect bibw --transport verbs || fails=$((fails + 1))
+done
+/usr/bin/python3 "$check" "$out/pairs.h5" --ranks 3 --expect pairs --transport verbs || fails=$((fails + 1))
+# Provenance: the VM's rxe0 is recorded on every host row.
+/usr/bin/python3 -c "
+import h5py, sys
+d = h5py.File('$out/pairs.h5')['hosts/rdma_devices'].asstr()[:]
+ok = all('rxe0 port 1' in x and 'link_layer Ethernet' in x and 'state ACTIVE' in x for x in d)
+print('rdma_devices:', d[0]); sys.exit(0 if ok else 1)" || fails=$((fails + 1))
+echo "verbs VM tier: $fails failures"
+[ "$fails" -eq 0 ]
