@@ -1,0 +1,340 @@
+"""Figures: pure functions from numpy arrays to matplotlib Figures, rendered with Agg.
+
+No pyplot (no global figure state), no file access except `save_figure`. Text from result files
+(host names, labels) is drawn literally: mathtext is off, so `$` or `\\` in a host name stays as is.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+
+NAN_GREY = "#bdbdbd"  # cells not measured; no colormap used here contains this grey
+PNG_DPI = 110
+MAX_LABELLED_CELLS = 64  # above this many ranks, label every k-th rank only
+MAX_TICK_LABELS = 32
+MAX_ANNOTATED_CELLS = 12  # write values into cells only up to this many ranks
+MAX_LABEL_CHARS = 24
+MIN_LOG_SPAN = 20.0  # a panel asking for a log y axis gets one only if its data span this factor
+
+# Status colours by name (SCHEMA.md status_names); unknown names take _EXTRA_STATUS_COLOURS.
+STATUS_COLOURS: dict[str, str] = {
+    "not_run": "#f0f0f0",
+    "ok": "#1a9850",
+    "failed": "#d73027",
+    "timeout": "#f4a52f",
+}
+_EXTRA_STATUS_COLOURS = ("#7b3294", "#2c7bb6", "#a6611a", "#000000")
+
+_STYLE = {
+    "text.parse_math": False,
+    "svg.hashsalt": "fabscope",  # stable SVG ids
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.grid": False,
+}
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(_STYLE):
+        yield
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded range between two curves, e.g. min..p99."""
+
+    label: str
+    low: np.ndarray
+    high: np.ndarray
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    y: np.ndarray
+    style: str = "--"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes of a sweep figure: a median line, bands around it and extra lines."""
+
+    ylabel: str
+    median: np.ndarray
+    median_label: str = "p50"
+    bands: Sequence[Band] = ()  # drawn widest first: list them outermost first
+    lines: Sequence[Line] = ()
+    log_y: bool = False
+
+
+@dataclass(frozen=True)
+class Cdf:
+    """Empirical distributions of raw samples, one curve per (label, samples) series."""
+
+    xlabel: str
+    series: Sequence[tuple[str, np.ndarray]]
+
+
+def format_bytes(n: int) -> str:
+    """Message size as in suites: 1, 512, 1K, 64K, 1M (K = 1024)."""
+    for shift, suffix in ((30, "G"), (20, "M"), (10, "K")):
+        unit = 1 << shift
+        if n >= unit and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def tick_step(n: int, max_labelled: int = MAX_LABELLED_CELLS, max_ticks: int = MAX_TICK_LABELS) -> int:
+    """Label every cell up to `max_labelled` ranks, else every k-th with k from 1-2-5 steps
+    so that at most `max_ticks` labels remain."""
+    if n <= max_labelled:
+        return 1
+    raw = n / max_ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * magnitude >= raw:
+            return int(m * magnitude)
+    return int(10 * magnitude)
+
+
+def compact_number(v: float) -> str:
+    """A cell value in at most ~5 characters: 0.123, 12.3, 1852, 124k."""
+    a = abs(v)
+    if a >= 1e5:
+        return f"{v / 1e3:.0f}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def _plain_tick(value: float, _pos: object = None) -> str:
+    return f"{value:g}"
+
+
+def use_log_y(panel: Panel) -> bool:
+    """Log scale only where the data span at least MIN_LOG_SPAN (else a log axis has no ticks)."""
+    if not panel.log_y:
+        return False
+    values = np.concatenate([np.ravel(panel.median)] + [np.ravel(b.low) for b in panel.bands]
+                            + [np.ravel(b.high) for b in panel.bands] + [np.ravel(l.y) for l in panel.lines])
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(values.size) and float(values.max() / values.min()) >= MIN_LOG_SPAN
+
+
+def shorten(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _label_fontsize(n: int) -> float:
+    return 9 if n <= 16 else 7 if n <= 32 else 5.5 if n <= MAX_LABELLED_CELLS else 7
+
+
+def _matrix_ticks(ax: matplotlib.axes.Axes, labels: Sequence[str], xlabel: str, ylabel: str) -> None:
+    n = len(labels)
+    step = tick_step(n)
+    positions = np.arange(0, n, step)
+    texts = [shorten(labels[i]) for i in positions]
+    fontsize = _label_fontsize(n)
+    ax.xaxis.set_major_locator(FixedLocator(positions))
+    ax.yaxis.set_major_locator(FixedLocator(positions))
+    ax.set_xticklabels(texts, rotation=90, fontsize=fontsize)
+    ax.set_yticklabels(texts, fontsize=fontsize)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(xlabel if step == 1 else f"{xlabel} (one label every {step} ranks)")
+    ax.set_ylabel(ylabel)
+
+
+def _heatmap_size(labels: Sequence[str], annotated: bool, legend_in: float = 1.4) -> tuple[float, float]:
+    """Figure inches: a matrix with room for its cell values, plus the tick labels (which grow
+    with the longest label), the colour bar (`legend_in`) and the title."""
+    n = len(labels)
+    cell_in = 0.5 if annotated else 0.2
+    matrix_in = min(max(n * cell_in, 3.4), 10.0)
+    longest = max((len(shorten(label)) for label in labels), default=1)
+    label_in = 0.35 + longest * _label_fontsize(n) * 0.6 / 72
+    return matrix_in + label_in + legend_in, matrix_in + label_in + 0.9
+
+
+def _text_colour(rgb: tuple[float, float, float]) -> str:
+    r, g, b = rgb[:3]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
+def heatmap_figure(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    *,
+    title: str,
+    cbar_label: str,
+    cmap: str = "viridis",
+    xlabel: str = "rank host",
+    ylabel: str = "rank host",
+    annotate: bool | None = None,
+    value_format: str | None = None,
+) -> Figure:
+    """An [N, N] matrix as a heatmap; NaN cells (not measured) in NAN_GREY.
+
+    `labels[i]` names rank i on both axes. Cells carry their values when N <= MAX_ANNOTATED_CELLS
+    (or `annotate` says so); above MAX_LABELLED_CELLS ranks only every k-th rank is labelled.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    n = m.shape[0]
+    if m.shape != (n, n) or len(labels) != n:
+        raise ValueError(f"matrix {m.shape} and {len(labels)} labels do not match")
+    if annotate is None:
+        annotate = n <= MAX_ANNOTATED_CELLS
+    with _style():
+        fig = Figure(figsize=_heatmap_size(labels, annotate), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        colours = matplotlib.colormaps[cmap].copy()
+        colours.set_bad(NAN_GREY)
+        finite = m[np.isfinite(m)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if lo == hi:
+            pad = abs(lo) * 0.05 or 1.0
+            lo, hi = lo - pad, hi + pad
+        norm = Normalize(lo, hi)
+        image = ax.imshow(np.ma.masked_invalid(m), cmap=colours, norm=norm, interpolation="nearest")
+        cbar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
+        cbar.set_label(cbar_label)
+        _matrix_ticks(ax, labels, xlabel, ylabel)
+        missing = int(np.isnan(m).sum() - np.isnan(np.diag(m)).sum())
+        note = f"grey: not measured ({missing} off-diagonal cells)" if missing else "grey: not measured"
+        if not finite.size:
+            note = "no measured cells"
+        ax.set_title(f"{title}\n{note}")
+        if annotate:
+            for (i, j), v in np.ndenumerate(m):
+                if np.isfinite(v):
+                    text = value_format.format(v) if value_format else compact_number(v)
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                            color=_text_colour(colours(norm(v))))
+    return fig
+
+
+def status_figure(status: np.ndarray, names: Sequence[str], labels: Sequence[str], *, title: str) -> Figure:
+    """The per-pair status matrix [N, N] (codes index `names`) as a categorical heatmap."""
+    s = np.asarray(status, dtype=np.int64)
+    n = s.shape[0]
+    codes = sorted(set(range(len(names))) | set(np.unique(s).tolist()))
+    code_names = [names[c] if 0 <= c < len(names) else f"status {c}" for c in codes]
+    extra = iter(_EXTRA_STATUS_COLOURS * (1 + len(codes)))
+    colours = [STATUS_COLOURS.get(name) or next(extra) for name in code_names]
+    index = np.searchsorted(codes, s)  # category index of every cell
+    with _style():
+        longest_name = max(len(name) for name in code_names)
+        fig = Figure(figsize=_heatmap_size(labels, False, legend_in=1.2 + 0.07 * longest_name), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        cmap = ListedColormap(colours)
+        norm = BoundaryNorm(np.arange(len(codes) + 1) - 0.5, len(codes))
+        image = ax.imshow(index, cmap=cmap, norm=norm, interpolation="nearest")
+        cbar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02, ticks=np.arange(len(codes)))
+        counts = [int((s[np.triu_indices(n, k=1)] == c).sum()) for c in codes]
+        cbar.ax.set_yticklabels([f"{name} ({count})" for name, count in zip(code_names, counts)])
+        cbar.set_label("pair status (pairs)")
+        _matrix_ticks(ax, labels, "rank host", "rank host")
+        ax.set_title(title)
+    return fig
+
+
+def _log_axis(axis: matplotlib.axis.Axis) -> None:
+    """Log scale with plain-number labels (mathtext is off, so 10^k labels would print raw)."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(_plain_tick))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _size_axis(ax: matplotlib.axes.Axes, sizes: np.ndarray) -> None:
+    if sizes.size:
+        ax.set_xscale("log", base=2)
+        ticks = sizes[:: max(1, math.ceil(sizes.size / 14))]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([format_bytes(int(t)) for t in ticks], rotation=45 if sizes.size > 9 else 0)
+    ax.set_xlabel("message size (bytes, K = 1024)")
+
+
+def _draw_panel(ax: matplotlib.axes.Axes, sizes: np.ndarray, panel: Panel) -> None:
+    alphas = np.linspace(0.18, 0.38, max(len(panel.bands), 1))
+    for band, alpha in zip(panel.bands, alphas):
+        ax.fill_between(sizes, band.low, band.high, color="C0", alpha=float(alpha), linewidth=0, label=band.label)
+    ax.plot(sizes, panel.median, "o-", color="C0", markersize=3.5, linewidth=1.6, label=panel.median_label)
+    for k, line in enumerate(panel.lines):
+        ax.plot(sizes, line.y, line.style, color=f"C{k + 1}", linewidth=1.2, label=line.label)
+    if use_log_y(panel):
+        ax.set_yscale("log")
+        _log_axis(ax.yaxis)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    _size_axis(ax, sizes)
+    if sizes.size == 0:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+    else:
+        ax.legend(loc="best", fontsize=8)
+
+
+def _draw_cdf(ax: matplotlib.axes.Axes, cdf: Cdf) -> None:
+    everything = np.concatenate([np.ravel(x) for _, x in cdf.series]) if cdf.series else np.array([])
+    everything = everything[np.isfinite(everything)]
+    for k, (label, samples) in enumerate(cdf.series):
+        x = np.sort(np.asarray(samples, dtype=np.float64)[np.isfinite(samples)])
+        if x.size:
+            ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", color=f"C{k}", linewidth=1.4, label=label)
+    positive = everything[everything > 0]
+    if positive.size and positive.max() / positive.min() >= MIN_LOG_SPAN:
+        ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(cdf.xlabel)
+    ax.set_ylabel("fraction of samples ≤ x")
+    ax.grid(True, alpha=0.3)
+    if everything.size:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+
+
+def sweep_figure(size_bytes: np.ndarray, panels: Sequence[Panel], *, title: str, cdf: Cdf | None = None) -> Figure:
+    """Metrics over message size, one axes per panel side by side, and optionally the
+    distribution (empirical CDF) of the raw samples of a few sizes."""
+    sizes = np.asarray(size_bytes, dtype=np.float64)
+    n_axes = len(panels) + (cdf is not None)
+    with _style():
+        fig = Figure(figsize=(0.6 + 5.2 * n_axes, 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, n_axes, squeeze=False)[0]
+        for ax, panel in zip(axes, panels):
+            _draw_panel(ax, sizes, panel)
+        if cdf is not None:
+            _draw_cdf(axes[-1], cdf)
+        fig.suptitle(title)
+    return fig
+
+
+def save_figure(fig: Figure, directory: Path, stem: str) -> tuple[Path, Path]:
+    """Write `stem`.png and `stem`.svg into `directory`; returns both paths."""
+    png, svg = directory / f"{stem}.png", directory / f"{stem}.svg"
+    with _style():
+        fig.savefig(png, dpi=PNG_DPI, facecolor="white")
+        fig.savefig(svg, facecolor="white", metadata={"Date": None})
+    return png, svg
+
