@@ -28,7 +28,7 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
                "Gb/s_p50", "Gb/s_min", "Gb/s_max", "GB/s_overall", "Mpps_p50");
   }
   const auto window_ns = sweep_two_ranks(
-      ctx, p,
+      ctx, p, run,
       [&](transport::Link& link, bool rank0, std::size_t size, std::span<double> out) {
         if (bidirectional) link.bistream(size, p.warmup, out);
         else link.stream(rank0, size, p.warmup, out);

@@ -19,7 +19,7 @@ void run_lat(Context& ctx, const SweepParams& p) {
                "p50_us", "min_us", "p90_us", "p99_us", "p99.9_us", "max_us", "mean_us", "stddev_us");
   }
   const auto samples = sweep_two_ranks(
-      ctx, p,
+      ctx, p, run,
       [&](transport::Link& link, bool rank0, std::size_t size, std::span<double> out) {
         link.pingpong(rank0, size, p.warmup, out);
       },

@@ -90,6 +90,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
                core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
     std::fflush(ctx.table);
   }
+  CounterProbe counters(ctx, p.common);
   std::vector<double> mine(layout.size());
   std::vector<double> all(me == 0 ? layout.size() * static_cast<std::size_t>(n) : 0);
   std::vector<io::PairRecord> done;
@@ -170,6 +171,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     }
   }
   ctx.comm.quiet_barrier();
+  counters.finish(run);
   if (ctx.out == nullptr) return;
   print_summary(ctx, done);
   ctx.out->end_run(run);

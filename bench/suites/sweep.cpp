@@ -4,10 +4,51 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
+
 namespace fabscope::suites {
 
-std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const Measure& measure,
-                                    const Report& report) {
+CounterProbe::CounterProbe(const Context& ctx, const Common& common)
+    : ctx_(ctx), common_(common),
+      before_(transport::port_counters(common.transport, common.options, ctx.comm.local_rank())) {}
+
+void CounterProbe::finish(const std::string& run) {
+  std::string mine;
+  if (!before_.empty()) {
+    for (const auto& [name, after] : transport::port_counters(common_.transport, common_.options, ctx_.comm.local_rank())) {
+      const auto it = before_.find(name);
+      if (it != before_.end()) mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
+    }
+  }
+  const auto all = ctx_.comm.gather_strings(mine);
+  if (ctx_.out == nullptr) return;
+  std::vector<std::map<std::string, std::int64_t>> per_rank(all.size());
+  std::map<std::string, std::size_t> names;
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = all[r].find('\n', start)) != std::string::npos; start = nl + 1) {
+      const std::string line = all[r].substr(start, nl - start);
+      const auto eq = line.find('=');
+      per_rank[r][line.substr(0, eq)] = std::stoll(line.substr(eq + 1));
+      names.emplace(line.substr(0, eq), 0);
+    }
+  }
+  if (names.empty()) return;
+  std::vector<std::string> name_list;
+  for (auto& [n, idx] : names) {
+    idx = name_list.size();
+    name_list.push_back(n);
+  }
+  std::vector<std::int64_t> delta(all.size() * names.size(), -1);
+  for (std::size_t r = 0; r < all.size(); ++r)
+    for (const auto& [n, v] : per_rank[r]) delta[r * names.size() + names.at(n)] = v;
+  ctx_.out->write_strings(run + "/counters/names", name_list);
+  ctx_.out->write_ints(run + "/counters/delta", delta, {all.size(), names.size()}, "count");
+}
+
+std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const std::string& run,
+                                    const Measure& measure, const Report& report) {
+  CounterProbe counters(ctx, p.common);
   const int rank = ctx.comm.rank();
   const auto iters = static_cast<std::size_t>(p.iters);
   std::vector<double> all;
@@ -25,6 +66,7 @@ std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const Me
     }
   }
   ctx.comm.quiet_barrier();
+  counters.finish(run);
   return all;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,9 +18,24 @@ using Measure = std::function<void(transport::Link&, bool, std::size_t, std::spa
 // report(size_index, samples): rank 0, after each size (prints the table row).
 using Report = std::function<void(std::size_t, std::span<const double>)>;
 
-// Returns rank 0's samples, row-major [sizes x iters]; empty on other ranks.
-std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const Measure& measure,
-                                    const Report& report);
+// Returns rank 0's samples, row-major [sizes x iters]; empty on other ranks. Port counter deltas
+// of every rank around the sweep go to `run` (see CounterProbe).
+std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const std::string& run,
+                                    const Measure& measure, const Report& report);
+
+// Port counters of every rank around one run (verbs: sysfs counters and hw_counters; mpi: none).
+// Construct before measuring, call finish() after (collective). Rank 0 writes <run>/counters/names
+// [C] and <run>/counters/delta [N ranks, C] (int64; -1 where a rank's port lacks that counter).
+class CounterProbe {
+ public:
+  CounterProbe(const Context& ctx, const Common& common);
+  void finish(const std::string& run);
+
+ private:
+  const Context& ctx_;
+  const Common& common_;
+  std::map<std::string, std::uint64_t> before_;
+};
 
 // Rank 0: creates the run group with the common attributes; "" on other ranks.
 std::string begin_run(Context& ctx, std::string_view benchmark, const Common& common, int iters,

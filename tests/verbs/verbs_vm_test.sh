@@ -48,5 +48,28 @@ import h5py, sys
 d = h5py.File('$out/pairs.h5')['hosts/rdma_devices'].asstr()[:]
 ok = all('rxe0 port 1' in x and 'link_layer Ethernet' in x and 'state ACTIVE' in x for x in d)
 print('rdma_devices:', d[0]); sys.exit(0 if ok else 1)" || fails=$((fails + 1))
+# Port counters: deltas stored per rank, and plausible for what bw-write moved (both ranks share
+# rxe0 in one VM, so each sees every packet of the run; no retries or errors).
+/usr/bin/python3 - "$out/bw-write.h5" <<'PY' || fails=$((fails + 1))
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1])
+run = f["runs/00_bw"]
+names = list(run["counters/names"].asstr()[:])
+delta = run["counters/delta"][:]
+assert delta.shape == (2, len(names)), delta.shape
+col = {n: i for i, n in enumerate(names)}
+sizes = run["size_bytes"][:]
+payload = int(sizes.sum()) * 64 * (int(run.attrs["iters"]) + int(run.attrs["warmup"]))
+sent = delta[:, col["hw_counters/sent_pkts"]]
+rcvd = delta[:, col["hw_counters/rcvd_pkts"]]
+print(f"counters: {len(names)} per rank; sent_pkts {list(sent)}, rcvd_pkts {list(rcvd)}; payload {payload} B -> >= {payload // 4096} packets")
+ok = bool(np.all(sent >= payload // 4096)) and bool(np.all(rcvd >= payload // 4096))
+print("counters:", ", ".join(f"{n}={list(delta[:, i])}" for n, i in col.items()))
+for bad in ("hw_counters/retry_exceeded_err", "hw_counters/send_err", "hw_counters/link_downed"):
+    if bad in col and not np.all(delta[:, col[bad]] == 0):
+        print("unexpected errors:", bad)
+        ok = False
+sys.exit(0 if ok else 1)
+PY
 echo "verbs VM tier: $fails failures"
 [ "$fails" -eq 0 ]
