@@ -1,0 +1,426 @@
+#include "topology/plan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "test_util.hpp"
+#include "topology/generator.hpp"
+#include "topology/plan_file.hpp"
+#include "topology/sources.hpp"
+
+using namespace fabscope::topology;
+using fabscope::topology::testing::data_path;
+using fabscope::topology::testing::expect_usage_error;
+
+namespace {
+
+std::size_t uz(Index i) { return static_cast<std::size_t>(i); }
+
+Fabric gen(const std::string& spec) { return generate_fat_tree(parse_fat_tree_spec(spec, "spec")); }
+
+const std::vector<std::string> kSpecs = {
+    "hosts=16,nics-per-leaf=4,leaves-per-pod=4,spines-per-pod=2",
+    "hosts=128,nics-per-leaf=8,leaves-per-pod=4,spines-per-pod=2,cores-per-plane=2",
+    "hosts=64,rails=4,nics-per-leaf=16,leaves-per-pod=8,spines-per-pod=4,cores-per-plane=2",
+    "hosts=13,nics-per-leaf=4,leaves-per-pod=2,spines-per-pod=3,cores-per-plane=1",  // odd sizes
+};
+
+// Checks every round (valid, distinct endpoints, disjoint) and returns every pair, lower first.
+std::vector<Pair> all_pairs_checked(const Plan& p, const Endpoints& e) {
+  std::vector<Pair> out, buf;
+  std::int64_t count = 0;
+  for (std::int64_t r = 0; r < p.rounds(); ++r) {
+    p.round(r, buf);
+    EXPECT_EQ(static_cast<std::int64_t>(buf.size()), p.round_size(r)) << p.name() << " round " << r;
+    std::vector<std::uint8_t> busy(e.size(), 0);
+    for (const auto& [a, b] : buf) {
+      EXPECT_TRUE(a >= 0 && uz(a) < e.size() && b >= 0 && uz(b) < e.size()) << p.name();
+      EXPECT_NE(a, b) << p.name();
+      EXPECT_FALSE(busy[uz(a)] || busy[uz(b)])
+          << p.name() << ": round " << r << " uses an endpoint twice";
+      busy[uz(a)] = busy[uz(b)] = 1;
+      out.emplace_back(std::min(a, b), std::max(a, b));
+    }
+    count += static_cast<std::int64_t>(buf.size());
+  }
+  EXPECT_EQ(count, p.pairs()) << p.name();
+  return out;
+}
+
+// Coverage by brute force from the list of pairs: host-leaf exactly; leaf-spine by following the
+// routes when known, else the ECMP expectation from flow counts per leaf.
+Coverage brute_coverage(const Endpoints& e, const std::vector<Pair>& pairs) {
+  const Fabric& f = e.fabric();
+  Coverage c;
+  c.routes_known = f.has_routes();
+  c.host_leaf_links = f.host_link_count();
+  c.leaf_spine_links = f.leaf_spine_link_count();
+  std::set<Index> nics, ls_links;
+  std::map<Index, double> flows;
+  for (const auto& [a, b] : pairs) {
+    const Index na = e[uz(a)].nic, nb = e[uz(b)].nic;
+    if (na == nb) continue;
+    nics.insert(na);
+    nics.insert(nb);
+    const Index la = f.nics()[uz(na)].leaf, lb = f.nics()[uz(nb)].leaf;
+    if (la == lb) continue;
+    if (f.has_routes()) {
+      for (const auto& r : {f.route(na, nb), f.route(nb, na)}) {
+        EXPECT_TRUE(r.has_value());
+        for (const Index l : r->links) {
+          if (f.is_leaf_spine_link(l)) ls_links.insert(l);
+        }
+      }
+    } else {
+      flows[la] += 2;
+      flows[lb] += 2;
+    }
+  }
+  c.host_leaf_exercised = static_cast<std::int64_t>(nics.size());
+  if (f.has_routes()) {
+    c.leaf_spine_exercised = static_cast<double>(ls_links.size());
+  } else {
+    for (const auto& [leaf, fl] : flows) {
+      const int u = f.uplinks(leaf);
+      if (u > 0) c.leaf_spine_exercised += u * (1 - std::pow(1 - 1.0 / u, fl));
+    }
+  }
+  return c;
+}
+
+void expect_same_coverage(const Coverage& got, const Coverage& want, const std::string& what) {
+  EXPECT_EQ(got.host_leaf_links, want.host_leaf_links) << what;
+  EXPECT_EQ(got.host_leaf_exercised, want.host_leaf_exercised) << what;
+  EXPECT_EQ(got.leaf_spine_links, want.leaf_spine_links) << what;
+  EXPECT_NEAR(got.leaf_spine_exercised, want.leaf_spine_exercised,
+              1e-6 * (1 + want.leaf_spine_exercised))
+      << what;
+}
+
+}  // namespace
+
+TEST(Plans, EveryPlanHasValidDisjointRounds) {
+  for (const auto& spec : kSpecs) {
+    const Fabric f = gen(spec);
+    for (const bool per_nic : {false, true}) {
+      const Endpoints e = per_nic ? Endpoints::per_nic(f) : Endpoints::per_host(f);
+      PlanOptions o;
+      o.new_hosts = {f.racks()[0]};
+      for (const auto& name : {"all-pairs", "rail-aligned", "hop-class", "new-rack"}) {
+        const auto p = make_plan(name, e, o);
+        (void)all_pairs_checked(*p, e);
+      }
+      for (const double budget : {5.0, 20.0, 1e6}) {
+        o.budget_s = budget;
+        o.new_hosts.clear();
+        const auto p = make_plan("budget", e, o);
+        EXPECT_LE(p->rounds(), static_cast<std::int64_t>(budget)) << spec;
+        (void)all_pairs_checked(*p, e);
+      }
+    }
+  }
+}
+
+TEST(Plans, AllPairsCoversEveryPairExactlyOnce) {
+  for (const auto& spec : kSpecs) {
+    const Fabric f = gen(spec);
+    const Endpoints e = Endpoints::per_nic(f);
+    const auto p = make_plan("all-pairs", e, {});
+    auto pairs = all_pairs_checked(*p, e);
+    const auto n = static_cast<std::int64_t>(e.size());
+    EXPECT_EQ(static_cast<std::int64_t>(pairs.size()), n * (n - 1) / 2);
+    std::sort(pairs.begin(), pairs.end());
+    EXPECT_EQ(std::adjacent_find(pairs.begin(), pairs.end()), pairs.end())
+        << "a pair appears twice";
+    EXPECT_EQ(p->rounds(), n % 2 == 0 ? n - 1 : n);
+  }
+}
+
+TEST(Plans, RailAlignedPairsOnlySameRailNicsOnce) {
+  const Fabric f = gen(kSpecs[2]);
+  const Endpoints e = Endpoints::per_nic(f);
+  const auto p = make_plan("rail-aligned", e, {});
+  auto pairs = all_pairs_checked(*p, e);
+  for (const auto& [a, b] : pairs) EXPECT_EQ(e.rail(a), e.rail(b));
+  std::sort(pairs.begin(), pairs.end());
+  EXPECT_EQ(std::adjacent_find(pairs.begin(), pairs.end()), pairs.end());
+  EXPECT_EQ(pairs.size(), 4u * 64 * 63 / 2);
+  EXPECT_EQ(p->rounds(), 63);
+}
+
+TEST(Plans, HopClassGivesKPartnersPerClass) {
+  for (const auto& spec : {kSpecs[0], kSpecs[1]}) {  // even, equal groups: exactly k
+    const Fabric f = gen(spec);
+    const Endpoints e = Endpoints::per_host(f);
+    for (const int k : {1, 2, 3}) {
+      PlanOptions o;
+      o.k = k;
+      const auto p = make_plan("hop-class", e, o);
+      auto pairs = all_pairs_checked(*p, e);
+      std::map<std::pair<Index, HopClass>, int> per;
+      for (const auto& [a, b] : pairs) {
+        const HopClass c = e.hop_class(a, b);
+        EXPECT_NE(c, HopClass::kSameHost);
+        ++per[{a, c}];
+        ++per[{b, c}];
+      }
+      std::set<HopClass> classes;
+      for (const auto& [key, n] : per) classes.insert(key.second);
+      for (std::size_t i = 0; i < e.size(); ++i) {
+        for (const HopClass c : classes) {
+          EXPECT_EQ((per[{static_cast<Index>(i), c}]), k)
+              << spec << " k=" << k << " class " << to_string(c);
+        }
+      }
+      std::sort(pairs.begin(), pairs.end());
+      EXPECT_EQ(std::adjacent_find(pairs.begin(), pairs.end()), pairs.end()) << "duplicate pair";
+    }
+  }
+  // Uneven fabric: at most k, at least k-1 where the class exists for the endpoint's group.
+  const Fabric f = gen(kSpecs[3]);
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.k = 2;
+  const auto p = make_plan("hop-class", e, o);
+  std::map<std::pair<Index, HopClass>, int> per;
+  for (const auto& [a, b] : all_pairs_checked(*p, e)) {
+    ++per[{a, e.hop_class(a, b)}];
+    ++per[{b, e.hop_class(a, b)}];
+  }
+  for (const auto& [key, n] : per) EXPECT_LE(n, 2);
+}
+
+TEST(Plans, NewRackPairsTheNewHostsAndSamplesEveryPod) {
+  const Fabric f = gen(kSpecs[1]);  // 4 pods
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.new_hosts = {"rack0003", "node00100"};
+  const auto p = make_plan("new-rack", e, o);
+  const auto pairs = all_pairs_checked(*p, e);
+  std::set<Index> fresh;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    const Host& h = f.hosts()[uz(e[i].host)];
+    if (f.racks()[uz(h.rack)] == "rack0003" || h.name == "node00100")
+      fresh.insert(static_cast<Index>(i));
+  }
+  ASSERT_EQ(fresh.size(), 9u);
+  std::set<Pair> inside;
+  std::map<Index, std::set<Index>> pods_met;
+  for (const auto& [a, b] : pairs) {
+    const bool na = fresh.count(a) != 0, nb = fresh.count(b) != 0;
+    EXPECT_TRUE(na || nb) << "a pair without a new host";
+    if (na && nb) {
+      EXPECT_TRUE(inside.emplace(a, b).second) << "pair twice";
+    } else {
+      const Index n = na ? a : b, old = na ? b : a;
+      pods_met[n].insert(f.host_pod(e[uz(old)].host));
+    }
+  }
+  EXPECT_EQ(inside.size(), 9u * 8 / 2);
+  for (const Index n : fresh) EXPECT_EQ(pods_met[n].size(), 4u) << "new host misses a pod";
+  expect_usage_error(
+      [&] {
+        PlanOptions bad;
+        bad.new_hosts = {"rack9999"};
+        (void)make_plan("new-rack", e, bad);
+      },
+      {"'rack9999' is neither a rack nor a host"});
+  expect_usage_error([&] { (void)make_plan("new-rack", e, {}); },
+                     {"new-rack", "name the new racks"});
+  expect_usage_error([&] { (void)make_plan("everything", e, {}); },
+                     {"unknown plan 'everything'", "all-pairs"});
+}
+
+TEST(Coverage, MatchesBruteForceWithoutRoutes) {
+  for (const auto& spec : kSpecs) {
+    const Fabric f = gen(spec);
+    for (const bool per_nic : {false, true}) {
+      const Endpoints e = per_nic ? Endpoints::per_nic(f) : Endpoints::per_host(f);
+      PlanOptions o;
+      o.new_hosts = {f.racks().back()};
+      for (const auto& name : {"all-pairs", "rail-aligned", "hop-class", "new-rack"}) {
+        const auto p = make_plan(name, e, o);
+        const auto pairs = all_pairs_checked(*p, e);
+        const std::string what = spec + " " + name + (per_nic ? " per-nic" : " per-host");
+        expect_same_coverage(compute_coverage(*p, e), brute_coverage(e, pairs), what);
+        // The streamed path (a truncated plan never uses the closed form) agrees too.
+        const auto cut = truncate_plan(make_plan(name, e, o), p->rounds());
+        expect_same_coverage(compute_coverage(*cut, e), brute_coverage(e, pairs),
+                             what + " streamed");
+        // And a real cut agrees with the brute force of its own pairs.
+        const auto half =
+            truncate_plan(make_plan(name, e, o), std::max<std::int64_t>(1, p->rounds() / 3));
+        expect_same_coverage(compute_coverage(*half, e),
+                             brute_coverage(e, all_pairs_checked(*half, e)), what + " cut");
+      }
+    }
+  }
+}
+
+TEST(Coverage, EcmpExpectationMatchesSimulatedHashing) {
+  // Monte Carlo: each flow picks a uniform uplink at both of its leaves.
+  const Fabric f = gen("hosts=32,nics-per-leaf=4,leaves-per-pod=8,spines-per-pod=4");
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.k = 1;
+  const auto p = make_plan("hop-class", e, o);
+  const auto pairs = all_pairs_checked(*p, e);
+  const Coverage c = compute_coverage(*p, e);
+  std::mt19937_64 rng(7);
+  double sum = 0;
+  const int trials = 4000;
+  for (int t = 0; t < trials; ++t) {
+    std::set<std::pair<Index, int>> used;
+    for (const auto& [a, b] : pairs) {
+      const Index la = e.leaf(a), lb = e.leaf(b);
+      if (la == lb) continue;
+      for (int dir = 0; dir < 2; ++dir) {
+        for (const Index l : {la, lb})
+          used.emplace(l, static_cast<int>(rng() % static_cast<unsigned>(f.uplinks(l))));
+      }
+    }
+    sum += static_cast<double>(used.size());
+  }
+  EXPECT_NEAR(sum / trials, c.leaf_spine_exercised, 0.05 * static_cast<double>(c.leaf_spine_links));
+  EXPECT_LT(c.leaf_spine_fraction(), 1.0);
+  EXPECT_GT(c.leaf_spine_fraction(), 0.3);
+}
+
+TEST(Coverage, MatchesBruteForceWithRoutes) {
+  Fabric f = load_ibnetdiscover(data_path("fat16.ibnetdiscover"));
+  f.set_routes(
+      parse_ibroute_dump(read_text_file(data_path("fat16.ibroute"), "x"), "fat16.ibroute"));
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.new_hosts = {"node00001"};
+  o.k = 1;
+  for (const auto& name : {"all-pairs", "hop-class", "new-rack"}) {
+    const auto p = make_plan(name, e, o);
+    const auto pairs = all_pairs_checked(*p, e);
+    const Coverage c = compute_coverage(*p, e);
+    EXPECT_TRUE(c.routes_known);
+    expect_same_coverage(c, brute_coverage(e, pairs), name);
+    const auto cut = truncate_plan(make_plan(name, e, o), 2);
+    expect_same_coverage(compute_coverage(*cut, e), brute_coverage(e, all_pairs_checked(*cut, e)),
+                         std::string(name) + " cut");
+  }
+  const auto all = make_plan("all-pairs", e, o);
+  EXPECT_EQ(compute_coverage(*all, e).leaf_spine_exercised, 8.0);  // every leaf-spine link
+}
+
+TEST(Budget, PicksTheWidestPlanThatFits) {
+  const Fabric f = gen(kSpecs[1]);
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.pair_time_s = 10;
+  o.budget_s = 10 * 127;  // all-pairs needs 127 rounds
+  BudgetChoice c = select_plan_for_budget(e, o);
+  EXPECT_EQ(c.plan->name(), "all-pairs");
+  o.budget_s = 10 * 126;
+  c = select_plan_for_budget(e, o);
+  EXPECT_EQ(c.plan->name(), "hop-class+all-pairs");
+  EXPECT_EQ(c.plan->rounds(), 126);
+  EXPECT_TRUE(c.candidates.back().chosen);
+  EXPECT_FALSE(c.candidates.front().fits_budget);
+  o.budget_s = 10 * 2;  // fewer rounds than hop classes
+  c = select_plan_for_budget(e, o);
+  EXPECT_EQ(c.plan->rounds(), 2);
+  EXPECT_NE(c.reason.find("cut to 2 rounds"), std::string::npos) << c.reason;
+  o.budget_s = 5;
+  expect_usage_error([&] { (void)select_plan_for_budget(e, o); }, {"shorter than one round"});
+  // New hosts: all their pairs, then as many rounds against the rest as fit.
+  o.budget_s = 10 * 40;
+  o.new_hosts = {"rack0001"};
+  c = select_plan_for_budget(e, o);
+  EXPECT_EQ(c.plan->name(), "new-rack");
+  EXPECT_EQ(c.plan->rounds(), 40);
+  const auto sums = summarize_plans(e, o);
+  ASSERT_EQ(sums.size(), 4u);  // all-pairs, hop-class, new-rack, budget
+  EXPECT_EQ(sums.back().name, "budget");
+  const std::string table = format_plan_summaries(sums);
+  for (const char* s :
+       {"all-pairs", "hop-class", "new-rack", "budget", "over budget", "expected, ECMP"}) {
+    EXPECT_NE(table.find(s), std::string::npos) << s << "\n" << table;
+  }
+}
+
+TEST(PlanFile, RoundTripAndRules) {
+  const Fabric f = gen(kSpecs[0]);
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.k = 2;
+  const auto p = make_plan("hop-class", e, o);
+  std::ostringstream out;
+  write_plan_file(out, *p, e);
+  const PlanFile pf = parse_plan_file(out.str(), "retest.plan");
+  EXPECT_EQ(pf.mode, EndpointMode::kHost);
+  const auto back = plan_from_file(pf, e);
+  ASSERT_EQ(back->rounds(), p->rounds());
+  std::vector<Pair> x, y;
+  for (std::int64_t r = 0; r < p->rounds(); ++r) {
+    p->round(r, x);
+    back->round(r, y);
+    EXPECT_EQ(x, y);
+  }
+  // A hand-written re-test plan, NIC endpoints.
+  const Fabric g = gen(kSpecs[2]);
+  const Endpoints n = Endpoints::per_nic(g);
+  const auto q = plan_from_file(
+      parse_plan_file(
+          "# suspects\nfabscope-plan 1\nendpoints nic\nround\nnode00001:mlx5_0 node00009:mlx5_0\n"
+          "node00002:mlx5_3 node00003:mlx5_3\n\nround 1\nnode00001:mlx5_0 node00002:mlx5_3\n",
+          "r.plan"),
+      n);
+  EXPECT_EQ(q->rounds(), 2);
+  EXPECT_EQ(q->pairs(), 3);
+  const auto bad = [](const std::string& text, const std::vector<std::string>& parts) {
+    expect_usage_error([&] { (void)parse_plan_file(text, "r.plan"); }, parts, text);
+  };
+  bad("endpoints host\n", {"r.plan:1:", "fabscope-plan 1"});
+  bad("fabscope-plan 2\n", {"r.plan:1:", "version '2'"});
+  bad("fabscope-plan 1\nround\nh1 h2\n", {"r.plan:2:", "endpoints host"});
+  bad("fabscope-plan 1\nendpoints host\nround\nh1 h2\nh3 h1\n",
+      {"r.plan:5:", "'h1' is already in a pair of round 0 (line 4)"});
+  bad("fabscope-plan 1\nendpoints host\nround\nh1 h1\n", {"r.plan:4:", "paired with itself"});
+  bad("fabscope-plan 1\nendpoints host\nround 3\n", {"r.plan:3:", "out of order"});
+  bad("fabscope-plan 1\nendpoints host\nh1 h2\n", {"r.plan:3:", "before the first 'round'"});
+  bad("fabscope-plan 1\nendpoints host\nround\nh1 h2 h3\n", {"r.plan:4:", "two names"});
+  expect_usage_error(
+      [&] {
+        (void)plan_from_file(
+            parse_plan_file("fabscope-plan 1\nendpoints host\nround\nnode00001 h99\n", "r.plan"),
+            e);
+      },
+      {"r.plan:4:", "'h99' is not an endpoint"});
+  expect_usage_error(
+      [&] {
+        (void)plan_from_file(parse_plan_file("fabscope-plan 1\nendpoints nic\n", "r.plan"), e);
+      },
+      {"r.plan", "NIC endpoints", "one rank per host"});
+}
+
+TEST(Endpoints, FromRanksNamesAndErrors) {
+  const Fabric f = gen(kSpecs[2]);
+  const std::vector<std::string> hosts = {"node00003", "node00001", "node00003"};
+  const std::vector<std::string> devs = {"mlx5_0", "mlx5_2", "mlx5_1"};
+  const Endpoints e = Endpoints::from_ranks(f, hosts, devs);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e.mode(), EndpointMode::kNic);
+  EXPECT_EQ(e.name(1), "node00001:mlx5_2");
+  EXPECT_EQ(e.find("node00003:mlx5_1"), 2);
+  EXPECT_EQ(e.rail(1), 2);
+  EXPECT_EQ(e.hop_class(0, 2), HopClass::kSameHost);
+  const Endpoints h = Endpoints::from_ranks(f, hosts);
+  EXPECT_EQ(h.mode(), EndpointMode::kHost);
+  EXPECT_EQ(h.name(0), "node00003");
+  const std::vector<std::string> unknown = {"node00001", "login1"};
+  expect_usage_error([&] { (void)Endpoints::from_ranks(f, unknown); },
+                     {"rank 1", "'login1'", "does not list"});
+  const std::vector<std::string> one = {"node00001"}, baddev = {"mlx5_7"};
+  expect_usage_error([&] { (void)Endpoints::from_ranks(f, one, baddev); }, {"rank 0", "'mlx5_7'"});
+}

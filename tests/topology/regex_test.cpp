@@ -1,0 +1,68 @@
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+#include "topology/named_regex.hpp"
+#include "topology/sources.hpp"
+
+using namespace fabscope::topology;
+using fabscope::topology::testing::expect_usage_error;
+
+TEST(NamedRegex, TranslatesNamedGroupsToNumbers) {
+  const NamedRegex re(
+      R"((?:dc1-)?(?<pod>p[0-9]+)-(?<rack>r[0-9]+)[(]x[)]\((?<node>[0-9]+)\)(a|b)?)", "t");
+  EXPECT_EQ(re.names(), (std::vector<std::string>{"pod", "rack", "node"}));
+  std::vector<std::string> g;
+  ASSERT_TRUE(re.match("dc1-p2-r17(x)(05)a", g));
+  EXPECT_EQ(g, (std::vector<std::string>{"p2", "r17", "05"}));
+  ASSERT_TRUE(re.match("p1-r1(x)(9)", g));
+  EXPECT_EQ(g[2], "9");
+  EXPECT_FALSE(re.match("p1-r1(x)(9)c", g));  // whole-string match
+  EXPECT_EQ(re.index_of("node"), 2);
+  EXPECT_EQ(re.index_of("leaf"), -1);
+}
+
+TEST(NamedRegex, RejectsBadPatterns) {
+  expect_usage_error([] { NamedRegex("(?<rack>[0-9]+", "--pattern"); },
+                     {"--pattern", "(?<rack>[0-9]+"});
+  expect_usage_error([] { NamedRegex("(?<a>x)(?<a>y)", "--pattern"); }, {"'a' is used twice"});
+  expect_usage_error([] { NamedRegex("(?<a-b>x)", "--pattern"); }, {"letters, digits"});
+}
+
+TEST(HostnamePattern, RacksPodsAndHops) {
+  const std::vector<std::string> hosts = {"p1r02n10", "p1r02n9", "p1r01n1", "p2r07n1", "p1r01n2"};
+  const Fabric f = fabric_from_hostnames(hosts, "(?<pod>p[0-9]+)(?<rack>r[0-9]+)n(?<node>[0-9]+)");
+  ASSERT_EQ(f.hosts().size(), 5u);
+  EXPECT_EQ(f.racks(), (std::vector<std::string>{"r01", "r02", "r07"}));
+  EXPECT_EQ(f.pods().size(), 2u);
+  const auto H = [&](const char* n) { return f.find_host(n); };
+  EXPECT_EQ(f.host_hop_class(H("p1r01n1"), H("p1r01n2")), HopClass::kSameLeaf);
+  EXPECT_EQ(f.host_hops(H("p1r01n1"), H("p1r02n9")), 4);
+  EXPECT_EQ(f.host_hop_class(H("p1r01n1"), H("p2r07n1")), HopClass::kCrossSpine);
+  EXPECT_EQ(f.host_hops(H("p1r01n1"), H("p2r07n1")), 6);
+  // Topology order: pod, rack/leaf, then node number (n9 before n10).
+  const auto order = f.host_order();
+  std::vector<std::string> names;
+  names.reserve(order.size());
+  for (const Index h : order) names.push_back(f.hosts()[static_cast<std::size_t>(h)].name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"p1r01n1", "p1r01n2", "p1r02n9", "p1r02n10", "p2r07n1"}));
+}
+
+TEST(HostnamePattern, WithoutPodIsOnePod) {
+  const std::vector<std::string> hosts = {"gpu-a1", "gpu-a2", "gpu-b1"};
+  const Fabric f = fabric_from_hostnames(hosts, "gpu-(?<rack>[a-z])(?<node>[0-9])");
+  EXPECT_EQ(f.pods().size(), 1u);
+  EXPECT_EQ(f.host_hops(f.find_host("gpu-a1"), f.find_host("gpu-b1")), 4);
+}
+
+TEST(HostnamePattern, ErrorsNameTheHostAndPattern) {
+  const std::vector<std::string> hosts = {"r1n1", "login01"};
+  expect_usage_error(
+      [&] { (void)fabric_from_hostnames(hosts, "r(?<rack>[0-9]+)n(?<node>[0-9]+)"); },
+      {"does not match host 'login01'", "r(?<rack>[0-9]+)n(?<node>[0-9]+)"});
+  expect_usage_error([&] { (void)fabric_from_hostnames(hosts, "(?<node>.*)"); },
+                     {"no (?<rack>...) group"});
+  const std::vector<std::string> dup = {"r1n1", "r1n1"};
+  expect_usage_error([&] { (void)fabric_from_hostnames(dup, "r(?<rack>[0-9]+)n[0-9]+"); },
+                     {"'r1n1' is listed twice"});
+}
