@@ -22,7 +22,7 @@ struct Raw {
   bool quiet = false;
   // verbs
   std::string device, devices, verb = "write", inline_size;
-  int gid_index = -1, mtu = 0, tx_depth = 128;
+  int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
   double timeout_s = 30;
   // coll
   std::string ops = "allreduce,allgather,reduce_scatter,alltoall,bcast,barrier";
@@ -43,6 +43,12 @@ void add_common(CLI::App& sub, Raw& raw) {
     sub.add_option("--verb", raw.verb, "verbs: write, send, read, fetch_add, cmp_swap (atomics: lat only)")
         ->capture_default_str();
     sub.add_option("--tx-depth", raw.tx_depth, "verbs: operations in flight per QP")->capture_default_str();
+    sub.add_option("--qps", raw.qps, "verbs: queue pairs per connection (bandwidth windows spread over them)")
+        ->capture_default_str();
+    sub.add_option("--post-list", raw.post_list, "verbs: work requests per ibv_post_send call (1..64)")
+        ->capture_default_str();
+    sub.add_option("--cq-mod", raw.cq_mod, "verbs: request a completion every N operations (bandwidth)")
+        ->capture_default_str();
     sub.add_option("--inline", raw.inline_size, "verbs: max inline bytes (default 220 where the device allows)");
     sub.add_option("--timeout", raw.timeout_s, "verbs: seconds a peer may stay silent before the pair fails")
         ->capture_default_str();
@@ -68,6 +74,9 @@ transport::Options transport_options(const Raw& raw) {
   o.mtu = raw.mtu;
   o.verb = raw.verb;
   o.tx_depth = raw.tx_depth;
+  o.qps = raw.qps;
+  o.post_list = raw.post_list;
+  o.cq_mod = raw.cq_mod;
   o.inline_size = raw.inline_size.empty() ? -1 : static_cast<int>(core::parse_size(raw.inline_size, "--inline"));
   o.timeout_s = raw.timeout_s;
   return o;
@@ -119,6 +128,10 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
     throw core::UsageError(fmt::format("{}: {} {}: use 256, 512, 1024, 2048 or 4096", where, name("mtu"), o.mtu));
   }
   at_least(o.tx_depth, 1, "tx_depth");
+  at_least(o.qps, 1, "qps");
+  at_least(o.post_list, 1, "post_list");
+  at_least(o.cq_mod, 1, "cq_mod");
+  if (o.post_list > 64) throw core::UsageError(fmt::format("{}: {} must be at most 64", where, name("post_list")));
   if (!(o.timeout_s > 0)) throw core::UsageError(fmt::format("{}: {} must be positive", where, name("timeout")));
   if (spec.kind == suites::Kind::kColl) {
     const auto& c = spec.coll;

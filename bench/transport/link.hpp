@@ -47,7 +47,10 @@ struct Options {
   int gid_index = -1;                // verbs: -1 = RoCEv2 IPv4-mapped GID on RoCE, LID on IB
   int mtu = 0;                       // verbs: path MTU in bytes (256..4096); 0 = smaller of the ends
   std::string verb = "write";        // verbs: write, send, read, fetch_add, cmp_swap
-  int tx_depth = 128;                // verbs: send queue depth (outstanding operations)
+  int tx_depth = 128;                // verbs: send queue depth (outstanding operations per QP)
+  int qps = 1;                       // verbs: queue pairs per link; stream windows spread over them
+  int post_list = 1;                 // verbs: work requests chained per ibv_post_send call
+  int cq_mod = 1;                    // verbs: request a completion every cq_mod sends (stream)
   int inline_size = -1;              // verbs: max inline bytes; -1 = 220 (perftest's default) if possible
   double timeout_s = 30;             // per operation; a peer silent this long fails the pair
 };

@@ -4,14 +4,16 @@
 //   send ping-pong: SEND / pre-posted RECV each way. Sample = round trip / 2.
 //   read, fetch_add, cmp_swap: the initiator's operation completes a round trip by itself; the
 //     sample is the whole operation (what ib_read_lat / ib_atomic_lat report), not halved.
-//   stream: windows of kWindow operations (write, send or read), up to tx_depth in flight; the
-//     window ends when all its completions are in (RC completions mean the peer's NIC has the data).
+//   stream: windows of kWindow operations (write, send or read) spread round-robin over --qps
+//     queue pairs, up to --tx-depth in flight per QP, posted --post-list at a time, a completion
+//     requested every --cq-mod operations and for the last one of each QP's share; the window ends
+//     when all its completions are in (an RC completion means the peer's NIC has the data).
 //   bistream: both sides run windows at once.
-// Memory: one registered buffer per endpoint: [0, max) send area, [max, 2max) receive area,
-// then 8 bytes for atomics. Every poll loop has a deadline: a silent peer becomes an error, not a
-// hang.
+// Memory: one registered buffer per QP: [0, max) send area, [max, 2max) receive area, then 8
+// bytes for atomics. Every poll loop has a deadline: a silent peer is an error, not a hang.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -30,6 +32,7 @@ constexpr int kTagWire = 201;
 constexpr int kTagSync = 202;
 constexpr int kRxDepth = 2 * kWindow + 8;
 constexpr std::uint32_t kDefaultInline = 220;
+constexpr int kMaxPostList = 64;
 
 // One open port per process, shared by every link (opening a device costs milliseconds).
 verbs::Port& shared_port(const Options& opt, int local_rank) {
@@ -53,25 +56,43 @@ int mtu_enum(int bytes) {
   }
 }
 
+// Per-QP bookkeeping: operations posted and not yet known complete, and those posted since the
+// last signaled one (a signaled completion retires them all: wr_id carries how many).
+struct QpState {
+  std::uint64_t outstanding = 0;
+  std::uint64_t unsignaled = 0;
+  verbs::WireInfo remote{};
+};
+
 class VerbsLink final : public Link {
  public:
   VerbsLink(const runtime::Comm& comm, int peer, std::size_t max_size, const Options& opt)
-      : comm_(comm), peer_(peer), max_(max_size), opt_(opt), port_(shared_port(opt, comm.local_rank())),
-        ep_(port_, 2 * max_size + 64, opt.tx_depth, kRxDepth,
-            opt.inline_size >= 0 ? static_cast<std::uint32_t>(opt.inline_size) : kDefaultInline, opt.inline_size < 0) {
-    // Out-of-band exchange over MPI: the lower rank sends first.
-    verbs::WireInfo mine = ep_.local_info();
-    if (comm_.rank() < peer_) {
-      comm_.send(&mine, sizeof mine, peer_, kTagWire);
-      comm_.recv(&remote_, sizeof remote_, peer_, kTagWire);
-    } else {
-      comm_.recv(&remote_, sizeof remote_, peer_, kTagWire);
-      comm_.send(&mine, sizeof mine, peer_, kTagWire);
+      : comm_(comm), peer_(peer), max_(max_size), opt_(opt), port_(shared_port(opt, comm.local_rank())) {
+    const int n = std::max(1, opt.qps);
+    const auto inline_bytes = opt.inline_size >= 0 ? static_cast<std::uint32_t>(opt.inline_size) : kDefaultInline;
+    for (int q = 0; q < n; ++q) {
+      eps_.push_back(std::make_unique<verbs::Endpoint>(port_, 2 * max_size + 64, opt.tx_depth, kRxDepth, inline_bytes,
+                                                       opt.inline_size < 0));
     }
-    ep_.connect(remote_, mtu_enum(opt.mtu));
-    // Receives can be posted only once the QP has left RESET (ibv_post_recv(3): EINVAL before).
-    if (opt.verb == "send") post_recvs(kRxDepth);
-    sync();  // both QPs are in RTS, receives posted, before anyone sends
+    state_.resize(eps_.size());
+    // Out-of-band exchange over MPI: the lower rank sends first.
+    std::vector<verbs::WireInfo> mine, theirs(eps_.size());
+    for (const auto& ep : eps_) mine.push_back(ep->local_info());
+    const std::size_t bytes = sizeof(verbs::WireInfo) * eps_.size();
+    if (comm_.rank() < peer_) {
+      comm_.send(mine.data(), bytes, peer_, kTagWire);
+      comm_.recv(theirs.data(), bytes, peer_, kTagWire);
+    } else {
+      comm_.recv(theirs.data(), bytes, peer_, kTagWire);
+      comm_.send(mine.data(), bytes, peer_, kTagWire);
+    }
+    for (std::size_t q = 0; q < eps_.size(); ++q) {
+      state_[q].remote = theirs[q];
+      eps_[q]->connect(theirs[q], mtu_enum(opt.mtu));
+      // Receives can be posted only once the QP has left RESET (ibv_post_recv(3): EINVAL before).
+      if (opt.verb == "send") post_recvs(q, kRxDepth);
+    }
+    sync();  // every QP is in RTS with its receives posted before anyone sends
   }
 
   void pingpong(bool initiator, std::size_t size, int warmup, std::span<double> out) override {
@@ -81,7 +102,7 @@ class VerbsLink final : public Link {
       if (initiator) {
         for (int i = 0; i < total; ++i) {
           const std::int64_t t0 = core::now_ns();
-          post_one_sided(verb, size);
+          post_one_sided(0, verb, size, true);
           wait_sends();
           const std::int64_t t1 = core::now_ns();
           if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(t1 - t0);
@@ -94,11 +115,11 @@ class VerbsLink final : public Link {
       for (int i = 0; i < total; ++i) {
         const std::int64_t t0 = core::now_ns();
         if (initiator) {
-          post_send(IBV_WR_SEND, size);
+          post_send(0, IBV_WR_SEND, size, true);
           wait_recvs(1);
         } else {
           wait_recvs(1);
-          post_send(IBV_WR_SEND, size);
+          post_send(0, IBV_WR_SEND, size, true);
         }
         wait_sends();
         const std::int64_t t1 = core::now_ns();
@@ -108,19 +129,20 @@ class VerbsLink final : public Link {
       return;
     }
     // write: poll the last byte of the receive area for this iteration's tag.
-    volatile std::uint8_t* last = ep_.data() + max_ + size - 1;
-    std::uint8_t* send_last = ep_.data() + size - 1;
+    verbs::Endpoint& ep = *eps_[0];
+    volatile std::uint8_t* last = ep.data() + max_ + size - 1;
+    std::uint8_t* send_last = ep.data() + size - 1;
     for (int i = 0; i < total; ++i) {
       const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
       const std::int64_t t0 = core::now_ns();
       if (initiator) {
         *send_last = tag;
-        post_send(IBV_WR_RDMA_WRITE, size);
+        post_send(0, IBV_WR_RDMA_WRITE, size, true);
         wait_byte(last, tag);
       } else {
         wait_byte(last, tag);
         *send_last = tag;
-        post_send(IBV_WR_RDMA_WRITE, size);
+        post_send(0, IBV_WR_RDMA_WRITE, size, true);
       }
       wait_sends();
       const std::int64_t t1 = core::now_ns();
@@ -140,21 +162,19 @@ class VerbsLink final : public Link {
   [[nodiscard]] int peer() const noexcept override { return peer_; }
 
  private:
-  [[noreturn]] void completion_error(const ibv_wc& wc) const {
+  [[noreturn]] void completion_error(std::size_t q, const ibv_wc& wc) const {
     throw core::Error(core::ExitCode::kFailure,
                       fmt::format("completion error on {} (peer rank {}, remote qpn 0x{:x}): {} (status {}, vendor error 0x{:x})",
-                                  ep_.where(), peer_, remote_.qpn, ibv_wc_status_str(wc.status),
+                                  eps_[q]->where(), peer_, state_[q].remote.qpn, ibv_wc_status_str(wc.status),
                                   static_cast<int>(wc.status), wc.vendor_err));
   }
 
   [[noreturn]] void timeout(const char* what) const {
     throw core::Timeout(fmt::format("timed out after {:.0f} s waiting for {} on {} (peer rank {}, remote qpn 0x{:x})",
-                                  opt_.timeout_s, what, ep_.where(), peer_, remote_.qpn));
+                                    opt_.timeout_s, what, eps_[0]->where(), peer_, state_[0].remote.qpn));
   }
 
-  [[nodiscard]] std::int64_t deadline() const {
-    return core::now_ns() + static_cast<std::int64_t>(opt_.timeout_s * 1e9);
-  }
+  [[nodiscard]] std::int64_t deadline() const { return core::now_ns() + static_cast<std::int64_t>(opt_.timeout_s * 1e9); }
 
   void sync() {
     char b = 0, r = 0;
@@ -167,86 +187,118 @@ class VerbsLink final : public Link {
     }
   }
 
-  void post_recvs(int n) {
+  void post_recvs(std::size_t q, int n) {
+    verbs::Endpoint& ep = *eps_[q];
     for (int i = 0; i < n; ++i) {
-      ibv_sge sge{reinterpret_cast<std::uintptr_t>(ep_.data() + max_), static_cast<std::uint32_t>(max_), ep_.lkey()};
+      ibv_sge sge{reinterpret_cast<std::uintptr_t>(ep.data() + max_), static_cast<std::uint32_t>(max_), ep.lkey()};
       ibv_recv_wr wr{};
-      wr.wr_id = 2;
       wr.sg_list = &sge;
       wr.num_sge = 1;
       ibv_recv_wr* bad = nullptr;
-      if (const int rc = ibv_post_recv(ep_.qp(), &wr, &bad); rc != 0) verbs::fail("ibv_post_recv", ep_.where(), rc);
+      if (const int rc = ibv_post_recv(ep.qp(), &wr, &bad); rc != 0) verbs::fail("ibv_post_recv", ep.where(), rc);
     }
   }
 
-  void post_send(ibv_wr_opcode opcode, std::size_t size) {
-    ibv_sge sge{reinterpret_cast<std::uintptr_t>(ep_.data()), static_cast<std::uint32_t>(size), ep_.lkey()};
-    ibv_send_wr wr{};
-    wr.wr_id = 1;
+  // Fills one send work request (write or send from the send area).
+  void fill_send(std::size_t q, ibv_send_wr& wr, ibv_sge& sge, ibv_wr_opcode opcode, std::size_t size) {
+    verbs::Endpoint& ep = *eps_[q];
+    sge = {reinterpret_cast<std::uintptr_t>(ep.data()), static_cast<std::uint32_t>(size), ep.lkey()};
+    wr = {};
     wr.sg_list = &sge;
     wr.num_sge = 1;
     wr.opcode = opcode;
-    wr.send_flags = IBV_SEND_SIGNALED;
-    if (size <= ep_.inline_bytes()) wr.send_flags |= IBV_SEND_INLINE;
+    if (size <= ep.inline_bytes()) wr.send_flags |= IBV_SEND_INLINE;
     if (opcode == IBV_WR_RDMA_WRITE) {
-      wr.wr.rdma.remote_addr = remote_.addr + max_;
-      wr.wr.rdma.rkey = remote_.rkey;
+      wr.wr.rdma.remote_addr = state_[q].remote.addr + max_;
+      wr.wr.rdma.rkey = state_[q].remote.rkey;
     }
-    ibv_send_wr* bad = nullptr;
-    if (const int rc = ibv_post_send(ep_.qp(), &wr, &bad); rc != 0) {
-      verbs::fail("ibv_post_send", fmt::format("{} ({} bytes)", ep_.where(), size), rc);
-    }
-    ++outstanding_;
   }
 
   // RDMA READ of `size` bytes from the peer's send area, or an 8-byte atomic on its atomic word.
-  void post_one_sided(const std::string& verb, std::size_t size) {
+  void fill_one_sided(std::size_t q, ibv_send_wr& wr, ibv_sge& sge, const std::string& verb, std::size_t size) {
+    verbs::Endpoint& ep = *eps_[q];
     const bool atomic = verb != "read";
-    ibv_sge sge{reinterpret_cast<std::uintptr_t>(ep_.data() + max_), atomic ? 8u : static_cast<std::uint32_t>(size), ep_.lkey()};
-    ibv_send_wr wr{};
-    wr.wr_id = 1;
+    sge = {reinterpret_cast<std::uintptr_t>(ep.data() + max_), atomic ? 8u : static_cast<std::uint32_t>(size), ep.lkey()};
+    wr = {};
     wr.sg_list = &sge;
     wr.num_sge = 1;
-    wr.send_flags = IBV_SEND_SIGNALED;
+    const std::uint64_t base = state_[q].remote.addr + 2 * max_;
     if (atomic) {
       wr.opcode = verb == "fetch_add" ? IBV_WR_ATOMIC_FETCH_AND_ADD : IBV_WR_ATOMIC_CMP_AND_SWP;
-      wr.wr.atomic.remote_addr = remote_.addr + 2 * max_ + 8 - (remote_.addr + 2 * max_) % 8;
-      wr.wr.atomic.rkey = remote_.rkey;
+      wr.wr.atomic.remote_addr = base + 8 - base % 8;
+      wr.wr.atomic.rkey = state_[q].remote.rkey;
       wr.wr.atomic.compare_add = 1;
       wr.wr.atomic.swap = 0;
     } else {
       wr.opcode = IBV_WR_RDMA_READ;
-      wr.wr.rdma.remote_addr = remote_.addr;
-      wr.wr.rdma.rkey = remote_.rkey;
+      wr.wr.rdma.remote_addr = state_[q].remote.addr;
+      wr.wr.rdma.rkey = state_[q].remote.rkey;
     }
-    ibv_send_wr* bad = nullptr;
-    if (const int rc = ibv_post_send(ep_.qp(), &wr, &bad); rc != 0) {
-      verbs::fail("ibv_post_send", fmt::format("{} ({} {} bytes)", ep_.where(), verb, size), rc);
-    }
-    ++outstanding_;
   }
 
-  // Polls the CQ once; counts send and receive completions (receives are re-posted at once).
-  void poll_once() {
-    ibv_wc wc[16];
-    const int n = ibv_poll_cq(ep_.cq(), 16, wc);
-    if (n < 0) verbs::fail("ibv_poll_cq", ep_.where(), EIO);
+  // Posts a chain of n work requests on QP q; `signal_last` requests a completion for the last.
+  void post_chain(std::size_t q, ibv_send_wr* wrs, int n, bool signal_last) {
+    QpState& st = state_[q];
     for (int i = 0; i < n; ++i) {
-      if (wc[i].status != IBV_WC_SUCCESS) completion_error(wc[i]);
-      if (wc[i].opcode & IBV_WC_RECV) {
-        ++recvs_;
-        post_recvs(1);
-      } else {
-        --outstanding_;
+      wrs[i].next = i + 1 < n ? &wrs[i + 1] : nullptr;
+      ++st.unsignaled;
+      const bool sig = (signal_last && i == n - 1) || (opt_.cq_mod > 0 && st.unsignaled >= static_cast<std::uint64_t>(opt_.cq_mod));
+      if (sig) {
+        wrs[i].send_flags |= IBV_SEND_SIGNALED;
+        wrs[i].wr_id = st.unsignaled;  // this completion retires that many operations
+        st.unsignaled = 0;
       }
     }
+    ibv_send_wr* bad = nullptr;
+    if (const int rc = ibv_post_send(eps_[q]->qp(), wrs, &bad); rc != 0) {
+      verbs::fail("ibv_post_send", fmt::format("{} ({} work requests)", eps_[q]->where(), n), rc);
+    }
+    st.outstanding += static_cast<std::uint64_t>(n);
+  }
+
+  void post_send(std::size_t q, ibv_wr_opcode opcode, std::size_t size, bool signaled) {
+    ibv_send_wr wr;
+    ibv_sge sge;
+    fill_send(q, wr, sge, opcode, size);
+    post_chain(q, &wr, 1, signaled);
+  }
+
+  void post_one_sided(std::size_t q, const std::string& verb, std::size_t size, bool signaled) {
+    ibv_send_wr wr;
+    ibv_sge sge;
+    fill_one_sided(q, wr, sge, verb, size);
+    post_chain(q, &wr, 1, signaled);
+  }
+
+  // Polls every CQ once; retires completed sends and counts receives (re-posted at once).
+  void poll_once() {
+    for (std::size_t q = 0; q < eps_.size(); ++q) {
+      ibv_wc wc[16];
+      const int n = ibv_poll_cq(eps_[q]->cq(), 16, wc);
+      if (n < 0) verbs::fail("ibv_poll_cq", eps_[q]->where(), EIO);
+      for (int i = 0; i < n; ++i) {
+        if (wc[i].status != IBV_WC_SUCCESS) completion_error(q, wc[i]);
+        if (wc[i].opcode & IBV_WC_RECV) {
+          ++recvs_;
+          post_recvs(q, 1);
+        } else {
+          state_[q].outstanding -= wc[i].wr_id;
+        }
+      }
+    }
+  }
+
+  [[nodiscard]] std::uint64_t outstanding() const {
+    std::uint64_t n = 0;
+    for (const auto& st : state_) n += st.outstanding;
+    return n;
   }
 
   // Until every posted operation has completed (completions reaped while waiting for something
   // else count too).
   void wait_sends() {
     const std::int64_t end = deadline();
-    for (std::uint64_t spins = 0; outstanding_ > 0; ++spins) {
+    for (std::uint64_t spins = 0; outstanding() > 0; ++spins) {
       poll_once();
       if ((spins & 4095) == 4095 && core::now_ns() > end) timeout("send completions");
     }
@@ -277,20 +329,41 @@ class VerbsLink final : public Link {
   void windows(bool post, bool both, std::size_t size, int warmup, std::span<double> window_ns) {
     const std::string& verb = opt_.verb;
     const bool sends = verb == "send";
-    const bool one_sided_read = verb == "read";
+    const bool read = verb == "read";
     const int total = warmup + static_cast<int>(window_ns.size());
     const auto depth = static_cast<std::uint64_t>(std::max(1, opt_.tx_depth));
+    const int list = std::clamp(opt_.post_list, 1, kMaxPostList);
+    const std::size_t nq = eps_.size();
     if (!post && !sends) {  // the peer's NIC does everything: wait without spinning
       sync();
       return;
     }
+    ibv_send_wr wrs[kMaxPostList];
+    ibv_sge sges[kMaxPostList];
     for (int i = 0; i < total; ++i) {
       const std::int64_t t0 = core::now_ns();
       if (post) {
-        for (int k = 0; k < kWindow; ++k) {
-          while (outstanding_ >= depth) poll_once();
-          if (one_sided_read) post_one_sided("read", size);
-          else post_send(sends ? IBV_WR_SEND : IBV_WR_RDMA_WRITE, size);
+        // QP q carries operations q, q + nq, ...: its share of the window.
+        std::vector<int> left(nq);
+        for (std::size_t q = 0; q < nq; ++q) left[q] = kWindow / static_cast<int>(nq) + (static_cast<int>(q) < kWindow % static_cast<int>(nq) ? 1 : 0);
+        for (bool more = true; more;) {
+          more = false;
+          for (std::size_t q = 0; q < nq; ++q) {
+            if (left[q] == 0) continue;
+            const int n = std::min(list, left[q]);
+            const std::int64_t end = deadline();
+            for (std::uint64_t spins = 0; state_[q].outstanding + static_cast<std::uint64_t>(n) > depth; ++spins) {
+              poll_once();
+              if ((spins & 4095) == 4095 && core::now_ns() > end) timeout("send queue space");
+            }
+            for (int k = 0; k < n; ++k) {
+              if (read) fill_one_sided(q, wrs[k], sges[k], "read", size);
+              else fill_send(q, wrs[k], sges[k], sends ? IBV_WR_SEND : IBV_WR_RDMA_WRITE, size);
+            }
+            left[q] -= n;
+            post_chain(q, wrs, n, left[q] == 0);
+            more = more || left[q] > 0;
+          }
         }
         wait_sends();
       }
@@ -306,9 +379,9 @@ class VerbsLink final : public Link {
   std::size_t max_;
   Options opt_;
   verbs::Port& port_;
-  verbs::Endpoint ep_;
-  verbs::WireInfo remote_{};
-  std::uint64_t outstanding_ = 0, recvs_ = 0, recvs_consumed_ = 0;
+  std::vector<std::unique_ptr<verbs::Endpoint>> eps_;
+  std::vector<QpState> state_;
+  std::uint64_t recvs_ = 0, recvs_consumed_ = 0;
   unsigned tag_ = 0;
 };
 
