@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -24,6 +25,13 @@ struct Raw {
   std::string device, devices, verb = "write", inline_size;
   int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
   double timeout_s = 30;
+  // topology and plans
+  suites::TopologySource topo;
+  bool rank_as_host = false, per_nic = false;
+  std::string plan = "all-pairs", plan_file, budget, new_hosts;
+  std::string pair_time = "1s";
+  int k = 2;
+  std::uint64_t seed = 1;
   // coll
   std::string ops = "allreduce,allgather,reduce_scatter,alltoall,bcast,barrier";
   std::string dtype = "float", reduction = "sum", node_by = "host", max_buffer = "1G";
@@ -56,6 +64,17 @@ void add_common(CLI::App& sub, Raw& raw) {
   sub.add_option("--out", raw.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
   sub.add_option("--label", raw.label, "free text stored with the results (e.g. firmware version)");
   sub.add_flag("--quiet", raw.quiet, "no progress lines");
+  auto* t = sub.add_option_group("topology", "where the fabric's topology comes from (stored under /topology)");
+  t->add_option("--topology", raw.topo.yaml, "topology YAML (configs/topologies/)");
+  t->add_option("--ibnetdiscover", raw.topo.ibnetdiscover, "an ibnetdiscover text dump");
+  sub.add_option("--routes", raw.topo.routes, "with --ibnetdiscover: an ibroute dump of the switches' forwarding tables");
+  t->add_option("--ibnd-cache", raw.topo.ibnd_cache, "a libibnetdisc cache file (ibnetdiscover --cache)");
+  t->add_flag("--live", raw.topo.live, "discover the InfiniBand fabric now through libibnetdisc");
+  t->add_option("--hostname-pattern", raw.topo.hostname_pattern,
+                "regex with named groups (?<rack>..) and optionally (?<node>..), (?<pod>..)");
+  t->add_option("--generate", raw.topo.generate, "a generated fat tree, e.g. hosts=12500,rails=8 (topology/generator.hpp)");
+  sub.add_flag("--rank-as-host", raw.rank_as_host, "rank i plays the fabric's i-th host (tests on one machine)");
+  t->require_option(0, 1);  // one source at most
 }
 
 void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_iters, int default_warmup) {
@@ -182,8 +201,22 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   auto* bibw = app.add_subcommand("bibw", "bidirectional windowed bandwidth between ranks 0 and 1");
   auto* pairs = app.add_subcommand("pairs", "all-pairs latency and bandwidth matrix over every rank");
   auto* coll = app.add_subcommand("coll", "collective scaling over node counts and message sizes");
+  auto* topo = app.add_subcommand("topo", "discover or load the fabric's topology, print it, store it in --out");
+  auto* plan = app.add_subcommand("plan", "print the traffic plans for a fabric: rounds, time, link coverage");
   auto* run = app.add_subcommand("run", "run a suite file (e.g. configs/suites/quick.yaml)");
-  for (auto* s : {lat, bw, bibw, pairs, coll, run}) add_common(*s, raw);
+  for (auto* s : {lat, bw, bibw, pairs, coll, run, topo, plan}) add_common(*s, raw);
+  for (auto* s : {pairs, plan}) {
+    s->add_option("--k", raw.k, "hop-class plan: partners per host per hop class")->capture_default_str();
+    s->add_option("--budget", raw.budget, "budget plan: the time the plan may take (e.g. 30m)");
+    s->add_option("--pair-time", raw.pair_time, "time one round of pairs takes, for plan estimates (e.g. 2s)")
+        ->capture_default_str();
+    s->add_option("--new", raw.new_hosts, "new-rack plan: comma list of new racks or hosts");
+    s->add_option("--seed", raw.seed, "seed of the sampled plans")->capture_default_str();
+  }
+  pairs->add_option("--plan", raw.plan, "all-pairs, hop-class, new-rack, rail-aligned or budget")->capture_default_str();
+  pairs->add_option("--plan-file", raw.plan_file, "run the rounds of a plan file (topology/PLANS.md)");
+  plan->add_option("--plan", raw.plan, "one plan (default: every plan)");
+  plan->add_flag("--per-nic", raw.per_nic, "one endpoint per NIC (rails) instead of per host");
   add_sweep(*lat, raw, "1:4M", 1000, 100);
   add_sweep(*bw, raw, "1:4M", 20, 2);
   add_sweep(*bibw, raw, "1:4M", 20, 2);
@@ -229,6 +262,31 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.subcommand = chosen->get_name();
   inv.out = raw.out;
   inv.quiet = raw.quiet;
+  inv.topology = raw.topo;
+  inv.rank_as_host = raw.rank_as_host;
+  topology::PlanOptions plan_options;
+  plan_options.k = raw.k;
+  plan_options.pair_time_s = core::parse_duration_s(raw.pair_time, "--pair-time");
+  plan_options.seed = raw.seed;
+  plan_options.new_hosts = split_list(raw.new_hosts);
+  if (!raw.budget.empty()) plan_options.budget_s = core::parse_duration_s(raw.budget, "--budget");
+  if (raw.k < 1) throw core::UsageError("--k must be at least 1");
+  if (!(plan_options.pair_time_s > 0)) throw core::UsageError("--pair-time must be positive (e.g. 2s)");
+  if (!raw.topo.routes.empty() && raw.topo.ibnetdiscover.empty()) {
+    throw core::UsageError("--routes needs --ibnetdiscover (the routes belong to that dump's switches)");
+  }
+  if (inv.subcommand == "topo" || inv.subcommand == "plan") {
+    inv.plan_name = inv.subcommand == "plan" && chosen->count("--plan") > 0 ? raw.plan : "";
+    inv.per_nic = raw.per_nic;
+    inv.plan_options = plan_options;
+    if (inv.subcommand == "plan" && !inv.plan_name.empty()) {
+      const auto names = topology::plan_names();
+      if (std::find(names.begin(), names.end(), inv.plan_name) == names.end()) {
+        throw core::UsageError(fmt::format("--plan: unknown plan '{}'; use {}", inv.plan_name, fmt::join(names, ", ")));
+      }
+    }
+    return inv;
+  }
   const suites::Common common{inv.subcommand, raw.label, raw.transport, transport_options(raw)};
   if (inv.subcommand == "run") {
     std::ifstream in(raw.suite_file);
@@ -267,6 +325,13 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     c.max_buffer_bytes = core::parse_size(raw.max_buffer, "--max-buffer");
   } else if (spec.kind == suites::Kind::kPairs) {
     spec.pairs.common = common;
+    spec.pairs.plan = raw.plan;
+    spec.pairs.plan_file = raw.plan_file;
+    spec.pairs.plan_options = plan_options;
+    const auto names = topology::plan_names();
+    if (std::find(names.begin(), names.end(), raw.plan) == names.end()) {
+      throw core::UsageError(fmt::format("--plan: unknown plan '{}'; use {}", raw.plan, fmt::join(names, ", ")));
+    }
     spec.pairs.lat_size = core::parse_size(raw.lat_size, "--lat-size");
     spec.pairs.bw_size = core::parse_size(raw.bw_size, "--bw-size");
     spec.pairs.lat_iters = pick("--iters", raw.iters, spec.pairs.lat_iters);

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "suites/fabric.hpp"
 #include "suites/suite.hpp"
+#include "topology/plan.hpp"
 
 namespace fabscope::apps {
 
@@ -17,6 +19,12 @@ struct Invocation {
   bool quiet = false;
   bool help = false;        // --help was given: help_text holds the text
   std::string help_text;
+  suites::TopologySource topology;  // where the fabric's topology comes from (optional)
+  bool rank_as_host = false;        // rank i plays the fabric's i-th host (one-machine tests)
+  // `plan`: which plans to summarise ("" = all), per host or per NIC, and their options.
+  std::string plan_name;
+  bool per_nic = false;
+  topology::PlanOptions plan_options;
 };
 
 // Throws core::UsageError with one line that names the flag or field and how to fix it.

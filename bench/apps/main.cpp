@@ -13,7 +13,9 @@
 #include "core/log.hpp"
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
+#include "suites/fabric.hpp"
 #include "suites/suite.hpp"
+#include "topology/plan.hpp"
 
 using namespace fabscope;
 
@@ -81,18 +83,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (const int rc = agree(comm, error, code); rc != 0) return rc;
-  for (const auto& spec : inv.specs) {
-    error.clear();
-    try {
-      suites::preflight(comm, spec, inv.subcommand);
-    } catch (const core::Error& e) {
-      error = e.what();
-      code = e.code();
-    }
-    if (const int rc = agree(comm, error, code); rc != 0) return rc;
-  }
 
-  // Preflight 2: provenance, and rank 0 creates the results file.
+  // Preflight 2: provenance of every host.
   const auto hosts = suites::gather_hosts(comm);
   std::vector<std::string> hostnames;
   {
@@ -104,6 +96,68 @@ int main(int argc, char** argv) {
       hostnames.push_back(names.substr(start, nl - start));
     }
   }
+
+  // Preflight 3: the fabric's topology (rank 0), when a source is given or `topo`/`plan` asks.
+  std::optional<topology::Fabric> fabric;
+  std::optional<topology::Endpoints> endpoints;
+  const bool fabric_command = inv.subcommand == "topo" || inv.subcommand == "plan";
+  if (inv.topology.any() || fabric_command) {
+    error.clear();
+    try {
+      fabric = suites::build_fabric(comm, inv.topology, hostnames);
+      if (fabric && inv.rank_as_host) {
+        endpoints = topology::Endpoints::per_host(*fabric);
+        if (endpoints->size() != static_cast<std::size_t>(comm.size()) && !fabric_command) {
+          throw core::UsageError(fmt::format("--rank-as-host: the fabric has {} hosts but the job has {} ranks; launch "
+                                             "one rank per host",
+                                             endpoints->size(), comm.size()));
+        }
+      } else if (fabric) {
+        const std::vector<std::string> devices =
+            inv.specs.empty() ? std::vector<std::string>{} : suites::common_of(inv.specs[0]).options.devices;
+        try {
+          endpoints = topology::Endpoints::from_ranks(*fabric, hostnames, devices);
+        } catch (const core::UsageError&) {
+          endpoints.reset();  // ranks not in the fabric: heatmaps stay in rank order; plans say why
+        }
+      }
+    } catch (const core::Error& e) {
+      error = e.what();
+      code = e.code();
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  }
+  suites::Context probe_ctx{comm, nullptr, hostnames, inv.quiet, stdout};
+  probe_ctx.fabric = fabric ? &*fabric : nullptr;
+  probe_ctx.endpoints = endpoints ? &*endpoints : nullptr;
+  for (const auto& spec : inv.specs) {
+    error.clear();
+    try {
+      suites::preflight(comm, spec, inv.subcommand, probe_ctx);
+    } catch (const core::Error& e) {
+      error = e.what();
+      code = e.code();
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  }
+
+  if (inv.subcommand == "plan") {
+    if (rank == 0) {
+      const auto eps = inv.per_nic ? topology::Endpoints::per_nic(*fabric) : topology::Endpoints::per_host(*fabric);
+      std::vector<topology::PlanSummary> summaries;
+      if (inv.plan_name.empty()) {
+        summaries = topology::summarize_plans(eps, inv.plan_options);
+      } else {
+        summaries.push_back(topology::summarize(*topology::make_plan(inv.plan_name, eps, inv.plan_options), eps, inv.plan_options));
+      }
+      fmt::print("{}", topology::format_summary(*fabric, 12));
+      fmt::print("{}", topology::format_plan_summaries(summaries));
+    }
+    comm.quiet_barrier();
+    return 0;
+  }
+
+  // Preflight 4: rank 0 creates the results file.
   std::optional<io::ResultsWriter> writer;
   error.clear();
   if (rank == 0) {
@@ -118,7 +172,11 @@ int main(int argc, char** argv) {
   if (const int rc = agree(comm, error, code); rc != 0) return rc;
 
   suites::Context ctx{comm, writer ? &*writer : nullptr, hostnames, inv.quiet, stdout};
+  ctx.fabric = probe_ctx.fabric;
+  ctx.endpoints = probe_ctx.endpoints;
   try {
+    if (writer && fabric) suites::write_topology(*writer, *fabric, ctx.endpoints);
+    if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
     if (writer) {
       writer->finish();

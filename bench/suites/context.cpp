@@ -25,7 +25,8 @@ std::optional<Kind> parse_kind(std::string_view name) {
 
 int coll_node_count(bool node_per_rank);  // coll.cpp
 
-void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand) {
+void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand,
+               const Context& ctx) {
   constexpr int kMinRanks = 2;
   // Collective first, so every rank takes part whatever its local verdict.
   const int nodes = spec.kind == Kind::kColl ? coll_node_count(spec.coll.node_per_rank) : 0;
@@ -38,6 +39,7 @@ void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::stri
                                        "least 2: launch one rank per node, or on one host pass --node-by rank",
                                        nodes));
   }
+  if (spec.kind == Kind::kPairs && comm.rank() == 0) (void)make_pairs_plan(ctx, spec.pairs);
   const Common& c = common_of(spec);
   if (c.transport == "verbs") {
     // Opens this rank's device and port: no device, a wrong name, a down port or a bad GID index

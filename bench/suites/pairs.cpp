@@ -19,6 +19,7 @@
 #include "core/units.hpp"
 #include "io/schema.hpp"
 #include "suites/sweep.hpp"
+#include "topology/plan_file.hpp"
 #include "topology/schedule.hpp"
 
 namespace fabscope::suites {
@@ -67,12 +68,49 @@ void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   }
 }
 
+// Partners of every rank in one round, from the plan on rank 0, broadcast to all ("" = circle).
+std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* plan, std::int64_t round, int n) {
+  std::string text;
+  if (ctx.comm.rank() == 0) {
+    std::vector<topology::Pair> pairs;
+    plan->round(round, pairs);
+    for (const auto& [a, b] : pairs) text += fmt::format("{},{};", a, b);
+  }
+  text = ctx.comm.broadcast_string(text, 0);
+  std::vector<std::int64_t> partner(static_cast<std::size_t>(n), -1);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto comma = text.find(',', pos), semi = text.find(';', pos);
+    const auto a = std::stoll(text.substr(pos, comma - pos)), b = std::stoll(text.substr(comma + 1, semi - comma - 1));
+    partner[static_cast<std::size_t>(a)] = b;
+    partner[static_cast<std::size_t>(b)] = a;
+    pos = semi + 1;
+  }
+  return partner;
+}
+
 }  // namespace
+
+std::unique_ptr<topology::Plan> make_pairs_plan(const Context& ctx, const PairsParams& p) {
+  if (p.plan_file.empty() && p.plan == "all-pairs") return nullptr;
+  if (ctx.endpoints == nullptr) {
+    throw core::UsageError(fmt::format("pairs {}: needs the fabric's topology and every rank's place in it; pass "
+                                       "--topology, --ibnetdiscover, --ibnd-cache, --live, --hostname-pattern "
+                                       "or --generate (with --rank-as-host on one machine)",
+                                       p.plan_file.empty() ? "--plan " + p.plan : "--plan-file " + p.plan_file));
+  }
+  if (!p.plan_file.empty()) return topology::plan_from_file(topology::load_plan_file(p.plan_file), *ctx.endpoints);
+  return topology::make_plan(p.plan, *ctx.endpoints, p.plan_options);
+}
 
 void run_pairs(Context& ctx, const PairsParams& p) {
   const int n = ctx.comm.size();
   const int me = ctx.comm.rank();
-  const std::int64_t rounds = topology::circle_rounds(n);
+  const std::unique_ptr<topology::Plan> plan = me == 0 ? make_pairs_plan(ctx, p) : nullptr;
+  const bool circle = ctx.comm.broadcast_string(me == 0 && plan ? "plan" : "circle", 0) == "circle";
+  const std::int64_t rounds = circle ? topology::circle_rounds(n)
+                                     : std::stoll(ctx.comm.broadcast_string(me == 0 ? std::to_string(plan->rounds()) : "", 0));
+  const std::string schedule = circle ? "circle" : (p.plan_file.empty() ? p.plan : "plan-file");
   const int bw_warmup = std::max(1, p.warmup / 10);
   const Layout layout{static_cast<std::size_t>(p.lat_iters), static_cast<std::size_t>(p.bw_iters)};
   const std::string run = begin_run(
@@ -84,9 +122,10 @@ void run_pairs(Context& ctx, const PairsParams& p) {
        {"window", transport::kWindow}});
   if (ctx.out != nullptr) {
     ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
-    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once, transport {}; "
+    ctx.out->set_attr(run, "schedule", schedule);
+    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}), transport {}; "
                "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
-               n, rounds, n / 2, p.common.transport, p.lat_size, p.lat_iters,
+               n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once", p.common.transport, p.lat_size, p.lat_iters,
                core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
     std::fflush(ctx.table);
   }
@@ -101,7 +140,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     // round is still measuring (its peer would be waiting, and the round's pairs would no longer
     // load the fabric together).
     ctx.comm.quiet_barrier();
-    const std::int64_t partner = topology::circle_partner(n, round, me);
+    const std::int64_t partner = circle ? topology::circle_partner(n, round, me)
+                                        : plan_round(ctx, plan.get(), round, n)[static_cast<std::size_t>(me)];
     std::fill(mine.begin(), mine.end(), kNaN);
     mine[0] = static_cast<double>(partner);
     std::string error;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
+#include "topology/model.hpp"
+#include "topology/plan.hpp"
 #include "transport/link.hpp"
 
 namespace fabscope::suites {
@@ -37,6 +40,9 @@ struct SweepParams {
 // pairs: every unordered pair of ranks, round by round.
 struct PairsParams {
   Common common;
+  std::string plan = "all-pairs";  // topology/plan.hpp names; all-pairs without a fabric: circle
+  std::string plan_file;           // --plan-file (topology/PLANS.md format)
+  topology::PlanOptions plan_options;
   std::size_t lat_size = 8;
   std::size_t bw_size = std::size_t{1} << 20;
   int lat_iters = 1000;
@@ -80,12 +86,19 @@ struct Context {
   bool quiet = false;                  // no progress lines
   std::FILE* table = stdout;           // where rank 0 prints result tables
   int failed_measurements = 0;         // rank 0: measurements recorded as failed (exit 1)
+  const topology::Fabric* fabric = nullptr;        // rank 0, when a topology is known
+  const topology::Endpoints* endpoints = nullptr;  // rank 0: endpoint i = rank i, when known
 };
+
+// The pairs schedule a run uses (rank 0): nullptr for the circle all-pairs schedule. Throws
+// core::UsageError when the plan needs a topology the run does not have.
+[[nodiscard]] std::unique_ptr<topology::Plan> make_pairs_plan(const Context& ctx, const PairsParams& p);
 
 // Collective preflight of one benchmark (every rank calls it, in the same order). Throws a
 // core::Error with one line saying why it cannot run and how to fix it (rank and node counts;
 // for verbs: no device -> Unsupported, exit 77; wrong device, port or GID -> UsageError).
-void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand);
+void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand,
+               const Context& ctx);
 
 void run_lat(Context& ctx, const SweepParams& p);
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional);

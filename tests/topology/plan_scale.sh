@@ -5,7 +5,7 @@
 # coverage for every plan in under 10 s and under 2 GiB peak RSS, per invocation.
 # Four invocations: one endpoint per host and one per NIC, each with a new rack and a 30 min
 # budget (new-rack budget), and each with a 30 min budget alone (hop-class + filler budget).
-# Usage: plan_scale.sh FABSCOPE_TOPO_TOOL [MAX_SECONDS] [MAX_MIB]
+# Usage: plan_scale.sh FABSCOPE_BINARY [MAX_SECONDS] [MAX_MIB]   (fabscope, or the fabscope-topo-tool test driver)
 set -u -o pipefail
 tool=${1:?usage: plan_scale.sh FABSCOPE_TOPO_TOOL [MAX_SECONDS] [MAX_MIB]}
 max_s=${2:-10}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# fabscope with a topology: `topo` stores /topology, `plan` prints every plan, `pairs --plan`
+# runs a hop-class plan (8 ranks playing the 8 hosts of configs/topologies/emu8.yaml), and a
+# broken topology file is one line, exit 2.
+# usage: topology_runs.sh MPIEXEC FABSCOPE REPO_ROOT
+set -uo pipefail
+mpiexec=$1 bin=$2 root=$3
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+topo=$root/configs/topologies/emu8.yaml
+
+"$mpiexec" --oversubscribe -np 2 "$bin" topo --topology "$topo" --out "$tmp/topo.h5" >"$tmp/out" 2>&1 || fail "topo exited $?"
+grep -q "8 hosts, 8 NICs" "$tmp/out" || fail "topo summary: $(cat "$tmp/out")"
+
+"$mpiexec" --oversubscribe -np 1 "$bin" plan --topology "$topo" --budget 10s --pair-time 1 >"$tmp/plan" 2>&1 || fail "plan exited $?"
+for p in all-pairs hop-class budget; do grep -q "^$p" "$tmp/plan" || fail "plan output lacks $p: $(cat "$tmp/plan")"; done
+
+"$mpiexec" --oversubscribe -np 8 "$bin" pairs --topology "$topo" --rank-as-host --plan hop-class --k 1 \
+  --bw-size 64K --iters 50 --bw-iters 2 --warmup 2 --out "$tmp/plan.h5" --quiet >"$tmp/out" 2>&1 || fail "pairs --plan exited $?: $(tail -5 "$tmp/out")"
+
+/usr/bin/python3 - "$tmp/topo.h5" "$tmp/plan.h5" <<'PY' || fails=$((fails + 1))
+import sys, h5py, numpy as np
+topo, plan = (h5py.File(p, "r") for p in sys.argv[1:3])
+bad = []
+t = topo["topology"]
+if t.attrs["name"] != "emu8": bad.append("topology name")
+names = list(t["hosts/name"].asstr()[:])
+if sorted(names) != [f"h{i}" for i in range(1, 9)]: bad.append(f"hosts {names}")
+run = plan["runs/00_pairs"]
+if run.attrs["schedule"] != "hop-class": bad.append("schedule attribute")
+st = run["status"][:]
+ok = st == 1
+if not np.array_equal(ok, ok.T): bad.append("status not symmetric")
+per_host = ok.sum(axis=1)
+# k=1 per hop class: every host meets at least one same-leaf and one other-leaf partner.
+leaf = plan["topology/hosts/leaf"][:]
+host_of_rank = plan["topology/ranks/host"][:]
+for r in range(8):
+    peers = np.nonzero(ok[r])[0]
+    same = [p for p in peers if leaf[host_of_rank[p]] == leaf[host_of_rank[r]]]
+    other = [p for p in peers if leaf[host_of_rank[p]] != leaf[host_of_rank[r]]]
+    if not same or not other: bad.append(f"rank {r}: peers {list(peers)}")
+if int(ok.sum()) // 2 >= 28: bad.append("hop-class plan measured every pair")
+print("topology runs:", "ok" if not bad else bad)
+sys.exit(1 if bad else 0)
+PY
+
+printf 'racks:\n  - name: r1\n    leaf: [oops\n' >"$tmp/bad.yaml"
+"$mpiexec" --oversubscribe -np 2 "$bin" topo --topology "$tmp/bad.yaml" --out "$tmp/x.h5" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && [ "$(grep -c '^fabscope: ' "$tmp/err")" -eq 1 ] && grep -q "bad.yaml" "$tmp/err" || fail "bad topology file: rc=$rc $(cat "$tmp/err")"
+"$mpiexec" --oversubscribe -np 4 "$bin" pairs --plan hop-class --out "$tmp/y.h5" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "needs the fabric's topology" "$tmp/err" || fail "plan without topology: rc=$rc $(cat "$tmp/err")"
+echo "topology runs: $fails failures"
+[ "$fails" -eq 0 ]
