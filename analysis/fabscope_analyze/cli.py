@@ -1,21 +1,42 @@
-"""Command line: `fabscope-analyze report FILE.h5 [-o DIR]`.
+"""Command line: `fabscope-analyze {report,accept,compare,trend} ...`.
 
-Exit codes (as for fabscope): 0 ok, 1 failure (e.g. the report cannot be written), 2 usage or a
-result file that cannot be used. Errors are one line on stderr, never a traceback.
+Exit codes (as for fabscope): 0 ok / pass, 1 failure (accept: a criterion failed; compare: a
+significant regression; report: the report cannot be written), 2 usage or unusable input (a
+result file or criteria file that cannot be used, an output that cannot be written by accept /
+compare / trend). Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from fabscope_analyze import __version__
+from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.reader import ResultFileError, read_results
 
 PROG = "fabscope-analyze"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input found after parsing; one line."""
+
+
+def threshold(text: str) -> float:
+    """"5%", "5" (percent) or "0.05" -> 0.05."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a threshold; write e.g. 5% or 0.05")
+    v = float(m.group(1))
+    if m.group(2) or v >= 1:
+        v /= 100.0
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a threshold between 0% and 100%")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
     report = commands.add_parser(
         "report",
-        help="write an HTML report (heatmaps, size sweeps, provenance)",
+        help="write an HTML report (heatmaps, size sweeps, collectives, provenance)",
         description="Write DIR/index.html with figures (PNG and SVG) in DIR/figures/.",
     )
     report.add_argument("file", type=Path, metavar="FILE.h5", help="result file written by fabscope")
@@ -34,18 +56,80 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, metavar="DIR", default=None,
         help="report folder (default: <FILE stem>-report/ next to FILE)",
     )
+    report.add_argument("--criteria", type=Path, metavar="CRITERIA.yaml", default=None,
+                        help="put the acceptance verdict against these criteria at the top")
     report.set_defaults(func=cmd_report)
+
+    accept = commands.add_parser(
+        "accept",
+        help="judge a run against acceptance criteria; name the suspect hosts and cables",
+        description="Exit 0 when the run passes (or is only inconclusive), 1 when it fails, 2 on bad input. "
+                    "Criteria format: configs/criteria/README.md.",
+    )
+    accept.add_argument("file", type=Path, metavar="RUN.h5")
+    accept.add_argument("--criteria", type=Path, required=True, metavar="CRITERIA.yaml")
+    accept.add_argument("--json", type=Path, metavar="OUT.json", help="write the verdict as JSON")
+    accept.add_argument("--junit", type=Path, metavar="OUT.xml", help="write the verdict as JUnit XML")
+    accept.add_argument("--retest-plan", type=Path, metavar="OUT",
+                        help="write the pairs to measure again: OUT.yaml/.yml as YAML, else the "
+                             "`fabscope-plan 1` text of `fabscope pairs --plan-file`")
+    accept.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    accept.set_defaults(func=cmd_accept)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare two runs (regression or configuration A/B) with confidence intervals",
+        description="Exit 1 when NEW is significantly worse than BASE by more than the threshold.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE.h5")
+    compare.add_argument("new", type=Path, metavar="NEW.h5")
+    compare.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT",
+                         help="smallest change that counts (default 5%%)")
+    compare.add_argument("--labels", nargs=2, metavar=("A", "B"), default=None,
+                         help="names of the two runs in the output (default: file names)")
+    compare.add_argument("-o", "--output", type=Path, metavar="DIR", default=None,
+                         help="write DIR/index.html with the table and diff heatmaps")
+    compare.add_argument("--json", type=Path, metavar="OUT.json")
+    compare.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
+    compare.add_argument("--rows", type=int, default=25, metavar="N", help="rows of the table on stdout")
+    compare.set_defaults(func=cmd_compare)
+
+    trend = commands.add_parser(
+        "trend",
+        help="metric history across runs, with change points",
+        description="Runs are ordered by created_utc. A run is a change point when the runs before and from it "
+                    "differ (Welch t-test over --window runs each side, p < 0.05) by at least --threshold.",
+    )
+    trend.add_argument("inputs", type=Path, nargs="+", metavar="DIR_OR_FILE",
+                       help="result files, or folders searched for *.h5")
+    trend.add_argument("--metric", action="append", default=None, metavar="PATTERN",
+                       help="metric names or shell patterns (repeatable); `--metric list` lists them")
+    trend.add_argument("-o", "--output", type=Path, metavar="DIR", default=None,
+                       help="write DIR/index.html and a figure per metric")
+    trend.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT")
+    trend.add_argument("--window", type=int, default=3, metavar="K", help="runs on each side of a change point")
+    trend.add_argument("--json", type=Path, metavar="OUT.json")
+    trend.set_defaults(func=cmd_trend)
     return parser
 
 
+def _write(path: Path, what: str, writer) -> None:  # type: ignore[no-untyped-def]
+    try:
+        writer(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the {what} to {exc.filename or path}: {exc.strerror or exc}; "
+                         "choose another path") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    criteria = load_criteria(args.criteria) if args.criteria is not None else None
     run_file = read_results(args.file)
     # Imported here so that bad input is reported without loading matplotlib.
     from fabscope_analyze.report import default_out_dir, write_report
 
     out_dir = args.output if args.output is not None else default_out_dir(args.file)
     try:
-        index = write_report(run_file, out_dir)
+        index = write_report(run_file, out_dir, criteria=criteria)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         where = exc.filename or out_dir
@@ -56,11 +140,72 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_accept(args: argparse.Namespace) -> int:
+    from fabscope_analyze import accept
+
+    criteria = load_criteria(args.criteria)
+    run_file = read_results(args.file)
+    verdict = accept.evaluate(run_file, criteria)
+    if args.retest_plan is not None:
+        plan = accept.retest_plan(verdict, run_file, criteria)
+        _write(args.retest_plan, "re-test plan", lambda p: accept.write_retest_plan(p, plan, verdict))
+        verdict.retest_plan = {"path": str(args.retest_plan), "pairs": plan["pairs"],
+                               "rounds": [[list(x) for x in r] for r in plan["rounds"]]}
+    if args.json is not None:
+        _write(args.json, "JSON verdict", lambda p: accept.write_json(p, verdict))
+    if args.junit is not None:
+        _write(args.junit, "JUnit XML", lambda p: accept.write_junit(p, verdict))
+    if not args.quiet:
+        sys.stdout.write(accept.summary_text(verdict))
+    return EXIT_FAILURE if verdict.status == accept.FAIL else EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fabscope_analyze import compare
+
+    base = read_results(args.base)
+    new = read_results(args.new)
+    labels = tuple(args.labels) if args.labels else (args.base.name, args.new.name)
+    if labels[0] == labels[1]:
+        labels = (f"{labels[0]} (base)", f"{labels[1]} (new)")
+    result = compare.compare(base, new, threshold=args.threshold, labels=labels, seed=args.seed)
+    if args.json is not None:
+        _write(args.json, "JSON comparison", lambda p: compare.write_json(p, result))
+    if args.output is not None:
+        _write(args.output, "comparison report", lambda p: compare.write_html(p, result, base, new))
+    sys.stdout.write(compare.summary_text(result, rows=args.rows))
+    return EXIT_FAILURE if result.regressions else EXIT_OK
+
+
+def cmd_trend(args: argparse.Namespace) -> int:
+    from fabscope_analyze import trend
+
+    if args.window < 2:
+        raise UsageError(f"--window {args.window}: use at least 2 runs on each side")
+    try:
+        files = trend.find_files(args.inputs)
+        result = trend.trend(files, patterns=args.metric, threshold=args.threshold, window=args.window)
+    except trend.TrendInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.metric == ["list"]:
+        sys.stdout.write("\n".join(result.available) + "\n")
+        return EXIT_OK
+    if args.json is not None:
+        _write(args.json, "JSON trend", lambda p: trend.write_json(p, result))
+    if args.output is not None:
+        _write(args.output, "trend report", lambda p: trend.write_html(p, result))
+    sys.stdout.write(trend.summary_text(result))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # usage errors exit 2
     try:
         return int(args.func(args))
-    except ResultFileError as exc:
+    except (ResultFileError, CriteriaError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

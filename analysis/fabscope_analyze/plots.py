@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
@@ -186,11 +186,13 @@ def heatmap_figure(
     ylabel: str = "rank host",
     annotate: bool | None = None,
     value_format: str | None = None,
+    center: float | None = None,
 ) -> Figure:
     """An [N, N] matrix as a heatmap; NaN cells (not measured) in NAN_GREY.
 
     `labels[i]` names rank i on both axes. Cells carry their values when N <= MAX_ANNOTATED_CELLS
     (or `annotate` says so); above MAX_LABELLED_CELLS ranks only every k-th rank is labelled.
+    `center`: a diverging scale with this value in the middle (e.g. 1.0 for NEW/BASE ratios).
     """
     m = np.asarray(matrix, dtype=np.float64)
     n = m.shape[0]
@@ -210,6 +212,9 @@ def heatmap_figure(
             pad = abs(lo) * 0.05 or 1.0
             lo, hi = lo - pad, hi + pad
         norm = Normalize(lo, hi)
+        if center is not None:
+            half = max(abs(hi - center), abs(center - lo), 1e-9)
+            norm = TwoSlopeNorm(vcenter=center, vmin=center - half, vmax=center + half)
         image = ax.imshow(np.ma.masked_invalid(m), cmap=colours, norm=norm, interpolation="nearest")
         cbar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
         cbar.set_label(cbar_label)
@@ -338,3 +343,164 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> tuple[Path, Path]:
         fig.savefig(svg, facecolor="white", metadata={"Date": None})
     return png, svg
 
+
+
+# --- line plots (collectives, trends) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: y over the panel's x, with optional highlighted points (e.g. failed checks)."""
+
+    label: str
+    y: np.ndarray
+    marks: np.ndarray | None = None  # bool [len(x)]: draw a red cross there
+
+
+@dataclass(frozen=True)
+class LinePanel:
+    title: str
+    x: np.ndarray
+    xlabel: str
+    ylabel: str
+    series: Sequence[Series]
+    x_is_size: bool = False  # message sizes: log2 axis with 1K/1M labels
+    x_ticks: Sequence[int] | None = None  # e.g. the node counts
+    log_y: bool = False
+    mark_label: str = "failed --check"
+
+
+def _draw_lines(ax: matplotlib.axes.Axes, panel: LinePanel) -> None:
+    x = np.asarray(panel.x, dtype=np.float64)
+    marked = False
+    for k, s in enumerate(panel.series):
+        y = np.asarray(s.y, dtype=np.float64)
+        ax.plot(x, y, "o-", color=f"C{k % 10}", markersize=3, linewidth=1.3, label=s.label)
+        if s.marks is not None and np.any(s.marks):
+            ax.plot(x[s.marks], np.where(np.isfinite(y[s.marks]), y[s.marks], np.nanmax(y) if np.isfinite(y).any()
+                                         else 0.0), "x", color="#d00000", markersize=9, markeredgewidth=2,
+                    label=panel.mark_label if not marked else None)
+            marked = True
+    values = np.concatenate([np.ravel(s.y) for s in panel.series]) if panel.series else np.array([])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if panel.log_y and positive.size and positive.max() / positive.min() >= MIN_LOG_SPAN:
+        ax.set_yscale("log")
+        _log_axis(ax.yaxis)
+    elif positive.size:
+        ax.set_ylim(bottom=0)
+    if panel.x_is_size:
+        _size_axis(ax, np.asarray(panel.x))
+    else:
+        if x.size and x.min() > 0 and x.max() / x.min() >= 4:
+            ax.set_xscale("log", base=2)
+        ticks = panel.x_ticks if panel.x_ticks is not None else x
+        ax.xaxis.set_major_locator(FixedLocator(list(ticks)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(_plain_tick))
+        ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel)
+    ax.set_title(panel.title)
+    ax.grid(True, alpha=0.3)
+    if not values.size or not np.isfinite(values).any():
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+    else:
+        ax.legend(loc="best", fontsize=7, ncol=2 if len(panel.series) > 6 else 1)
+
+
+def lines_figure(panels: Sequence[LinePanel], *, title: str) -> Figure:
+    """Panels of lines side by side (collective scaling: a line per node count or per size)."""
+    with _style():
+        fig = Figure(figsize=(0.6 + 5.0 * len(panels), 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, panel in zip(axes, panels):
+            _draw_lines(ax, panel)
+        fig.suptitle(title)
+    return fig
+
+
+def cdf_figure(cdfs: Sequence[Cdf], *, title: str) -> Figure:
+    """Empirical distributions side by side (pair bandwidth, pair latency)."""
+    with _style():
+        fig = Figure(figsize=(0.6 + 5.0 * len(cdfs), 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(cdfs), squeeze=False)[0]
+        for ax, cdf in zip(axes, cdfs):
+            _draw_cdf(ax, cdf)
+            ax.set_ylabel("fraction of pairs \u2264 x")
+        fig.suptitle(title)
+    return fig
+
+
+def block_heatmap_figure(
+    panels: Sequence[tuple[str, np.ndarray]],
+    names: Sequence[str],
+    *,
+    title: str,
+    cbar_label: str,
+    cmap: str = "viridis",
+    axis_label: str = "block",
+    row_names: Sequence[str] | None = None,
+    shared_scale: bool = True,
+) -> Figure:
+    """Aggregated matrices side by side (e.g. worst and median per leaf pair); `names` label the
+    columns (and the rows unless `row_names`). One colour scale for all panels when shared."""
+    rows = list(row_names) if row_names is not None else list(names)
+    with _style():
+        n_c = len(names)
+        width = min(max(n_c * 0.12, 4.0), 8.0)
+        fig = Figure(figsize=(1.8 + (width + 1.2) * len(panels), min(max(len(rows) * 0.12, 4.0), 8.0) + 2.0),
+                     layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        finite = np.concatenate([m[np.isfinite(m)] for _, m in panels]) if panels else np.array([])
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if lo == hi:
+            lo, hi = lo - (abs(lo) * 0.05 or 1.0), hi + (abs(hi) * 0.05 or 1.0)
+        colours = matplotlib.colormaps[cmap].copy()
+        colours.set_bad(NAN_GREY)
+        for ax, (sub, m) in zip(axes, panels):
+            f = m[np.isfinite(m)]
+            norm = Normalize(lo, hi) if shared_scale or not f.size else Normalize(float(f.min()), float(f.max()))
+            # "none": SVG embeds the array as is instead of a resampled, figure-sized raster
+            image = ax.imshow(np.ma.masked_invalid(m), cmap=colours, norm=norm, interpolation="none",
+                              aspect="auto")
+            fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02).set_label(cbar_label)
+            for axis, labels in ((ax.xaxis, names), (ax.yaxis, rows)):
+                step = tick_step(len(labels), 40, 24)
+                pos = np.arange(0, len(labels), step)
+                axis.set_major_locator(FixedLocator(pos))
+                axis.set_minor_locator(NullLocator())
+                axis.set_ticklabels([shorten(labels[i]) for i in pos], fontsize=6 if len(labels) > 24 else 8)
+            for t in ax.get_xticklabels():
+                t.set_rotation(90)
+            ax.set_xlabel(axis_label)
+            ax.set_ylabel(axis_label if row_names is None else "rank host")
+            ax.set_title(sub)
+        fig.suptitle(title)
+    return fig
+
+
+def trend_figure(labels: Sequence[str], values: np.ndarray, *, title: str, ylabel: str,
+                 change_points: Sequence[int] = (), levels: Sequence[tuple[int, int, float]] = ()) -> Figure:
+    """A metric over runs (x = run order, labelled by date); change points as vertical lines,
+    `levels` (start, stop, value) as the segment medians."""
+    x = np.arange(len(values))
+    with _style():
+        fig = Figure(figsize=(max(6.0, min(14.0, 0.35 * len(values) + 4)), 4.0), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.plot(x, values, "o-", color="C0", markersize=4, linewidth=1.3, label="run")
+        for start, stop, level in levels:
+            ax.hlines(level, start - 0.4, stop - 0.6, colors="C2", linewidth=2, label=None)
+        for k, cp in enumerate(change_points):
+            ax.axvline(cp - 0.5, color="#d00000", linestyle="--", linewidth=1.2,
+                       label="change point" if k == 0 else None)
+        step = max(1, math.ceil(len(labels) / 20))
+        ax.xaxis.set_major_locator(FixedLocator(x[::step]))
+        ax.set_xticklabels([shorten(labels[i], 20) for i in x[::step]], rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    return fig

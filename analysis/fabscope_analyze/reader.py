@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, NoReturn, Union
+from typing import Any, Mapping, NoReturn, Sequence, Union
 
 import h5py
 import numpy as np
@@ -23,11 +24,22 @@ SCHEMA_VERSION = 1
 # The metric of the raw samples of each size-sweep benchmark.
 SWEEP_METRICS: dict[str, str] = {"lat": "latency_ns", "bw": "bw_gbps", "bibw": "bw_gbps"}
 PAIRS_BENCHMARK = "pairs"
+COLL_BENCHMARK = "coll"
+# The collectives of a coll run, in the order reports show them (SCHEMA.md, `coll`).
+COLL_OPS: tuple[str, ...] = ("allreduce", "allgather", "reduce_scatter", "alltoall", "bcast", "barrier")
+COLL_STATUS_NAMES_DEFAULT: tuple[str, ...] = ("not_run", "ok", "failed")
+# Pairs matrices of more ranks than this are read as float32, and only when first used: one
+# 10,000-rank float64 matrix is 800 MB, and a verdict or report needs two or three of them.
+LARGE_MATRIX_RANKS = 2048
 UNITS: dict[str, str] = {
     "latency_ns": "ns",
     "bw_gbps": "Gb/s",
     "msg_rate_mpps": "Mpps",
     "size_bytes": "bytes",
+    "time_ns": "ns",
+    "algbw_gbps": "Gb/s",
+    "busbw_gbps": "Gb/s",
+    "scaling_efficiency": "1",
 }
 HOST_FIELDS: tuple[str, ...] = (
     "hostname",
@@ -98,6 +110,16 @@ class RunInfo:
     finished_utc: str
     complete: bool
     attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)  # every attribute as read
+    wall_seconds: float | None = None  # set when the run completed (older files: None)
+    counters: "Counters | None" = None  # the run's counters/ group, when it has one
+
+
+@dataclass(frozen=True)
+class Counters:
+    """A run's counters/ group: per rank, the change of each (port) counter over the run."""
+
+    names: tuple[str, ...]  # [C]
+    delta: np.ndarray  # int64 [N, C]; -1 = the counter is absent on that rank
 
 
 @dataclass(frozen=True)
@@ -129,8 +151,96 @@ class PairSamples:
 
 
 @dataclass(frozen=True)
+class PairErrors:
+    """pairs/errors: the pairs that failed or timed out, with the error text."""
+
+    pair: np.ndarray  # int32 [F, 2]
+    round: np.ndarray  # int32 [F]
+    status: np.ndarray  # int8 [F]
+    message: tuple[str, ...]  # [F]
+
+
+class _MatrixSource:
+    """Reads the [N, N] datasets of one pairs run when they are first used (see PairsRun)."""
+
+    def __init__(self, path: Path, group: str, n: int) -> None:
+        self.path, self.group, self.n = path, group, n
+        self.float_dtype = np.float32 if n > LARGE_MATRIX_RANKS else np.float64
+
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as exc:
+            raise ResultFileError(self.path, f"cannot be opened again to read {self.group} ({exc})",
+                                  _DAMAGED_HINT) from None
+
+    def matrix(self, name: str) -> np.ndarray:
+        dtype = {"status": np.int8, "round": np.int32}.get(name, self.float_dtype)
+        where = f"{self.group}/{name}"
+        with self._open() as f:
+            try:
+                ds = f[where]
+                out = np.empty(ds.shape, dtype=dtype)
+                if ds.dtype == out.dtype or len(ds.shape) != 2:
+                    ds.read_direct(out)
+                    return out
+                # HDF5's own type conversion is slow (about 2 s for 800 MB); read row blocks in
+                # the stored type and convert them with numpy.
+                step = max(1, (32 << 20) // max(1, ds.shape[1] * ds.dtype.itemsize))
+                buf = np.empty((step, ds.shape[1]), dtype=ds.dtype)
+                for r0 in range(0, ds.shape[0], step):
+                    r1 = min(ds.shape[0], r0 + step)
+                    ds.read_direct(buf, source_sel=np.s_[r0:r1], dest_sel=np.s_[0:r1 - r0])
+                    out[r0:r1] = buf[: r1 - r0]
+                return out
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+
+    def sample_rows(self, rows: np.ndarray | None) -> "PairSamples":
+        """pair_samples/* of the given rows (ascending indices), or of all rows (None)."""
+        where = f"{self.group}/pair_samples"
+        with self._open() as f:
+            try:
+                g = f[where]
+                total = g["pair"].shape[0]
+                if rows is None or rows.size > total // 4:
+                    sel: Any = slice(None)
+                    take = None if rows is None else rows
+                else:
+                    sel, take = np.asarray(rows, dtype=np.int64), None
+
+                def read(name: str, dtype: type) -> np.ndarray:
+                    x = np.asarray(g[name][sel] if not (isinstance(sel, np.ndarray) and sel.size == 0)
+                                   else np.empty((0, *g[name].shape[1:])), dtype=dtype)
+                    return x if take is None else x[take]
+
+                return PairSamples(
+                    pair=read("pair", np.int32).reshape(-1, 2),
+                    round=read("round", np.int32).reshape(-1),
+                    latency_ns=read("latency_ns", np.float64),
+                    bw_gbps_fwd=read("bw_gbps_fwd", np.float64),
+                    bw_gbps_rev=read("bw_gbps_rev", np.float64),
+                )
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+
+    def sample_pairs(self) -> np.ndarray:
+        """pair_samples/pair [P, 2] alone (to find the rows of given pairs)."""
+        with self._open() as f:
+            try:
+                return np.asarray(f[f"{self.group}/pair_samples/pair"][()], dtype=np.int32).reshape(-1, 2)
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise ResultFileError(self.path, f"cannot read {self.group}/pair_samples/pair ({exc})",
+                                      _DAMAGED_HINT) from None
+
+
+@dataclass(frozen=True)
 class PairsRun:
-    """A `pairs` run: every unordered pair of ranks, as [N, N] matrices."""
+    """A `pairs` run: every unordered pair of ranks, as [N, N] matrices.
+
+    The matrices (latency_ns_min/p50/p99, bw_gbps, status, round) are attributes; for more than
+    LARGE_MATRIX_RANKS ranks they are read when first used (float32) and `release()` frees them.
+    """
 
     info: RunInfo
     lat_size_bytes: int
@@ -141,28 +251,143 @@ class PairsRun:
     schedule: str
     rounds_total: int
     rounds_done: int
-    latency_ns_min: np.ndarray  # float64 [N, N], symmetric, NaN = not measured
-    latency_ns_p50: np.ndarray
-    latency_ns_p99: np.ndarray
-    bw_gbps: np.ndarray  # float64 [N, N], [i, j] = i sending to j
-    status: np.ndarray  # int8 [N, N]
+    n_ranks: int
     status_names: tuple[str, ...]  # status_names[code]
-    round: np.ndarray  # int32 [N, N], -1 = not run
     n_pair_samples: int  # rows P of pair_samples/*
     pair_samples: PairSamples | None  # None unless read with pair_samples=True
+    round_seconds: np.ndarray | None = None  # float64 [rounds_total]; None in files from before it
+    errors: PairErrors | None = None  # None when no pair failed
+    _source: _MatrixSource | None = field(default=None, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def matrix(self, name: str) -> np.ndarray:
+        m = self._cache.get(name)
+        if m is None:
+            assert self._source is not None
+            m = self._source.matrix(name)
+            self._cache[name] = m
+        return m
+
+    def release(self, *names: str) -> None:
+        """Forget loaded matrices (all when no name is given) so their memory can be freed."""
+        for name in names or tuple(self._cache):
+            self._cache.pop(name, None)
 
     @property
-    def n_ranks(self) -> int:
-        return int(self.status.shape[0])
+    def latency_ns_min(self) -> np.ndarray:  # [N, N], symmetric, NaN = not measured
+        return self.matrix("latency_ns_min")
+
+    @property
+    def latency_ns_p50(self) -> np.ndarray:
+        return self.matrix("latency_ns_p50")
+
+    @property
+    def latency_ns_p99(self) -> np.ndarray:
+        return self.matrix("latency_ns_p99")
+
+    @property
+    def bw_gbps(self) -> np.ndarray:  # [N, N], [i, j] = i sending to j
+        return self.matrix("bw_gbps")
+
+    @property
+    def status(self) -> np.ndarray:  # int8 [N, N]
+        return self.matrix("status")
+
+    @property
+    def round(self) -> np.ndarray:  # int32 [N, N], -1 = not run
+        return self.matrix("round")
+
+    def load_pair_samples(self, rows: np.ndarray | None = None) -> PairSamples:
+        """pair_samples/* rows (ascending indices; None = all), read from the file if needed."""
+        if self.pair_samples is not None:
+            ps = self.pair_samples
+            if rows is None:
+                return ps
+            return PairSamples(ps.pair[rows], ps.round[rows], ps.latency_ns[rows], ps.bw_gbps_fwd[rows],
+                               ps.bw_gbps_rev[rows])
+        assert self._source is not None
+        return self._source.sample_rows(None if rows is None else np.asarray(rows, dtype=np.int64))
+
+    def sample_pair_index(self) -> np.ndarray:
+        """pair_samples/pair [P, 2] (the initiator first)."""
+        if self.pair_samples is not None:
+            return self.pair_samples.pair
+        assert self._source is not None
+        return self._source.sample_pairs()
 
     def status_name(self, code: int) -> str:
         return self.status_names[code] if 0 <= code < len(self.status_names) else f"status {code}"
 
+    def status_code(self, name: str) -> int | None:
+        return self.status_names.index(name) if name in self.status_names else None
+
     def status_counts(self) -> dict[str, int]:
         """How many unordered pairs (i < j) have each status, by name; zero counts omitted."""
-        upper = self.status[np.triu_indices(self.n_ranks, k=1)]
-        codes, counts = np.unique(upper, return_counts=True)
-        return {self.status_name(int(c)): int(n) for c, n in zip(codes, counts)}
+        n = self.n_ranks
+        status = self.status
+        counts = np.zeros(256, dtype=np.int64)
+        cols = np.arange(n)
+        for r0, r1 in row_blocks(n, n):
+            block = status[r0:r1]
+            upper = cols[None, :] > np.arange(r0, r1)[:, None]
+            counts += np.bincount(block[upper].view(np.uint8), minlength=256)
+        return {self.status_name(int(c) if c < 128 else int(c) - 256): int(counts[c])
+                for c in np.flatnonzero(counts)}
+
+
+def row_blocks(n_rows: int, n_cols: int, max_cells: int = 4_000_000) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive row blocks of an [n_rows, n_cols] matrix, each at most
+    max_cells cells (at least one row), so that block-wise work on large matrices stays small."""
+    step = max(1, max_cells // max(1, n_cols))
+    for r0 in range(0, n_rows, step):
+        yield r0, min(n_rows, r0 + step)
+
+
+@dataclass(frozen=True)
+class CollOp:
+    """One collective of a coll run: [G node counts, S sizes] arrays (SCHEMA.md, `coll`)."""
+
+    name: str  # allreduce, allgather, reduce_scatter, alltoall, bcast, barrier
+    size_bytes: np.ndarray  # int64 [S] (barrier: [0])
+    bytes: np.ndarray  # int64 [G, S], the bytes actually moved
+    samples: np.ndarray | None  # float64 [G, S, iters]; None when read with samples=False
+    summary: Mapping[str, np.ndarray]  # time_ns_<stat>, algbw_gbps, busbw_gbps, scaling_efficiency
+    status: np.ndarray  # int64 [G, S]
+    status_names: tuple[str, ...]
+    check_errors: np.ndarray | None  # int64 [G, S]; only in runs with check = 1
+
+    def time(self, stat: str) -> np.ndarray:
+        return self.summary[f"time_ns_{stat}"]
+
+    @property
+    def has_bandwidth(self) -> bool:
+        return "busbw_gbps" in self.summary
+
+    def status_code(self, name: str) -> int | None:
+        return self.status_names.index(name) if name in self.status_names else None
+
+
+@dataclass(frozen=True)
+class CollRun:
+    """A `coll` run: collectives over groups of 2, 4, 8, ... nodes and a sweep of sizes."""
+
+    info: RunInfo
+    dtype: str
+    reduction: str
+    node_by: str  # "host" or "rank"
+    ranks_per_node: int
+    n_nodes: int
+    nonblocking: bool
+    check: bool
+    node_counts: np.ndarray  # int64 [G]
+    group_size_ranks: np.ndarray  # int64 [G]
+    group_ranks: np.ndarray  # int64 [G, N], -1 padded: the world ranks of group g
+    node_of_rank: np.ndarray  # int64 [N]
+    ops: Mapping[str, CollOp]  # in COLL_OPS order; ops not (yet) written are absent
+
+    def members(self, g: int) -> np.ndarray:
+        row = self.group_ranks[g]
+        return row[row >= 0]
 
 
 @dataclass(frozen=True)
@@ -172,7 +397,18 @@ class OtherRun:
     info: RunInfo
 
 
-Run = Union[SweepRun, PairsRun, OtherRun]
+Run = Union[SweepRun, PairsRun, CollRun, OtherRun]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The optional /topology group, as read: tables of columns (see layout.py for their use)."""
+
+    attrs: Mapping[str, Any]
+    tables: Mapping[str, Mapping[str, np.ndarray]]  # table -> column -> 1-D array (strings: object)
+
+    def column(self, table: str, name: str) -> np.ndarray | None:
+        return self.tables.get(table, {}).get(name)
 
 
 @dataclass(frozen=True)
@@ -190,6 +426,7 @@ class RunFile:
     hosts: tuple[Host, ...]
     runs: tuple[Run, ...]  # in the order of the command (group name order)
     attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)  # every root attribute
+    topology: Topology | None = None  # /topology, when the file has one
 
     @property
     def sweeps(self) -> tuple[SweepRun, ...]:
@@ -198,6 +435,10 @@ class RunFile:
     @property
     def pairs(self) -> tuple[PairsRun, ...]:
         return tuple(r for r in self.runs if isinstance(r, PairsRun))
+
+    @property
+    def colls(self) -> tuple[CollRun, ...]:
+        return tuple(r for r in self.runs if isinstance(r, CollRun))
 
     def incomplete_reasons(self) -> list[str]:
         """Why the results are partial, one sentence each; empty when everything finished."""
@@ -213,6 +454,10 @@ class RunFile:
                     f"run {info.name!r}: {run.rounds_done} of {run.rounds_total} rounds done, "
                     "pairs not measured are shown grey"
                 )
+            if isinstance(run, CollRun) and not info.complete:
+                missing = [op for op in COLL_OPS if op not in run.ops]
+                if missing:
+                    reasons.append(f"run {info.name!r}: collectives not written: {', '.join(missing)}")
         return reasons
 
 
@@ -408,6 +653,7 @@ class _Reader:
         runs: list[Run] = []
         for name in sorted(runs_group):
             runs.append(self.read_run(self.group(runs_group, name), n_ranks, samples, pair_samples))
+        topology = self.read_topology(f["topology"]) if "topology" in f else None
         return RunFile(
             path=self.path,
             schema_version=version,
@@ -420,6 +666,7 @@ class _Reader:
             hosts=hosts,
             runs=tuple(runs),
             attrs=self.all_attrs(f),
+            topology=topology,
         )
 
     def read_hosts(self, g: h5py.Group, n: int) -> tuple[Host, ...]:
@@ -440,7 +687,14 @@ class _Reader:
             for i in range(n)
         )
 
-    def read_run_info(self, g: h5py.Group) -> RunInfo:
+    def read_run_info(self, g: h5py.Group, n_ranks: int) -> RunInfo:
+        wall = None
+        if "wall_seconds" in g.attrs:
+            wall = self.attr(g, "wall_seconds")
+            if not isinstance(wall, (int, float)):
+                self.fail(f"attribute 'wall_seconds' of {g.name} should be a number, found {wall!r}")
+            wall = float(wall)
+        counters = self.read_counters(g["counters"], n_ranks) if "counters" in g else None
         return RunInfo(
             group=g.name.rsplit("/", 1)[-1],
             benchmark=self.attr_str(g, "benchmark"),
@@ -453,14 +707,52 @@ class _Reader:
             finished_utc=self.attr_str(g, "finished_utc"),
             complete=self.attr_flag(g, "complete"),
             attrs=self.all_attrs(g),
+            wall_seconds=wall,
+            counters=counters,
         )
 
+    def read_counters(self, obj: h5py.HLObject, n: int) -> Counters:
+        if not isinstance(obj, h5py.Group):
+            self.fail(f"{obj.name} should be a group")
+        names = self.strings(self.dataset(obj, "names", kind="s", shape=(None,)))
+        delta = self.ints(self.dataset(obj, "delta", kind="i", shape=(n, len(names))))
+        return Counters(tuple(names), delta)
+
+    def read_topology(self, obj: h5py.HLObject) -> Topology:
+        """/topology as tables of equal-length columns; what they mean is layout.py's business."""
+        self.where = "/topology"
+        if not isinstance(obj, h5py.Group):
+            self.fail("/topology should be a group")
+        tables: dict[str, dict[str, np.ndarray]] = {}
+        for tname, table in obj.items():
+            self.where = table.name
+            if not isinstance(table, h5py.Group):
+                continue  # a per-fabric dataset we do not use
+            columns: dict[str, np.ndarray] = {}
+            for cname, ds in table.items():
+                if not isinstance(ds, h5py.Dataset) or len(ds.shape) != 1:
+                    self.fail(f"{ds.name} should be a 1-D dataset (a column of table {table.name})")
+                if h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind == "S":
+                    self.where = ds.name
+                    columns[cname] = np.array([str(x) for x in ds.asstr()[()].tolist()], dtype=object)
+                elif ds.dtype.kind in "iuf":
+                    columns[cname] = np.asarray(ds[()])
+                else:
+                    self.fail(f"dataset {ds.name} should hold numbers or strings, found type {ds.dtype}")
+            lengths = {c.shape[0] for c in columns.values()}
+            if len(lengths) > 1:
+                self.fail(f"the columns of {table.name} differ in length ({sorted(lengths)})")
+            tables[tname] = columns
+        return Topology(attrs=self.all_attrs(obj), tables=tables)
+
     def read_run(self, g: h5py.Group, n_ranks: int, samples: bool, pair_samples: bool) -> Run:
-        info = self.read_run_info(g)
+        info = self.read_run_info(g, n_ranks)
         if info.benchmark in SWEEP_METRICS:
             return self.read_sweep(g, info, samples)
         if info.benchmark == PAIRS_BENCHMARK:
             return self.read_pairs(g, info, n_ranks, pair_samples)
+        if info.benchmark == COLL_BENCHMARK:
+            return self.read_coll(g, info, n_ranks, samples)
         return OtherRun(info)
 
     def read_sweep(self, g: h5py.Group, info: RunInfo, load_samples: bool) -> SweepRun:
@@ -507,15 +799,16 @@ class _Reader:
                 "rounds_done",
             )
         }
-        matrices = {
-            name: self.floats(self.dataset(g, name, kind="f", shape=(n, n), units=UNITS[_pair_metric(name)]))
-            for name in PAIR_MATRICES
-        }
+        for name in PAIR_MATRICES:
+            self.dataset(g, name, kind="f", shape=(n, n), units=UNITS[_pair_metric(name)])
         status_ds = self.dataset(g, "status", kind="i", shape=(n, n))
-        status = self.ints(status_ds, np.int8)
         names_attr = self.attr_str(status_ds, "status_names")
         status_names = tuple(s.strip() for s in names_attr.split(","))
-        rounds = self.ints(self.dataset(g, "round", kind="i", shape=(n, n)), np.int32)
+        self.dataset(g, "round", kind="i", shape=(n, n))
+        round_seconds = None
+        if "round_seconds" in g:
+            round_seconds = self.floats(self.dataset(g, "round_seconds", kind="f", shape=(ints["rounds_total"],),
+                                                     units="s"))
 
         ps = self.group(g, "pair_samples")
         pair_ds = self.dataset(ps, "pair", kind="i", shape=(None, 2))
@@ -538,14 +831,85 @@ class _Reader:
                 bw_gbps_fwd=self.floats(datasets["bw_gbps_fwd"]),
                 bw_gbps_rev=self.floats(datasets["bw_gbps_rev"]),
             )
-        return PairsRun(
+        errors = self.read_pair_errors(g["errors"]) if "errors" in g else None
+        source = _MatrixSource(self.path, g.name, n)
+        run = PairsRun(
             info=info,
             **ints,
             schedule=self.attr_str(g, "schedule"),
-            **matrices,
-            status=status,
+            n_ranks=n,
             status_names=status_names,
-            round=rounds,
             n_pair_samples=n_pairs,
             pair_samples=samples,
+            round_seconds=round_seconds,
+            errors=errors,
+            _source=source,
+        )
+        if n <= LARGE_MATRIX_RANKS:  # small: read (and so check) everything now
+            for name in (*PAIR_MATRICES, "status", "round"):
+                self.where = f"{g.name}/{name}"
+                ds = g[name]
+                dtype = {"status": np.int8, "round": np.int32}.get(name, np.float64)
+                run._cache[name] = np.asarray(ds[()], dtype=dtype)
+        return run
+
+    def read_pair_errors(self, obj: h5py.HLObject) -> PairErrors:
+        if not isinstance(obj, h5py.Group):
+            self.fail(f"{obj.name} should be a group")
+        pair = self.ints(self.dataset(obj, "pair", kind="i", shape=(None, 2)), np.int32)
+        f = pair.shape[0]
+        return PairErrors(
+            pair=pair,
+            round=self.ints(self.dataset(obj, "round", kind="i", shape=(f,)), np.int32),
+            status=self.ints(self.dataset(obj, "status", kind="i", shape=(f,)), np.int8),
+            message=tuple(self.strings(self.dataset(obj, "message", kind="s", shape=(f,)))),
+        )
+
+    def read_coll(self, g: h5py.Group, info: RunInfo, n: int, load_samples: bool) -> CollRun:
+        ints = {name: self.attr_int(g, name) for name in ("ranks_per_node", "n_nodes")}
+        flags = {name: self.attr_flag(g, name) for name in ("nonblocking", "check")}
+        strs = {name: self.attr_str(g, name) for name in ("dtype", "reduction", "node_by")}
+        counts_ds = self.dataset(g, "node_counts", kind="i", shape=(None,), units="nodes")
+        node_counts = self.ints(counts_ds)
+        n_groups = int(node_counts.size)
+        if n_groups > 1 and not np.all(np.diff(node_counts) > 0):
+            self.fail(f"{counts_ds.name} should be strictly ascending, found {node_counts.tolist()}")
+        group_size = self.ints(self.dataset(g, "group_size_ranks", kind="i", shape=(n_groups,), units="ranks"))
+        group_ranks = self.ints(self.dataset(g, "group_ranks", kind="i", shape=(n_groups, n)))
+        node_of_rank = self.ints(self.dataset(g, "node_of_rank", kind="i", shape=(n,)))
+        ops: dict[str, CollOp] = {}
+        for op in COLL_OPS:
+            if op in g:
+                ops[op] = self.read_coll_op(self.group(g, op), op, info, n_groups, flags["check"], load_samples)
+        return CollRun(
+            info=info, **strs, **ints, **flags, node_counts=node_counts, group_size_ranks=group_size,
+            group_ranks=group_ranks, node_of_rank=node_of_rank, ops=ops,
+        )
+
+    def read_coll_op(self, g: h5py.Group, op: str, info: RunInfo, n_groups: int, check: bool,
+                     load_samples: bool) -> CollOp:
+        size_ds = self.dataset(g, "size_bytes", kind="i", shape=(None,), units="bytes")
+        sizes = self.ints(size_ds)
+        if sizes.size > 1 and not np.all(np.diff(sizes) > 0):
+            self.fail(f"{size_ds.name} should be strictly ascending, found {sizes.tolist()}")
+        shape = (n_groups, int(sizes.size))
+        moved = self.ints(self.dataset(g, "bytes", kind="i", shape=shape, units="bytes"))
+        sample_ds = self.dataset(self.group(g, "samples"), "time_ns", kind="f", shape=(*shape, info.iters),
+                                 units="ns")
+        summary_group = self.group(g, "summary")
+        wanted = {f"time_ns_{s}": "ns" for s in STAT_NAMES}
+        if op != "barrier":
+            wanted.update({k: UNITS[k] for k in ("algbw_gbps", "busbw_gbps", "scaling_efficiency")})
+        summary = {key: self.floats(self.dataset(summary_group, key, kind="f", shape=shape, units=units))
+                   for key, units in wanted.items()}
+        status_ds = self.dataset(g, "status", kind="i", shape=shape)
+        names = (tuple(x.strip() for x in self.attr_str(status_ds, "status_names").split(","))
+                 if "status_names" in status_ds.attrs else COLL_STATUS_NAMES_DEFAULT)
+        check_errors = None
+        if check:
+            check_errors = self.ints(self.dataset(g, "check_errors", kind="i", shape=shape))
+        return CollOp(
+            name=op, size_bytes=sizes, bytes=moved,
+            samples=self.floats(sample_ds) if load_samples else None,
+            summary=summary, status=self.ints(status_ds), status_names=names, check_errors=check_errors,
         )

@@ -16,12 +16,17 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from fabscope_analyze import __version__, plots, stats
-from fabscope_analyze.reader import Host, PairsRun, Run, RunFile, SweepRun
+from fabscope_analyze import __version__, coll, plots, stats
+from fabscope_analyze.layout import Layout, build_layout
+from fabscope_analyze.reader import CollRun, Counters, Host, PairsRun, Run, RunFile, SweepRun
 
 FIGURE_DIR = "figures"
 MAX_OPEN_HOST_ROWS = 64  # larger host tables start folded
 N_OUTLIER_HOSTS = 5
+FULL_HEATMAP_MAX = 256  # above this many ranks heatmaps aggregate blocks (leaves, or k ranks)
+MAX_DRILLDOWNS = 6  # drill-down figures for the worst blocks of a large fabric
+CDF_MAX_VALUES = 1_000_000  # CDFs of larger fabrics use a seeded random sample of the pairs
+OUTLIER_PEERS = 1024  # large fabrics: per-host medians over this many random peers
 
 _KNOWN_ROOT_ATTRS = (
     "schema_version",
@@ -147,7 +152,8 @@ def _run_title(run: Run, hosts: Sequence[Host]) -> str:
     return title
 
 
-def run_figures(run: Run, hosts: Sequence[Host], fig_dir: Path, stem: str) -> list[FigureRef]:
+def run_figures(run: Run, hosts: Sequence[Host], fig_dir: Path, stem: str,
+                layout: Layout | None = None) -> list[FigureRef]:
     """Draw and save the figures of one run; returns them in display order."""
     refs: list[FigureRef] = []
 
@@ -163,30 +169,126 @@ def run_figures(run: Run, hosts: Sequence[Host], fig_dir: Path, stem: str) -> li
         save(plots.sweep_figure(run.size_bytes, sweep_panels(run), title=title, cdf=cdf), "sweep",
              f"{what} over message size, run {run.info.name}")
     elif isinstance(run, PairsRun):
-        labels = [axis_label(h) for h in hosts]
-        save(
-            plots.heatmap_figure(
-                run.latency_ns_p50, labels,
-                title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B messages",
-                cbar_label="one-way latency p50 (ns)", cmap="viridis_r",
-            ),
-            "latency_p50", f"pair latency p50 heatmap, run {run.info.name}",
-        )
-        save(
-            plots.heatmap_figure(
-                run.bw_gbps, labels,
-                title=f"{title}\nbandwidth (p50 of windows), {plots.format_bytes(run.bw_size_bytes)} B messages,"
-                " row sends to column",
-                cbar_label="bandwidth, p50 of windows (Gb/s)", cmap="viridis",
-                xlabel="receiver: rank host", ylabel="sender: rank host",
-            ),
-            "bw", f"pair bandwidth heatmap, run {run.info.name}",
-        )
-        save(
-            plots.status_figure(run.status, run.status_names, labels, title=f"{title}\npair status"),
-            "status", f"pair status matrix, run {run.info.name}",
-        )
+        lay = layout or _flat_layout(hosts)
+        if run.n_ranks <= FULL_HEATMAP_MAX:
+            _pairs_full_figures(run, hosts, lay, title, save)
+        else:
+            _pairs_block_figures(run, lay, title, save)
+        save(pairs_cdf_figure(run, title), "cdf", f"distribution (CDF) of pair bandwidth and latency, run {run.info.name}")
+    elif isinstance(run, CollRun):
+        for name, op in run.ops.items():
+            save(plots.lines_figure(coll.op_panels(run, op), title=f"{title}\n{name}"), f"coll-{name}",
+                 f"{name}: scaling with node count and message size, run {run.info.name}")
     return refs
+
+
+def _flat_layout(hosts: Sequence[Host]) -> Layout:
+    rf = RunFile(path=Path("."), schema_version=1, fabscope_version="", created_utc="", command_line="",
+                 suite_text="", n_ranks=len(hosts), complete=True, hosts=tuple(hosts), runs=())
+    return build_layout(rf)
+
+
+def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title: str, save) -> None:  # type: ignore[no-untyped-def]
+    order = lay.order
+    identity = bool(np.array_equal(order, np.arange(run.n_ranks)))
+
+    def arranged(m: np.ndarray) -> np.ndarray:
+        return m if identity else m[np.ix_(order, order)]
+
+    labels = [axis_label(hosts[i]) for i in order]
+    by = "" if identity else ", ranks in topology order"
+    save(
+        plots.heatmap_figure(
+            arranged(run.latency_ns_p50), labels,
+            title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B messages{by}",
+            cbar_label="one-way latency p50 (ns)", cmap="viridis_r",
+        ),
+        "latency_p50", f"pair latency p50 heatmap, run {run.info.name}",
+    )
+    save(
+        plots.heatmap_figure(
+            arranged(run.bw_gbps), labels,
+            title=f"{title}\nbandwidth (p50 of windows), {plots.format_bytes(run.bw_size_bytes)} B messages,"
+            f" row sends to column{by}",
+            cbar_label="bandwidth, p50 of windows (Gb/s)", cmap="viridis",
+            xlabel="receiver: rank host", ylabel="sender: rank host",
+        ),
+        "bw", f"pair bandwidth heatmap, run {run.info.name}",
+    )
+    save(
+        plots.status_figure(arranged(run.status), run.status_names, labels, title=f"{title}\npair status{by}"),
+        "status", f"pair status matrix, run {run.info.name}",
+    )
+
+
+def _pairs_block_figures(run: PairsRun, lay: Layout, title: str, save) -> None:  # type: ignore[no-untyped-def]
+    """Large fabrics: worst and median per block pair (leaf pair, or block of k ranks), the share
+    of pairs not ok per block pair, and drill-downs of the worst blocks."""
+    names, bounds = lay.blocks()
+    what = "leaf" if lay.has_leaves and len(names) - 1 <= len(lay.leaf_names) else f"block of {int(bounds[1])} ranks"
+    unit = "leaves" if what == "leaf" else "rank blocks"
+    bw_worst, bw_med = stats.block_reduce(run.bw_gbps, bounds, lay.order, "min")
+    save(plots.block_heatmap_figure(
+        [("worst (lowest) per block pair", bw_worst), ("median per block pair", bw_med)], names,
+        title=f"{title}\nbandwidth, {plots.format_bytes(run.bw_size_bytes)} B, row block sends to column block; "
+        f"{len(names)} {unit}", cbar_label="bandwidth, p50 of windows (Gb/s)", axis_label=what),
+        "bw-blocks", f"pair bandwidth per {what} pair (worst and median), run {run.info.name}")
+    lat_worst, lat_med = stats.block_reduce(run.latency_ns_p50, bounds, lay.order, "max")
+    save(plots.block_heatmap_figure(
+        [("worst (highest) per block pair", lat_worst), ("median per block pair", lat_med)], names,
+        title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B; {len(names)} {unit}",
+        cbar_label="one-way latency p50 (ns)", cmap="viridis_r", axis_label=what),
+        "latency-blocks", f"pair latency per {what} pair (worst and median), run {run.info.name}")
+    ok = run.status_code("ok")
+    not_ok = (run.status != ok).astype(np.float32)
+    np.fill_diagonal(not_ok, np.nan)
+    frac = _block_mean(not_ok, bounds, lay.order)
+    del not_ok
+    save(plots.block_heatmap_figure(
+        [("share of pairs not ok (failed, timed out, not run)", frac)], names,
+        title=f"{title}\npair status per {what} pair", cbar_label="share of pairs not ok", cmap="Reds",
+        axis_label=what), "status-blocks", f"share of pairs not ok per {what} pair, run {run.info.name}")
+    # drill-downs: the blocks whose worst bandwidth row is lowest
+    row_worst = np.fmin.reduce(bw_worst, axis=1)
+    picks = [int(b) for b in np.argsort(np.where(np.isfinite(row_worst), row_worst, np.inf))[:MAX_DRILLDOWNS]]
+    for b in picks:
+        rows = (bounds[b:b + 2], lay.order)
+        bw_rw, _ = stats.block_reduce(run.bw_gbps, bounds, lay.order, "min", rows=rows)
+        lat_rw, _ = stats.block_reduce(run.latency_ns_p50, bounds, lay.order, "max", rows=rows)
+        members = lay.order[bounds[b]:bounds[b + 1]]
+        row_names = [lay.rank_name(int(r)) for r in members]
+        save(plots.block_heatmap_figure(
+            [("bandwidth: worst (lowest) to each block, Gb/s", bw_rw), ("latency p50: worst (highest) to each block, ns",
+                                                                         lat_rw)],
+            names, row_names=row_names, shared_scale=False,
+            title=f"{title}\ndrill-down: {names[b]} ({members.size} ranks) against every {what}",
+            cbar_label="Gb/s | ns", axis_label=what),
+            f"drill-{b:04d}", f"drill-down of {names[b]}: each of its ranks against every {what}, run {run.info.name}")
+
+
+def _block_mean(m: np.ndarray, bounds: np.ndarray, order: np.ndarray) -> np.ndarray:
+    nb = len(bounds) - 1
+    out = np.full((nb, nb), np.nan)
+    for b in range(nb):
+        block = m[order[bounds[b]:bounds[b + 1]]][:, order]
+        sums = np.add.reduceat(np.nan_to_num(block), bounds[:-1], axis=1).sum(axis=0)
+        counts = np.add.reduceat(np.isfinite(block), bounds[:-1], axis=1).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b] = sums / counts
+    return out
+
+
+def pairs_cdf_figure(run: PairsRun, title: str) -> Figure:
+    bw, total = stats.offdiag_sample(run.bw_gbps, CDF_MAX_VALUES, seed=1)
+    lat50, _ = stats.offdiag_sample(run.latency_ns_p50, CDF_MAX_VALUES, seed=2)
+    lat99, _ = stats.offdiag_sample(run.latency_ns_p99, CDF_MAX_VALUES, seed=2)
+    note = "" if total <= CDF_MAX_VALUES else f" (a random {CDF_MAX_VALUES:,} of {total:,} directed pairs)"
+    return plots.cdf_figure(
+        [plots.Cdf(f"bandwidth, p50 of windows (Gb/s), {plots.format_bytes(run.bw_size_bytes)} B",
+                   [("directed pairs", bw)]),
+         plots.Cdf(f"one-way latency (ns), {plots.format_bytes(run.lat_size_bytes)} B",
+                   [("p50 of each pair", lat50), ("p99 of each pair", lat99)])],
+        title=f"{title}\ndistribution over pairs{note}")
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -221,13 +323,19 @@ def headline(run: Run) -> str:
         n = run.n_ranks
         total = n * (n - 1) // 2
         counts = ", ".join(f"{k} {v}" for k, v in run.status_counts().items())
-        lat = stats.offdiag(run.latency_ns_p50)
-        bw = stats.offdiag(run.bw_gbps)
+        lat, cells = stats.offdiag_sample(run.latency_ns_p50, CDF_MAX_VALUES, seed=2)
+        bw, _ = stats.offdiag_sample(run.bw_gbps, CDF_MAX_VALUES, seed=1)
+        sampled = " (medians of a random sample)" if cells > CDF_MAX_VALUES else ""
+        with np.errstate(invalid="ignore"):
+            lat_max = float(np.fmax.reduce(run.latency_ns_p50, axis=None))
+            bw_min = float(np.fmin.reduce(run.bw_gbps, axis=None))
         return (
             f"{total} pairs ({counts}); rounds {run.rounds_done}/{run.rounds_total}; latency p50 median "
-            f"{fmt(stats.nan_median(lat))} ns, max {fmt(stats.nan_max(lat))} ns; bandwidth median "
-            f"{fmt(stats.nan_median(bw))} Gb/s, min {fmt(stats.nan_min(bw))} Gb/s"
+            f"{fmt(stats.nan_median(lat))} ns, max {fmt(lat_max)} ns; bandwidth median "
+            f"{fmt(stats.nan_median(bw))} Gb/s, min {fmt(bw_min)} Gb/s{sampled}"
         )
+    if isinstance(run, CollRun):
+        return coll.headline(run)
     return "benchmark kind not known to this version of fabscope-analyze; not shown"
 
 
@@ -244,7 +352,7 @@ def summary_table(run_file: RunFile) -> str:
         info = run.info
         sizes = sizes_text(run.size_bytes) if isinstance(run, SweepRun) else (
             f"lat {plots.format_bytes(run.lat_size_bytes)}, bw {plots.format_bytes(run.bw_size_bytes)}"
-            if isinstance(run, PairsRun) else "")
+            if isinstance(run, PairsRun) else _coll_sizes(run) if isinstance(run, CollRun) else "")
         done = "yes" if info.complete else '<span class="bad">no</span>'
         rows.append([
             f'<a href="#{anchor(i)}">{esc(info.name)}</a>', esc(info.benchmark), esc(info.transport),
@@ -258,10 +366,19 @@ def summary_table(run_file: RunFile) -> str:
     )
 
 
+def _coll_sizes(run: CollRun) -> str:
+    sizes = [op.size_bytes for op in run.ops.values() if op.has_bandwidth]
+    nodes = ", ".join(str(int(c)) for c in run.node_counts)
+    return (sizes_text(sizes[0]) if sizes else "") + f"; nodes {nodes}"
+
+
 def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host]) -> str:
     """The hosts whose pairs are slowest: highest median latency p50, lowest median bandwidth."""
-    lat = stats.per_host_median(run.latency_ns_p50)
-    bw = stats.per_host_median(run.bw_gbps)
+    if run.n_ranks <= FULL_HEATMAP_MAX:
+        lat, bw = stats.per_host_median(run.latency_ns_p50), stats.per_host_median(run.bw_gbps)
+    else:  # medians over the same random OUTLIER_PEERS peers of every host
+        lat = stats.per_host_median_blocks(run.latency_ns_p50, OUTLIER_PEERS)
+        bw = stats.per_host_median_blocks(run.bw_gbps, OUTLIER_PEERS)
     if run.n_ranks < 3 or not np.isfinite(lat).any():
         return ""
     fabric_lat, fabric_bw = stats.nan_median(lat), stats.nan_median(bw)
@@ -276,6 +393,83 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host]) -> str:
         + _table(["rank host", "median latency p50 (ns)", "x fabric", "median bandwidth (Gb/s)", "x fabric"],
                  rows, "outliers")
     )
+
+
+def coll_tables(run: CollRun, hosts: Sequence[Host], threshold: float = coll.DEFAULT_EFFICIENCY_THRESHOLD) -> str:
+    """Failed measurements (flagged), the largest scaling drops, and steps ending below the
+    efficiency threshold."""
+    parts = []
+    bad = coll.failed(run)
+    if bad:
+        rows = [[esc(op), esc(n), esc(plots.format_bytes(size)), f'<span class="bad">{esc(status)}</span>',
+                 f'<span class="bad">{errors}</span>' if errors else "0"] for op, n, size, status, errors in bad]
+        parts.append(f'<p class="bad">{len(bad)} measurement(s) failed or gave wrong results (--check):</p>'
+                     + _table(["collective", "nodes", "size", "status", "wrong elements"], rows, "coll-failed"))
+    largest, below = coll.scaling_drops(run, hosts, threshold=threshold)
+
+    def drop_rows(drops: Sequence[coll.Drop]) -> list[list[str]]:
+        return [[esc(d.op), esc(plots.format_bytes(d.size_bytes)), f"{d.nodes_from} \u2192 {d.nodes_to}",
+                 f"{fmt(d.efficiency_from, 3)} \u2192 {fmt(d.efficiency_to, 3)}", fmt(d.drop, 3),
+                 f"{fmt(d.busbw_from_gbps, 3)} \u2192 {fmt(d.busbw_to_gbps, 3)}",
+                 esc(", ".join(d.added_hosts[:8]) + (f" (+{len(d.added_hosts) - 8})" if len(d.added_hosts) > 8 else ""))]
+                for d in drops]
+
+    headers = ["collective", "size", "nodes", "scaling efficiency", "drop", "busbw (Gb/s)", "nodes added"]
+    if largest:
+        parts.append("<p>Largest scaling drops (fall of busbw / busbw(2 nodes) from one node count to the next):</p>"
+                     + _table(headers, drop_rows(largest), "coll-drops"))
+    elif any(op.has_bandwidth for op in run.ops.values()):
+        parts.append("<p>No scaling drop: efficiency never falls from one node count to the next.</p>")
+    if below:
+        shown = below[:20]
+        parts.append(f"<p>{len(below)} step(s) end below scaling efficiency {fmt(threshold, 2)}"
+                     + (f" (worst {len(shown)} shown)" if len(below) > len(shown) else "") + ":</p>"
+                     + _table(headers, drop_rows(shown), "coll-below"))
+    return "\n".join(parts)
+
+
+def counters_table(counters: Counters, hosts: Sequence[Host]) -> str:
+    """Per counter: ranks reporting it, total, median and the ranks with the largest deltas
+    (-1 = the counter is absent on that rank)."""
+    rows = []
+    for c, name in enumerate(counters.names):
+        d = counters.delta[:, c]
+        present = d >= 0
+        if not present.any():
+            rows.append([esc(name), "0", "\u2013", "\u2013", "\u2013"])
+            continue
+        v = d[present]
+        top = np.argsort(np.where(present, d, -1))[::-1][:3]
+        top = [int(r) for r in top if d[r] > 0]
+        rows.append([esc(name), f"{int(present.sum())} of {d.size}", f"{int(v.sum()):,}", f"{float(np.median(v)):,.0f}",
+                     esc(", ".join(f"{hosts[r].label}: {int(d[r]):,}" for r in top)) or "\u2013"])
+    return ("<p>Counter deltas over the run (-1 in the file = absent on that rank, not counted):</p>"
+            + _table(["counter", "ranks", "total", "median", "largest"], rows, "counters"))
+
+
+def verdict_section(verdict) -> str:  # type: ignore[no-untyped-def]
+    """The acceptance verdict (fabscope_analyze.accept.Verdict) as the first thing on the page."""
+    from fabscope_analyze import accept
+
+    cls = {"pass": "pass", "fail": "warning", "inconclusive": "inconclusive"}.get(verdict.status, "warning")
+    rows = []
+    for rv in verdict.runs:
+        for c in rv.checks:
+            status = c.status.upper()
+            cell = f'<span class="bad">{status}</span>' if c.status == accept.FAIL else esc(status)
+            count = f"{c.failing:,} of {c.judged:,} {c.unit}" if c.judged else ""
+            if c.inconclusive:
+                count += f", {c.inconclusive:,} inconclusive"
+            rows.append([esc(rv.run), cell, esc(c.title), esc(count), esc(c.detail)])
+    suspects = verdict.suspects
+    srows = [[str(k), esc(s.kind), f"<strong>{esc(s.name)}</strong>", esc(s.evidence)] for k, s in enumerate(suspects, 1)]
+    notes = [f"<li>{esc(rv.run)}: {esc(n)}</li>" for rv in verdict.runs for n in rv.notes]
+    return (f'<div class="{cls}" id="verdict" role="status"><strong>Acceptance: {esc(verdict.status.upper())}</strong> '
+            f"against criteria {esc(verdict.criteria)} ({esc(verdict.criteria_path)}). Layout: {esc(verdict.layout)}."
+            + (_table(["#", "suspect", "name", "evidence"], srows, "suspects") if srows else "")
+            + "</div>\n<details" + (" open" if verdict.status != "pass" else "") + "><summary>criteria checks</summary>"
+            + _table(["run", "result", "rule", "failing", "detail"], rows, "checks")
+            + (f"<ul>{''.join(notes)}</ul>" if notes else "") + "</details>")
 
 
 def provenance_table(run_file: RunFile) -> str:
@@ -340,6 +534,9 @@ pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.6rem; overflow-x: 
 figure { margin: 0; border: 1px solid #e0e0e0; padding: 0.4rem; background: #fff; flex: 0 1 auto; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 0.8rem; color: #444; margin-top: 0.3rem; }
+.pass { background: #e6f4ea; border: 2px solid #1a7f37; padding: 0.6rem 1rem; margin: 1rem 0; border-radius: 4px; }
+.inconclusive { background: #fff8e1; border: 2px solid #b26a00; padding: 0.6rem 1rem; margin: 1rem 0;
+                border-radius: 4px; }
 .bad { color: #b71c1c; font-weight: bold; } .odd { background: #fff3c4; } .muted { color: #888; }
 footer { margin-top: 2rem; font-size: 0.8rem; color: #666; }
 """
@@ -363,13 +560,20 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
     parts.append(f"<p>{esc(headline(run))}</p>")
     if isinstance(run, PairsRun):
         parts.append(outlier_hosts_table(run, hosts))
+        if run.n_ranks > FULL_HEATMAP_MAX:
+            parts.append(f"<p>{run.n_ranks} ranks: heatmaps show blocks (worst and median of each block pair) and "
+                         f"drill-downs of the {MAX_DRILLDOWNS} blocks with the lowest bandwidth.</p>")
+    if isinstance(run, CollRun):
+        parts.append(coll_tables(run, hosts))
+    if info.counters is not None:
+        parts.append(counters_table(info.counters, hosts))
     if figures:
         parts.append('<div class="figures">' + "\n".join(_figure_html(f) for f in figures) + "</div>")
     return "\n".join(p for p in parts if p)
 
 
-def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]]) -> str:
-    """The whole page; `figures[i]` belongs to `run_file.runs[i]`."""
+def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdict=None) -> str:  # type: ignore[no-untyped-def]
+    """The whole page; `figures[i]` belongs to `run_file.runs[i]`; `verdict` (accept.Verdict) on top."""
     name = run_file.path.name
     reasons = run_file.incomplete_reasons()
     warning = ""
@@ -393,6 +597,7 @@ def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]]) -> st
 <h1>fabscope report: {esc(name)}</h1>
 <p class="sub">created {esc(run_file.created_utc)} by fabscope {esc(run_file.fabscope_version)},
 {esc(run_file.n_ranks)} ranks, {len(run_file.runs)} runs</p>
+{verdict_section(verdict) if verdict is not None else ""}
 {warning}
 <h2>Summary</h2>
 {summary_table(run_file) if run_file.runs else "<p>The file holds no runs.</p>"}
@@ -410,16 +615,22 @@ Units: ns = nanoseconds, Gb/s = 1e9 bits per second, Mpps = 1e6 messages per sec
 """
 
 
-def write_report(run_file: RunFile, out_dir: Path) -> Path:
-    """Write `out_dir`/index.html and `out_dir`/figures/*; returns the path of index.html."""
+def write_report(run_file: RunFile, out_dir: Path, criteria=None) -> Path:  # type: ignore[no-untyped-def]
+    """Write `out_dir`/index.html and `out_dir`/figures/*; returns the path of index.html.
+    With `criteria` (criteria.Criteria) the acceptance verdict heads the page."""
+    layout = build_layout(run_file)
+    verdict = None
+    if criteria is not None:
+        from fabscope_analyze.accept import evaluate
+
+        verdict = evaluate(run_file, criteria, layout)
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
-    figures = [
-        run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}")
-        for i, run in enumerate(run_file.runs)
-    ]
+    figures = []
+    for i, run in enumerate(run_file.runs):
+        figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout))
     index = out_dir / "index.html"
-    index.write_text(render_html(run_file, figures), encoding="utf-8")
+    index.write_text(render_html(run_file, figures, verdict), encoding="utf-8")
     return index
 
 

@@ -85,3 +85,149 @@ def nan_max(values: np.ndarray) -> float:
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.max()) if v.size else float("nan")
+
+
+def nanmedian_rows(x: np.ndarray) -> np.ndarray:
+    """Median of the non-NaN values of each row of a 2-D array (NaN for an all-NaN row).
+
+    np.nanmedian runs a Python-level loop per row for wide rows; here rows are grouped by their
+    count of NaNs (which sort last) and each group takes one np.partition, so a [10,000, 20,000]
+    block costs about a second.
+    """
+    a = np.asarray(x)
+    out = np.full(a.shape[0], np.nan)
+    if a.size == 0:
+        return out
+    nans = np.isnan(a)
+    missing = nans.sum(axis=1)
+    for k in np.unique(missing):
+        rows = np.flatnonzero(missing == k)
+        m = a.shape[1] - int(k)
+        if m <= 0:
+            continue
+        sub = a[rows]
+        if k:
+            sub = np.where(nans[rows], np.inf, sub)  # NaN -> +inf: still last, partition-safe
+        lo, hi = (m - 1) // 2, m // 2
+        part = np.partition(sub, (lo, hi) if lo != hi else lo, axis=1)
+        out[rows] = 0.5 * (part[:, lo].astype(np.float64) + part[:, hi].astype(np.float64))
+    return out
+
+
+def block_reduce(matrix: np.ndarray, bounds: np.ndarray, order: np.ndarray | None = None,
+                 worst: str = "min", rows: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Aggregate an [N, N] matrix into [B, B] blocks: the worst value (`worst` = "min" or "max")
+    and the median of each block, NaNs ignored (NaN for a block without values).
+
+    `order` permutes ranks first (display order); block b holds ordered positions
+    bounds[b]:bounds[b + 1]. `rows` = (row bounds, row order) aggregates only the columns and keeps
+    a row per rank of those positions (drill-downs). Works one block row at a time, so memory
+    stays near one block row of the matrix.
+    """
+    m = np.asarray(matrix)
+    n = m.shape[0]
+    idx = np.arange(n) if order is None else np.asarray(order)
+    bounds = np.asarray(bounds)
+    nb = len(bounds) - 1
+    widths = np.diff(bounds)
+    wmax = int(widths.max()) if nb else 0
+    # column positions of every block, padded with n (a NaN column appended to each row block)
+    pad = np.full((nb, wmax), n, dtype=np.int64)
+    for c in range(nb):
+        pad[c, : widths[c]] = idx[bounds[c]:bounds[c + 1]]
+    reducer = np.fmin if worst == "min" else np.fmax
+    if rows is None:
+        row_groups = [idx[bounds[b]:bounds[b + 1]] for b in range(nb)]
+    else:
+        rb, ro = rows
+        row_groups = [ro[rb[0]:rb[-1]][k:k + 1] for k in range(int(rb[-1] - rb[0]))]
+    worst_out = np.full((len(row_groups), nb), np.nan)
+    median_out = np.full((len(row_groups), nb), np.nan)
+    for b, r in enumerate(row_groups):
+        block = m[r]
+        ext = np.concatenate([block, np.full((block.shape[0], 1), np.nan, dtype=block.dtype)], axis=1)
+        cells = ext[:, pad].transpose(1, 0, 2).reshape(nb, -1)  # [nb, rows * wmax]
+        with np.errstate(invalid="ignore"):
+            worst_out[b] = reducer.reduce(cells, axis=1)
+        median_out[b] = nanmedian_rows(cells)
+    return worst_out, median_out
+
+
+def per_host_median_blocks(matrix: np.ndarray, max_peers: int | None = None, seed: int = 0) -> np.ndarray:
+    """per_host_median for large matrices, row block by row block (no N x 2N copy). With
+    `max_peers`, each host's median is over the same seeded random set of that many peers
+    (both directions) instead of all of them."""
+    m = np.asarray(matrix)
+    n = m.shape[0]
+    peers = np.arange(n)
+    if max_peers is not None and max_peers < n:
+        peers = np.sort(np.random.default_rng(seed).choice(n, max_peers, replace=False))
+    cols = m[peers].T if peers.size < n else None  # [N, peers]: column i of the chosen rows
+    out = np.full(n, np.nan)
+    step = max(1, 4_000_000 // max(1, 2 * peers.size))
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        rows = np.arange(r0, r1)
+        sent = m[r0:r1][:, peers] if cols is not None else m[r0:r1]
+        received = cols[r0:r1] if cols is not None else m[:, r0:r1].T
+        both = np.concatenate([sent, received], axis=1).astype(np.float64)
+        self_cols = np.flatnonzero(np.isin(peers, rows))
+        if self_cols.size:
+            r_idx = peers[self_cols] - r0
+            both[r_idx, self_cols] = np.nan
+            both[r_idx, peers.size + self_cols] = np.nan
+        out[r0:r1] = nanmedian_rows(both)
+    return out
+
+
+def offdiag_sample(matrix: np.ndarray, max_values: int = 1_000_000, seed: int = 0) -> tuple[np.ndarray, int]:
+    """The finite off-diagonal values of a square matrix, all of them when there are at most
+    `max_values` cells, else a seeded uniform random sample of that many cells; returns
+    (values, number of off-diagonal cells)."""
+    m = np.asarray(matrix)
+    n = m.shape[0]
+    total = n * (n - 1)
+    if total <= max_values:
+        v = m[~np.eye(n, dtype=bool)]
+    else:
+        rng = np.random.default_rng(seed)
+        i = rng.integers(0, n, max_values)
+        j = rng.integers(0, n - 1, max_values)
+        j = np.where(j >= i, j + 1, j)
+        v = m[i, j]
+    v = np.asarray(v, dtype=np.float64)
+    return v[np.isfinite(v)], total
+
+
+def spread(samples: np.ndarray) -> np.ndarray:
+    """Relative spread of each row of samples: (p90 - p10) / p50, NaNs ignored."""
+    x = np.asarray(samples, dtype=np.float64)
+    out = np.full(x.shape[0], np.nan)
+    ok = np.sum(np.isfinite(x), axis=1) > 0
+    if ok.any():
+        p10, p50, p90 = np.nanpercentile(x[ok], [10, 50, 90], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[ok] = (p90 - p10) / p50
+    return out
+
+
+def bh_adjust(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), NaNs kept.
+
+    scipy.stats.false_discovery_control does this from scipy 1.11; Debian 12 ships 1.10.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    v = p[ok]
+    order = np.argsort(v)
+    ranked = v[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(ranked, 1.0)
+    q[ok] = out
+    return q

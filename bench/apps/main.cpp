@@ -97,11 +97,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Preflight 3: the fabric's topology (rank 0), when a source is given or `topo`/`plan` asks.
+  // Preflight 3: the fabric's topology (rank 0): every rank's own host (sysfs, verbs, hwloc),
+  // joined with the fabric source when one is given; stored under /topology.
   std::optional<topology::Fabric> fabric;
   std::optional<topology::Endpoints> endpoints;
   const bool fabric_command = inv.subcommand == "topo" || inv.subcommand == "plan";
-  if (inv.topology.any() || fabric_command) {
+  {
     error.clear();
     try {
       fabric = suites::build_fabric(comm, inv.topology, hostnames);
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
   }
   suites::Context probe_ctx{comm, nullptr, hostnames, inv.quiet, stdout};
   probe_ctx.fabric = fabric ? &*fabric : nullptr;
-  probe_ctx.endpoints = endpoints ? &*endpoints : nullptr;
+  // Plans need a fabric source: a host's own view (local discovery) knows no leaves or spines.
+  probe_ctx.endpoints = endpoints && inv.topology.any() ? &*endpoints : nullptr;
   for (const auto& spec : inv.specs) {
     error.clear();
     try {
@@ -175,7 +177,7 @@ int main(int argc, char** argv) {
   ctx.fabric = probe_ctx.fabric;
   ctx.endpoints = probe_ctx.endpoints;
   try {
-    if (writer && fabric) suites::write_topology(*writer, *fabric, ctx.endpoints);
+    if (writer && fabric) suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
     if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
     if (writer) {

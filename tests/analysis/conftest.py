@@ -45,9 +45,8 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_launcher
 
 
-@pytest.fixture(scope="session")
-def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A result file written by the real fabscope: `mpirun -np 4 fabscope run analysis-suite.yaml`."""
+def run_fabscope(out: Path) -> Path:
+    """`mpirun -np 4 fabscope run analysis-suite.yaml --out OUT`; a failure fails the test."""
     binary = fabscope_bin()
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(
@@ -57,7 +56,6 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mpirun = shutil.which("mpirun")
     if mpirun is None:
         pytest.fail("mpirun not found on PATH: install openmpi-bin")
-    out = tmp_path_factory.mktemp("fabscope-run") / "run.h5"
     env = {
         **os.environ,
         "OMPI_ALLOW_RUN_AS_ROOT": "1",
@@ -73,6 +71,31 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         pytest.fail(f"{' '.join(cmd)} exited {proc.returncode} (output file present: {out.is_file()}):\n{tail}")
     return out
+
+
+@pytest.fixture(scope="session")
+def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A result file written by the real fabscope: `mpirun -np 4 fabscope run analysis-suite.yaml`."""
+    return run_fabscope(tmp_path_factory.mktemp("fabscope-run") / "run.h5")
+
+
+@pytest.fixture(scope="session")
+def real_results_2(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second run of the same suite (for compare and trend on real files); written after the first."""
+    return run_fabscope(tmp_path_factory.mktemp("fabscope-run-2") / "run2.h5")
+
+
+def run_cli(args: Sequence[str | os.PathLike[str]], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """fabscope_analyze.cli.main in this process (faster than the launcher): (exit, stdout, stderr)."""
+    from fabscope_analyze.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,46 @@
 #!/usr/bin/python3
 """Synthetic fabscope result files that follow results/SCHEMA.md (schema version 1).
 
-For tests of fabscope-analyze that need control over the data (bad input, escaping, plots of large
-or faulty fabrics). The numbers come from a simple model (`FabricModel`) plus log-normal noise;
-summaries are computed from the samples exactly as SCHEMA.md defines them.
+For tests of fabscope-analyze that need control over the data (bad input, escaping, plots, faults,
+scale). The numbers come from a simple model (`FabricModel`) plus log-normal noise; summaries are
+computed from the samples exactly as SCHEMA.md defines them.
 
-    synth.py OUT.h5 --hosts N [--slow-host K] [--seed S]
+Any size: the pairs matrices are written row block by row block, so 10,000 hosts take about a
+minute and little memory. Up to `PairsSpec.samples_all_max` hosts every measured pair has its raw
+samples (pair_samples, as fabscope writes them); above, pair_samples holds a subset (every noisy
+pair, the failed pairs, pairs touching a fault (capped) and a random sample) and the matrix cells
+of the other pairs are drawn from the distribution of their statistic directly.
+
+Faults (`Faults`):
+  slow host      every pair of the host: latency x slow_latency_factor, bandwidth x slow_bw_factor
+  bad cable      the host's link to its leaf: bandwidth x bad_cable_bw_factor both ways, latency
+                 unchanged, and its port rate in /hosts/rdma_devices (and /topology) trained down
+  bad uplink     (leaf, plane): the cable between that leaf and the spine of that plane: bandwidth
+                 of every flow routed over it x bad_uplink_bw_factor (needs a topology)
+  noisy pairs    windows intermittently slow (half the windows at 30..85%), so the median is low but
+                 the spread is wide: acceptance should call them inconclusive, not failed
+
+Synthetic topology (`SynthTopology`), written as /topology in the tables layout that
+topology/tables.hpp writes and fabscope_analyze/layout.py reads (the one place that layout is
+described): host i sits on leaf i // hosts_per_leaf, leaves form pods of leaves_per_pod, each pod
+has spines_per_pod spines, and routes are destination based: traffic to host i crosses spine
+plane (i % hosts_per_leaf) % spines_per_pod (/topology/ranks/dest_plane).
+
+    synth.py OUT.h5 --hosts N [--slow-host K] [--bad-cable K] [--bad-uplink LEAF:PLANE]
+             [--noisy-pairs K] [--topology] [--seed S]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import h5py
 import numpy as np
+from scipy.special import ndtri
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "analysis"))
 from fabscope_analyze.stats import summary_stats  # noqa: E402
@@ -28,6 +51,7 @@ STATUS_NOT_RUN, STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT = 0, 1, 2, 3
 WINDOW = 64
 HOSTILE = "<script>alert(1)</script>"  # markup that a report must show as text
 _STR = h5py.string_dtype("utf-8")
+DEVICE = "mlx5_0 port 1: fw 28.39.1002, link_layer InfiniBand, state ACTIVE, rate {rate:g} Gb/sec (4X NDR)"
 
 
 @dataclass(frozen=True)
@@ -45,12 +69,41 @@ class FabricModel:
     slow_latency_factor: float = 3.0
     slow_bw_factor: float = 0.4
     per_host_spread: float = 0.02  # host-to-host variation of the healthy hosts
+    hop_latency_ns: float = 300.0  # with a topology: extra one-way latency per tier climbed
 
     def latency_ns(self, size: int) -> float:
         return self.base_latency_ns + self.latency_ns_per_byte * size
 
     def bw_gbps(self, size: int) -> float:
         return self.peak_gbps * size / (size + self.half_bw_size_bytes)
+
+
+@dataclass(frozen=True)
+class Faults:
+    slow_hosts: tuple[int, ...] = ()
+    bad_cables: tuple[int, ...] = ()
+    bad_uplinks: tuple[tuple[int, int], ...] = ()  # (leaf index, spine plane)
+    noisy_pairs: tuple[tuple[int, int], ...] = ()
+    bad_cable_bw_factor: float = 0.5
+    bad_uplink_bw_factor: float = 0.6
+
+
+@dataclass(frozen=True)
+class SynthTopology:
+    hosts_per_leaf: int = 16
+    leaves_per_pod: int = 8
+    spines_per_pod: int = 4
+    rate_gbps: float = 400.0
+    name: str = "synthetic fat tree"
+
+    def leaf(self, ranks: np.ndarray) -> np.ndarray:
+        return np.asarray(ranks) // self.hosts_per_leaf
+
+    def pod(self, ranks: np.ndarray) -> np.ndarray:
+        return self.leaf(ranks) // self.leaves_per_pod
+
+    def plane(self, ranks: np.ndarray) -> np.ndarray:
+        return (np.asarray(ranks) % self.hosts_per_leaf) % self.spines_per_pod
 
 
 @dataclass(frozen=True)
@@ -80,6 +133,21 @@ class PairsSpec:
     rounds_done: int | None = None  # None: all rounds
     failed_pairs: tuple[tuple[int, int], ...] = ()
     timeout_pairs: tuple[tuple[int, int], ...] = ()
+    samples_all_max: int = 600  # up to this many hosts every pair has raw samples
+    sample_subset: int = 20_000  # above: random healthy pairs with samples
+    counters: bool = False
+
+
+@dataclass(frozen=True)
+class CollSpec:
+    name: str = "coll"
+    ops: tuple[str, ...] = ("allreduce", "allgather", "reduce_scatter", "alltoall", "bcast", "barrier")
+    sizes: tuple[int, ...] = tuple(8 << (2 * k) for k in range(10))  # 8 B .. 2 MiB
+    iters: int = 5
+    warmup: int = 1
+    check: bool = True
+    slow_from_nodes: int | None = None  # groups of at least this many nodes run 3x slower (a scaling drop)
+    check_failures: tuple[tuple[str, int, int], ...] = ()  # (op, group index, size index) with wrong results
 
 
 @dataclass
@@ -89,9 +157,7 @@ class HostSpec:
     cpu_model: str = "Intel(R) Xeon(R) Platinum 8480+"
     mpi_library: str = "Open MPI v4.1.4, package: Debian OpenMPI, ident: 4.1.4, repo rev: v4.1.4, May 26, 2022"
     rdma_core_version: str = "44.0"
-    rdma_devices: str = (
-        "mlx5_0 port 1: fw 28.39.1002, link_layer InfiniBand, state ACTIVE, rate 400 Gb/sec (4X NDR)"
-    )
+    rdma_devices: str = DEVICE.format(rate=400)
     overrides: dict[int, dict[str, str]] = field(default_factory=dict)  # rank -> {field: value}
 
 
@@ -108,6 +174,31 @@ def circle_rounds(n: int) -> list[list[tuple[int, int]]]:
     return rounds
 
 
+def circle_round(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The round of pair (a, b) in circle_rounds(n), in closed form (vectorised): with m = n
+    rounded up to even, pairs (0, b) meet in round b mod (m - 1), others where
+    a + b = 2 r (mod m - 1)."""
+    m = n + (n % 2)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return np.where(lo == 0, hi % (m - 1), ((lo + hi) * (m // 2)) % (m - 1))
+
+
+def _hash01(keys: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic uniforms in (0, 1) from integer keys (splitmix64): the same pair gets the
+    same noise whichever row block draws it, so symmetric matrices can be written by blocks."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) + np.uint64((salt * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+def _normal(keys: np.ndarray, salt: int) -> np.ndarray:
+    return ndtri(_hash01(keys, salt))
+
+
 def write_synthetic_run(
     path: str | Path,
     n_hosts: int,
@@ -115,38 +206,52 @@ def write_synthetic_run(
     *,
     model: FabricModel | None = None,
     slow_host: int | None = None,
+    faults: Faults | None = None,
+    topology: SynthTopology | None = None,
     hosts: HostSpec | None = None,
     sweeps: Sequence[SweepSpec] = DEFAULT_SWEEPS,
     pairs: PairsSpec | None = PairsSpec(),
+    coll: CollSpec | None = None,
     label: str = "",
     complete: bool = True,
     schema_version: int = SCHEMA_VERSION,
     command_line: str | None = None,
+    created_utc: str = "2026-11-28T08:00:00Z",
+    fabric_seed: int | None = None,
 ) -> Path:
     """Write a schema-valid result file for `n_hosts` ranks (one rank per host) and return its path.
 
-    `slow_host` adds that rank to the model's slow hosts (higher latency, lower bandwidth to it).
+    `slow_host` adds that rank to the slow hosts (higher latency, lower bandwidth to it).
+    `fabric_seed` (default: `seed`) fixes the host-to-host differences, so that two files with the
+    same fabric_seed and different seeds differ by measurement noise only.
     `pairs=None` leaves the pairs run out, `sweeps=()` the size sweeps (which need n_hosts >= 2).
     """
     if n_hosts < 1:
         raise ValueError("n_hosts must be at least 1")
     model = model or FabricModel()
-    if slow_host is not None:
-        if not 0 <= slow_host < n_hosts:
-            raise ValueError(f"slow_host {slow_host} is not a rank of {n_hosts}")
-        model = FabricModel(**{**model.__dict__, "slow_hosts": (*model.slow_hosts, slow_host)})
+    faults = faults or Faults()
+    slow = set(model.slow_hosts) | set(faults.slow_hosts) | ({slow_host} if slow_host is not None else set())
+    for h in slow | set(faults.bad_cables):
+        if not 0 <= h < n_hosts:
+            raise ValueError(f"host {h} is not a rank of {n_hosts}")
+    if faults.bad_uplinks and topology is None:
+        raise ValueError("bad uplinks need a topology")
+    model = replace(model, slow_hosts=tuple(sorted(slow)))
     rng = np.random.default_rng(seed)
     path = Path(path)
     host_spec = hosts or HostSpec()
+    rate = topology.rate_gbps if topology else 400.0
     with h5py.File(path, "w") as f:
         f.attrs["schema_version"] = np.int64(schema_version)
         f.attrs["fabscope_version"] = "0.0.0-synthetic"
-        f.attrs["created_utc"] = "2026-11-28T08:00:00Z"
+        f.attrs["created_utc"] = created_utc
         f.attrs["command_line"] = command_line or f"synth.py --hosts {n_hosts} --seed {seed}"
-        f.attrs["suite_text"] = _suite_text(sweeps, pairs)
+        f.attrs["suite_text"] = _suite_text(sweeps, pairs, coll)
         f.attrs["n_ranks"] = np.int64(n_hosts)
         f.attrs["complete"] = np.int8(1 if complete else 0)
-        _write_hosts(f.create_group("hosts"), n_hosts, host_spec)
+        _write_hosts(f.create_group("hosts"), n_hosts, host_spec, faults, rate)
+        if topology is not None:
+            _write_topology(f.create_group("topology"), n_hosts, topology, faults)
         runs = f.create_group("runs")
         index = 0
         if n_hosts >= 2:
@@ -154,37 +259,97 @@ def write_synthetic_run(
                 _write_sweep(runs.create_group(f"{index:02d}_{spec.name}"), spec, model, rng, label)
                 index += 1
         if pairs is not None:
-            _write_pairs(runs.create_group(f"{index:02d}_{pairs.name}"), n_hosts, pairs, model, rng, label)
+            _write_pairs(runs.create_group(f"{index:02d}_{pairs.name}"), n_hosts, pairs, model, faults, topology,
+                         rng, label, seed, seed if fabric_seed is None else fabric_seed)
+            index += 1
+        if coll is not None and n_hosts >= 2:
+            _write_coll(runs.create_group(f"{index:02d}_{coll.name}"), n_hosts, coll, model, rng, label)
     return path
 
 
-def _suite_text(sweeps: Sequence[SweepSpec], pairs: PairsSpec | None) -> str:
+def _suite_text(sweeps: Sequence[SweepSpec], pairs: PairsSpec | None, coll: CollSpec | None = None) -> str:
     lines = ["name: synthetic", "benchmarks:"]
     for s in sweeps:
         lines.append(f"  - {{name: {s.name}, kind: {s.benchmark}, iters: {s.iters}, warmup: {s.warmup}}}")
     if pairs is not None:
         lines.append(f"  - {{name: {pairs.name}, kind: pairs, iters: {pairs.lat_iters}}}")
+    if coll is not None:
+        lines.append(f"  - {{name: {coll.name}, kind: coll, iters: {coll.iters}}}")
     return "\n".join(lines) + "\n"
 
 
-def _write_hosts(g: h5py.Group, n: int, spec: HostSpec) -> None:
-    names = list(spec.hostnames) if spec.hostnames is not None else [f"node{i:03d}" for i in range(n)]
+def _write_hosts(g: h5py.Group, n: int, spec: HostSpec, faults: Faults, rate: float) -> None:
+    width = max(3, len(str(n - 1)))
+    names = list(spec.hostnames) if spec.hostnames is not None else [f"node{i:0{width}d}" for i in range(n)]
     if len(names) != n:
         raise ValueError(f"{len(names)} host names for {n} hosts")
     g.create_dataset("rank", data=np.arange(n, dtype=np.int32))
+    devices = [spec.rdma_devices if spec.rdma_devices != DEVICE.format(rate=400) else DEVICE.format(rate=rate)] * n
+    for h in faults.bad_cables:
+        devices[h] = DEVICE.format(rate=rate / 2).replace("4X", "2X")
     columns = {
         "hostname": names,
         "kernel": [spec.kernel] * n,
         "cpu_model": [spec.cpu_model] * n,
         "mpi_library": [spec.mpi_library] * n,
         "rdma_core_version": [spec.rdma_core_version] * n,
-        "rdma_devices": [spec.rdma_devices] * n,
+        "rdma_devices": devices,
     }
     for rank, values in spec.overrides.items():
         for key, value in values.items():
             columns[key][rank] = value
     for key, values in columns.items():
         g.create_dataset(key, data=np.array(values, dtype=object), dtype=_STR)
+
+
+def _strings(g: h5py.Group, name: str, values: Sequence[str]) -> None:
+    g.create_dataset(name, data=np.array(list(values), dtype=object), dtype=_STR)
+
+
+def _write_topology(g: h5py.Group, n: int, t: SynthTopology, faults: Faults) -> None:
+    """/topology in the tables layout (see the module doc and fabscope_analyze/layout.py)."""
+    ranks = np.arange(n)
+    leaf = t.leaf(ranks)
+    n_leaves = int(leaf.max()) + 1
+    n_pods = (n_leaves + t.leaves_per_pod - 1) // t.leaves_per_pod
+    width = max(3, len(str(n - 1)))
+    g.attrs["source"] = "synth.py"
+    g.attrs["name"] = t.name
+    g.attrs["routes_known"] = "1"
+    g.attrs["hop_class_names"] = "same_host,same_leaf,same_pod,cross_spine,unknown"
+    sw_names = [f"leaf{i + 1:04d}" for i in range(n_leaves)] + \
+        [f"spine{p * t.spines_per_pod + k + 1:04d}" for p in range(n_pods) for k in range(t.spines_per_pod)]
+    sw_level = [1] * n_leaves + [2] * (n_pods * t.spines_per_pod)
+    sw_pod = [i // t.leaves_per_pod for i in range(n_leaves)] + \
+        [p for p in range(n_pods) for _ in range(t.spines_per_pod)]
+    sw = g.create_group("switches")
+    _strings(sw, "name", sw_names)
+    sw.create_dataset("level", data=np.array(sw_level, dtype=np.int64))
+    sw.create_dataset("pod", data=np.array(sw_pod, dtype=np.int64))
+    hosts = g.create_group("hosts")
+    _strings(hosts, "name", [f"node{i:0{width}d}" for i in range(n)])
+    hosts.create_dataset("leaf", data=leaf.astype(np.int64))
+    hosts.create_dataset("pod", data=t.pod(ranks).astype(np.int64))
+    hosts.create_dataset("rack", data=leaf.astype(np.int64))
+    _strings(hosts, "leaf_name", [sw_names[x] for x in leaf])
+    hosts.create_dataset("topo_order", data=ranks.astype(np.int64))
+    hosts.create_dataset("first_nic", data=ranks.astype(np.int64))
+    hosts.create_dataset("nic_count", data=np.ones(n, dtype=np.int64))
+    nics = g.create_group("nics")
+    nics.create_dataset("host", data=ranks.astype(np.int64))
+    _strings(nics, "device", ["mlx5_0"] * n)
+    rate = np.full(n, t.rate_gbps)
+    rate[list(faults.bad_cables)] = t.rate_gbps / 2
+    ds = nics.create_dataset("rate_gbps", data=rate)
+    ds.attrs["units"] = "Gb/s"
+    nics.create_dataset("leaf", data=leaf.astype(np.int64))
+    nics.create_dataset("rail", data=np.zeros(n, dtype=np.int64))
+    rk = g.create_group("ranks")
+    rk.create_dataset("host", data=ranks.astype(np.int64))
+    rk.create_dataset("nic", data=ranks.astype(np.int64))
+    rk.create_dataset("dest_plane", data=t.plane(ranks).astype(np.int64))
+    pods = g.create_group("pods")
+    _strings(pods, "name", [f"pod{p + 1}" for p in range(n_pods)])
 
 
 def _common_attrs(g: h5py.Group, benchmark: str, name: str, iters: int, warmup: int, label: str) -> None:
@@ -197,6 +362,7 @@ def _common_attrs(g: h5py.Group, benchmark: str, name: str, iters: int, warmup: 
     g.attrs["started_utc"] = "2026-11-28T08:00:01Z"
     g.attrs["finished_utc"] = "2026-11-28T08:00:02Z"
     g.attrs["complete"] = np.int8(1)
+    g.attrs["wall_seconds"] = np.float64(1.0)
 
 
 def _quantity(g: h5py.Group, name: str, data: np.ndarray, units: str, **kwargs: object) -> h5py.Dataset:
@@ -255,77 +421,299 @@ def _write_sweep(g: h5py.Group, spec: SweepSpec, model: FabricModel, rng: np.ran
     _write_summary(summary, "msg_rate_mpps", directions * WINDOW / (window_ns / 1000.0), "Mpps")
 
 
+# --- pairs ----------------------------------------------------------------------------------------
+
+
+class _PairModel:
+    """Per-pair factors of latency and bandwidth for blocks of rows (vectorised)."""
+
+    def __init__(self, n: int, model: FabricModel, faults: Faults, topo: SynthTopology | None, seed: int,
+                 spec: PairsSpec) -> None:
+        self.n, self.model, self.faults, self.topo, self.seed = n, model, faults, topo, seed
+        self.spec = spec
+        hr = np.random.default_rng(seed + 7919)
+        self.spread = 1.0 + model.per_host_spread * np.abs(hr.standard_normal(n))
+        self.slow = np.zeros(n, dtype=bool)
+        self.slow[list(model.slow_hosts)] = True
+        self.cable = np.zeros(n, dtype=bool)
+        self.cable[list(faults.bad_cables)] = True
+        self.lat_base = model.latency_ns(spec.lat_size_bytes)
+        self.bw_base = model.bw_gbps(spec.bw_size_bytes)
+        noisy = {frozenset(p) for p in faults.noisy_pairs}
+        self.noisy_keys = np.array(sorted(min(p) * n + max(p) for p in map(tuple, noisy)), dtype=np.int64)
+
+    def hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.topo is None:
+            return np.zeros(np.broadcast(a, b).shape)
+        t = self.topo
+        same_leaf = t.leaf(a) == t.leaf(b)
+        same_pod = t.pod(a) == t.pod(b)
+        return np.where(same_leaf, 0.0, np.where(same_pod, 1.0, 2.0))
+
+    def lat_factor(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        m = self.model
+        f = self.spread[a] * self.spread[b] * (1.0 + self.hops(a, b) * m.hop_latency_ns / self.lat_base)
+        return f * np.where(self.slow[a] | self.slow[b], m.slow_latency_factor, 1.0)
+
+    def bw_factor(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow a -> b."""
+        m, fl = self.model, self.faults
+        f = 1.0 / (self.spread[a] * self.spread[b])
+        f = f * np.where(self.slow[a] | self.slow[b], m.slow_bw_factor, 1.0)
+        f = f * np.where(self.cable[a] | self.cable[b], fl.bad_cable_bw_factor, 1.0)
+        if fl.bad_uplinks and self.topo is not None:
+            t = self.topo
+            la, lb, plane = t.leaf(a), t.leaf(b), t.plane(b)
+            hit = np.zeros(np.broadcast(a, b).shape, dtype=bool)
+            for leaf, k in fl.bad_uplinks:
+                hit |= (la != lb) & (plane == k) & ((la == leaf) | (lb == leaf))
+            f = f * np.where(hit, fl.bad_uplink_bw_factor, 1.0)
+        return f
+
+    def is_noisy(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.noisy_keys.size == 0:
+            return np.zeros(np.broadcast(a, b).shape, dtype=bool)
+        key = np.minimum(a, b).astype(np.int64) * self.n + np.maximum(a, b)
+        return np.isin(key, self.noisy_keys)
+
+
 def _write_pairs(
-    g: h5py.Group, n: int, spec: PairsSpec, model: FabricModel, rng: np.random.Generator, label: str
+    g: h5py.Group, n: int, spec: PairsSpec, model: FabricModel, faults: Faults, topo: SynthTopology | None,
+    rng: np.random.Generator, label: str, seed: int, fabric_seed: int,
 ) -> None:
-    rounds = circle_rounds(n) if n >= 2 else []
-    done = len(rounds) if spec.rounds_done is None else spec.rounds_done
+    m_even = n + (n % 2)
+    rounds_total = max(0, m_even - 1) if n >= 2 else 0
+    done = rounds_total if spec.rounds_done is None else spec.rounds_done
     _common_attrs(g, "pairs", spec.name, spec.lat_iters, spec.warmup, label)
-    g.attrs["complete"] = np.int8(1 if done == len(rounds) else 0)
-    if done < len(rounds):
+    g.attrs["complete"] = np.int8(1 if done == rounds_total else 0)
+    if done < rounds_total:
         g.attrs["finished_utc"] = ""
+        del g.attrs["wall_seconds"]
     for key in ("lat_size_bytes", "bw_size_bytes", "lat_iters", "bw_windows"):
         g.attrs[key] = np.int64(getattr(spec, key))
     g.attrs["window"] = np.int64(WINDOW)
     g.attrs["schedule"] = "circle"
-    g.attrs["rounds_total"] = np.int64(len(rounds))
+    g.attrs["rounds_total"] = np.int64(rounds_total)
     g.attrs["rounds_done"] = np.int64(done)
-
-    # Every pair of the rounds done, as rows (round, initiator, peer).
-    run = np.array([(r, a, b) for r, rp in enumerate(rounds[:done]) for a, b in rp], dtype=np.int64).reshape(-1, 3)
-    rr, aa, bb = run.T
-    round_of = np.full((n, n), -1, dtype=np.int32)
-    round_of[aa, bb] = round_of[bb, aa] = rr
+    pm = _PairModel(n, model, faults, topo, fabric_seed, spec)
     failed = {frozenset(p) for p in spec.failed_pairs}
     timed_out = {frozenset(p) for p in spec.timeout_pairs}
-    codes = np.array([STATUS_FAILED if frozenset((a, b)) in failed else
-                      STATUS_TIMEOUT if frozenset((a, b)) in timed_out else STATUS_OK
-                      for a, b in zip(aa.tolist(), bb.tolist())], dtype=np.int8)
-    status = np.zeros((n, n), dtype=np.int8)
-    status[aa, bb] = status[bb, aa] = codes
+    bad_keys = {min(p) * n + max(p): STATUS_FAILED for p in map(tuple, failed)}
+    bad_keys.update({min(p) * n + max(p): STATUS_TIMEOUT for p in map(tuple, timed_out)})
 
-    # Measured pairs only (failed and timed-out pairs have no samples).
+    # Which pairs get raw samples: all, or (large fabrics) a subset.
+    all_samples = n <= spec.samples_all_max
+    if all_samples:
+        a, b = np.triu_indices(n, k=1)
+    else:
+        picks = [np.array([min(p) * n + max(p) for p in map(tuple, faults.noisy_pairs)], dtype=np.int64),
+                 np.array(sorted(bad_keys), dtype=np.int64)]
+        for h in (*model.slow_hosts, *faults.bad_cables):
+            peers = rng.choice(n - 1, size=min(n - 1, 64), replace=False)
+            peers = np.where(peers >= h, peers + 1, peers)
+            picks.append(np.minimum(h, peers) * n + np.maximum(h, peers))
+        ra, rb = rng.integers(0, n, spec.sample_subset), rng.integers(0, n, spec.sample_subset)
+        keep = ra != rb
+        picks.append(np.minimum(ra, rb)[keep] * n + np.maximum(ra, rb)[keep])
+        keys = np.unique(np.concatenate(picks))
+        a, b = keys // n, keys % n
+    rr = circle_round(n, a, b) if n >= 2 else np.empty(0, np.int64)
+    measured = rr < done
+    a, b, rr = a[measured], b[measured], rr[measured]
+    order = np.lexsort((b, a, rr))
+    a, b, rr = a[order], b[order], rr[order]
+    p = int(a.size)
+    keys = a.astype(np.int64) * n + b
+    codes = np.array([bad_keys.get(int(k), STATUS_OK) for k in keys], dtype=np.int8) if bad_keys else \
+        np.full(p, STATUS_OK, dtype=np.int8)
     ok = codes == STATUS_OK
-    rr, aa, bb = rr[ok], aa[ok], bb[ok]
-    p = int(aa.size)
-    spread = 1.0 + model.per_host_spread * np.abs(rng.standard_normal(n))
-    slow = np.isin(aa, model.slow_hosts) | np.isin(bb, model.slow_hosts)
-    lat_factor = spread[aa] * spread[bb] * np.where(slow, model.slow_latency_factor, 1.0)
-    bw_factor = np.where(slow, model.slow_bw_factor, 1.0) / (spread[aa] * spread[bb])
-    lat_x = _latency_samples(rng, model, [spec.lat_size_bytes] * p, spec.lat_iters, lat_factor)
-    fwd = _bw_samples(rng, model, [spec.bw_size_bytes] * p, spec.bw_windows, bw_factor)
-    rev = _bw_samples(rng, model, [spec.bw_size_bytes] * p, spec.bw_windows, bw_factor)
 
-    lat_stats = summary_stats(lat_x) if p else {}
-    for k in ("min", "p50", "p99"):
-        m = np.full((n, n), np.nan)
-        if p:
-            m[aa, bb] = m[bb, aa] = lat_stats[k]
-        _quantity(g, f"latency_ns_{k}", m, "ns")
-    bw = np.full((n, n), np.nan)
-    if p:
-        bw[aa, bb] = np.median(fwd, axis=1)
-        bw[bb, aa] = np.median(rev, axis=1)
-    _quantity(g, "bw_gbps", bw, "Gb/s")
-    ds = g.create_dataset("status", data=status)
-    ds.attrs["status_names"] = STATUS_NAMES
-    g.create_dataset("round", data=round_of)
+    lat_x = _latency_samples(rng, model, [spec.lat_size_bytes] * p, spec.lat_iters, pm.lat_factor(a, b))
+    fwd = _bw_samples(rng, model, [spec.bw_size_bytes] * p, spec.bw_windows, pm.bw_factor(a, b))
+    rev = _bw_samples(rng, model, [spec.bw_size_bytes] * p, spec.bw_windows, pm.bw_factor(b, a))
+    noisy = pm.is_noisy(a, b)
+    if noisy.any():
+        for x in (fwd, rev):
+            hit = rng.random((int(noisy.sum()), spec.bw_windows)) < 0.5
+            x[noisy] *= np.where(hit, rng.uniform(0.3, 0.85, hit.shape), 1.0)
+        spikes = rng.random((int(noisy.sum()), spec.lat_iters)) < 0.3
+        lat_x[noisy] *= np.where(spikes, rng.uniform(1.5, 4.0, spikes.shape), 1.0)
+    for x in (lat_x, fwd, rev):
+        x[~ok] = np.nan
+
+    # Matrices, by row blocks: drawn from each statistic's distribution, except the cells of the
+    # sampled pairs, which get the exact statistics of their samples.
+    names = ("latency_ns_min", "latency_ns_p50", "latency_ns_p99", "bw_gbps")
+    exact: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    if p and ok.any():
+        sa, sb = a[ok], b[ok]
+        lat_stats = summary_stats(lat_x[ok])
+        for k in ("min", "p50", "p99"):
+            exact[f"latency_ns_{k}"] = (np.concatenate([sa, sb]), np.concatenate([sb, sa]),
+                                        np.concatenate([lat_stats[k], lat_stats[k]]))
+        exact["bw_gbps"] = (np.concatenate([sa, sb]), np.concatenate([sb, sa]),
+                            np.concatenate([np.median(fwd[ok], axis=1), np.median(rev[ok], axis=1)]))
+        for k, (r, c, v) in exact.items():
+            o = np.argsort(r, kind="stable")
+            exact[k] = (r[o], c[o], v[o])
+    ds: dict[str, h5py.Dataset] = {}
+    for k in names:
+        ds[k] = g.create_dataset(k, shape=(n, n), dtype=np.float64)
+        ds[k].attrs["units"] = "ns" if k.startswith("lat") else "Gb/s"
+    st_ds = g.create_dataset("status", shape=(n, n), dtype=np.int8)
+    st_ds.attrs["status_names"] = STATUS_NAMES
+    round_ds = g.create_dataset("round", shape=(n, n), dtype=np.int32)
+    sig_lat = model.noise * 1.2533 / np.sqrt(max(1, spec.lat_iters))
+    sig_bw = model.noise * 1.2533 / np.sqrt(max(1, spec.bw_windows))
+    cols = np.arange(n)
+    step = max(1, 2_000_000 // max(1, n))
+    bad_items = sorted(bad_keys.items())
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        rows = np.arange(r0, r1)
+        A, B = rows[:, None], cols[None, :]
+        lo, hi = np.minimum(A, B).astype(np.int64), np.maximum(A, B).astype(np.int64)
+        sym_key = lo * n + hi
+        rnd = circle_round(n, A, B) if n >= 2 else np.zeros((r1 - r0, n), np.int64)
+        run_mask = (rnd < done) & (A != B)
+        status = np.where(run_mask, STATUS_OK, STATUS_NOT_RUN).astype(np.int8)
+        for key, code in bad_items:
+            i, j = divmod(key, n)
+            for x, y in ((i, j), (j, i)):
+                if r0 <= x < r1:
+                    status[x - r0, y] = code
+        good = status == STATUS_OK
+        z = _normal(sym_key, seed * 4 + 1)
+        p50 = pm.lat_base * pm.lat_factor(lo, hi) * np.exp(sig_lat * z)
+        u = _hash01(sym_key, seed * 4 + 2)
+        lat_min = p50 * (0.90 + 0.05 * u)
+        lat_p99 = p50 * (1.25 + 0.5 * u)
+        bw = pm.bw_base * pm.bw_factor(A, B) * np.exp(sig_bw * _normal(A.astype(np.int64) * n + B, seed * 4 + 3))
+        for k, v in (("latency_ns_min", lat_min), ("latency_ns_p50", p50), ("latency_ns_p99", lat_p99),
+                     ("bw_gbps", bw)):
+            v = np.where(good, v, np.nan)
+            if k in exact:
+                er, ec, ev = exact[k]
+                lo_i, hi_i = np.searchsorted(er, [r0, r1])
+                v[er[lo_i:hi_i] - r0, ec[lo_i:hi_i]] = ev[lo_i:hi_i]
+            ds[k][r0:r1] = v
+        st_ds[r0:r1] = status
+        round_ds[r0:r1] = np.where(run_mask, rnd, -1).astype(np.int32)
+
+    rs = np.full(rounds_total, np.nan)
+    rs[:done] = 0.01 + 0.001 * np.arange(done)
+    _quantity(g, "round_seconds", rs, "s")
 
     ps = g.create_group("pair_samples")
 
-    def rows(name: str, data: np.ndarray, units: str | None) -> None:
+    def rows_ds(name: str, data: np.ndarray, units: str | None) -> None:
         """A dataset that grows by rows, as fabscope writes pair_samples."""
         maxshape = (None, *data.shape[1:])
         chunks = (max(1, min(p, 64)), *(max(1, d) for d in data.shape[1:]))
-        ds = ps.create_dataset(name, data=data, maxshape=maxshape, chunks=chunks, compression="gzip")
+        d = ps.create_dataset(name, data=data, maxshape=maxshape, chunks=chunks, compression="gzip")
         if units:
-            ds.attrs["units"] = units
+            d.attrs["units"] = units
 
-    rows("pair", np.stack([aa, bb], axis=1).astype(np.int32).reshape(p, 2), None)
-    rows("round", rr.astype(np.int32), None)
-    rows("latency_ns", lat_x.reshape(p, spec.lat_iters), "ns")
-    rows("bw_gbps_fwd", fwd.reshape(p, spec.bw_windows), "Gb/s")
-    rows("bw_gbps_rev", rev.reshape(p, spec.bw_windows), "Gb/s")
+    rows_ds("pair", np.stack([a, b], axis=1).astype(np.int32).reshape(p, 2), None)
+    rows_ds("round", rr.astype(np.int32), None)
+    rows_ds("latency_ns", lat_x.reshape(p, spec.lat_iters), "ns")
+    rows_ds("bw_gbps_fwd", fwd.reshape(p, spec.bw_windows), "Gb/s")
+    rows_ds("bw_gbps_rev", rev.reshape(p, spec.bw_windows), "Gb/s")
+
+    if bad_items:
+        eg = g.create_group("errors")
+        ep = np.array([divmod(k, n) for k, _ in bad_items], dtype=np.int32).reshape(-1, 2)
+        eg.create_dataset("pair", data=ep)
+        eg.create_dataset("round", data=circle_round(n, ep[:, 0], ep[:, 1]).astype(np.int32))
+        eg.create_dataset("status", data=np.array([c for _, c in bad_items], dtype=np.int8))
+        _strings(eg, "message", [f"rank {i} with rank {j}: {'timed out' if c == STATUS_TIMEOUT else 'IBV_WC_RETRY_EXC_ERR'}"
+                                 for (i, j), (_, c) in zip(ep.tolist(), bad_items)])
+    if spec.counters:
+        _write_counters(g.create_group("counters"), n, faults, rng)
+
+
+COUNTER_NAMES = ("port_xmit_data", "port_rcv_data", "symbol_error", "port_rcv_errors", "link_downed",
+                 "port_xmit_wait")
+
+
+def _write_counters(g: h5py.Group, n: int, faults: Faults, rng: np.random.Generator) -> None:
+    delta = np.zeros((n, len(COUNTER_NAMES)), dtype=np.int64)
+    delta[:, 0] = rng.integers(10**9, 2 * 10**9, n)
+    delta[:, 1] = rng.integers(10**9, 2 * 10**9, n)
+    delta[:, 5] = rng.integers(0, 1000, n)
+    for h in faults.bad_cables:
+        delta[h, 2] = 12345
+        delta[h, 3] = 678
+        delta[h, 4] = 1
+    if n > 3:
+        delta[3, 5] = -1  # a counter this host does not have
+    _strings(g, "names", COUNTER_NAMES)
+    g.create_dataset("delta", data=delta)
+
+
+# --- collectives ---------------------------------------------------------------------------------
+
+_BUS_FACTOR = {"allreduce": lambda n: 2 * (n - 1) / n, "allgather": lambda n: (n - 1) / n,
+               "reduce_scatter": lambda n: (n - 1) / n, "alltoall": lambda n: (n - 1) / n, "bcast": lambda n: 1.0}
+
+
+def _write_coll(g: h5py.Group, n: int, spec: CollSpec, model: FabricModel, rng: np.random.Generator,
+                label: str) -> None:
+    _common_attrs(g, "coll", spec.name, spec.iters, spec.warmup, label)
+    for key, value in (("dtype", "float"), ("reduction", "sum"), ("node_by", "rank")):
+        g.attrs[key] = value
+    g.attrs["ranks_per_node"] = np.int64(1)
+    g.attrs["n_nodes"] = np.int64(n)
+    g.attrs["nonblocking"] = np.int64(0)
+    g.attrs["check"] = np.int64(1 if spec.check else 0)
+    counts = []
+    k = 2
+    while k < n:
+        counts.append(k)
+        k *= 2
+    counts.append(n)
+    counts_a = np.array(counts, dtype=np.int64)
+    G = len(counts)
+    _quantity(g, "node_counts", counts_a, "nodes")
+    _quantity(g, "group_size_ranks", counts_a.copy(), "ranks")
+    members = np.full((G, n), -1, dtype=np.int64)
+    for i, c in enumerate(counts):
+        members[i, :c] = np.arange(c)
+    g.create_dataset("group_ranks", data=members)
+    g.create_dataset("node_of_rank", data=np.arange(n, dtype=np.int64))
+    for op in spec.ops:
+        og = g.create_group(op)
+        sizes = np.array([0] if op == "barrier" else spec.sizes, dtype=np.int64)
+        S = sizes.size
+        _quantity(og, "size_bytes", sizes, "bytes")
+        _quantity(og, "bytes", np.tile(sizes, (G, 1)), "bytes")
+        t = np.empty((G, S, spec.iters))
+        for gi, c in enumerate(counts):
+            steps = np.log2(c) if op != "alltoall" else c - 1
+            slow = 3.0 if spec.slow_from_nodes is not None and c >= spec.slow_from_nodes else 1.0
+            base = model.base_latency_ns * steps + sizes * 8.0 / model.peak_gbps * (2.0 if op == "allreduce" else 1.0)
+            t[gi] = (base * slow)[:, None] * _noise(rng, model.noise, (S, spec.iters))
+        _quantity(og.create_group("samples"), "time_ns", t, "ns")
+        summ = og.create_group("summary")
+        flat = summary_stats(t.reshape(G * S, spec.iters))
+        for stat, values in flat.items():
+            _quantity(summ, f"time_ns_{stat}", values.reshape(G, S), "ns")
+        if op != "barrier":
+            algbw = sizes[None, :] * 8.0 / flat["p50"].reshape(G, S)
+            busbw = algbw * np.array([_BUS_FACTOR[op](c) for c in counts])[:, None]
+            _quantity(summ, "algbw_gbps", algbw, "Gb/s")
+            _quantity(summ, "busbw_gbps", busbw, "Gb/s")
+            _quantity(summ, "scaling_efficiency", busbw / busbw[0:1], "1")
+        status = np.ones((G, S), dtype=np.int64)
+        errors = np.zeros((G, S), dtype=np.int64)
+        for fop, gi, si in spec.check_failures:
+            if fop == op:
+                status[gi, si] = 2
+                errors[gi, si] = 17
+        ds = og.create_dataset("status", data=status)
+        ds.attrs["status_names"] = "not_run,ok,failed"
+        if spec.check:
+            _quantity(og, "check_errors", errors, "elements")
 
 
 def write_hostile_run(path: str | Path) -> Path:
@@ -344,20 +732,37 @@ def write_hostile_run(path: str | Path) -> Path:
     return path
 
 
+def _pair(text: str) -> tuple[int, int]:
+    a, b = text.split(":")
+    return int(a), int(b)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a synthetic fabscope result file (results/SCHEMA.md v1).")
     parser.add_argument("out", type=Path, help="the .h5 file to write")
     parser.add_argument("--hosts", type=int, required=True, help="number of ranks / hosts")
-    parser.add_argument("--slow-host", type=int, default=None, help="rank of a host with slow links")
+    parser.add_argument("--slow-host", type=int, action="append", default=[], help="rank of a slow host")
+    parser.add_argument("--bad-cable", type=int, action="append", default=[], help="rank whose link is degraded")
+    parser.add_argument("--bad-uplink", type=_pair, action="append", default=[], metavar="LEAF:PLANE",
+                        help="leaf-spine cable with degraded bandwidth (needs --topology)")
+    parser.add_argument("--noisy-pair", type=_pair, action="append", default=[], metavar="A:B")
+    parser.add_argument("--topology", action="store_true", help="write a synthetic /topology")
+    parser.add_argument("--hosts-per-leaf", type=int, default=32)
+    parser.add_argument("--no-sweeps", action="store_true", help="pairs run only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds-done", type=int, default=None, help="stop the pairs run after this many rounds")
     args = parser.parse_args(argv)
+    topo = SynthTopology(hosts_per_leaf=args.hosts_per_leaf, leaves_per_pod=16, spines_per_pod=8) \
+        if args.topology else None
     write_synthetic_run(
         args.out,
         args.hosts,
         args.seed,
-        slow_host=args.slow_host,
-        pairs=PairsSpec(rounds_done=args.rounds_done),
+        faults=Faults(slow_hosts=tuple(args.slow_host), bad_cables=tuple(args.bad_cable),
+                      bad_uplinks=tuple(args.bad_uplink), noisy_pairs=tuple(args.noisy_pair)),
+        topology=topo,
+        sweeps=() if args.no_sweeps else DEFAULT_SWEEPS,
+        pairs=PairsSpec(rounds_done=args.rounds_done, lat_iters=20 if args.hosts > 600 else 100),
         complete=args.rounds_done is None,
     )
     return 0

@@ -73,7 +73,7 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_EQ(r.attr_int(run, "complete"), 0);
   EXPECT_EQ(r.attr_int("/", "complete"), 0);
 
-  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}};
+  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}, ""};
   w.append_pairs(run, {p}, {0, 1, 0.25});
   // After one round: exactly that pair is filled, the rest not run.
   std::vector<std::uint64_t> dims;
@@ -93,8 +93,8 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_DOUBLE_EQ(secs[0], 0.25);
   EXPECT_TRUE(std::isnan(secs[1]));
 
-  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}};
-  io::PairRecord s{1, 2, 2, 1, {20, 20}, {3, 3}, {4, 4}};
+  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, ""};
+  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11"};
   w.append_pairs(run, {q}, {1, 2, 0.5});
   w.append_pairs(run, {s}, {2, 3, 0.5});
   w.end_run(run);
@@ -104,6 +104,10 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns"), (std::vector<double>{100, 300, 10, 10, 20, 20}));
   EXPECT_EQ(r.ints(run + "/round"), (std::vector<std::int64_t>{-1, 1, 0, 1, -1, 2, 0, 2, -1}));
   EXPECT_EQ(r.attr_int(run, "complete"), 1);
+  // The failed pair (1, 2) is recorded with its message.
+  EXPECT_EQ(r.ints(run + "/status")[1 * 3 + 2], 2);
+  EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(r.strings(run + "/errors/message"), std::vector<std::string>{"retry exceeded on rxe0:1 qpn 0x11"});
 }
 
 TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
