@@ -18,7 +18,7 @@ namespace {
 struct Raw {
   std::string transport = "mpi", sizes, out, label;
   int iters = -1, warmup = -1, bw_iters = -1;
-  std::string lat_size = "8", bw_size = "1M";
+  std::string lat_size = "8", bw_size = "1M", duration;
   std::string suite_file;
   bool quiet = false;
   // verbs
@@ -83,6 +83,10 @@ void add_sweep(CLI::App& sub, Raw& raw, const char* default_sizes, int default_i
                                                    "default {}", default_sizes));
   sub.add_option("--iters", raw.iters, fmt::format("timed iterations per size (default {})", default_iters));
   sub.add_option("--warmup", raw.warmup, fmt::format("untimed iterations per size (default {})", default_warmup));
+  if (sub.get_name() != "coll") {
+    sub.add_option("--duration", raw.duration, "run for this long in all (e.g. 30s), split over the sizes, instead of "
+                                               "--iters times per size (--iters then caps each size; default cap 100000)");
+  }
 }
 
 transport::Options transport_options(const Raw& raw) {
@@ -343,6 +347,11 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     const bool is_lat = spec.kind == suites::Kind::kLat;
     spec.sweep.iters = pick("--iters", raw.iters, is_lat ? 1000 : 20);
     spec.sweep.warmup = pick("--warmup", raw.warmup, is_lat ? 100 : 2);
+    if (!raw.duration.empty()) {
+      spec.sweep.duration_s = core::parse_duration_s(raw.duration, "--duration");
+      if (!(spec.sweep.duration_s > 0)) throw core::UsageError("--duration must be longer than 0 s (e.g. 30s)");
+      spec.sweep.iters = pick("--iters", raw.iters, 100000);
+    }
   }
   validate(spec, "fabscope " + inv.subcommand, true);
   inv.specs.push_back(spec);

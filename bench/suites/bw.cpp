@@ -7,6 +7,7 @@
 //   bw_gbps_overall = sum of bytes * 8 / sum of window_ns over the timed windows
 #include <fmt/format.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "core/stats.hpp"
@@ -18,7 +19,9 @@ namespace fabscope::suites {
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
   const std::string_view name = bidirectional ? "bibw" : "bw";
   const double directions = bidirectional ? 2.0 : 1.0;
-  const std::string run = begin_run(ctx, name, p.common, p.iters, p.warmup, {{"window", transport::kWindow}});
+  auto extra = duration_attrs(p);
+  extra.emplace_back("window", transport::kWindow);
+  const std::string run = begin_run(ctx, name, p.common, p.iters, p.warmup, extra);
   if (ctx.comm.rank() == 0) {
     fmt::print(ctx.table, "# fabscope {}: {} bandwidth, transport {}, rank 0 ({}) {} rank 1 ({}), window {}, {} windows, {} warm-up\n",
                name, bidirectional ? "bidirectional" : "unidirectional", p.common.transport,
@@ -39,7 +42,7 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
         for (std::size_t i = 0; i < batch.size(); ++i) bw[i] = bits / batch[i];
         const auto st = core::summarize(bw);
         const double overall = bits * static_cast<double>(batch.size()) /
-                               std::accumulate(batch.begin(), batch.end(), 0.0);
+                               std::accumulate(batch.begin(), batch.end(), 0.0);  // batch: the timed windows only
         const double mpps = st.p50 * 1e9 / 8.0 / static_cast<double>(p.sizes[s]) / 1e6;
         fmt::print(ctx.table, "  {:>10} {:>12.3f} {:>12.3f} {:>12.3f} {:>12.3f} {:>14.3f} {:>12.4f}\n",
                    core::format_size(p.sizes[s]), st.p50 / 8, st.p50, st.min, st.max, overall / 8, mpps);
@@ -54,12 +57,16 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
   for (std::size_t s = 0; s < p.sizes.size(); ++s) {
     const double bits = directions * transport::kWindow * static_cast<double>(p.sizes[s]) * 8.0;
     double total_ns = 0;
+    std::size_t windows = 0;
     for (std::size_t i = s * iters; i < (s + 1) * iters; ++i) {
-      bw[i] = bits / window_ns[i];
+      bw[i] = bits / window_ns[i];  // NaN stays NaN (slots --duration did not use)
       rate[i] = directions * transport::kWindow / window_ns[i] * 1e3;
-      total_ns += window_ns[i];
+      if (std::isfinite(window_ns[i])) {
+        total_ns += window_ns[i];
+        ++windows;
+      }
     }
-    overall[s] = bits * static_cast<double>(iters) / total_ns;
+    overall[s] = bits * static_cast<double>(windows) / total_ns;
   }
   data.metrics.push_back({"bw_gbps", "Gb/s", std::move(bw), true});
   data.metrics.push_back({"msg_rate_mpps", "Mpps", std::move(rate), false});

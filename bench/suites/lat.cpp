@@ -11,7 +11,7 @@
 namespace fabscope::suites {
 
 void run_lat(Context& ctx, const SweepParams& p) {
-  const std::string run = begin_run(ctx, "lat", p.common, p.iters, p.warmup);
+  const std::string run = begin_run(ctx, "lat", p.common, p.iters, p.warmup, duration_attrs(p));
   if (ctx.comm.rank() == 0) {
     fmt::print(ctx.table, "# fabscope lat: one-way latency, transport {}, rank 0 ({}) <-> rank 1 ({}), {} iterations, {} warm-up\n",
                p.common.transport, ctx.hostnames[0], ctx.hostnames[1], p.iters, p.warmup);

@@ -33,8 +33,9 @@ struct Common {
 struct SweepParams {
   Common common;
   std::vector<std::size_t> sizes;
-  int iters = 1000;  // lat: ping-pongs per size; bw/bibw: windows per size
+  int iters = 1000;  // lat: ping-pongs per size; bw/bibw: windows per size (with duration: the cap)
   int warmup = 100;
+  double duration_s = 0;  // > 0: run each size for duration_s / sizes instead of `iters` times
 };
 
 // pairs: every unordered pair of ranks, round by round.

@@ -4,9 +4,14 @@
 #include <cmath>
 #include <limits>
 
+#include "core/clock.hpp"
+
 #include <fmt/format.h>
 
 namespace fabscope::suites {
+namespace {
+constexpr int kTagDuration = 301;
+}  // namespace
 
 CounterProbe::CounterProbe(const Context& ctx, const Common& common)
     : ctx_(ctx), common_(common),
@@ -58,10 +63,30 @@ std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const st
     std::vector<double> batch(iters, std::numeric_limits<double>::quiet_NaN());
     if (rank == 0) all.reserve(p.sizes.size() * iters);
     for (std::size_t s = 0; s < p.sizes.size(); ++s) {
-      measure(*link, rank == 0, p.sizes[s], batch);
+      std::size_t count = iters;
+      if (p.duration_s > 0) {
+        // --duration: a short timed calibration batch on both ranks, then rank 0 picks how many
+        // iterations fill this size's share of the time (at most `iters`) and tells rank 1.
+        constexpr std::size_t kCalibration = 8;
+        std::vector<double> scratch(kCalibration);
+        const std::int64_t t0 = core::now_ns();
+        measure(*link, rank == 0, p.sizes[s], scratch);
+        const double per_iter_s = static_cast<double>(core::now_ns() - t0) / 1e9 / static_cast<double>(kCalibration + static_cast<std::size_t>(p.warmup));
+        std::uint64_t n = 0;
+        if (rank == 0) {
+          const double share = p.duration_s / static_cast<double>(p.sizes.size());
+          n = static_cast<std::uint64_t>(std::clamp(share / std::max(per_iter_s, 1e-9), 1.0, static_cast<double>(iters)));
+          ctx.comm.send(&n, sizeof n, 1, kTagDuration);
+        } else {
+          ctx.comm.recv(&n, sizeof n, 0, kTagDuration);
+        }
+        count = static_cast<std::size_t>(n);
+      }
+      std::fill(batch.begin(), batch.end(), std::numeric_limits<double>::quiet_NaN());
+      measure(*link, rank == 0, p.sizes[s], std::span<double>(batch).first(count));
       if (rank == 0) {
         all.insert(all.end(), batch.begin(), batch.end());
-        report(s, batch);
+        report(s, std::span<const double>(batch).first(count));
       }
     }
   }
@@ -82,6 +107,11 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
   info.warmup = warmup;
   info.int_attrs = std::move(extra);
   return ctx.out->begin_run(info);
+}
+
+std::vector<std::pair<std::string, std::int64_t>> duration_attrs(const SweepParams& p) {
+  if (p.duration_s <= 0) return {};
+  return {{"duration_ms", static_cast<std::int64_t>(p.duration_s * 1e3)}};
 }
 
 std::vector<std::int64_t> to_int64(const std::vector<std::size_t>& sizes) {

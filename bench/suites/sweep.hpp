@@ -43,4 +43,7 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
 
 std::vector<std::int64_t> to_int64(const std::vector<std::size_t>& sizes);
 
+// {"duration_ms", ...} when the sweep runs by time, else nothing.
+std::vector<std::pair<std::string, std::int64_t>> duration_attrs(const SweepParams& p);
+
 }  // namespace fabscope::suites

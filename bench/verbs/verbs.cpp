@@ -1,6 +1,7 @@
 #include "verbs/verbs.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <cerrno>
@@ -64,6 +65,54 @@ std::string memlock_hint() {
                      rl.rlim_cur / 1024);
 }
 
+// "0-3,8-11" -> {0,1,2,3,8,9,10,11}
+std::vector<int> parse_cpulist(const std::string& text) {
+  std::vector<int> cpus;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto comma = text.find(',', pos);
+    const std::string piece = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const auto dash = piece.find('-');
+    try {
+      const int lo = std::stoi(piece.substr(0, dash));
+      const int hi = dash == std::string::npos ? lo : std::stoi(piece.substr(dash + 1));
+      for (int c = lo; c <= hi; ++c) cpus.push_back(c);
+    } catch (const std::exception&) {
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return cpus;
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Warns when none of this rank's CPUs is on the NIC's NUMA node: traffic then crosses the
+// inter-socket link and the numbers describe the host, not the fabric.
+void warn_if_far(const std::string& device) {
+  int node = -1;
+  try {
+    node = std::stoi(read_first_line("/sys/class/infiniband/" + device + "/device/numa_node"));
+  } catch (const std::exception&) {
+    return;
+  }
+  if (node < 0) return;
+  const auto near = parse_cpulist(read_first_line("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0 || near.empty()) return;
+  for (int c : near)
+    if (c < CPU_SETSIZE && CPU_ISSET(c, &set)) return;
+  core::log::warn("{} is on NUMA node {} but this rank runs on none of its CPUs; bind ranks near their NIC "
+                  "(e.g. mpirun --map-by numa --bind-to core, or numactl -N {})",
+                  device, node, node);
+}
+
 }  // namespace
 
 Port open_port(const DeviceOptions& opt, int local_rank) {
@@ -115,6 +164,7 @@ Port open_port(const DeviceOptions& opt, int local_rank) {
       }
       p.port = port;
       p.attr = pa;
+      warn_if_far(name);
       const std::string where = p.where();
       if (opt.gid_index >= 0) {
         if (opt.gid_index >= pa.gid_tbl_len) {
