@@ -21,6 +21,7 @@ struct Raw {
   std::string lat_size = "8", bw_size = "1M", duration;
   std::string suite_file;
   bool quiet = false;
+  std::vector<std::string> attach;
   // verbs
   std::string device, devices, verb = "write", inline_size;
   int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
@@ -64,6 +65,7 @@ void add_common(CLI::App& sub, Raw& raw) {
   sub.add_option("--out", raw.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
   sub.add_option("--label", raw.label, "free text stored with the results (e.g. firmware version)");
   sub.add_flag("--quiet", raw.quiet, "no progress lines");
+  sub.add_option("--attach", raw.attach, "store this file verbatim under /attachments (e.g. fabscope-micro JSON)");
   auto* t = sub.add_option_group("topology", "where the fabric's topology comes from (stored under /topology)");
   t->add_option("--topology", raw.topo.yaml, "topology YAML (configs/topologies/)");
   t->add_option("--ibnetdiscover", raw.topo.ibnetdiscover, "an ibnetdiscover text dump");
@@ -266,6 +268,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.subcommand = chosen->get_name();
   inv.out = raw.out;
   inv.quiet = raw.quiet;
+  inv.attach = raw.attach;
   inv.topology = raw.topo;
   inv.rank_as_host = raw.rank_as_host;
   topology::PlanOptions plan_options;

@@ -17,6 +17,7 @@ struct Invocation {
   std::string suite_text;   // YAML text for `run`
   std::string subcommand;
   bool quiet = false;
+  std::vector<std::string> attach;  // files stored verbatim under /attachments (e.g. fabscope-micro JSON)
   bool help = false;        // --help was given: help_text holds the text
   std::string help_text;
   suites::TopologySource topology;  // where the fabric's topology comes from (optional)

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <optional>
 
 #include "apps/cli.hpp"
@@ -166,6 +169,13 @@ int main(int argc, char** argv) {
     try {
       io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "), inv.suite_text, comm.size()};
       writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
+      for (const auto& path : inv.attach) {
+        std::ifstream in(path);
+        if (!in) throw core::UsageError(fmt::format("--attach {}: cannot read the file", path));
+        std::stringstream text;
+        text << in.rdbuf();
+        writer->write_strings("/attachments/" + std::filesystem::path(path).filename().string(), {text.str()});
+      }
     } catch (const core::Error& e) {
       error = e.what();
       code = e.code();

@@ -7,6 +7,7 @@
 # usage: verbs_vm_test.sh FABSCOPE_BINARY
 set -euo pipefail
 bin=$(readlink -f "$1")
+micro=$(dirname "$bin")/fabscope-micro
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -28,9 +29,14 @@ grep -q "no such RDMA device here (found: rxe0)" /tmp/err && [ \$rc -eq 2 ] || {
 rc=0; mpirun -np 2 \$f lat --transport verbs --gid-index 99 --out /results/bad.h5 2>/tmp/err || rc=\$?
 grep -q "gid-index 99" /tmp/err && [ \$rc -eq 2 ] || { echo "bad gid: rc=\$rc"; cat /tmp/err; exit 1; }
 rm -f /results/bad.h5
+# fabscope-micro on rxe0: registration cost and post+poll on a loopback pair of QPs, attached to a
+# results file.
+$micro --benchmark_filter='BM_reg_mr/(4096|1048576|67108864)|BM_post_poll|BM_clock' --benchmark_min_time=0.05 \
+  --benchmark_format=json > /results/micro.json
+mpirun -np 2 \$f lat --transport verbs --sizes 8 --iters 10 --attach /results/micro.json --out /results/attached.h5 --quiet
 CMDS
 )
-"$here/vm/run-vm.sh" --quiet --timeout 600 --bin "$bin" --outdir "$out" --log "$out/console.log" -- "$guest" || {
+"$here/vm/run-vm.sh" --quiet --timeout 600 --bin "$bin" --bin "$micro" --outdir "$out" --log "$out/console.log" -- "$guest" || {
   rc=$?; echo "verbs VM run failed (rc $rc); console:"; sed -n '/FABSCOPE-VM-CMD-BEGIN/,/FABSCOPE-VM-CMD-END/p' "$out/console.log" | tail -60; exit 1; }
 check=$here/../mpi/check_results.py
 fails=0
@@ -69,6 +75,17 @@ for bad in ("hw_counters/retry_exceeded_err", "hw_counters/send_err", "hw_counte
     if bad in col and not np.all(delta[:, col[bad]] == 0):
         print("unexpected errors:", bad)
         ok = False
+sys.exit(0 if ok else 1)
+PY
+# fabscope-micro ran the verbs benchmarks on rxe0 (no skips), and the JSON is in the results file.
+/usr/bin/python3 - "$out/micro.json" "$out/attached.h5" <<'PY' || fails=$((fails + 1))
+import json, sys, h5py
+bench = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+need = ["BM_reg_mr/4096", "BM_reg_mr/1048576", "BM_post_poll"]
+ok = all(n in bench and not bench[n].get("error_occurred") and bench[n]["real_time"] > 0 for n in need)
+print("micro:", {n: (round(bench[n]["real_time"], 2), bench[n]["time_unit"]) for n in need if n in bench})
+stored = h5py.File(sys.argv[2])["attachments/micro.json"].asstr()[0]
+ok &= json.loads(stored)["benchmarks"][0]["name"] == next(iter(bench))
 sys.exit(0 if ok else 1)
 PY
 echo "verbs VM tier: $fails failures"
