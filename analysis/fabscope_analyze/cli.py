@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "trend",
         help="metric history across runs, with change points",
         description="Runs are ordered by created_utc. A run is a change point when the runs before and from it "
-                    "differ (Welch t-test over --window runs each side, p < 0.05) by at least --threshold.",
+                    "differ (Welch t-test over --window runs each side, p < 0.05, windows not overlapping) by at "
+                    "least --threshold.",
     )
     trend.add_argument("inputs", type=Path, nargs="+", metavar="DIR_OR_FILE",
                        help="result files, or folders searched for *.h5")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, NoReturn, Sequence, Union
+from typing import Any, Iterator, Mapping, NoReturn, Union
 
 import h5py
 import numpy as np

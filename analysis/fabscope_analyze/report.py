@@ -248,9 +248,14 @@ def _pairs_block_figures(run: PairsRun, lay: Layout, title: str, save) -> None: 
         [("share of pairs not ok (failed, timed out, not run)", frac)], names,
         title=f"{title}\npair status per {what} pair", cbar_label="share of pairs not ok", cmap="Reds",
         axis_label=what), "status-blocks", f"share of pairs not ok per {what} pair, run {run.info.name}")
-    # drill-downs: the blocks whose worst bandwidth row is lowest
-    row_worst = np.fmin.reduce(bw_worst, axis=1)
-    picks = [int(b) for b in np.argsort(np.where(np.isfinite(row_worst), row_worst, np.inf))[:MAX_DRILLDOWNS]]
+    # drill-downs: the blocks holding the ranks that stand out most: per rank, its median
+    # bandwidth / the fabric's, or the fabric's median latency / its own, whichever is lower
+    lat_med, bw_med_host = host_medians(run)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.fmin(bw_med_host / stats.nan_median(bw_med_host), stats.nan_median(lat_med) / lat_med)
+    score = np.where(np.isfinite(score), score, np.inf)[lay.order]
+    block_score = np.array([score[a:b].min() if b > a else np.inf for a, b in zip(bounds[:-1], bounds[1:])])
+    picks = [int(b) for b in np.argsort(block_score, kind="stable")[:MAX_DRILLDOWNS]]
     for b in picks:
         rows = (bounds[b:b + 2], lay.order)
         bw_rw, _ = stats.block_reduce(run.bw_gbps, bounds, lay.order, "min", rows=rows)
@@ -372,13 +377,26 @@ def _coll_sizes(run: CollRun) -> str:
     return (sizes_text(sizes[0]) if sizes else "") + f"; nodes {nodes}"
 
 
+_HOST_MEDIANS: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(run) -> (latency, bandwidth), per report
+
+
+def host_medians(run: PairsRun) -> tuple[np.ndarray, np.ndarray]:
+    """Per rank, the median latency p50 and bandwidth over its pairs (both directions); large
+    fabrics: over the same random OUTLIER_PEERS peers of every rank."""
+    got = _HOST_MEDIANS.get(id(run))
+    if got is None:
+        if run.n_ranks <= FULL_HEATMAP_MAX:
+            got = stats.per_host_median(run.latency_ns_p50), stats.per_host_median(run.bw_gbps)
+        else:
+            got = (stats.per_host_median_blocks(run.latency_ns_p50, OUTLIER_PEERS),
+                   stats.per_host_median_blocks(run.bw_gbps, OUTLIER_PEERS))
+        _HOST_MEDIANS[id(run)] = got
+    return got
+
+
 def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host]) -> str:
     """The hosts whose pairs are slowest: highest median latency p50, lowest median bandwidth."""
-    if run.n_ranks <= FULL_HEATMAP_MAX:
-        lat, bw = stats.per_host_median(run.latency_ns_p50), stats.per_host_median(run.bw_gbps)
-    else:  # medians over the same random OUTLIER_PEERS peers of every host
-        lat = stats.per_host_median_blocks(run.latency_ns_p50, OUTLIER_PEERS)
-        bw = stats.per_host_median_blocks(run.bw_gbps, OUTLIER_PEERS)
+    lat, bw = host_medians(run)
     if run.n_ranks < 3 or not np.isfinite(lat).any():
         return ""
     fabric_lat, fabric_bw = stats.nan_median(lat), stats.nan_median(bw)
@@ -562,7 +580,8 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
         parts.append(outlier_hosts_table(run, hosts))
         if run.n_ranks > FULL_HEATMAP_MAX:
             parts.append(f"<p>{run.n_ranks} ranks: heatmaps show blocks (worst and median of each block pair) and "
-                         f"drill-downs of the {MAX_DRILLDOWNS} blocks with the lowest bandwidth.</p>")
+                         f"drill-downs of the {MAX_DRILLDOWNS} blocks whose ranks stand out most (lowest median "
+                         "bandwidth or highest median latency against the fabric's).</p>")
     if isinstance(run, CollRun):
         parts.append(coll_tables(run, hosts))
     if info.counters is not None:
@@ -627,10 +646,14 @@ def write_report(run_file: RunFile, out_dir: Path, criteria=None) -> Path:  # ty
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = []
-    for i, run in enumerate(run_file.runs):
-        figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout))
+    try:
+        for i, run in enumerate(run_file.runs):
+            figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout))
+        page = render_html(run_file, figures, verdict)
+    finally:
+        _HOST_MEDIANS.clear()
     index = out_dir / "index.html"
-    index.write_text(render_html(run_file, figures, verdict), encoding="utf-8")
+    index.write_text(page, encoding="utf-8")
     return index
 
 

@@ -17,7 +17,7 @@ from pages import Links
 from synth import write_hostile_run
 
 WIDTH = 1400
-HEIGHT = 5000  # tall enough for the whole report of the analysis suite
+HEIGHT = 9000  # tall enough for the whole report of the analysis suite
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
@@ -85,7 +85,7 @@ def test_dom_has_every_figure(chromium: str, real_report: Path, tmp_path: Path) 
     page = Links()
     page.feed(dom)
     pngs = sorted(p.name for p in (real_report / "figures").glob("*.png"))
-    assert sorted(Path(src).name for src in page.images) == pngs and len(pngs) == 6
+    assert sorted(Path(src).name for src in page.images) == pngs and len(pngs) == 13
     assert "script" not in page.tags
     for heading in ("Summary", "Runs", "Provenance", "Hosts"):
         assert f">{heading}</h" in dom
@@ -101,4 +101,4 @@ def test_browser_sees_data_as_text(chromium: str, cli: Callable, tmp_path: Path)
     assert "script" not in page.tags and "b" not in page.tags and "i" not in page.tags
     assert "<script" not in dom.lower()
     assert dom.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 7
-    assert len(page.images) == 6
+    assert len(page.images) == 7

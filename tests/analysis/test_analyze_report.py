@@ -46,7 +46,8 @@ def check_report(out_dir: Path, expected_figures: int) -> Links:
 
 
 def test_report_of_real_run(real_report: Path, real_results: Path) -> None:
-    page = check_report(real_report, expected_figures=3 + 3)  # lat, bw, bibw sweeps; pairs: lat, bw, status
+    # lat, bw, bibw sweeps; pairs: lat, bw, status heatmaps and the CDF; coll: one figure per collective
+    page = check_report(real_report, expected_figures=3 + 4 + 6)
     text = (real_report / "index.html").read_text(encoding="utf-8")
     assert page.alerts == 0 and "Incomplete results" not in text
     rf = read_results(real_results)
@@ -63,7 +64,7 @@ def test_default_output_folder(cli: Callable, tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     out = tmp_path / "night-report"
     assert proc.stdout.strip() == str(out / "index.html")
-    page = check_report(out, expected_figures=6)
+    page = check_report(out, expected_figures=7)
     assert page.alerts == 1
     text = (out / "index.html").read_text(encoding="utf-8")
     assert text.index("Incomplete results") < text.index("<h2>Summary</h2>")
@@ -77,7 +78,7 @@ def test_pairs_only_large_fabric(cli: Callable, tmp_path: Path) -> None:
                                slow_host=42)
     proc = cli(["report", path, "-o", tmp_path / "out"])
     assert proc.returncode == 0, proc.stderr
-    check_report(tmp_path / "out", expected_figures=3)
+    check_report(tmp_path / "out", expected_figures=4)
     text = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "<details><summary>150 ranks" in text  # the long host table starts folded
     first_outlier = text.split('class="outliers"')[1].split("<tbody>")[1].split("</td>")[0]
@@ -109,7 +110,7 @@ def test_text_from_the_file_is_escaped(cli: Callable, tmp_path: Path) -> None:
     escaped = html.escape(HOSTILE)
     assert text.count(escaped) >= 7  # host, cpu, devices, label, command line, suite, run name
     assert "a&amp;b" in text and "mlx5_1 &amp; &lt;i&gt;x&lt;/i&gt;" in text and "q&quot;uote&#x27;s" in text
-    check_report(out, expected_figures=6)
+    check_report(out, expected_figures=7)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,510 @@
+"""Comparison of two result files: BASE (before, or configuration A) and NEW (after, or B).
+
+What is matched: runs by benchmark and name (else the only run of that benchmark), sweep sizes,
+collectives by (op, node count, size), pairs by host names (hosts present in both files; a host
+name shared by several ranks is told apart as name#k).
+
+Per compared row the change is relative: NEW median / BASE median - 1, with a 95% confidence
+interval from a seeded bootstrap of that statistic over the raw samples (scipy.stats.bootstrap,
+percentile method) and a Mann-Whitney U p-value; p-values of all rows are adjusted for multiple
+comparisons (Benjamini-Hochberg). Pairs runs add two fabric-wide rows, the median over all matched
+pairs of the per-pair NEW/BASE ratio (bootstrap over pairs; Wilcoxon signed-rank p-value), and a
+row per pair and direction where both files hold the pair's raw samples (p-value: Welch's t-test
+on log samples, vectorised; see _rows_cheap).
+
+A row is *significant* when its adjusted p-value is below ALPHA and its confidence interval
+excludes 0 (per-pair rows outside the MAX_PAIR_ROWS_CI most significant get no interval and are
+judged on the adjusted p-value); a *regression* when it is significant and worse than the threshold (lower bandwidth,
+or higher latency / time, by more than it). Noise alone gives wide intervals and large p-values,
+so it is not called a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+from fabscope_analyze import stats
+from fabscope_analyze.layout import build_layout
+from fabscope_analyze.reader import CollRun, PairsRun, Run, RunFile, SweepRun
+
+ALPHA = 0.05
+N_RESAMPLES = 2000
+MAX_FABRIC_SAMPLE = 20_000  # pairs used for the fabric-wide bootstrap and signed-rank test
+MAX_PAIR_ROWS_CI = 50  # per-pair rows that get a bootstrap interval (the most significant)
+MAX_PAIR_SAMPLE_ROWS = 2_000_000  # larger pair_samples: per-pair tests are left out
+
+
+@dataclass
+class Row:
+    run: str
+    benchmark: str
+    metric: str
+    key: str  # what was compared: "8 B", "allreduce 1M, 4 nodes", "node01 -> node02"
+    unit: str
+    higher_is_better: bool
+    base: float
+    new: float
+    change: float  # NEW / BASE - 1
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p_value: float = float("nan")
+    q_value: float = float("nan")
+    significant: bool = False
+    regression: bool = False
+    improvement: bool = False
+    n_base: int = 0
+    n_new: int = 0
+
+    @property
+    def worse(self) -> float:
+        """How much worse NEW is (positive = worse), relative."""
+        return -self.change if self.higher_is_better else self.change
+
+
+@dataclass
+class PairsDiff:
+    run: str
+    labels: list[str]  # matched hosts, in BASE's display order
+    bw_ratio: np.ndarray  # [M, M] NEW / BASE, row sends to column
+    lat_ratio: np.ndarray  # [M, M]
+    block_names: list[str] | None = None
+    block_bounds: np.ndarray | None = None
+
+
+@dataclass
+class Comparison:
+    base: str
+    new: str
+    labels: tuple[str, str]
+    threshold: float
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    diffs: list[PairsDiff] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.regression]
+
+
+def host_keys(run_file: RunFile) -> list[str]:
+    """A name per rank to match hosts across files: the host name, name#k for the k-th rank of a
+    host that has several."""
+    seen: dict[str, int] = {}
+    names = [h.hostname for h in run_file.hosts]
+    counts = {n: names.count(n) for n in set(names)}
+    out = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if counts[n] == 1 else f"{n}#{k}")
+    return out
+
+
+def _median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(y, axis=axis) / np.median(x, axis=axis) - 1.0
+
+
+def _two_sample_rows(base: np.ndarray, new: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    """Per row of [K, n_b] and [K, n_n] samples: change, CI low/high, Mann-Whitney p."""
+    k = base.shape[0]
+    if k == 0:
+        e = np.empty(0)
+        return e, e, e, e
+    change = _median_ratio(base, new)
+    rng = np.random.default_rng(seed)
+    lo = np.full(k, np.nan)
+    hi = np.full(k, np.nan)
+    p = np.full(k, np.nan)
+    ok = (np.isfinite(base).all(axis=1) & np.isfinite(new).all(axis=1) & (base.shape[1] >= 2) & (new.shape[1] >= 2))
+    if ok.any():
+        res = sps.bootstrap((base[ok], new[ok]), _median_ratio, vectorized=True, axis=-1, n_resamples=N_RESAMPLES,
+                            method="percentile", random_state=rng, batch=max(1, 4_000_000 // (N_RESAMPLES * max(
+                                1, base.shape[1] + new.shape[1]))))
+        lo[ok], hi[ok] = res.confidence_interval.low, res.confidence_interval.high
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p[ok] = sps.mannwhitneyu(base[ok], new[ok], axis=-1, alternative="two-sided").pvalue
+    return change, lo, hi, p
+
+
+def _rows_from_samples(run: str, bench: str, metric: str, unit: str, higher: bool, keys: Sequence[str],
+                       base: np.ndarray, new: np.ndarray, seed: int) -> list[Row]:
+    change, lo, hi, p = _two_sample_rows(base, new, seed)
+    return [Row(run=run, benchmark=bench, metric=metric, key=key, unit=unit, higher_is_better=higher,
+                base=float(np.median(base[i])), new=float(np.median(new[i])), change=float(change[i]),
+                ci_low=float(lo[i]), ci_high=float(hi[i]), p_value=float(p[i]), n_base=base.shape[1],
+                n_new=new.shape[1]) for i, key in enumerate(keys)]
+
+
+def _size(n: int) -> str:
+    for shift, suffix in ((30, "G"), (20, "M"), (10, "K")):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{suffix}"
+    return str(n)
+
+
+def compare_sweeps(b: SweepRun, n: SweepRun, seed: int, notes: list[str]) -> list[Row]:
+    if b.samples is None or n.samples is None:
+        return []
+    common = np.intersect1d(b.size_bytes, n.size_bytes)
+    missing = sorted(set(b.size_bytes.tolist()) ^ set(n.size_bytes.tolist()))
+    if missing:
+        notes.append(f"run {b.info.name}: sizes in one file only, not compared: {', '.join(_size(s) for s in missing)}")
+    ib = np.searchsorted(b.size_bytes, common)
+    inn = np.searchsorted(n.size_bytes, common)
+    higher = b.metric != "latency_ns"
+    metric = "latency p50" if not higher else ("bidirectional bandwidth p50" if b.info.benchmark == "bibw"
+                                               else "bandwidth p50")
+    return _rows_from_samples(b.info.name, b.info.benchmark, metric, b.units, higher,
+                              [f"{_size(int(s))} B" for s in common], b.samples[ib], n.samples[inn], seed)
+
+
+def compare_colls(b: CollRun, n: CollRun, seed: int, notes: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    counts = np.intersect1d(b.node_counts, n.node_counts)
+    for op in b.ops:
+        if op not in n.ops:
+            notes.append(f"run {b.info.name}: {op} only in the base file")
+            continue
+        ob, on = b.ops[op], n.ops[op]
+        if ob.samples is None or on.samples is None:
+            continue
+        sizes = np.intersect1d(ob.size_bytes, on.size_bytes)
+        gb, gn = np.searchsorted(b.node_counts, counts), np.searchsorted(n.node_counts, counts)
+        sb, sn = np.searchsorted(ob.size_bytes, sizes), np.searchsorted(on.size_bytes, sizes)
+        xb = ob.samples[np.ix_(gb, sb)].reshape(counts.size * sizes.size, -1)
+        xn = on.samples[np.ix_(gn, sn)].reshape(counts.size * sizes.size, -1)
+        keys = [f"{op} {_size(int(s)) + ' B' if op != 'barrier' else ''}, {int(c)} nodes".replace(" ,", ",")
+                for c in counts for s in sizes]
+        rows += _rows_from_samples(b.info.name, "coll", "time p50", "ns", False, keys, xb, xn, seed)
+    return rows
+
+
+def compare_pairs(b: PairsRun, n: PairsRun, base_file: RunFile, new_file: RunFile, seed: int,
+                  notes: list[str], diffs: list[PairsDiff], threshold: float) -> list[Row]:
+    kb, kn = host_keys(base_file), host_keys(new_file)
+    index_n = {k: i for i, k in enumerate(kn)}
+    layout = build_layout(base_file)
+    order = [int(i) for i in layout.order if kb[int(i)] in index_n]
+    if len(order) < 2:
+        notes.append(f"run {b.info.name}: fewer than two hosts in both files; pairs not compared")
+        return []
+    mb = np.array(order, dtype=np.int64)
+    mn = np.array([index_n[kb[i]] for i in order], dtype=np.int64)
+    if len(order) < b.n_ranks or len(order) < n.n_ranks:
+        notes.append(f"run {b.info.name}: {len(order)} hosts in both files ({b.n_ranks} in base, {n.n_ranks} in new)")
+    if b.bw_size_bytes != n.bw_size_bytes or b.lat_size_bytes != n.lat_size_bytes:
+        notes.append(f"run {b.info.name}: message sizes differ (bw {_size(b.bw_size_bytes)} vs {_size(n.bw_size_bytes)}, "
+                     f"lat {_size(b.lat_size_bytes)} vs {_size(n.lat_size_bytes)}): changes include that")
+    rows: list[Row] = []
+    rng = np.random.default_rng(seed)
+    m = mb.size
+    bw_ratio = np.asarray(n.bw_gbps[np.ix_(mn, mn)], dtype=np.float32) / np.asarray(b.bw_gbps[np.ix_(mb, mb)],
+                                                                                    dtype=np.float32)
+    lat_ratio = np.asarray(n.latency_ns_p50[np.ix_(mn, mn)], dtype=np.float32) / \
+        np.asarray(b.latency_ns_p50[np.ix_(mb, mb)], dtype=np.float32)
+    for metric, ratio, higher, unit, bm, nm in (
+            ("pair bandwidth, median over pairs", bw_ratio, True, "Gb/s", b.bw_gbps, n.bw_gbps),
+            ("pair latency p50, median over pairs", lat_ratio, False, "ns", b.latency_ns_p50, n.latency_ns_p50)):
+        values, _ = stats.offdiag_sample(np.log(ratio), MAX_FABRIC_SAMPLE, seed=seed)
+        if values.size < 2:
+            continue
+        res = sps.bootstrap((values,), np.median, vectorized=True, axis=-1, n_resamples=N_RESAMPLES,
+                            method="percentile", random_state=rng, batch=100)
+        p = float(sps.wilcoxon(values).pvalue) if np.any(values != 0) else 1.0
+        base_v, _ = stats.offdiag_sample(bm, MAX_FABRIC_SAMPLE, seed=seed)
+        new_v, _ = stats.offdiag_sample(nm, MAX_FABRIC_SAMPLE, seed=seed)
+        rows.append(Row(run=b.info.name, benchmark="pairs", metric=metric, key=f"{m} hosts, {values.size} pairs",
+                        unit=unit, higher_is_better=higher, base=stats.nan_median(base_v),
+                        new=stats.nan_median(new_v), change=float(np.expm1(np.median(values))),
+                        ci_low=float(np.expm1(res.confidence_interval.low)),
+                        ci_high=float(np.expm1(res.confidence_interval.high)), p_value=p,
+                        n_base=values.size, n_new=values.size))
+    rows += _pair_sample_rows(b, n, kb, kn, seed, notes)
+    labels = [kb[i] for i in order]
+    diff = PairsDiff(run=b.info.name, labels=labels, bw_ratio=bw_ratio, lat_ratio=lat_ratio)
+    if m > 256:
+        names, bounds = layout.blocks()
+        keep = np.isin(layout.order, mb)
+        if keep.all():
+            diff.block_names, diff.block_bounds = names, bounds
+        else:  # hosts missing from NEW: blocks of consecutive matched hosts
+            k = math.ceil(m / 100)
+            diff.block_bounds = np.concatenate([np.arange(0, m, k), [m]])
+            diff.block_names = [f"{labels[a]}.." for a in diff.block_bounds[:-1]]
+    diffs.append(diff)
+    return rows
+
+
+def _pair_sample_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str], seed: int,
+                      notes: list[str]) -> list[Row]:
+    if b.n_pair_samples == 0 or n.n_pair_samples == 0:
+        return []
+    if max(b.n_pair_samples, n.n_pair_samples) > MAX_PAIR_SAMPLE_ROWS:
+        notes.append(f"run {b.info.name}: more than {MAX_PAIR_SAMPLE_ROWS:,} pair_samples rows; per-pair tests "
+                     "left out (the fabric-wide rows and the diff heatmaps remain)")
+        return []
+    sb, sn = b.load_pair_samples(), n.load_pair_samples()
+    # rows of NEW by (host key, host key), either orientation
+    new_rows: dict[tuple[str, str], int] = {}
+    for r, (x, y) in enumerate(sn.pair.tolist()):
+        new_rows.setdefault((kn[x], kn[y]), r)
+    pb, pn, swapped = [], [], []
+    for r, (x, y) in enumerate(sb.pair.tolist()):
+        a, c = kb[x], kb[y]
+        if (a, c) in new_rows:
+            pb.append(r), pn.append(new_rows[(a, c)]), swapped.append(False)
+        elif (c, a) in new_rows:
+            pb.append(r), pn.append(new_rows[(c, a)]), swapped.append(True)
+    if not pb:
+        return []
+    pb_a, pn_a, sw = np.array(pb), np.array(pn), np.array(swapped)
+    names = [(kb[x], kb[y]) for x, y in sb.pair[pb_a].tolist()]
+    rows: list[Row] = []
+    lat_ok = sb.latency_ns.shape[1] >= 2 and sn.latency_ns.shape[1] >= 2
+    if lat_ok:
+        rows += _rows_cheap("pair latency p50", "ns", False, [f"{a} <-> {c}" for a, c in names],
+                            sb.latency_ns[pb_a], sn.latency_ns[pn_a], b.info.name)
+    fwd_n = np.where(sw[:, None], sn.bw_gbps_rev[pn_a], sn.bw_gbps_fwd[pn_a])
+    rev_n = np.where(sw[:, None], sn.bw_gbps_fwd[pn_a], sn.bw_gbps_rev[pn_a])
+    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{a} -> {c}" for a, c in names], sb.bw_gbps_fwd[pb_a],
+                        fwd_n, b.info.name)
+    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{c} -> {a}" for a, c in names], sb.bw_gbps_rev[pb_a],
+                        rev_n, b.info.name)
+    return rows
+
+
+def _rows_cheap(metric: str, unit: str, higher: bool, keys: list[str], base: np.ndarray, new: np.ndarray,
+                run: str) -> list[Row]:
+    """Per-pair rows: change and a p-value for all; intervals are added later for the rows shown
+    (bootstrapping thousands of pairs would be slow and is not needed). The p-value is Welch's
+    t-test on the logarithm of the samples (scipy.stats.ttest_ind, vectorised over pairs):
+    scipy 1.10's Mann-Whitney U loops over rows in Python, minutes for a large fabric."""
+    ok = np.isfinite(base).all(axis=1) & np.isfinite(new).all(axis=1) & (base > 0).all(axis=1) & (new > 0).all(axis=1)
+    base, new = base[ok], new[ok]
+    keys = [k for k, good in zip(keys, ok) if good]
+    if not keys:
+        return []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = sps.ttest_ind(np.log(base), np.log(new), axis=-1, equal_var=False).pvalue
+    p = np.where(np.isnan(p), 1.0, p)  # identical samples on both sides
+    mb, mn = np.median(base, axis=1), np.median(new, axis=1)
+    change = mn / mb - 1.0
+    rows = [Row(run=run, benchmark="pairs", metric=metric, key=k, unit=unit, higher_is_better=higher,
+                base=float(mb[i]), new=float(mn[i]), change=float(change[i]), p_value=float(p[i]),
+                n_base=base.shape[1], n_new=new.shape[1]) for i, k in enumerate(keys)]
+    for r, xb, xn in zip(rows, base, new):
+        r._samples = (xb, xn)  # type: ignore[attr-defined]
+    return rows
+
+
+def match_runs(base: RunFile, new: RunFile) -> tuple[list[tuple[Run, Run]], list[str]]:
+    pairs, notes = [], []
+    used: set[int] = set()
+    for rb in base.runs:
+        cand = [i for i, rn in enumerate(new.runs) if i not in used and rn.info.benchmark == rb.info.benchmark
+                and rn.info.name == rb.info.name]
+        if not cand:
+            same = [i for i, rn in enumerate(new.runs) if i not in used and rn.info.benchmark == rb.info.benchmark]
+            cand = same if len(same) == 1 and sum(r.info.benchmark == rb.info.benchmark for r in base.runs) == 1 else []
+        if cand:
+            used.add(cand[0])
+            pairs.append((rb, new.runs[cand[0]]))
+        else:
+            notes.append(f"run {rb.info.name} ({rb.info.benchmark}) only in the base file")
+    notes += [f"run {rn.info.name} ({rn.info.benchmark}) only in the new file" for i, rn in enumerate(new.runs)
+              if i not in used]
+    return pairs, notes
+
+
+def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tuple[str, str] = ("base", "new"),
+            seed: int = 1) -> Comparison:
+    result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold)
+    matched, result.notes = match_runs(base, new)
+    for rb, rn in matched:
+        if isinstance(rb, SweepRun) and isinstance(rn, SweepRun):
+            result.rows += compare_sweeps(rb, rn, seed, result.notes)
+        elif isinstance(rb, CollRun) and isinstance(rn, CollRun):
+            result.rows += compare_colls(rb, rn, seed, result.notes)
+        elif isinstance(rb, PairsRun) and isinstance(rn, PairsRun):
+            result.rows += compare_pairs(rb, rn, base, new, seed, result.notes, result.diffs, threshold)
+    if not matched:
+        result.notes.append("no run in common: nothing compared")
+    judge(result.rows, threshold, seed)
+    return result
+
+
+def judge(rows: list[Row], threshold: float, seed: int) -> None:
+    """q-values over all rows, intervals for the per-pair rows shown, verdict of each row, order."""
+    q = stats.bh_adjust(np.array([r.p_value for r in rows]))
+    for r, qv in zip(rows, q):
+        r.q_value = float(qv)
+    # bootstrap intervals for the most significant per-pair rows
+    pending = sorted((r for r in rows if hasattr(r, "_samples")), key=lambda r: (_nan_last(r.q_value), -abs(r.change)))
+    top = pending[:MAX_PAIR_ROWS_CI]
+    by_shape: dict[tuple[int, int], list[Row]] = {}
+    for r in top:
+        xb, xn = r._samples  # type: ignore[attr-defined]
+        by_shape.setdefault((xb.size, xn.size), []).append(r)
+    for group in by_shape.values():
+        xb = np.stack([r._samples[0] for r in group])  # type: ignore[attr-defined]
+        xn = np.stack([r._samples[1] for r in group])  # type: ignore[attr-defined]
+        _, lo, hi, _ = _two_sample_rows(xb, xn, seed)
+        for r, a, c in zip(group, lo, hi):
+            r.ci_low, r.ci_high = float(a), float(c)
+    for r in pending:
+        del r._samples  # type: ignore[attr-defined]
+    for r in rows:
+        # rows without an interval (per-pair rows beyond the MAX_PAIR_ROWS_CI most significant)
+        # are judged on their q-value alone
+        excludes_zero = (r.ci_low > 0 or r.ci_high < 0) if math.isfinite(r.ci_low) else per_pair(r)
+        r.significant = bool(math.isfinite(r.q_value) and r.q_value < ALPHA and excludes_zero)
+        r.regression = r.significant and r.worse > threshold
+        r.improvement = r.significant and -r.worse > threshold
+    rows.sort(key=lambda r: (not r.regression, not r.significant, _nan_last(r.q_value), -abs(r.change)))
+
+
+def per_pair(r: Row) -> bool:
+    return r.benchmark == "pairs" and not r.metric.endswith("median over pairs")
+
+
+def _nan_last(v: float) -> float:
+    return v if math.isfinite(v) else float("inf")
+
+
+# --- outputs ---------------------------------------------------------------------------------------
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:+.1f}%" if math.isfinite(v) else "n/a"
+
+
+def _num(v: float) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+
+
+def _p(v: float) -> str:
+    return "n/a" if not math.isfinite(v) else f"{v:.2g}"
+
+
+def verdict_of(r: Row) -> str:
+    return "REGRESSION" if r.regression else "improvement" if r.improvement else \
+        "significant" if r.significant else "-"
+
+
+def summary_text(c: Comparison, rows: int = 25) -> str:
+    a, b = c.labels
+    reg = c.regressions
+    head = (f"fabscope compare: {'REGRESSION' if reg else 'no significant regression'} "
+            f"(threshold {100 * c.threshold:g}%)\n  base {a}: {c.base}\n  new  {b}: {c.new}\n")
+    lines = [head, f"{len(c.rows)} rows compared, {sum(r.significant for r in c.rows)} significant, "
+             f"{len(reg)} regressions, {sum(r.improvement for r in c.rows)} improvements"]
+    widths = (10, 34, 28, 11, 11, 9, 19, 8, 11)
+    header = ("run", "metric", "what", a[:11], b[:11], "change", "95% CI", "q", "verdict")
+    lines.append("  ".join(h.ljust(w)[:w] for h, w in zip(header, widths)))
+    for r in c.rows[:rows]:
+        cells = (r.run, r.metric, r.key, _num(r.base), _num(r.new), _pct(r.change),
+                 f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a", _p(r.q_value),
+                 verdict_of(r))
+        lines.append("  ".join(str(x).ljust(w) if i == 2 else str(x).ljust(w)[:w]
+                               for i, (x, w) in enumerate(zip(cells, widths))).rstrip())
+    if len(c.rows) > rows:
+        lines.append(f"... {len(c.rows) - rows} more rows (--rows N, --json OUT)")
+    for note in c.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(c: Comparison) -> dict[str, Any]:
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return {
+        "fabscope_compare": 1, "base": c.base, "new": c.new, "labels": list(c.labels), "threshold": c.threshold,
+        "regression": bool(c.regressions), "notes": c.notes,
+        "rows": [{k: clean(v) for k, v in asdict(r).items()} for r in c.rows],
+    }
+
+
+def write_json(path: Path, c: Comparison) -> None:
+    path.write_text(json.dumps(to_json(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_rows: int = 200) -> Path:
+    """DIR/index.html: the table (most significant first) and NEW/BASE diff heatmaps per pairs run."""
+    from fabscope_analyze import plots
+    from fabscope_analyze.report import _CSS, FIGURE_DIR, _figure_html, _table, esc, FigureRef
+
+    fig_dir = out_dir / FIGURE_DIR
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    a, b = c.labels
+    figs: list[FigureRef] = []
+
+    def save(fig, stem: str, alt: str) -> None:  # type: ignore[no-untyped-def]
+        w, h = (fig.get_size_inches() * plots.PNG_DPI).round().astype(int)
+        png, svg = plots.save_figure(fig, fig_dir, stem)
+        figs.append(FigureRef(f"{FIGURE_DIR}/{png.name}", f"{FIGURE_DIR}/{svg.name}", alt, int(w), int(h)))
+
+    for k, d in enumerate(c.diffs):
+        title = f"{d.run}: {b} / {a}"
+        if d.block_bounds is None:
+            save(plots.heatmap_figure(d.bw_ratio, d.labels, title=f"{title}, bandwidth (row sends to column)",
+                                      cbar_label=f"bandwidth ratio {b} / {a} (>1 better)", cmap="RdBu",
+                                      center=1.0, xlabel="receiver", ylabel="sender", value_format="{:.2f}"),
+                 f"{k:02d}-bw-ratio", f"bandwidth ratio {b}/{a} per pair, run {d.run}")
+            save(plots.heatmap_figure(d.lat_ratio, d.labels, title=f"{title}, latency p50",
+                                      cbar_label=f"latency ratio {b} / {a} (<1 better)", cmap="RdBu_r",
+                                      center=1.0, value_format="{:.2f}"),
+                 f"{k:02d}-lat-ratio", f"latency ratio {b}/{a} per pair, run {d.run}")
+        else:
+            order = np.arange(len(d.labels))
+            worst, med = stats.block_reduce(d.bw_ratio, d.block_bounds, order, "min")
+            save(plots.block_heatmap_figure([("worst (lowest) ratio per block pair", worst),
+                                             ("median ratio per block pair", med)], d.block_names or [],
+                                            title=f"{title}, bandwidth", cbar_label=f"{b} / {a}", cmap="RdBu"),
+                 f"{k:02d}-bw-ratio", f"bandwidth ratio {b}/{a} per block pair, run {d.run}")
+            worst, med = stats.block_reduce(d.lat_ratio, d.block_bounds, order, "max")
+            save(plots.block_heatmap_figure([("worst (highest) ratio per block pair", worst),
+                                             ("median ratio per block pair", med)], d.block_names or [],
+                                            title=f"{title}, latency p50", cbar_label=f"{b} / {a}", cmap="RdBu_r"),
+                 f"{k:02d}-lat-ratio", f"latency ratio {b}/{a} per block pair, run {d.run}")
+    rows = []
+    for r in c.rows[:max_rows]:
+        v = verdict_of(r)
+        cell = f'<span class="bad">{v}</span>' if r.regression else esc(v)
+        ci = f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a"
+        rows.append([esc(r.run), esc(r.metric), esc(r.key), esc(f"{_num(r.base)} {r.unit}"),
+                     esc(f"{_num(r.new)} {r.unit}"), esc(_pct(r.change)), esc(ci), esc(_p(r.p_value)),
+                     esc(_p(r.q_value)), cell])
+    verdict = (f'<div class="warning" role="alert"><strong>{len(c.regressions)} significant regression(s)</strong> '
+               f"beyond {100 * c.threshold:g}%.</div>" if c.regressions else
+               f'<div class="pass" role="status">No significant regression beyond {100 * c.threshold:g}%.</div>')
+    notes = "".join(f"<li>{esc(n)}</li>" for n in c.notes)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fabscope compare: {esc(a)} vs {esc(b)}</title>
+<style>{_CSS}</style></head><body>
+<h1>fabscope compare: {esc(a)} vs {esc(b)}</h1>
+<p class="sub">base {esc(a)}: {esc(c.base)}<br>new {esc(b)}: {esc(c.new)}</p>
+{verdict}
+<p>Change = {esc(b)} median / {esc(a)} median - 1; 95% interval from a seeded bootstrap of the raw samples;
+q = Mann-Whitney (pairs fabric rows: Wilcoxon) p adjusted over all rows (Benjamini-Hochberg).
+A regression is significant (q &lt; {ALPHA}, interval excludes 0) and worse than the threshold.</p>
+<h2>Changes, most significant first</h2>
+{_table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
+{f"<p>{len(c.rows) - max_rows} more rows in the JSON output.</p>" if len(c.rows) > max_rows else ""}
+{f"<ul>{notes}</ul>" if notes else ""}
+<h2>Diff heatmaps</h2>
+<div class="figures">{"".join(_figure_html(f) for f in figs) or "<p>No pairs run in both files.</p>"}</div>
+</body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

@@ -1,0 +1,295 @@
+"""Acceptance criteria files (configs/criteria/*.yaml, documented in configs/criteria/README.md).
+
+`load_criteria(path)` validates the whole file and returns a `Criteria`; every problem raises
+`CriteriaError` whose one-line message names the file, the key and the fix. Unknown keys are
+errors (a typo must not silently turn a limit off).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+FORMAT_KEY = "fabscope_criteria"
+FORMAT_VERSION = 1
+HOP_CLASS_NAMES = ("same_host", "same_leaf", "same_pod", "cross_spine", "unknown")
+
+
+class CriteriaError(Exception):
+    """An unusable criteria file; str() is one line: `<path>: <problem>; <hint>`."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str, hint: str) -> None:
+        self.path = os.fspath(path)
+        super().__init__(" ".join(f"{self.path}: {problem}; {hint}".split()))
+
+
+@dataclass(frozen=True)
+class LatencyLimits:
+    max_p50_us: float | None = None
+    max_p99_us: float | None = None
+
+
+@dataclass(frozen=True)
+class PairsCriteria:
+    # bandwidth, per direction, the p50 of the windows of a pair
+    min_gbps: float | None = None
+    min_link_fraction: float | None = None
+    min_fabric_fraction: float | None = None
+    bw_min_size: int = 0  # absolute and link-rate bandwidth rules judge only messages this large
+    # latency (one way)
+    latency: LatencyLimits = LatencyLimits()
+    max_class_ratio: float | None = None  # p50 above this x the best of its hop class
+    lat_max_size: int | None = None  # absolute latency limits judge only messages this small
+    hop_classes: Mapping[str, LatencyLimits] = field(default_factory=dict)
+    # noise
+    max_bw_spread: float = 0.15
+    max_lat_spread: float = 1.0
+    min_samples: int = 3
+    failed_pairs: str = "fail"  # failed / timed-out pairs: fail or ignore
+    require_all_pairs: bool = True
+
+
+@dataclass(frozen=True)
+class SweepRule:
+    size: int
+    max_p50_us: float | None = None
+    max_p99_us: float | None = None
+    min_gbps: float | None = None
+    min_link_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class CollCriteria:
+    min_scaling_efficiency: float | None = None
+    min_size: int = 0
+    check_errors: str = "fail"  # fail or ignore
+
+
+@dataclass(frozen=True)
+class Attribution:
+    host_fail_fraction: float = 0.5
+    link_fail_fraction: float = 0.5
+    min_pairs: int = 2
+    max_suspects: int = 20
+
+
+@dataclass(frozen=True)
+class Retest:
+    max_pairs: int = 2000
+    peers_per_host: int = 3
+    pairs_per_link: int = 4
+
+
+@dataclass(frozen=True)
+class Criteria:
+    path: Path
+    name: str
+    description: str
+    link_rate_gbps: float | None
+    pairs: PairsCriteria | None
+    sweeps: Mapping[str, tuple[SweepRule, ...]]
+    coll: CollCriteria | None
+    attribution: Attribution
+    retest: Retest
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int | None:
+    """8, "8", "64K", "1M", "1G" (K = 1024) -> bytes; None when not a size."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m:
+            return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+    return None
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, hint: str) -> CriteriaError:
+        return CriteriaError(self.path, f"{key}: {problem}", hint)
+
+    def mapping(self, value: Any, key: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping of {', '.join(known)}, found {type(value).__name__}",
+                            "write it as `key: value` lines indented under it")
+        for k in value:
+            if k not in known:
+                raise self.fail(f"{key}.{k}" if key else str(k), "unknown key",
+                                f"known keys here: {', '.join(known)} (see configs/criteria/README.md)")
+        return value
+
+    def number(self, m: Mapping[str, Any], key: str, where: str, *, fraction: bool = False,
+               integer: bool = False, minimum: float = 0.0) -> Any:
+        if key not in m or m[key] is None:
+            return None
+        v = m[key]
+        full = f"{where}.{key}" if where else key
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if integer:
+            ok = ok and float(v).is_integer()
+        if not ok or v < minimum or (minimum == 0.0 and not integer and v <= 0):
+            what = "a whole number" if integer else "a positive number"
+            raise self.fail(full, f"expected {what}, found {v!r}", "fix the value")
+        if fraction and not 0 < v <= 1:
+            raise self.fail(full, f"expected a fraction in (0, 1], found {v!r}", "write e.g. 0.9 for 90%")
+        return int(v) if integer else float(v)
+
+    def size(self, m: Mapping[str, Any], key: str, where: str) -> int | None:
+        if key not in m or m[key] is None:
+            return None
+        s = parse_size(m[key])
+        if s is None:
+            raise self.fail(f"{where}.{key}", f"expected a message size, found {m[key]!r}",
+                            "write bytes as 8, 4096, 64K or 8M (K = 1024)")
+        return s
+
+    def choice(self, m: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str) -> str:
+        v = m.get(key, default)
+        if v not in choices:
+            raise self.fail(f"{where}.{key}", f"expected one of {', '.join(choices)}, found {v!r}", "fix the value")
+        return str(v)
+
+    def flag(self, m: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        v = m.get(key, default)
+        if not isinstance(v, bool):
+            raise self.fail(f"{where}.{key}", f"expected true or false, found {v!r}", "fix the value")
+        return v
+
+
+def _latency(c: _Checker, value: Any, where: str) -> LatencyLimits:
+    m = c.mapping(value, where, ("max_p50_us", "max_p99_us"))
+    return LatencyLimits(c.number(m, "max_p50_us", where), c.number(m, "max_p99_us", where))
+
+
+def _pairs(c: _Checker, value: Any) -> PairsCriteria:
+    m = c.mapping(value, "pairs", ("bandwidth", "latency", "hop_classes", "noise", "failed_pairs",
+                                   "require_all_pairs"))
+    bw = c.mapping(m.get("bandwidth"), "pairs.bandwidth",
+                   ("min_gbps", "min_link_fraction", "min_fabric_fraction", "min_size"))
+    lat = c.mapping(m.get("latency"), "pairs.latency", ("max_p50_us", "max_p99_us", "max_class_ratio", "max_size"))
+    classes = c.mapping(m.get("hop_classes"), "pairs.hop_classes", HOP_CLASS_NAMES)
+    noise = c.mapping(m.get("noise"), "pairs.noise", ("max_bw_spread", "max_lat_spread", "min_samples"))
+    ratio = c.number(lat, "max_class_ratio", "pairs.latency")
+    if ratio is not None and ratio < 1:
+        raise c.fail("pairs.latency.max_class_ratio", f"expected at least 1, found {ratio}",
+                     "it is a multiple of the best latency of the hop class, e.g. 2.0")
+    return PairsCriteria(
+        min_gbps=c.number(bw, "min_gbps", "pairs.bandwidth"),
+        min_link_fraction=c.number(bw, "min_link_fraction", "pairs.bandwidth", fraction=True),
+        min_fabric_fraction=c.number(bw, "min_fabric_fraction", "pairs.bandwidth", fraction=True),
+        bw_min_size=c.size(bw, "min_size", "pairs.bandwidth") or 0,
+        latency=LatencyLimits(c.number(lat, "max_p50_us", "pairs.latency"),
+                              c.number(lat, "max_p99_us", "pairs.latency")),
+        max_class_ratio=ratio,
+        lat_max_size=c.size(lat, "max_size", "pairs.latency"),
+        hop_classes={k: _latency(c, v, f"pairs.hop_classes.{k}") for k, v in classes.items()},
+        max_bw_spread=c.number(noise, "max_bw_spread", "pairs.noise") or 0.15,
+        max_lat_spread=c.number(noise, "max_lat_spread", "pairs.noise") or 1.0,
+        min_samples=c.number(noise, "min_samples", "pairs.noise", integer=True, minimum=1) or 3,
+        failed_pairs=c.choice(m, "failed_pairs", "pairs", ("fail", "ignore"), "fail"),
+        require_all_pairs=c.flag(m, "require_all_pairs", "pairs", True),
+    )
+
+
+def _sweeps(c: _Checker, value: Any) -> dict[str, tuple[SweepRule, ...]]:
+    m = c.mapping(value, "sweeps", ("lat", "bw", "bibw"))
+    out: dict[str, tuple[SweepRule, ...]] = {}
+    for bench, rules in m.items():
+        where = f"sweeps.{bench}"
+        if not isinstance(rules, list):
+            raise c.fail(where, f"expected a list of rules, found {type(rules).__name__}",
+                         "write `- {size: 8, max_p50_us: 2}` items")
+        known = ("size", "max_p50_us", "max_p99_us") if bench == "lat" else ("size", "min_gbps", "min_link_fraction")
+        parsed = []
+        for i, rule in enumerate(rules):
+            w = f"{where}[{i}]"
+            r = c.mapping(rule, w, known)
+            size = c.size(r, "size", w)
+            if size is None:
+                raise c.fail(f"{w}.size", "missing", "every sweep rule names the message size it judges")
+            parsed.append(SweepRule(
+                size=size,
+                max_p50_us=c.number(r, "max_p50_us", w), max_p99_us=c.number(r, "max_p99_us", w),
+                min_gbps=c.number(r, "min_gbps", w),
+                min_link_fraction=c.number(r, "min_link_fraction", w, fraction=True),
+            ))
+        out[bench] = tuple(parsed)
+    return out
+
+
+def load_criteria(path: str | os.PathLike[str]) -> Criteria:
+    p = Path(path)
+    if not p.exists():
+        raise CriteriaError(p, "no such criteria file", "check the path (shipped files: configs/criteria/*.yaml)")
+    if p.is_dir():
+        raise CriteriaError(p, "is a directory", "pass one criteria YAML file, e.g. configs/criteria/ndr400.yaml")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise CriteriaError(p, f"cannot be read ({exc})", "check the file and its permissions") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise CriteriaError(p, f"{where}{problem}", "fix the YAML syntax") from None
+    c = _Checker(p)
+    if not isinstance(doc, dict):
+        raise CriteriaError(p, "is not a criteria file (expected a YAML mapping)",
+                            f"start it with `{FORMAT_KEY}: {FORMAT_VERSION}` (see configs/criteria/README.md)")
+    m = c.mapping(doc, "", (FORMAT_KEY, "name", "description", "link_rate_gbps", "pairs", "sweeps", "coll",
+                            "attribution", "retest"))
+    if FORMAT_KEY not in m:
+        raise CriteriaError(p, f"has no `{FORMAT_KEY}` key, so it is not a fabscope criteria file",
+                            f"start it with `{FORMAT_KEY}: {FORMAT_VERSION}`")
+    if m[FORMAT_KEY] != FORMAT_VERSION:
+        raise CriteriaError(p, f"{FORMAT_KEY} {m[FORMAT_KEY]!r} is not supported (this tool reads {FORMAT_VERSION})",
+                            "use a criteria file of this version")
+    name = m.get("name", p.stem)
+    if not isinstance(name, str) or not name:
+        raise c.fail("name", f"expected a text, found {name!r}", "fix the value")
+    coll_m = c.mapping(m.get("coll"), "coll", ("min_scaling_efficiency", "min_size", "check_errors"))
+    att = c.mapping(m.get("attribution"), "attribution",
+                    ("host_fail_fraction", "link_fail_fraction", "min_pairs", "max_suspects"))
+    ret = c.mapping(m.get("retest"), "retest", ("max_pairs", "peers_per_host", "pairs_per_link"))
+    return Criteria(
+        path=p,
+        name=name,
+        description=str(m.get("description", "")),
+        link_rate_gbps=c.number(m, "link_rate_gbps", ""),
+        pairs=_pairs(c, m["pairs"]) if "pairs" in m else None,
+        sweeps=_sweeps(c, m.get("sweeps")),
+        coll=CollCriteria(
+            min_scaling_efficiency=c.number(coll_m, "min_scaling_efficiency", "coll", fraction=True),
+            min_size=c.size(coll_m, "min_size", "coll") or 0,
+            check_errors=c.choice(coll_m, "check_errors", "coll", ("fail", "ignore"), "fail"),
+        ) if "coll" in m else CollCriteria(),
+        attribution=Attribution(
+            host_fail_fraction=c.number(att, "host_fail_fraction", "attribution", fraction=True) or 0.5,
+            link_fail_fraction=c.number(att, "link_fail_fraction", "attribution", fraction=True) or 0.5,
+            min_pairs=c.number(att, "min_pairs", "attribution", integer=True, minimum=1) or 2,
+            max_suspects=c.number(att, "max_suspects", "attribution", integer=True, minimum=1) or 20,
+        ),
+        retest=Retest(
+            max_pairs=c.number(ret, "max_pairs", "retest", integer=True, minimum=1) or 2000,
+            peers_per_host=c.number(ret, "peers_per_host", "retest", integer=True, minimum=1) or 3,
+            pairs_per_link=c.number(ret, "pairs_per_link", "retest", integer=True, minimum=1) or 4,
+        ),
+    )

@@ -1,0 +1,266 @@
+"""`fabscope-analyze accept`: verdicts, suspects, noise, re-test plans, JSON and JUnit output.
+
+Synthetic fabrics (synth.py) carry known faults; each must come out as the suspect it is. The
+shipped criteria files are used as they are (ndr400.yaml on an NDR-like synthetic model,
+local.yaml on the real fabscope run).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, run_cli
+from synth import FabricModel, Faults, PairsSpec, SynthTopology, write_synthetic_run
+
+NDR = REPO_ROOT / "configs" / "criteria" / "ndr400.yaml"
+LOCAL = REPO_ROOT / "configs" / "criteria" / "local.yaml"
+# Large messages move at a near-constant rate: 1% window noise, 0.5% host-to-host spread.
+MODEL = FabricModel(peak_gbps=395.0, base_latency_ns=1500.0, noise=0.01, per_host_spread=0.005)
+TOPO = SynthTopology(hosts_per_leaf=8, leaves_per_pod=4, spines_per_pod=4)  # 64 hosts: 8 leaves, 2 pods
+PAIRS = PairsSpec(bw_size_bytes=8 << 20, lat_iters=50, bw_windows=8)
+SLOW, CABLE, UPLINK, NOISY = 13, 20, (5, 1), ((2, 60), (9, 33))
+
+
+def fabric(path: Path, faults: Faults = Faults(), topology: SynthTopology | None = TOPO, n: int = 64,
+           seed: int = 3, pairs: PairsSpec = PAIRS) -> Path:
+    return write_synthetic_run(path, n, seed, model=MODEL, faults=faults, topology=topology, sweeps=(), pairs=pairs)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fabric(tmp_path_factory.mktemp("accept") / "faulty.h5",
+                  Faults(slow_hosts=(SLOW,), bad_cables=(CABLE,), bad_uplinks=(UPLINK,), noisy_pairs=NOISY))
+
+
+@pytest.fixture(scope="module")
+def faulty_outputs(faulty: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from fabscope_analyze.cli import main
+
+    out = tmp_path_factory.mktemp("accept-out")
+    paths = {"json": out / "v.json", "junit": out / "v.xml", "plan": out / "retest.plan", "yaml": out / "retest.yaml"}
+    code = main(["accept", str(faulty), "--criteria", str(NDR), "--json", str(paths["json"]), "--junit",
+                 str(paths["junit"]), "--retest-plan", str(paths["plan"]), "-q"])
+    code_yaml = main(["accept", str(faulty), "--criteria", str(NDR), "--retest-plan", str(paths["yaml"]), "-q"])
+    return {"code": code, "code_yaml": code_yaml, **paths, "verdict": json.loads(paths["json"].read_text())}
+
+
+def test_faulty_fabric_fails_and_names_every_fault(faulty_outputs: dict) -> None:
+    assert faulty_outputs["code"] == 1 and faulty_outputs["code_yaml"] == 1
+    v = faulty_outputs["verdict"]
+    assert v["verdict"] == "fail"
+    suspects = [(s["kind"], s["name"]) for s in v["suspects"]]
+    # the three faults, and nothing else (the noisy pairs are not suspects)
+    assert sorted(suspects) == sorted([
+        ("leaf_spine_link", "leaf0006 <-> spine0006"),  # leaf 5, plane 1 of pod 1
+        ("host_link", "node020 port/cable to leaf0003"),
+        ("host", "node013"),
+    ]), suspects
+    by_kind = {s["kind"]: s for s in v["suspects"]}
+    assert by_kind["leaf_spine_link"]["failing"] == by_kind["leaf_spine_link"]["judged"]  # every flow over it
+    assert by_kind["host"]["details"]["bw_vs_limit_median"] < 0.5  # slow host: x0.4 bandwidth
+    assert by_kind["host"]["details"]["latency_vs_limit_median"] > 1.5
+    cable = by_kind["host_link"]
+    assert cable["details"]["port_rate_gbps"] == 200 and "200 Gb/s" in cable["evidence"]
+    assert 0.45 < cable["details"]["bw_vs_limit_median"] < 0.6
+    checks = {c["rule"]: c for c in v["runs"][0]["checks"]}
+    assert checks["pairs.bandwidth.min_fabric_fraction"]["status"] == "fail"
+    assert checks["pairs.latency.max_class_ratio"]["status"] == "fail"
+    assert checks["pairs.require_all_pairs"]["status"] == "pass"
+
+
+def test_noisy_pairs_are_inconclusive_and_retested(faulty_outputs: dict) -> None:
+    v = faulty_outputs["verdict"]
+    noisy = {frozenset((f"node{a:03d}", f"node{b:03d}")) for a, b in NOISY}
+    inconclusive = {frozenset((p["from"], p["to"])) for p in v["runs"][0]["inconclusive_pairs"]}
+    assert inconclusive and inconclusive <= noisy
+    failing = {frozenset((p["from"], p["to"])) for p in v["runs"][0]["failing_pairs"]}
+    assert not (noisy & failing), "a noisy pair was failed instead of inconclusive"
+    plan_pairs = {frozenset(p) for r in v["retest_plan"]["rounds"] for p in r}
+    assert inconclusive <= plan_pairs
+
+
+def parse_plan(text: str) -> list[list[tuple[str, str]]]:
+    """The `fabscope-plan 1` format of topology/plan_file.hpp, with its rules checked."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[0] == "fabscope-plan 1"
+    rounds: list[list[tuple[str, str]]] = []
+    for line in lines[1:]:
+        words = line.split()
+        if words[0] == "plan":
+            continue
+        if words[0] == "endpoints":
+            assert words == ["endpoints", "host"] and not rounds
+        elif words[0] == "round":
+            assert len(words) <= 2 and (len(words) == 1 or int(words[1]) == len(rounds))
+            rounds.append([])
+        else:
+            assert len(words) == 2 and words[0] != words[1] and rounds, line
+            rounds[-1].append((words[0], words[1]))
+    for r in rounds:
+        names = [x for p in r for x in p]
+        assert len(names) == len(set(names)), "a host twice in one round"
+    return rounds
+
+
+def test_retest_plan_files(faulty_outputs: dict) -> None:
+    rounds = parse_plan(faulty_outputs["plan"].read_text())
+    pairs = [p for r in rounds for p in r]
+    hosts = {x for p in pairs for x in p}
+    assert "node013" in hosts and "node020" in hosts  # suspect hosts against reference peers
+    assert sum("node013" in p for p in pairs) == 3  # peers_per_host
+    doc = yaml.safe_load(faulty_outputs["yaml"].read_text())
+    assert doc["fabscope_retest"] == 1 and doc["endpoints"] == "host"
+    yaml_pairs = [tuple(p) for r in doc["rounds"] for p in r]
+    assert sorted(map(frozenset, yaml_pairs), key=sorted) == sorted(map(frozenset, pairs), key=sorted)
+    for r in doc["rounds"]:
+        names = [x for p in r for x in p]
+        assert len(names) == len(set(names))
+
+
+def test_junit_xml(faulty_outputs: dict) -> None:
+    root = ET.parse(faulty_outputs["junit"]).getroot()
+    assert root.tag == "testsuites" and int(root.get("failures")) > 0
+    cases = root.findall(".//testcase")
+    assert int(root.get("tests")) == len(cases)
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert "host node013" in failed and "leaf_spine_link leaf0006 <-> spine0006" in failed
+    assert any(c.get("name", "").startswith("pairs.require_all_pairs") and c.find("failure") is None for c in cases)
+
+
+def test_healthy_fabric_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = fabric(tmp_path / "healthy.h5")
+    code, out, err = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    assert code == 0 and err == "", err
+    assert out.startswith("fabscope accept: PASS")
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert v["verdict"] == "pass" and v["suspects"] == [] and v["runs"][0]["failing_pairs"] == []
+
+
+@pytest.mark.parametrize(("faults", "kind", "name"), [
+    (Faults(slow_hosts=(5,)), "host", "node005"),
+    (Faults(bad_cables=(50,)), "host_link", "node050 port/cable to leaf0007"),
+    (Faults(bad_uplinks=((2, 3),)), "leaf_spine_link", "leaf0003 <-> spine0004"),
+])
+def test_each_fault_alone_is_the_top_suspect(tmp_path: Path, capsys: pytest.CaptureFixture[str], faults: Faults,
+                                            kind: str, name: str) -> None:
+    path = fabric(tmp_path / "f.h5", faults, seed=11)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    assert code == 1
+    suspects = json.loads((tmp_path / "v.json").read_text())["suspects"]
+    assert [(s["kind"], s["name"]) for s in suspects] == [(kind, name)], out
+    assert f"1. {kind} {name}:" in out
+
+
+def test_noisy_pairs_alone_do_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = fabric(tmp_path / "noisy.h5", Faults(noisy_pairs=((1, 2), (3, 40), (5, 63))), seed=5)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert code == 0 and v["verdict"] == "inconclusive", out
+    assert v["suspects"] == [] and v["runs"][0]["inconclusive_pairs"]
+
+
+def test_without_routes_a_bad_uplink_names_the_leaf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = fabric(tmp_path / "f.h5", Faults(bad_uplinks=((2, 3),)), seed=11)
+    with h5py.File(path, "r+") as f:
+        del f["topology/ranks/dest_plane"]
+    code, _, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    suspects = json.loads((tmp_path / "v.json").read_text())["suspects"]
+    assert code == 1 and [(s["kind"], s["name"]) for s in suspects] == [("leaf_uplinks", "uplinks of leaf0003")]
+
+
+def test_without_topology_hosts_are_still_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = fabric(tmp_path / "flat.h5", Faults(slow_hosts=(7,), bad_cables=(30,)), topology=None, n=48)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert code == 1 and "flat fabric" in v["layout"]
+    assert sorted((s["kind"], s["name"]) for s in v["suspects"]) == [("host", "node007"), ("host_link", "node030 port/cable")]
+    assert "hop class same_leaf limits not judged" in out
+
+
+def test_failed_pairs_and_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pairs = PairsSpec(bw_size_bytes=8 << 20, lat_iters=20, bw_windows=8, rounds_done=10,
+                      failed_pairs=((0, 1),), timeout_pairs=((2, 3),))
+    path = fabric(tmp_path / "f.h5", n=16, pairs=pairs, topology=None)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    assert code == 1
+    checks = {c["rule"]: c for c in json.loads((tmp_path / "v.json").read_text())["runs"][0]["checks"]}
+    status = checks["pairs.status"]
+    assert status["status"] == "fail" and status["failing"] == 2
+    assert any("IBV_WC_RETRY_EXC_ERR" in e for e in status["examples"]) and any("timed out" in e for e in status["examples"])
+    cover = checks["pairs.require_all_pairs"]
+    assert cover["status"] == "fail" and "rounds 10/15" in cover["detail"]
+
+
+def test_real_run_with_local_criteria(real_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["accept", real_results, "--criteria", LOCAL, "--json", tmp_path / "v.json", "--junit",
+                              tmp_path / "v.xml", "--retest-plan", tmp_path / "p.plan"], capsys)
+    assert code in (0, 1) and err == "", err
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert v["verdict"] in ("pass", "fail", "inconclusive") and (code == 1) == (v["verdict"] == "fail")
+    assert [r["run"] for r in v["runs"]] == ["lat", "bw", "pairs", "coll"]  # local.yaml has no bibw rule
+    coll = {c["rule"]: c for c in v["runs"][3]["checks"]}
+    assert coll["coll.allreduce.check"]["status"] == "pass" and coll["coll.allreduce.check"]["judged"] > 0
+    pairs = {c["rule"]: c for c in v["runs"][2]["checks"]}
+    assert pairs["pairs.require_all_pairs"]["status"] == "pass" and pairs["pairs.status"]["status"] == "pass"
+    ET.parse(tmp_path / "v.xml")
+    parse_plan((tmp_path / "p.plan").read_text())  # all ranks share one host: an empty plan
+    assert re.match(r"fabscope accept: (PASS|FAIL|INCONCLUSIVE) ", out)
+
+
+def test_real_run_impossible_and_trivial_limits(real_results: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("fabscope_criteria: 1\npairs:\n  bandwidth: {min_gbps: 1000000}\n")
+    code, out, _ = run_cli(["accept", real_results, "--criteria", strict, "--json", tmp_path / "s.json"], capsys)
+    v = json.loads((tmp_path / "s.json").read_text())
+    assert code == 1 and "bandwidth >= 1,000,000 Gb/s: 12 of 12 directed pairs fail" in out
+    assert len(v["runs"][0]["failing_pairs"]) == 12
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("fabscope_criteria: 1\npairs:\n  bandwidth: {min_gbps: 0.000001}\n  latency: {max_p50_us: 1000000}\n"
+                     "  noise: {max_bw_spread: 100}\n")
+    code, out, _ = run_cli(["accept", real_results, "--criteria", loose], capsys)
+    assert code == 0 and out.startswith("fabscope accept: PASS"), out
+
+
+def test_report_puts_the_verdict_on_top(faulty: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["report", faulty, "-o", tmp_path / "r", "--criteria", NDR], capsys)
+    assert code == 0 and err == "", err
+    text = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert text.index('id="verdict"') < text.index("<h2>Summary</h2>")
+    assert "Acceptance: FAIL" in text and "<strong>node013</strong>" in text
+    assert "<strong>leaf0006 &lt;-&gt; spine0006</strong>" in text
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_repeated_measurements_that_disagree_are_inconclusive(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              repeat: bool) -> None:
+    path = fabric(tmp_path / "r.h5", n=16, topology=None)
+    with h5py.File(path, "r+") as f:
+        g = f["runs/00_pairs"]
+        ps = g["pair_samples"]
+        pairs = ps["pair"][()]
+        k = next(i for i, (a, b) in enumerate(pairs.tolist()) if {a, b} == {2, 9})
+        a, b = (int(x) for x in pairs[k])
+        healthy = ps["bw_gbps_fwd"][k]
+        ps["bw_gbps_fwd"][k] = healthy * 0.5  # the first measurement of a -> b was slow ...
+        g["bw_gbps"][a, b] = np.median(healthy * 0.5)
+        if repeat:  # ... and a second measurement of the pair was not
+            for name in ("pair", "round", "latency_ns", "bw_gbps_fwd", "bw_gbps_rev"):
+                ds = ps[name]
+                row = ds[k]
+                ds.resize(ds.shape[0] + 1, axis=0)
+                ds[-1] = healthy if name == "bw_gbps_fwd" else row
+    code, _, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    run = json.loads((tmp_path / "v.json").read_text())["runs"][0]
+    target = [(p["from"], p["to"]) for p in (run["inconclusive_pairs"] if repeat else run["failing_pairs"])]
+    assert target == [(f"node{a:03d}", f"node{b:03d}")]
+    assert (code, run["status"]) == ((0, "inconclusive") if repeat else (1, "fail"))

@@ -1,0 +1,118 @@
+"""`fabscope-analyze compare`: regressions found, noise not flagged, diff heatmaps; on real files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from fabscope_analyze.compare import compare
+from fabscope_analyze.reader import read_results
+from pages import parse
+from synth import CollSpec, FabricModel, PairsSpec, write_synthetic_run
+
+MODEL = FabricModel()
+COLL = CollSpec(sizes=(8, 1024, 65536, 1 << 20))
+N = 12
+
+
+def run(path: Path, seed: int, model: FabricModel = MODEL, **kw: object) -> Path:
+    """Same fabric (fabric_seed) every time: files differ by measurement noise and the model only."""
+    return write_synthetic_run(path, N, seed, model=model, coll=COLL, fabric_seed=99, **kw)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(tmp_path_factory.mktemp("cmp") / "base.h5", 1)
+
+
+def test_injected_10_percent_regression(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = run(tmp_path / "new.h5", 2, replace(MODEL, peak_gbps=MODEL.peak_gbps * 0.9))
+    code, out, err = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "-o", tmp_path / "html",
+                              "--labels", "fw-22", "fw-23"], capsys)
+    assert code == 1 and err == "", err
+    assert out.startswith("fabscope compare: REGRESSION (threshold 5%)")
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert c["regression"] and c["labels"] == ["fw-22", "fw-23"]
+    regs = [r for r in c["rows"] if r["regression"]]
+    kinds = {(r["run"], r["metric"]) for r in regs}
+    assert ("bw", "bandwidth p50") in kinds and ("pairs", "pair bandwidth, median over pairs") in kinds
+    fabric = next(r for r in regs if r["metric"] == "pair bandwidth, median over pairs")
+    assert -0.12 < fabric["change"] < -0.08 and fabric["ci_high"] < -0.05
+    for r in regs:  # every regression is about bandwidth or time, worse by more than 5%, and significant
+        assert r["q_value"] < 0.05
+        if r["ci_low"] is not None:  # per-pair rows beyond the 50 most significant carry no interval
+            assert r["ci_high"] < 0 if r["higher_is_better"] else r["ci_low"] > 0
+        assert (r["change"] < -0.05) if r["higher_is_better"] else (r["change"] > 0.05)
+    assert not any(r["regression"] for r in c["rows"] if r["metric"].startswith(("latency", "pair latency")))
+    assert c["rows"][0]["regression"]  # sorted by significance: regressions first
+    page = parse(tmp_path / "html" / "index.html")
+    assert page.alerts == 1 and len(page.images) == 2  # bandwidth and latency ratio heatmaps
+    for src in page.images:
+        assert (tmp_path / "html" / src).is_file()
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_pure_noise_is_not_a_regression(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        seed: int) -> None:
+    new = run(tmp_path / "new.h5", seed)
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and not c["regression"], out
+    assert out.startswith("fabscope compare: no significant regression")
+    assert len(c["rows"]) > 100  # sweeps, collectives, fabric and per-pair rows were all compared
+
+
+def test_slow_host_in_new_run(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = run(tmp_path / "new.h5", 4, slow_host=7)
+    code, _, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    regs = [r for r in c["rows"] if r["regression"] and r["run"] == "pairs" and r["metric"] == "pair latency p50"]
+    assert code == 1 and len(regs) == N - 1  # every pair of the slow host, and no other
+    assert all("node007" in r["key"] for r in regs)
+
+
+def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["compare", base, base, "--rows", "3"], capsys)
+    assert code == 0 and "0 significant, 0 regressions" in out
+    c = compare(read_results(base), read_results(base))
+    assert c.rows and all(r.change == 0 and not r.significant for r in c.rows)
+
+
+def test_hosts_and_runs_that_differ(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = write_synthetic_run(tmp_path / "o.h5", N + 4, 5, sweeps=(), fabric_seed=99)
+    code, out, _ = run_cli(["compare", base, other], capsys)
+    assert code in (0, 1)
+    assert "run lat (lat) only in the base file" in out and "run coll (coll) only in the base file" in out
+    assert f"{N} hosts in both files ({N} in base, {N + 4} in new)" in out
+
+
+def test_large_fabric_diff_heatmaps_aggregate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pairs = PairsSpec(lat_iters=30, bw_windows=3)  # enough latency samples to single out a pair
+    a = write_synthetic_run(tmp_path / "a.h5", 300, 1, sweeps=(), pairs=pairs, fabric_seed=4)
+    b = write_synthetic_run(tmp_path / "b.h5", 300, 2, sweeps=(), pairs=pairs, fabric_seed=4, slow_host=120)
+    code, _, _ = run_cli(["compare", a, b, "-o", tmp_path / "html"], capsys)
+    assert code == 1
+    figs = sorted(p.name for p in (tmp_path / "html" / "figures").glob("*.png"))
+    assert figs == ["00-bw-ratio.png", "00-lat-ratio.png"]
+    text = (tmp_path / "html" / "index.html").read_text()
+    assert "per block pair" in text
+
+
+def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["compare", real_results, real_results_2, "--json", tmp_path / "c.json", "-o",
+                              tmp_path / "html"], capsys)
+    assert code in (0, 1) and err == "", err  # two runs on a busy VM may well differ
+    c = json.loads((tmp_path / "c.json").read_text())
+    runs = {r["run"] for r in c["rows"]}
+    assert runs == {"lat", "bw", "bibw", "pairs", "coll"}
+    a = read_results(real_results)
+    lat_rows = [r for r in c["rows"] if r["run"] == "lat"]
+    assert len(lat_rows) == a.sweeps[0].size_bytes.size  # every size matched
+    assert any(r["metric"] == "pair bandwidth, median over pairs" for r in c["rows"])
+    assert (tmp_path / "html" / "index.html").is_file()
+    code, out, _ = run_cli(["compare", real_results, real_results], capsys)
+    assert code == 0 and ", 0 regressions," in out

@@ -1,0 +1,86 @@
+"""`fabscope-analyze trend`: history across runs, change points where the level shifts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fabscope_analyze.trend import change_points
+from synth import CollSpec, FabricModel, write_synthetic_run
+
+MODEL = FabricModel(noise=0.02)  # night-to-night noise well under the 5% threshold
+
+
+def nightly(folder: Path, n_runs: int, step_at: int | None) -> list[Path]:
+    """Runs a day apart, written in shuffled order (trend sorts by created_utc); from run
+    `step_at` on, bandwidth is 12% lower and latency 11% higher."""
+    folder.mkdir()
+    paths = []
+    for d in np.random.default_rng(0).permutation(n_runs):
+        model = MODEL if step_at is None or d < step_at else replace(MODEL, peak_gbps=88.0, base_latency_ns=2000.0)
+        paths.append(write_synthetic_run(folder / f"night-{(d * 7) % n_runs:02d}.h5", 6, 100 + int(d), model=model,
+                                         coll=CollSpec(sizes=(8, 1 << 20), iters=9), fabric_seed=5,
+                                         created_utc=f"2026-11-{10 + d:02d}T02:00:00Z"))
+    return paths
+
+
+def test_step_is_found_at_its_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nightly(tmp_path / "n", 10, step_at=6)
+    code, out, err = run_cli(["trend", tmp_path / "n", "-o", tmp_path / "html", "--json", tmp_path / "t.json"], capsys)
+    assert code == 0 and err == "", err
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert t["created_utc"] == sorted(t["created_utc"])
+    metrics = {s["metric"]: s for s in t["series"]}
+    for name in ("lat/latency_ns_p50@1", "bw/bw_gbps_p50@256K", "pairs/bw_gbps_median", "pairs/latency_ns_p50_median",
+                 "coll/allreduce/busbw_gbps@1M/n6"):
+        cps = metrics[name]["change_points"]
+        assert [c["created_utc"] for c in cps] == ["2026-11-16T02:00:00Z"], (name, cps)
+        assert cps[0]["worse"]
+    assert "change point at run 7 (2026-11-16T02:00:00Z" in out
+    figs = list((tmp_path / "html" / "figures").glob("*.png"))
+    assert len(figs) == len(t["series"]) and (tmp_path / "html" / "index.html").is_file()
+
+
+def test_noise_only_has_no_change_points(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = nightly(tmp_path / "n", 8, step_at=None)
+    code, out, _ = run_cli(["trend", *files, "--json", tmp_path / "t.json"], capsys)
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert code == 0 and all(s["change_points"] == [] for s in t["series"]), out
+    assert " 0 change points" in out
+
+
+def test_metric_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = nightly(tmp_path / "n", 4, step_at=None)
+    code, out, _ = run_cli(["trend", *files, "--metric", "list"], capsys)
+    assert code == 0 and "pairs/bw_gbps_min" in out.splitlines() and "coll/barrier/time_ns_p50/n6" in out.splitlines()
+    code, out, _ = run_cli(["trend", *files, "--metric", "bw/*@1K", "--metric", "pairs/bw_gbps_min",
+                            "--json", tmp_path / "t.json"], capsys)
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert code == 0 and [s["metric"] for s in t["series"]] == ["bw/bw_gbps_p50@1K", "pairs/bw_gbps_min"]
+
+
+def test_change_point_method() -> None:
+    files = [f"f{i}" for i in range(12)]
+    level = [100.0, 101, 99, 100, 100.5, 99.5, 90, 91, 89, 90, 90.5, 89.5]
+    cps = change_points(level, 3, 0.05, True, files, files)
+    assert [c.index for c in cps] == [6] and cps[0].worse and cps[0].change == pytest.approx(-0.1, abs=0.01)
+    spike = [100.0, 101, 99, 100, 60, 100, 99, 101, 100, 100]  # one bad night is not a level shift
+    assert change_points(spike, 3, 0.05, True, files, files) == []
+    small = [100.0, 101, 99, 100, 98, 97, 98, 97.5, 97, 98]  # a real but small shift, under 5%
+    assert change_points(small, 3, 0.05, True, files, files) == []
+    assert change_points([1.0, 2.0], 3, 0.05, True, files, files) == []
+
+
+def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["trend", real_results, real_results_2, "-o", tmp_path / "html", "--json",
+                              tmp_path / "t.json"], capsys)
+    assert code == 0 and err == "", err
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert len(t["files"]) == 2 and {"pairs/bw_gbps_median", "coll/allreduce/busbw_gbps@64K/n4"} <= \
+        {s["metric"] for s in t["series"]}
+    assert all(len(s["values"]) == 2 for s in t["series"])
