@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace fabscope::topology {
 namespace {
@@ -271,12 +272,7 @@ LocalHost decode_local(std::string_view text) {
   const auto bad = [&](const std::string& why) {
     throw core::UsageError(fmt::format("local host record, line {}: {}", line_no, why));
   };
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    const std::string_view line = text.substr(start, nl - start);
-    start = nl + 1;
+  for (const std::string_view line : core::split(text, '\n')) {
     ++line_no;
     std::vector<std::string_view> w;
     for (std::size_t i = 0; i < line.size();) {

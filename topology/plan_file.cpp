@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "topology/sources.hpp"
 
 namespace fabscope::topology {
@@ -52,12 +53,7 @@ PlanFile parse_plan_file(std::string_view text, const std::string& name) {
   const auto fail = [&](const std::string& msg) {
     throw core::UsageError(fmt::format("{}:{}: {}", name, line_no, msg));
   };
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    const std::string_view line = text.substr(start, nl - start);
-    start = nl + 1;
+  for (const std::string_view line : core::split(text, '\n')) {
     ++line_no;
     const auto w = split_ws(line);
     if (w.empty() || w[0].front() == '#') continue;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "core/units.hpp"
 #include "transport/link.hpp"
 
@@ -111,14 +112,10 @@ transport::Options transport_options(const Raw& raw) {
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
-  std::string cur;
-  for (char c : text + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
+  for (auto piece : core::split(text, ',')) {
+    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+    if (!piece.empty()) out.emplace_back(piece);
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/strings.hpp"
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
 #include "suites/fabric.hpp"
@@ -94,10 +95,7 @@ int main(int argc, char** argv) {
     std::string names;
     for (const auto& h : hosts) names += h.hostname + '\n';
     names = comm.broadcast_string(names, 0);
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = names.find('\n', start)) != std::string::npos; start = nl + 1) {
-      hostnames.push_back(names.substr(start, nl - start));
-    }
+    for (const auto line : core::split(names, '\n')) hostnames.emplace_back(line);
   }
 
   // Preflight 3: the fabric's topology (rank 0): every rank's own host (sysfs, verbs, hwloc),

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "core/strings.hpp"
 #include "runtime/comm.hpp"
 #include "suites/suite.hpp"
 #include "verbs/sysfs.hpp"
@@ -46,13 +47,7 @@ std::vector<io::HostRecord> gather_hosts(const runtime::Comm& comm) {
   std::vector<io::HostRecord> out;
   for (const auto& s : comm.gather_strings(mine)) {
     std::vector<std::string> f;
-    std::size_t start = 0;
-    for (;;) {
-      const auto p = s.find(kSep, start);
-      f.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-      if (p == std::string::npos) break;
-      start = p + 1;
-    }
+    for (const auto field : core::split(s, kSep)) f.emplace_back(field);
     f.resize(6);
     out.push_back({f[0], f[1], f[2], f[3], f[4], f[5]});
   }

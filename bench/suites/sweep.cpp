@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/clock.hpp"
+#include "core/strings.hpp"
 
 #include <fmt/format.h>
 
@@ -30,12 +31,11 @@ void CounterProbe::finish(const std::string& run) {
   std::vector<std::map<std::string, std::int64_t>> per_rank(all.size());
   std::map<std::string, std::size_t> names;
   for (std::size_t r = 0; r < all.size(); ++r) {
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = all[r].find('\n', start)) != std::string::npos; start = nl + 1) {
-      const std::string line = all[r].substr(start, nl - start);
+    for (const auto line : core::split(all[r], '\n')) {
       const auto eq = line.find('=');
-      per_rank[r][line.substr(0, eq)] = std::stoll(line.substr(eq + 1));
-      names.emplace(line.substr(0, eq), 0);
+      const std::string name(line.substr(0, eq));
+      per_rank[r][name] = std::stoll(std::string(line.substr(eq + 1)));
+      names.emplace(name, 0);
     }
   }
   if (names.empty()) return;
