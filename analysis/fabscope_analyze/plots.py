@@ -26,6 +26,11 @@ MAX_TICK_LABELS = 32
 MAX_ANNOTATED_CELLS = 12  # write values into cells only up to this many ranks
 MAX_LABEL_CHARS = 24
 MIN_LOG_SPAN = 20.0  # a panel asking for a log y axis gets one only if its data span this factor
+GROUP_LINE_GID = "group-boundary"  # gid of the separator lines between groups (leaves) of ranks
+GROUP_LINE_COLOUR = "white"
+GROUP_LINE_WIDTH = 1.2
+GROUP_FONTSIZE = 8
+MAX_GROUP_LABEL_CHARS = 16
 
 # Status colours by name (SCHEMA.md status_names); unknown names take _EXTRA_STATUS_COLOURS.
 STATUS_COLOURS: dict[str, str] = {
@@ -159,15 +164,68 @@ def _matrix_ticks(ax: matplotlib.axes.Axes, labels: Sequence[str], xlabel: str, 
     ax.set_ylabel(ylabel)
 
 
-def _heatmap_size(labels: Sequence[str], annotated: bool, legend_in: float = 1.4) -> tuple[float, float]:
+def _matrix_inches(n: int, annotated: bool) -> float:
+    return min(max(n * (0.5 if annotated else 0.2), 3.4), 10.0)
+
+
+def _heatmap_size(labels: Sequence[str], annotated: bool, legend_in: float = 1.4,
+                  groups: Sequence[tuple[str, int, int]] | None = None) -> tuple[float, float]:
     """Figure inches: a matrix with room for its cell values, plus the tick labels (which grow
-    with the longest label), the colour bar (`legend_in`) and the title."""
+    with the longest label), the colour bar (`legend_in`), the title and the group labels on the
+    top and right edges (when `groups`)."""
     n = len(labels)
-    cell_in = 0.5 if annotated else 0.2
-    matrix_in = min(max(n * cell_in, 3.4), 10.0)
+    matrix_in = _matrix_inches(n, annotated)
     longest = max((len(shorten(label)) for label in labels), default=1)
     label_in = 0.35 + longest * _label_fontsize(n) * 0.6 / 72
-    return matrix_in + label_in + legend_in, matrix_in + label_in + 0.9
+    group_in = 0.0
+    if groups:
+        longest_group = max(len(shorten(name, MAX_GROUP_LABEL_CHARS)) for name, _, _ in groups)
+        group_in = 0.3 + longest_group * GROUP_FONTSIZE * 0.6 / 72
+    return matrix_in + label_in + legend_in + group_in, matrix_in + label_in + 0.9 + group_in
+
+
+def _check_groups(groups: Sequence[tuple[str, int, int]], n: int) -> list[tuple[str, int, int]]:
+    out = [(str(name), int(a), int(b)) for name, a, b in groups]
+    prev = 0
+    for name, a, b in out:
+        if not (0 <= a < b <= n) or a < prev:
+            raise ValueError(f"group {name!r} [{a}, {b}) is not an ordered, non-empty range of 0..{n}")
+        prev = b
+    return out
+
+
+def _draw_groups(ax: matplotlib.axes.Axes, groups: Sequence[tuple[str, int, int]], n: int, matrix_in: float,
+                 colour: str = GROUP_LINE_COLOUR) -> None:
+    """Separator lines at the group boundaries on both axes (gid GROUP_LINE_GID) and the group
+    names centred on their ranges on a secondary top and right axis; names that would not fit
+    their range are thinned out (every k-th group labelled)."""
+    groups = _check_groups(groups, n)
+    cuts = sorted(({a for _, a, _ in groups} | {b for _, _, b in groups}) - {0, n})
+    for c in cuts:
+        for line in (ax.axhline(c - 0.5, color=colour, linewidth=GROUP_LINE_WIDTH),
+                     ax.axvline(c - 0.5, color=colour, linewidth=GROUP_LINE_WIDTH)):
+            line.set_gid(GROUP_LINE_GID)
+    names = [shorten(name, MAX_GROUP_LABEL_CHARS) for name, _, _ in groups]
+    centres = [(a + b - 1) / 2 for _, a, b in groups]
+    cell_in = matrix_in / max(n, 1)
+    line_in = GROUP_FONTSIZE * 1.3 / 72  # height of one line of label text
+    narrowest = min(b - a for _, a, b in groups) * cell_in
+    longest = max(len(name) for name in names) * GROUP_FONTSIZE * 0.6 / 72
+    rotate = longest > narrowest  # top labels: vertical when they do not fit across their range
+    need = line_in if rotate else longest
+    step = max(1, math.ceil(need / narrowest)) if narrowest > 0 else 1
+    shown = list(range(0, len(groups), step))
+    top = ax.secondary_xaxis("top")
+    right = ax.secondary_yaxis("right")
+    for axis in (top.xaxis, right.yaxis):
+        axis.set_major_locator(FixedLocator([centres[k] for k in shown]))
+        axis.set_minor_locator(NullLocator())
+    top.set_xticklabels([names[k] for k in shown], fontsize=GROUP_FONTSIZE, rotation=90 if rotate else 0)
+    right.set_yticklabels([names[k] for k in shown], fontsize=GROUP_FONTSIZE)
+    for sec in (top, right):
+        sec.tick_params(length=0, pad=2)
+        for spine in sec.spines.values():
+            spine.set_visible(False)
 
 
 def _text_colour(rgb: tuple[float, float, float]) -> str:
@@ -187,12 +245,15 @@ def heatmap_figure(
     annotate: bool | None = None,
     value_format: str | None = None,
     center: float | None = None,
+    groups: Sequence[tuple[str, int, int]] | None = None,
 ) -> Figure:
     """An [N, N] matrix as a heatmap; NaN cells (not measured) in NAN_GREY.
 
     `labels[i]` names rank i on both axes. Cells carry their values when N <= MAX_ANNOTATED_CELLS
     (or `annotate` says so); above MAX_LABELLED_CELLS ranks only every k-th rank is labelled.
     `center`: a diverging scale with this value in the middle (e.g. 1.0 for NEW/BASE ratios).
+    `groups`: (name, start, stop) ranges of display positions (e.g. the ranks of each leaf):
+    separator lines at their boundaries and their names along the top and right edges.
     """
     m = np.asarray(matrix, dtype=np.float64)
     n = m.shape[0]
@@ -201,7 +262,7 @@ def heatmap_figure(
     if annotate is None:
         annotate = n <= MAX_ANNOTATED_CELLS
     with _style():
-        fig = Figure(figsize=_heatmap_size(labels, annotate), layout="constrained")
+        fig = Figure(figsize=_heatmap_size(labels, annotate, groups=groups), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         colours = matplotlib.colormaps[cmap].copy()
@@ -230,11 +291,15 @@ def heatmap_figure(
                     text = value_format.format(v) if value_format else compact_number(v)
                     ax.text(j, i, text, ha="center", va="center", fontsize=8,
                             color=_text_colour(colours(norm(v))))
+        if groups:
+            _draw_groups(ax, groups, n, _matrix_inches(n, annotate))
     return fig
 
 
-def status_figure(status: np.ndarray, names: Sequence[str], labels: Sequence[str], *, title: str) -> Figure:
-    """The per-pair status matrix [N, N] (codes index `names`) as a categorical heatmap."""
+def status_figure(status: np.ndarray, names: Sequence[str], labels: Sequence[str], *, title: str,
+                  groups: Sequence[tuple[str, int, int]] | None = None) -> Figure:
+    """The per-pair status matrix [N, N] (codes index `names`) as a categorical heatmap;
+    `groups` as in heatmap_figure."""
     s = np.asarray(status, dtype=np.int64)
     n = s.shape[0]
     codes = sorted(set(range(len(names))) | set(np.unique(s).tolist()))
@@ -244,7 +309,8 @@ def status_figure(status: np.ndarray, names: Sequence[str], labels: Sequence[str
     index = np.searchsorted(codes, s)  # category index of every cell
     with _style():
         longest_name = max(len(name) for name in code_names)
-        fig = Figure(figsize=_heatmap_size(labels, False, legend_in=1.2 + 0.07 * longest_name), layout="constrained")
+        fig = Figure(figsize=_heatmap_size(labels, False, legend_in=1.2 + 0.07 * longest_name, groups=groups),
+                     layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         cmap = ListedColormap(colours)
@@ -256,6 +322,8 @@ def status_figure(status: np.ndarray, names: Sequence[str], labels: Sequence[str
         cbar.set_label("pair status (pairs)")
         _matrix_ticks(ax, labels, "rank host", "rank host")
         ax.set_title(title)
+        if groups:
+            _draw_groups(ax, groups, n, _matrix_inches(n, False), colour="black")
     return fig
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fabscope_analyze import __version__, coll, plots, stats
-from fabscope_analyze.layout import Layout, build_layout
+from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
 from fabscope_analyze.reader import CollRun, Counters, Host, PairsRun, Run, RunFile, SweepRun
 
 FIGURE_DIR = "figures"
@@ -197,11 +197,12 @@ def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title
 
     labels = [axis_label(hosts[i]) for i in order]
     by = "" if identity else ", ranks in topology order"
+    groups = leaf_groups(lay)
     save(
         plots.heatmap_figure(
             arranged(run.latency_ns_p50), labels,
             title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B messages{by}",
-            cbar_label="one-way latency p50 (ns)", cmap="viridis_r",
+            cbar_label="one-way latency p50 (ns)", cmap="viridis_r", groups=groups,
         ),
         "latency_p50", f"pair latency p50 heatmap, run {run.info.name}",
     )
@@ -211,14 +212,23 @@ def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title
             title=f"{title}\nbandwidth (p50 of windows), {plots.format_bytes(run.bw_size_bytes)} B messages,"
             f" row sends to column{by}",
             cbar_label="bandwidth, p50 of windows (Gb/s)", cmap="viridis",
-            xlabel="receiver: rank host", ylabel="sender: rank host",
+            xlabel="receiver: rank host", ylabel="sender: rank host", groups=groups,
         ),
         "bw", f"pair bandwidth heatmap, run {run.info.name}",
     )
     save(
-        plots.status_figure(arranged(run.status), run.status_names, labels, title=f"{title}\npair status{by}"),
+        plots.status_figure(arranged(run.status), run.status_names, labels, title=f"{title}\npair status{by}",
+                            groups=groups),
         "status", f"pair status matrix, run {run.info.name}",
     )
+
+
+def leaf_groups(lay: Layout) -> list[tuple[str, int, int]] | None:
+    """(leaf name, start, stop) over display positions for the full heatmaps; None without leaves."""
+    if not lay.has_leaves:
+        return None
+    names, bounds = lay.blocks()
+    return [(name, int(a), int(b)) for name, a, b in zip(names, bounds[:-1], bounds[1:])]
 
 
 def _pairs_block_figures(run: PairsRun, lay: Layout, title: str, save) -> None:  # type: ignore[no-untyped-def]
@@ -413,6 +423,70 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host]) -> str:
     )
 
 
+HOP_ROWS_PER_CHUNK_CELLS = 4_000_000  # hop-class summary: matrix cells handled at a time
+
+
+def hop_class_table(run: PairsRun, lay: Layout) -> str:
+    """Per hop class present: measured pairs, latency p50 median and p99 (us), bandwidth median and
+    minimum (Gb/s, both directions). Empty when the layout knows at most one hop class. Counts
+    and minima are exact; above CDF_MAX_VALUES directed cells the medians and p99 come from a
+    seeded random sample of the cells."""
+    if len(lay.classes_present()) < 2 or run.n_ranks < 2:
+        return ""
+    n = run.n_ranks
+    n_cls = len(HOP_CLASSES)
+    keep = min(1.0, CDF_MAX_VALUES / (n * (n - 1)))
+    rng = np.random.default_rng(3)
+    pairs = np.zeros(n_cls, dtype=np.int64)
+    bw_min = np.full(n_cls, np.inf)
+    lat_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
+    bw_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
+    lat_m, bw_m = run.latency_ns_p50, run.bw_gbps
+    step = max(1, HOP_ROWS_PER_CHUNK_CELLS // n)
+    cols = np.arange(n)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        rows = np.arange(r0, r1)
+        cls = lay.hop_class(rows)
+        upper = cols[None, :] > rows[:, None]  # each unordered pair once
+        lat = np.asarray(lat_m[r0:r1], dtype=np.float64)
+        fwd = np.asarray(bw_m[r0:r1], dtype=np.float64)
+        rev = np.asarray(bw_m[:, r0:r1], dtype=np.float64).T
+        measured = upper & (np.isfinite(lat) | np.isfinite(fwd) | np.isfinite(rev))
+        sample = np.ones_like(upper) if keep >= 1.0 else rng.random(upper.shape) < keep
+        for c in np.unique(cls):
+            in_c = cls == c
+            pairs[c] += int(np.count_nonzero(in_c & measured))
+            both = np.concatenate([fwd[in_c & upper], rev[in_c & upper]])
+            both = both[np.isfinite(both)]
+            if both.size:
+                bw_min[c] = min(bw_min[c], float(both.min()))
+            pick = in_c & upper & sample
+            lat_vals[c].append(lat[pick])
+            bw_vals[c].append(np.concatenate([fwd[pick], rev[pick]]))
+    rows_html = []
+    for c, name in enumerate(HOP_CLASSES):
+        if pairs[c] == 0:
+            continue
+        lat = np.concatenate(lat_vals[c])
+        lat = lat[np.isfinite(lat)] / 1e3
+        bw = np.concatenate(bw_vals[c])
+        bw = bw[np.isfinite(bw)]
+        rows_html.append([
+            esc(name), f"{int(pairs[c]):,}",
+            fmt(float(np.median(lat))) if lat.size else fmt(float("nan")),
+            fmt(float(np.percentile(lat, 99))) if lat.size else fmt(float("nan")),
+            fmt(float(np.median(bw))) if bw.size else fmt(float("nan")),
+            fmt(float(bw_min[c])) if np.isfinite(bw_min[c]) else fmt(float("nan")),
+        ])
+    if not rows_html:
+        return ""
+    note = "" if keep >= 1.0 else " (medians and p99 of a random sample of the pairs; counts and minima of all)"
+    return (f"<p>Summary by hop class{note}; {esc(lay.source)}:</p>\n"
+            + _table(["hop class", "measured pairs", "latency p50: median (us)", "latency p50: p99 (us)",
+                      "bandwidth: median (Gb/s)", "bandwidth: min (Gb/s)"], rows_html, "hop-classes"))
+
+
 def coll_tables(run: CollRun, hosts: Sequence[Host], threshold: float = coll.DEFAULT_EFFICIENCY_THRESHOLD) -> str:
     """Failed measurements (flagged), the largest scaling drops, and steps ending below the
     efficiency threshold."""
@@ -569,7 +643,8 @@ def _figure_html(ref: FigureRef) -> str:
     )
 
 
-def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[FigureRef]) -> str:
+def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[FigureRef],
+                layout: Layout | None = None) -> str:
     info = run.info
     parts = [f'<h3 id="{anchor(index)}">{esc(info.name)} <span class="sub">({esc(info.benchmark)}, '
              f"group {esc(info.group)})</span></h3>"]
@@ -578,6 +653,7 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
     parts.append(f"<p>{esc(headline(run))}</p>")
     if isinstance(run, PairsRun):
         parts.append(outlier_hosts_table(run, hosts))
+        parts.append(hop_class_table(run, layout or _flat_layout(hosts)))
         if run.n_ranks > FULL_HEATMAP_MAX:
             parts.append(f"<p>{run.n_ranks} ranks: heatmaps show blocks (worst and median of each block pair) and "
                          f"drill-downs of the {MAX_DRILLDOWNS} blocks whose ranks stand out most (lowest median "
@@ -591,8 +667,11 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
     return "\n".join(p for p in parts if p)
 
 
-def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdict=None) -> str:  # type: ignore[no-untyped-def]
-    """The whole page; `figures[i]` belongs to `run_file.runs[i]`; `verdict` (accept.Verdict) on top."""
+def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdict=None,  # type: ignore[no-untyped-def]
+                layout: Layout | None = None) -> str:
+    """The whole page; `figures[i]` belongs to `run_file.runs[i]`; `verdict` (accept.Verdict) on top;
+    `layout` (default: built from the file) for the hop-class tables."""
+    layout = layout or build_layout(run_file)
     name = run_file.path.name
     reasons = run_file.incomplete_reasons()
     warning = ""
@@ -600,7 +679,7 @@ def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdi
         items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
         warning = f'<div class="warning" role="alert"><strong>Incomplete results.</strong><ul>{items}</ul></div>'
     runs = "\n".join(
-        run_section(i, r, run_file.hosts, f) for i, (r, f) in enumerate(zip(run_file.runs, figures))
+        run_section(i, r, run_file.hosts, f, layout) for i, (r, f) in enumerate(zip(run_file.runs, figures))
     )
     suite = (f"<details><summary>suite</summary><pre>{esc(run_file.suite_text)}</pre></details>"
              if run_file.suite_text else "")
@@ -649,7 +728,7 @@ def write_report(run_file: RunFile, out_dir: Path, criteria=None) -> Path:  # ty
     try:
         for i, run in enumerate(run_file.runs):
             figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout))
-        page = render_html(run_file, figures, verdict)
+        page = render_html(run_file, figures, verdict, layout)
     finally:
         _HOST_MEDIANS.clear()
     index = out_dir / "index.html"

@@ -173,3 +173,69 @@ def test_save_figure_writes_png_and_svg(tmp_path) -> None:
     png, svg = plots.save_figure(fig, tmp_path, "fig")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert svg.read_text().lstrip().startswith("<?xml")
+
+
+def group_lines(fig: Figure) -> list:
+    return [line for line in fig.axes[0].lines if line.get_gid() == plots.GROUP_LINE_GID]
+
+
+def group_label_texts(fig: Figure) -> list[str]:
+    """The tick labels of the secondary (group) axes on the top and right of the matrix."""
+    ax = fig.axes[0]
+    texts = []
+    for child in ax.child_axes:
+        texts += [t.get_text() for t in child.get_xticklabels() + child.get_yticklabels() if t.get_text()]
+    return texts
+
+
+LEAVES = [(f"leaf{k + 1:04d}", 8 * k, 8 * (k + 1)) for k in range(6)]  # 6 leaves x 8 hosts
+
+
+def test_heatmap_groups_draw_boundaries_and_leaf_names() -> None:
+    rng = np.random.default_rng(2)
+    m = rng.uniform(1800, 2600, (48, 48))
+    np.fill_diagonal(m, np.nan)
+    plain = plots.heatmap_figure(m, labels(48), title="t", cbar_label="x (ns)")
+    grouped = plots.heatmap_figure(m, labels(48), title="t", cbar_label="x (ns)", groups=LEAVES)
+    assert group_lines(plain) == [] and group_label_texts(plain) == []
+    lines = group_lines(grouped)
+    assert len(lines) == 2 * 5  # 5 inner boundaries, one horizontal and one vertical line each
+    positions = sorted({float(np.ravel(line.get_ydata())[0]) for line in lines if np.ptp(line.get_xdata()) > 0}
+                       | {float(np.ravel(line.get_xdata())[0]) for line in lines if np.ptp(line.get_ydata()) > 0})
+    assert positions == [8 * k - 0.5 for k in range(1, 6)]
+    names = group_label_texts(grouped)
+    assert sorted(names) == sorted([name for name, _, _ in LEAVES] * 2)  # top and right
+    # the matrix tick labels are still every rank
+    assert [t.get_text() for t in grouped.axes[0].get_yticklabels()] == labels(48)
+    a, b = render(plain), render(grouped)
+    assert a.shape != b.shape or not np.array_equal(a, b)
+    # a boundary pixel between two cells is the line colour
+    ax = grouped.axes[0]
+    x, y = ax.transData.transform((7.5, 20.0))
+    row, col = int(round(b.shape[0] - y)), int(round(x))
+    near = b[row, col - 2:col + 3]  # the antialiased line spans a pixel or two
+    assert np.abs(near - to_rgb(plots.GROUP_LINE_COLOUR)).max(axis=1).min() < 0.2
+
+
+def test_status_figure_groups_and_png_differs(tmp_path) -> None:
+    s = np.ones((48, 48), dtype=np.int8)
+    np.fill_diagonal(s, 0)
+    names = ["not_run", "ok", "failed", "timeout"]
+    plain = plots.status_figure(s, names, labels(48), title="status")
+    grouped = plots.status_figure(s, names, labels(48), title="status", groups=LEAVES)
+    assert len(group_lines(grouped)) == 10 and len(group_label_texts(grouped)) == 12
+    png_a, _ = plots.save_figure(plain, tmp_path, "plain")
+    png_b, _ = plots.save_figure(grouped, tmp_path, "grouped")
+    assert png_a.read_bytes() != png_b.read_bytes()
+
+
+def test_many_narrow_groups_are_thinned_and_checked() -> None:
+    n = 240
+    groups = [(f"leaf{k:04d}", 2 * k, 2 * k + 2) for k in range(n // 2)]
+    fig = plots.heatmap_figure(np.ones((n, n)), labels(n), title="t", cbar_label="x", groups=groups)
+    render(fig)
+    assert len(group_lines(fig)) == 2 * (len(groups) - 1)
+    shown = group_label_texts(fig)
+    assert 0 < len(shown) < 2 * len(groups)
+    with pytest.raises(ValueError):
+        plots.heatmap_figure(np.ones((4, 4)), labels(4), title="t", cbar_label="x", groups=[("a", 0, 5)])

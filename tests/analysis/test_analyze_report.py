@@ -12,10 +12,12 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from fabscope_analyze import plots
+from fabscope_analyze.layout import build_layout
 from fabscope_analyze.reader import Host, read_results
-from fabscope_analyze.report import axis_label
+from fabscope_analyze.report import axis_label, leaf_groups
 from pages import Links, parse
-from synth import HOSTILE, HostSpec, PairsSpec, write_hostile_run, write_synthetic_run
+from synth import HOSTILE, HostSpec, PairsSpec, SynthTopology, write_hostile_run, write_synthetic_run
 
 
 def check_png(path: Path) -> None:
@@ -121,3 +123,56 @@ def test_axis_labels_cut_domain_names(hostname: str, label: str) -> None:
     host = Host(rank=7, hostname=hostname, kernel="", cpu_model="", mpi_library="", rdma_core_version="",
                 rdma_devices=())
     assert axis_label(host) == label
+
+
+def hop_class_rows(text: str) -> dict[str, list[str]]:
+    """The rows of the summary-by-hop-class table: class -> the other cells."""
+    body = text.split('class="hop-classes"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    rows = {}
+    for tr in body.strip().split("</tr>"):
+        cells = [c.split("</td>")[0] for c in tr.split("<td>")[1:]]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_topology_report_has_hop_class_table_and_leaf_groups(cli: Callable, tmp_path: Path) -> None:
+    # 48 hosts: 6 leaves of 8 hosts, pods of 4 leaves (leaves 1-4 and 5-6); synth adds
+    # hop_latency_ns per tier climbed, so same_leaf < same_pod < cross_spine in latency
+    topo = SynthTopology(hosts_per_leaf=8, leaves_per_pod=4, spines_per_pod=4)
+    path = write_synthetic_run(tmp_path / "topo.h5", 48, 1, topology=topo, sweeps=(), pairs=PairsSpec(lat_iters=5))
+    out = tmp_path / "out"
+    proc = cli(["report", path, "-o", out])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    check_report(out, expected_figures=4)
+    text = (out / "index.html").read_text(encoding="utf-8")
+    assert "Summary by hop class" in text
+    rows = hop_class_rows(text)
+    assert list(rows) == ["same_leaf", "same_pod", "cross_spine"]
+    assert [int(r[0].replace(",", "")) for r in rows.values()] == [6 * 28, 6 * 64 + 64, 32 * 16]
+    lat_med = {k: float(r[1]) for k, r in rows.items()}
+    lat_p99 = {k: float(r[2]) for k, r in rows.items()}
+    bw_med = {k: float(r[3]) for k, r in rows.items()}
+    bw_min = {k: float(r[4]) for k, r in rows.items()}
+    assert 1.0 < lat_med["same_leaf"] < lat_med["same_pod"] < lat_med["cross_spine"] < 5.0  # us
+    for k in rows:
+        assert lat_p99[k] >= lat_med[k] and 0 < bw_min[k] <= bw_med[k] < 200
+    # the full heatmaps carry the leaf groups: a grouped PNG is larger than a plain one would be
+    groups = leaf_groups(build_layout(read_results(path)))
+    assert groups == [(f"leaf{k + 1:04d}", 8 * k, 8 * k + 8) for k in range(6)]
+    img = matplotlib.image.imread(out / "figures" / "00-00_pairs-latency_p50.png")
+    plain = plots._heatmap_size([f"{i} node{i:03d}" for i in range(48)], False)
+    assert img.shape[1] > plain[0] * plots.PNG_DPI + 10  # room for the leaf names on the right
+
+
+def test_no_hop_class_table_for_a_flat_fabric(cli: Callable, tmp_path: Path) -> None:
+    path = write_synthetic_run(tmp_path / "flat.h5", 6, sweeps=(), pairs=PairsSpec(lat_iters=5))
+    out = tmp_path / "out"
+    assert cli(["report", path, "-o", out]).returncode == 0
+    assert "hop-classes" not in (out / "index.html").read_text(encoding="utf-8")
+    # two ranks on one host: same_host and unknown, so the table appears
+    with h5py.File(path, "r+") as f:
+        f["hosts/hostname"][1] = f["hosts/hostname"][0]
+    assert cli(["report", path, "-o", out]).returncode == 0
+    rows = hop_class_rows((out / "index.html").read_text(encoding="utf-8"))
+    assert list(rows) == ["same_host", "unknown"] and rows["same_host"][0] == "1" and rows["unknown"][0] == "14"
