@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <variant>
 
 #include "core/error.hpp"
@@ -48,6 +49,41 @@ std::optional<topology::Fabric> build_fabric(const runtime::Comm& comm, const To
   return f;
 }
 
+namespace {
+
+// With forwarding tables: which spine "plane" carries traffic TO each rank. Destination-based
+// routing (OpenSM ftree/updn, D-mod-K) sends every flow to a NIC up through the same spine
+// position of the source's pod, so a route from any NIC on another leaf tells it. Plane = the
+// spine's position among its pod's spines in switch order; -1 when no route climbs a spine.
+// The analysis uses it to name a bad leaf-spine cable (analysis/fabscope_analyze/layout.py).
+std::vector<std::int64_t> dest_planes(const topology::Fabric& fabric, const topology::Endpoints& eps) {
+  const auto& sw = fabric.switches();
+  std::vector<std::int64_t> position(sw.size(), -1);
+  std::map<topology::Index, std::int64_t> next_in_pod;
+  for (std::size_t k = 0; k < sw.size(); ++k) {
+    if (sw[k].level == 2) position[k] = next_in_pod[sw[k].pod]++;
+  }
+  const auto& nics = fabric.nics();
+  std::vector<std::int64_t> plane(eps.size(), -1);
+  for (std::size_t i = 0; i < eps.size(); ++i) {
+    const topology::Index d = eps[i].nic;
+    if (d == topology::kNone) continue;
+    const topology::Index d_leaf = nics[static_cast<std::size_t>(d)].leaf;
+    for (std::size_t s = 0, tries = 0; s < nics.size() && tries < 64; ++s) {
+      if (nics[s].leaf == d_leaf || nics[s].leaf == topology::kNone) continue;
+      ++tries;
+      const topology::Index spine = fabric.route_spine(static_cast<topology::Index>(s), d);
+      if (spine != topology::kNone) {
+        plane[i] = position[static_cast<std::size_t>(spine)];
+        break;
+      }
+    }
+  }
+  return plane;
+}
+
+}  // namespace
+
 void write_topology(io::ResultsWriter& out, const topology::Fabric& fabric, const topology::Endpoints* endpoints) {
   auto write_table = [&](const topology::Table& t) {
     const std::string base = "/topology/" + t.name + "/";
@@ -67,7 +103,10 @@ void write_topology(io::ResultsWriter& out, const topology::Fabric& fabric, cons
     }
   };
   for (const auto& t : topology::topology_tables(fabric)) write_table(t);
-  if (endpoints != nullptr) write_table(topology::rank_table(*endpoints));
+  if (endpoints != nullptr) {
+    write_table(topology::rank_table(*endpoints));
+    if (fabric.has_routes()) out.write_ints("/topology/ranks/dest_plane", dest_planes(fabric, *endpoints), {endpoints->size()}, "");
+  }
   for (const auto& [k, v] : topology::topology_attributes(fabric)) out.set_attr("/topology", k, v);
 }
 

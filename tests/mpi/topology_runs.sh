@@ -46,6 +46,18 @@ print("topology runs:", "ok" if not bad else bad)
 sys.exit(1 if bad else 0)
 PY
 
+# InfiniBand dump + forwarding tables (captured from ibsim, tests/topology/data): every rank's
+# destination plane is stored for link attribution (D-mod-K: planes alternate over the hosts).
+d=$root/tests/topology/data
+"$mpiexec" --oversubscribe -np 16 "$bin" topo --ibnetdiscover "$d/fat16.ibnetdiscover" --routes "$d/fat16.ibroute" \
+  --rank-as-host --out "$tmp/ib.h5" >"$tmp/out" 2>&1 || fail "topo --ibnetdiscover --routes exited $?"
+/usr/bin/python3 -c "
+import sys, h5py, numpy as np
+t = h5py.File(sys.argv[1])['topology']
+p = t['ranks/dest_plane'][:]
+ok = t.attrs['routes_known'] in ('1', 1) and p.shape == (16,) and set(p.tolist()) == {0, 1}
+print('dest_plane', p.tolist()); sys.exit(0 if ok else 1)" "$tmp/ib.h5" || fail "dest_plane"
+
 printf 'racks:\n  - name: r1\n    leaf: [oops\n' >"$tmp/bad.yaml"
 "$mpiexec" --oversubscribe -np 2 "$bin" topo --topology "$tmp/bad.yaml" --out "$tmp/x.h5" >"$tmp/out" 2>"$tmp/err"
 rc=$?
