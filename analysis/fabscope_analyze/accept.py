@@ -164,6 +164,27 @@ class _Flows:
         return np.where(np.isfinite(s), s, 1.0)
 
 
+
+def _limit_inconclusive(rows: np.ndarray, limit: float, max_spread: float, min_samples: int, *,
+                        higher_is_better: bool) -> list[bool]:
+    """Is a pair that failed a limit on this metric too noisy to call? Repeated measurements
+    (rows) whose medians fall on both sides of the limit: yes. Otherwise the pooled samples: too
+    few to judge: no; a 10..90 percentile spread wider than max_spread with the good tail
+    reaching the limit: yes. Returns [] when nothing was measured."""
+    x = rows[np.isfinite(rows)]
+    if len(rows) > 1:  # repeated measurements that disagree
+        med = np.array([np.nanmedian(r) for r in rows if np.isfinite(r).any()])
+        good = med >= limit if higher_is_better else med <= limit
+        if med.size > 1 and good.any() and (~good).any():
+            return [True]
+    if not x.size:
+        return []
+    if x.size < min_samples:
+        return [False]
+    p10, p50, p90 = np.percentile(x, [10, 50, 90])
+    reaches = p90 >= limit if higher_is_better else p10 <= limit
+    return [bool((p90 - p10) / p50 > max_spread and reaches)]
+
 class _PairsJudge:
     def __init__(self, run: PairsRun, layout: Layout, crit: PairsCriteria, criteria: Criteria) -> None:
         self.run, self.layout, self.crit, self.criteria = run, layout, crit, criteria
@@ -481,18 +502,7 @@ class _PairsJudge:
         bw_lim, lat_lim = float(flows.bw_limit[k]), float(flows.lat_limit[k])
         verdicts = []  # per failing metric: inconclusive?
         if reasons & BW_BITS and math.isfinite(bw_lim):
-            x = bw_rows[np.isfinite(bw_rows)]
-            if len(bw_rows) > 1:  # repeated measurements that disagree
-                med = np.array([np.nanmedian(r) for r in bw_rows if np.isfinite(r).any()])
-                if med.size > 1 and (med >= bw_lim).any() and (med < bw_lim).any():
-                    verdicts.append(True)
-                    x = np.empty(0)
-            if x.size:
-                if x.size < c.min_samples:
-                    verdicts.append(False)
-                else:
-                    p10, p50, p90 = np.percentile(x, [10, 50, 90])
-                    verdicts.append(bool((p90 - p10) / p50 > c.max_bw_spread and p90 >= bw_lim))
+            verdicts.extend(_limit_inconclusive(bw_rows, bw_lim, c.max_bw_spread, c.min_samples, higher_is_better=True))
         if reasons & LAT99_BITS:
             x = lat_rows[np.isfinite(lat_rows)]
             if x.size >= c.min_samples:
@@ -501,18 +511,7 @@ class _PairsJudge:
             else:
                 verdicts.append(False)
         if reasons & LAT50_BITS and math.isfinite(lat_lim):
-            x = lat_rows[np.isfinite(lat_rows)]
-            if len(lat_rows) > 1:
-                med = np.array([np.nanmedian(r) for r in lat_rows if np.isfinite(r).any()])
-                if med.size > 1 and (med <= lat_lim).any() and (med > lat_lim).any():
-                    verdicts.append(True)
-                    x = np.empty(0)
-            if x.size:
-                if x.size < c.min_samples:
-                    verdicts.append(False)
-                else:
-                    p10, p50, p90 = np.percentile(x, [10, 50, 90])
-                    verdicts.append(bool((p90 - p10) / p50 > c.max_lat_spread and p10 <= lat_lim))
+            verdicts.extend(_limit_inconclusive(lat_rows, lat_lim, c.max_lat_spread, c.min_samples, higher_is_better=False))
         return bool(verdicts) and all(verdicts)
 
     # attribution ----------------------------------------------------------------------------------
