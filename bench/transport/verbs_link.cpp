@@ -100,20 +100,22 @@ class VerbsLink final : public Link {
     const std::string& verb = opt_.verb;
     if (verb == "read" || verb == "fetch_add" || verb == "cmp_swap") {
       if (initiator) {
+        // One clock read per iteration (as perftest): sample i = stamp(i + 1) - stamp(i).
+        std::int64_t prev = core::now_ns();
         for (int i = 0; i < total; ++i) {
-          const std::int64_t t0 = core::now_ns();
           post_one_sided(0, verb, size, true);
           wait_sends();
-          const std::int64_t t1 = core::now_ns();
-          if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(t1 - t0);
+          const std::int64_t now = core::now_ns();
+          if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev);
+          prev = now;
         }
       }
       sync();
       return;
     }
     if (verb == "send") {
+      std::int64_t prev = core::now_ns();
       for (int i = 0; i < total; ++i) {
-        const std::int64_t t0 = core::now_ns();
         if (initiator) {
           post_send(0, IBV_WR_SEND, size, true);
           wait_recvs(1);
@@ -122,8 +124,11 @@ class VerbsLink final : public Link {
           post_send(0, IBV_WR_SEND, size, true);
         }
         wait_sends();
-        const std::int64_t t1 = core::now_ns();
-        if (initiator && i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(t1 - t0) / 2.0;
+        if (initiator) {
+          const std::int64_t now = core::now_ns();
+          if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev) / 2.0;
+          prev = now;
+        }
       }
       sync();
       return;
@@ -132,9 +137,9 @@ class VerbsLink final : public Link {
     verbs::Endpoint& ep = *eps_[0];
     volatile std::uint8_t* last = ep.data() + max_ + size - 1;
     std::uint8_t* send_last = ep.data() + size - 1;
+    std::int64_t prev = core::now_ns();
     for (int i = 0; i < total; ++i) {
       const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
-      const std::int64_t t0 = core::now_ns();
       if (initiator) {
         *send_last = tag;
         post_send(0, IBV_WR_RDMA_WRITE, size, true);
@@ -145,8 +150,11 @@ class VerbsLink final : public Link {
         post_send(0, IBV_WR_RDMA_WRITE, size, true);
       }
       wait_sends();
-      const std::int64_t t1 = core::now_ns();
-      if (initiator && i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(t1 - t0) / 2.0;
+      if (initiator) {
+        const std::int64_t now = core::now_ns();
+        if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev) / 2.0;
+        prev = now;
+      }
     }
     sync();
   }
@@ -174,7 +182,18 @@ class VerbsLink final : public Link {
                                     opt_.timeout_s, what, eps_[0]->where(), peer_, state_[0].remote.qpn));
   }
 
-  [[nodiscard]] std::int64_t deadline() const { return core::now_ns() + static_cast<std::int64_t>(opt_.timeout_s * 1e9); }
+  // Deadlines are armed lazily: the first clock read happens after 4096 empty polls, so a wait
+  // that completes at once reads no clock (a clock read is ~1 us on some virtual clocksources).
+  struct Deadline {
+    std::int64_t end = 0;
+    // True once the timeout has passed since the first check.
+    bool passed(std::int64_t timeout_ns) {
+      const std::int64_t now = core::now_ns();
+      if (end == 0) end = now + timeout_ns;
+      return now > end;
+    }
+  };
+  [[nodiscard]] std::int64_t timeout_ns() const { return static_cast<std::int64_t>(opt_.timeout_s * 1e9); }
 
   void sync() {
     char b = 0, r = 0;
@@ -297,29 +316,29 @@ class VerbsLink final : public Link {
   // Until every posted operation has completed (completions reaped while waiting for something
   // else count too).
   void wait_sends() {
-    const std::int64_t end = deadline();
+    Deadline d;
     for (std::uint64_t spins = 0; outstanding() > 0; ++spins) {
       poll_once();
-      if ((spins & 4095) == 4095 && core::now_ns() > end) timeout("send completions");
+      if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("send completions");
     }
   }
 
   void wait_recvs(std::uint64_t n) {
     const std::uint64_t target = recvs_consumed_ + n;
-    const std::int64_t end = deadline();
+    Deadline d;
     for (std::uint64_t spins = 0; recvs_ < target; ++spins) {
       poll_once();
-      if ((spins & 4095) == 4095 && core::now_ns() > end) timeout("a message from the peer");
+      if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("a message from the peer");
     }
     recvs_consumed_ = target;
   }
 
   void wait_byte(volatile std::uint8_t* p, std::uint8_t tag) {
-    const std::int64_t end = deadline();
+    Deadline d;
     for (std::uint64_t spins = 0; *p != tag; ++spins) {
       if ((spins & 4095) == 4095) {
         poll_once();  // surfaces a completion error instead of spinning until the deadline
-        if (core::now_ns() > end) timeout("the peer's RDMA write");
+        if (d.passed(timeout_ns())) timeout("the peer's RDMA write");
       }
     }
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -351,10 +370,10 @@ class VerbsLink final : public Link {
           for (std::size_t q = 0; q < nq; ++q) {
             if (left[q] == 0) continue;
             const int n = std::min(list, left[q]);
-            const std::int64_t end = deadline();
+            Deadline d;
             for (std::uint64_t spins = 0; state_[q].outstanding + static_cast<std::uint64_t>(n) > depth; ++spins) {
               poll_once();
-              if ((spins & 4095) == 4095 && core::now_ns() > end) timeout("send queue space");
+              if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("send queue space");
             }
             for (int k = 0; k < n; ++k) {
               if (read) fill_one_sided(q, wrs[k], sges[k], "read", size);

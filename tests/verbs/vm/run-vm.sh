@@ -208,7 +208,7 @@ start_vm() { # name role [netdev args...]
   timeout -k 10 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config -name "fabscope-$name" \
     -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" -display none -no-reboot \
     -kernel "$workdir/kernel" -initrd "$workdir/initrd" \
-    -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off fabscope.role=$role fabscope.deadline=$deadline fabscope.mtu=${FABSCOPE_VM_MTU:-9000}" \
+    -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off tsc=reliable clocksource=tsc fabscope.role=$role fabscope.deadline=$deadline fabscope.mtu=${FABSCOPE_VM_MTU:-9000}" \
     -chardev "file,id=con,path=$log,append=on" -serial chardev:con \
     -chardev "file,id=chan,path=$chan,append=on" -device virtio-serial-pci -device virtserialport,chardev=chan,name=fabscope.out \
     -pidfile "$workdir/qemu-$name.pid" "$@" </dev/null >>"$log" 2>&1 &
