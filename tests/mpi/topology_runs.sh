@@ -58,6 +58,35 @@ p = t['ranks/dest_plane'][:]
 ok = t.attrs['routes_known'] in ('1', 1) and p.shape == (16,) and set(p.tolist()) == {0, 1}
 print('dest_plane', p.tolist()); sys.exit(0 if ok else 1)" "$tmp/ib.h5" || fail "dest_plane"
 
+# accept's re-test plan runs as it is: a synthetic 8-host run with a slow host -> accept writes
+# the pairs to re-test -> `fabscope pairs --plan-file` measures exactly those pairs.
+/usr/bin/python3 "$root/tests/analysis/synth.py" "$tmp/s8.h5" --hosts 8 --topology --hosts-per-leaf 4 --slow-host 3 \
+  --no-sweeps >/dev/null || fail "synth"
+"$root/analysis/fabscope-analyze" accept "$tmp/s8.h5" --criteria "$root/configs/criteria/ndr400.yaml" \
+  --retest-plan "$tmp/r8.plan" -q >/dev/null
+[ $? -eq 1 ] || fail "accept of the slow-host run did not fail"
+cat >"$tmp/s8.yaml" <<'YAML'
+version: 1
+name: synth8
+link_layer: ethernet
+spines: [spine1]
+leaves: [leaf1, leaf2]
+racks:
+  - {name: r1, leaf: leaf1, hosts: [node000, node001, node002, node003]}
+  - {name: r2, leaf: leaf2, hosts: [node004, node005, node006, node007]}
+YAML
+"$mpiexec" --oversubscribe -np 8 "$bin" pairs --topology "$tmp/s8.yaml" --rank-as-host --plan-file "$tmp/r8.plan" \
+  --bw-size 64K --iters 50 --bw-iters 2 --out "$tmp/retest.h5" --quiet >"$tmp/out" 2>&1 || fail "pairs --plan-file: $(tail -3 "$tmp/out")"
+/usr/bin/python3 - "$tmp/r8.plan" "$tmp/retest.h5" <<'PY' || fails=$((fails + 1))
+import sys, h5py, numpy as np
+plan = [l.split() for l in open(sys.argv[1]) if l.startswith("node")]
+want = {frozenset((int(a[4:]), int(b[4:]))) for a, b in plan}
+run = h5py.File(sys.argv[2])["runs/00_pairs"]
+got = {frozenset(p) for p in np.argwhere(np.triu(run["status"][:] == 1)).tolist()}
+print(f"retest plan: {len(want)} pairs planned, {len(got)} measured, schedule {run.attrs['schedule']}")
+sys.exit(0 if want == got and len(want) > 0 and run.attrs["schedule"] == "plan-file" else 1)
+PY
+
 printf 'racks:\n  - name: r1\n    leaf: [oops\n' >"$tmp/bad.yaml"
 "$mpiexec" --oversubscribe -np 2 "$bin" topo --topology "$tmp/bad.yaml" --out "$tmp/x.h5" >"$tmp/out" 2>"$tmp/err"
 rc=$?
