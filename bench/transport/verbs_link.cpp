@@ -96,26 +96,17 @@ class VerbsLink final : public Link {
   }
 
   void pingpong(bool initiator, std::size_t size, int warmup, std::span<double> out) override {
-    const int total = warmup + static_cast<int>(out.size());
     const std::string& verb = opt_.verb;
     if (verb == "read" || verb == "fetch_add" || verb == "cmp_swap") {
+      // One operation is a whole round trip: the sample is not halved; the peer only waits.
       if (initiator) {
-        // One clock read per iteration (as perftest): sample i = stamp(i + 1) - stamp(i).
-        std::int64_t prev = core::now_ns();
-        for (int i = 0; i < total; ++i) {
+        timed_iterations(true, warmup, out, 1.0, [&] {
           post_one_sided(0, verb, size, true);
           wait_sends();
-          const std::int64_t now = core::now_ns();
-          if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev);
-          prev = now;
-        }
+        });
       }
-      sync();
-      return;
-    }
-    if (verb == "send") {
-      std::int64_t prev = core::now_ns();
-      for (int i = 0; i < total; ++i) {
+    } else if (verb == "send") {
+      timed_iterations(initiator, warmup, out, 2.0, [&] {
         if (initiator) {
           post_send(0, IBV_WR_SEND, size, true);
           wait_recvs(1);
@@ -124,37 +115,25 @@ class VerbsLink final : public Link {
           post_send(0, IBV_WR_SEND, size, true);
         }
         wait_sends();
+      });
+    } else {
+      // write: poll the last byte of the receive area for this iteration's tag.
+      verbs::Endpoint& ep = *eps_[0];
+      volatile std::uint8_t* last = ep.data() + max_ + size - 1;
+      std::uint8_t* send_last = ep.data() + size - 1;
+      timed_iterations(initiator, warmup, out, 2.0, [&] {
+        const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
         if (initiator) {
-          const std::int64_t now = core::now_ns();
-          if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev) / 2.0;
-          prev = now;
+          *send_last = tag;
+          post_send(0, IBV_WR_RDMA_WRITE, size, true);
+          wait_byte(last, tag);
+        } else {
+          wait_byte(last, tag);
+          *send_last = tag;
+          post_send(0, IBV_WR_RDMA_WRITE, size, true);
         }
-      }
-      sync();
-      return;
-    }
-    // write: poll the last byte of the receive area for this iteration's tag.
-    verbs::Endpoint& ep = *eps_[0];
-    volatile std::uint8_t* last = ep.data() + max_ + size - 1;
-    std::uint8_t* send_last = ep.data() + size - 1;
-    std::int64_t prev = core::now_ns();
-    for (int i = 0; i < total; ++i) {
-      const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
-      if (initiator) {
-        *send_last = tag;
-        post_send(0, IBV_WR_RDMA_WRITE, size, true);
-        wait_byte(last, tag);
-      } else {
-        wait_byte(last, tag);
-        *send_last = tag;
-        post_send(0, IBV_WR_RDMA_WRITE, size, true);
-      }
-      wait_sends();
-      if (initiator) {
-        const std::int64_t now = core::now_ns();
-        if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev) / 2.0;
-        prev = now;
-      }
+        wait_sends();
+      });
     }
     sync();
   }
@@ -193,6 +172,22 @@ class VerbsLink final : public Link {
       return now > end;
     }
   };
+  // warmup + out.size() iterations of `body`; when `timing`, one clock read per iteration (as
+  // perftest): sample = (stamp after iteration i - stamp after iteration i-1) / divisor.
+  template <typename Body>
+  static void timed_iterations(bool timing, int warmup, std::span<double> out, double divisor, Body&& body) {
+    const int total = warmup + static_cast<int>(out.size());
+    std::int64_t prev = timing ? core::now_ns() : 0;
+    for (int i = 0; i < total; ++i) {
+      body();
+      if (timing) {
+        const std::int64_t now = core::now_ns();
+        if (i >= warmup) out[static_cast<std::size_t>(i - warmup)] = static_cast<double>(now - prev) / divisor;
+        prev = now;
+      }
+    }
+  }
+
   [[nodiscard]] std::int64_t timeout_ns() const { return static_cast<std::int64_t>(opt_.timeout_s * 1e9); }
 
   void sync() {
