@@ -27,6 +27,8 @@ struct Raw {
   std::string device, devices, verb = "write", inline_size;
   int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
   double timeout_s = 30;
+  std::string cm = "oob", pair_timeout, resume;
+  int repeat = 1;
   // topology and plans
   suites::TopologySource topo;
   bool rank_as_host = false, per_nic = false;
@@ -60,7 +62,9 @@ void add_common(CLI::App& sub, Raw& raw) {
     sub.add_option("--cq-mod", raw.cq_mod, "verbs: request a completion every N operations (bandwidth)")
         ->capture_default_str();
     sub.add_option("--inline", raw.inline_size, "verbs: max inline bytes (default 220 where the device allows)");
-    sub.add_option("--timeout", raw.timeout_s, "verbs: seconds a peer may stay silent before the pair fails")
+    sub.add_option("--timeout", raw.timeout_s, "seconds a peer may stay silent in one operation before the pair fails")
+        ->capture_default_str();
+    sub.add_option("--cm", raw.cm, "verbs: connect RC QPs by oob (exchange over MPI) or rdmacm (librdmacm)")
         ->capture_default_str();
   }
   sub.add_option("--out", raw.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
@@ -105,6 +109,8 @@ transport::Options transport_options(const Raw& raw) {
   o.cq_mod = raw.cq_mod;
   o.inline_size = raw.inline_size.empty() ? -1 : static_cast<int>(core::parse_size(raw.inline_size, "--inline"));
   o.timeout_s = raw.timeout_s;
+  o.cm = raw.cm;
+  if (!raw.pair_timeout.empty()) o.pair_timeout_s = core::parse_duration_s(raw.pair_timeout, "--pair-timeout");
   return o;
 }
 
@@ -155,6 +161,12 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
   at_least(o.cq_mod, 1, "cq_mod");
   if (o.post_list > 64) throw core::UsageError(fmt::format("{}: {} must be at most 64", where, name("post_list")));
   if (!(o.timeout_s > 0)) throw core::UsageError(fmt::format("{}: {} must be positive", where, name("timeout")));
+  if (o.pair_timeout_s < 0) {
+    throw core::UsageError(fmt::format("{}: {} must be positive (e.g. 10s), or 0 for none", where, name("pair_timeout")));
+  }
+  if (o.cm != "oob" && o.cm != "rdmacm") {
+    throw core::UsageError(fmt::format("{}: {}: unknown connection method '{}'; use oob or rdmacm", where, name("cm"), o.cm));
+  }
   if (spec.kind == suites::Kind::kColl) {
     const auto& c = spec.coll;
     if (c.common.transport != "mpi") {
@@ -184,6 +196,7 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
     at_least(spec.pairs.lat_iters, 1, "iters");
     at_least(spec.pairs.bw_iters, 1, "bw_iters");
     at_least(spec.pairs.warmup, 0, "warmup");
+    at_least(spec.pairs.repeat, 1, "repeat");
     if (spec.pairs.bw_size == 0) {
       throw core::UsageError(fmt::format("{}: {} must be at least 1 byte", where, name("bw_size")));
     }
@@ -228,6 +241,13 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   pairs->add_option("--iters", raw.iters, "latency ping-pongs per pair (default 1000)");
   pairs->add_option("--bw-iters", raw.bw_iters, "bandwidth windows per direction per pair (default 20)");
   pairs->add_option("--warmup", raw.warmup, "untimed ping-pongs per pair (default 10)");
+  pairs->add_option("--repeat", raw.repeat, "measure every pair K times, repeats interleaved (the whole schedule K times)")
+      ->capture_default_str();
+  pairs->add_option("--pair-timeout", raw.pair_timeout,
+                    "deadline for one pair (connect, latency, both bandwidth directions), e.g. 10s; a pair that misses "
+                    "it is recorded as timed out and the run goes on (default: none, --timeout per operation)");
+  pairs->add_option("--resume", raw.resume,
+                    "finish the pairs run of an interrupted results file (same ranks; its command line is reused)");
   add_sweep(*coll, raw, "8:256M", 20, 5);
   coll->add_option("--ops", raw.ops, "comma list of allreduce, allgather, reduce_scatter, alltoall, bcast, barrier")
       ->capture_default_str();
@@ -268,6 +288,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.attach = raw.attach;
   inv.topology = raw.topo;
   inv.rank_as_host = raw.rank_as_host;
+  inv.resume = raw.resume;
   topology::PlanOptions plan_options;
   plan_options.k = raw.k;
   plan_options.pair_time_s = core::parse_duration_s(raw.pair_time, "--pair-time");
@@ -341,6 +362,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     spec.pairs.lat_iters = pick("--iters", raw.iters, spec.pairs.lat_iters);
     spec.pairs.bw_iters = pick("--bw-iters", raw.bw_iters, spec.pairs.bw_iters);
     spec.pairs.warmup = pick("--warmup", raw.warmup, spec.pairs.warmup);
+    spec.pairs.repeat = raw.repeat;
   } else {
     spec.sweep.common = common;
     spec.sweep.sizes = core::parse_sizes(chosen->count("--sizes") > 0 ? raw.sizes : "1:4M", "--sizes");

@@ -17,6 +17,7 @@ struct Invocation {
   std::string suite_text;   // YAML text for `run`
   std::string subcommand;
   bool quiet = false;
+  std::string resume;       // pairs --resume FILE: finish that file's interrupted pairs run
   std::vector<std::string> attach;  // files stored verbatim under /attachments (e.g. fabscope-micro JSON)
   bool help = false;        // --help was given: help_text holds the text
   std::string help_text;

@@ -56,7 +56,8 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
   const bool is_pairs = *kind == suites::Kind::kPairs;
   const bool is_coll = *kind == suites::Kind::kColl;
   const std::set<std::string> allowed =
-      is_pairs  ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup"}
+      is_pairs  ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup",
+                                        "repeat", "pair_timeout", "timeout"}
       : is_coll ? std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup", "ops", "dtype", "op",
                                         "nonblocking", "check", "ranks_per_node", "node_by", "max_buffer"}
                 : std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup"};
@@ -96,6 +97,9 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
     else if (key == "lat_size") spec.pairs.lat_size = core::parse_size(as_text(v, where), where);
     else if (key == "bw_size") spec.pairs.bw_size = core::parse_size(as_text(v, where), where);
     else if (key == "bw_iters") spec.pairs.bw_iters = as_int(v, where);
+    else if (key == "repeat") spec.pairs.repeat = as_int(v, where);
+    else if (key == "pair_timeout") common.options.pair_timeout_s = core::parse_duration_s(as_text(v, where), where);
+    else if (key == "timeout") common.options.timeout_s = core::parse_duration_s(as_text(v, where), where);
     else if (key == "iters") (is_pairs ? spec.pairs.lat_iters : is_coll ? spec.coll.iters : spec.sweep.iters) = as_int(v, where);
     else if (key == "warmup") (is_pairs ? spec.pairs.warmup : is_coll ? spec.coll.warmup : spec.sweep.warmup) = as_int(v, where);
   }

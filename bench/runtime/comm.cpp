@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -41,6 +44,34 @@ void wait_quietly(MPI_Request& req) {
     check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
     if (done) return;
     std::this_thread::sleep_for(kQuietPoll);
+  }
+}
+
+// Completes `count` requests by polling until `d` gives up. The clock is read only every
+// kPollsPerClockRead unsuccessful polls, so a wait that finishes quickly costs no clock reads; the
+// silence limit is armed at the first read. On expiry every pending request is cancelled (a
+// receive always can be; a send may not, which is why the caller keeps its buffers) and freed.
+void wait_with_deadline(MPI_Request* reqs, int count, const Deadline& d, int peer, const char* what) {
+  constexpr int kPollsPerClockRead = 256;
+  std::int64_t silent_until = 0;
+  int flag = 0;
+  for (int polls = 1;; ++polls) {
+    check(MPI_Testall(count, reqs, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (flag) return;
+    if (polls % kPollsPerClockRead != 0) continue;
+    const std::int64_t now = core::now_ns();
+    if (d.silence_ns != 0 && silent_until == 0) silent_until = now + d.silence_ns;
+    const bool pair_over = d.at_ns != 0 && now > d.at_ns;
+    const bool silent_over = silent_until != 0 && now > silent_until;
+    if (!pair_over && !silent_over) continue;
+    for (int i = 0; i < count; ++i) {
+      if (reqs[i] == MPI_REQUEST_NULL) continue;
+      MPI_Cancel(&reqs[i]);
+      MPI_Request_free(&reqs[i]);
+    }
+    throw core::Timeout(fmt::format("mpi {} with rank {}: {}", what, peer,
+                                    pair_over ? "the pair's deadline (--pair-timeout) passed"
+                                              : fmt::format("peer silent for {:.1f} s (--timeout)", static_cast<double>(d.silence_ns) / 1e9)));
   }
 }
 
@@ -162,35 +193,74 @@ double Comm::max(double value) const {
   return out;
 }
 
-void Comm::send(const void* buf, std::size_t bytes, int peer, int tag) const {
-  check(MPI_Send(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm), "MPI_Send");
+void Comm::wait_all(int count, const Deadline& d, int peer, const char* what) const {
+  if (d.any()) {
+    wait_with_deadline(impl_->reqs.data(), count, d, peer, what);
+  } else {
+    check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  }
 }
 
-void Comm::recv(void* buf, std::size_t bytes, int peer, int tag) const {
-  check(MPI_Recv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, MPI_STATUS_IGNORE),
-        "MPI_Recv");
+void Comm::send(const void* buf, std::size_t bytes, int peer, int tag, const Deadline& d) const {
+  if (!d.any()) {
+    check(MPI_Send(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm), "MPI_Send");
+    return;
+  }
+  check(MPI_Isend(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Isend");
+  wait_all(1, d, peer, "send");
 }
 
-void Comm::send_window(const void* buf, std::size_t bytes, int count, int peer, int tag) const {
+void Comm::recv(void* buf, std::size_t bytes, int peer, int tag, const Deadline& d) const {
+  if (!d.any()) {
+    check(MPI_Recv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, MPI_STATUS_IGNORE), "MPI_Recv");
+    return;
+  }
+  check(MPI_Irecv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Irecv");
+  wait_all(1, d, peer, "receive");
+}
+
+void Comm::send_recv(const void* sbuf, void* rbuf, std::size_t bytes, int peer, int tag, bool send_first,
+                     const Deadline& d) const {
+  if (!d.any()) {
+    if (send_first) send(sbuf, bytes, peer, tag);
+    recv(rbuf, bytes, peer, tag);
+    if (!send_first) send(sbuf, bytes, peer, tag);
+    return;
+  }
+  // The receive is posted first, so the initiator's answer can land at once; the responder sends
+  // only after its receive completed (a ping-pong, not an exchange).
+  const int n = as_count(bytes);
+  check(MPI_Irecv(rbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Irecv");
+  if (send_first) {
+    check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[1]), "MPI_Isend");
+    wait_all(2, d, peer, "ping-pong");
+    return;
+  }
+  wait_all(1, d, peer, "ping-pong receive");
+  check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Isend");
+  wait_all(1, d, peer, "ping-pong send");
+}
+
+void Comm::send_window(const void* buf, std::size_t bytes, int count, int peer, int tag, const Deadline& d) const {
   const int n = as_count(bytes);
   for (int i = 0; i < count; ++i) {
     check(MPI_Isend(buf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
           "MPI_Isend");
   }
-  check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  wait_all(count, d, peer, "window send");
 }
 
-void Comm::recv_window(void* buf, std::size_t bytes, int count, int peer, int tag) const {
+void Comm::recv_window(void* buf, std::size_t bytes, int count, int peer, int tag, const Deadline& d) const {
   const int n = as_count(bytes);
   for (int i = 0; i < count; ++i) {
     check(MPI_Irecv(buf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
           "MPI_Irecv");
   }
-  check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  wait_all(count, d, peer, "window receive");
 }
 
 void Comm::exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int count, int peer,
-                           int tag) const {
+                           int tag, const Deadline& d) const {
   const int n = as_count(bytes);
   for (int i = 0; i < count; ++i) {
     check(MPI_Irecv(rbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[static_cast<std::size_t>(i)]),
@@ -201,7 +271,7 @@ void Comm::exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int 
                     &impl_->reqs[static_cast<std::size_t>(count + i)]),
           "MPI_Isend");
   }
-  check(MPI_Waitall(2 * count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  wait_all(2 * count, d, peer, "window exchange");
 }
 
 void Comm::send_quietly(const void* buf, std::size_t bytes, int peer, int tag) const {

@@ -3,12 +3,23 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace fabscope::runtime {
+
+// When a point-to-point wait gives up (core::now_ns() clock). `at_ns`: an absolute deadline (a
+// pair's); `silence_ns`: how long one call may wait, counted from its first unsuccessful polls.
+// 0 = no limit. A call that gives up cancels what MPI can cancel and throws core::Timeout; its
+// buffers must then stay allocated (an uncancellable send may still read them).
+struct Deadline {
+  std::int64_t at_ns = 0;
+  std::int64_t silence_ns = 0;
+  [[nodiscard]] bool any() const noexcept { return at_ns != 0 || silence_ns != 0; }
+};
 
 // MPI_Init_thread / MPI_Finalize. One per process, created first in main().
 class Session {
@@ -45,16 +56,21 @@ class Comm {
   [[nodiscard]] bool all_true(bool value) const;
   [[nodiscard]] double max(double value) const;
 
-  // Blocking point-to-point, used inside timed loops (see transport/).
-  void send(const void* buf, std::size_t bytes, int peer, int tag) const;
-  void recv(void* buf, std::size_t bytes, int peer, int tag) const;
+  // Blocking point-to-point, used inside timed loops (see transport/). With a deadline they poll
+  // (MPI_Test) instead of blocking and throw core::Timeout when it passes.
+  void send(const void* buf, std::size_t bytes, int peer, int tag, const Deadline& d = {}) const;
+  void recv(void* buf, std::size_t bytes, int peer, int tag, const Deadline& d = {}) const;
+  // One ping-pong half: sends `sbuf` and receives into `rbuf` (initiator: send then receive;
+  // responder: receive then send), both posted at once when a deadline is set.
+  void send_recv(const void* sbuf, void* rbuf, std::size_t bytes, int peer, int tag, bool send_first,
+                 const Deadline& d = {}) const;
   // Posts `count` non-blocking sends (receives) of `bytes` from (into) `buf` and waits for all of
   // them. Like osu_bw, the messages of one window share one buffer. `count` <= max_window().
-  void send_window(const void* buf, std::size_t bytes, int count, int peer, int tag) const;
-  void recv_window(void* buf, std::size_t bytes, int count, int peer, int tag) const;
+  void send_window(const void* buf, std::size_t bytes, int count, int peer, int tag, const Deadline& d = {}) const;
+  void recv_window(void* buf, std::size_t bytes, int count, int peer, int tag, const Deadline& d = {}) const;
   // Both at once: `count` receives from and `count` sends to `peer`, then waits for all.
   void exchange_window(const void* sbuf, void* rbuf, std::size_t bytes, int count, int peer,
-                       int tag) const;
+                       int tag, const Deadline& d = {}) const;
   static constexpr int kMaxWindow = 256;
   // Point-to-point without holding the CPU (test + sleep): for a rank that only waits while its
   // peer's NIC (or a software RDMA stack sharing the cores) does the work.
@@ -69,6 +85,7 @@ class Comm {
 
  private:
   struct Impl;
+  void wait_all(int count, const Deadline& d, int peer, const char* what) const;
   explicit Comm(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;

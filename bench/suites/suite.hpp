@@ -49,6 +49,7 @@ struct PairsParams {
   int lat_iters = 1000;
   int bw_iters = 20;  // windows per direction
   int warmup = 10;    // untimed ping-pongs; bandwidth warms up with max(1, warmup / 10) windows
+  int repeat = 1;     // measure every pair this many times: the whole schedule, repeat after repeat
 };
 
 // coll: collective operations over node-aware groups of 2, 4, 8, ... nodes and all N.

@@ -38,6 +38,15 @@ class Link {
   virtual void bistream(std::size_t size, int warmup, std::span<double> window_ns) = 0;
 
   [[nodiscard]] virtual int peer() const noexcept = 0;
+
+  // Absolute deadline (core::now_ns() clock) for everything this link does from now on: an
+  // operation still waiting then throws core::Timeout. 0 = none (the per-operation timeout of
+  // Options::timeout_s still applies). connect() sets it from Options::pair_timeout_s.
+  void set_deadline(std::int64_t deadline_ns) noexcept { deadline_ns_ = deadline_ns; }
+  [[nodiscard]] std::int64_t deadline() const noexcept { return deadline_ns_; }
+
+ protected:
+  std::int64_t deadline_ns_ = 0;
 };
 
 // Transport settings (typed; apps/ fills them from the command line or a suite).
@@ -53,6 +62,8 @@ struct Options {
   int cq_mod = 1;                    // verbs: request a completion every cq_mod sends (stream)
   int inline_size = -1;              // verbs: max inline bytes; -1 = 220 (perftest's default) if possible
   double timeout_s = 30;             // per operation; a peer silent this long fails the pair
+  double pair_timeout_s = 0;         // pairs: the whole pair (connect + every pattern) must finish in this; 0 = none
+  std::string cm = "oob";            // verbs: how RC QPs connect: oob (exchange over MPI) or rdmacm (librdmacm)
 };
 
 // The verbs operations --verb accepts, and which patterns each supports.
@@ -67,7 +78,9 @@ struct Options {
 [[nodiscard]] bool is_known_transport(std::string_view name);
 
 // Connects this rank to `peer` (which makes the matching call) with buffers for messages up to
-// `max_size` bytes. Throws core::Error on failure.
+// `max_size` bytes, and arms the link's deadline when opt.pair_timeout_s > 0 (counted from the
+// start of the call; a transport's connect honours it too). Throws core::Error on failure and
+// core::Timeout when the deadline passes.
 [[nodiscard]] std::unique_ptr<Link> connect(std::string_view transport, const runtime::Comm& comm,
                                             int peer, std::size_t max_size, const Options& opt = {});
 
