@@ -42,7 +42,7 @@ import numpy as np
 from fabscope_analyze import stats
 from fabscope_analyze.criteria import Criteria, PairsCriteria, SweepRule
 from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
-from fabscope_analyze.reader import CollRun, PairsRun, RunFile, SweepRun, row_blocks
+from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, RunFile, ShiftRun, SweepRun, row_blocks
 
 PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
 
@@ -970,6 +970,14 @@ def evaluate(run_file: RunFile, criteria: Criteria, layout: Layout | None = None
             runs.append(judge_sweep(run, criteria.sweeps[run.info.benchmark], layout, criteria))
         elif isinstance(run, CollRun):
             runs.append(judge_coll(run, criteria, layout))
+        elif isinstance(run, CongestionRun) and criteria.congestion is not None:
+            from fabscope_analyze.accept_load import judge_congestion
+
+            runs.append(judge_congestion(run, criteria.congestion, layout, criteria))
+        elif isinstance(run, ShiftRun) and criteria.shift is not None:
+            from fabscope_analyze.accept_load import judge_shift
+
+            runs.append(judge_shift(run, criteria.shift, layout, criteria))
     status = combine(r.status for r in runs)
     verdict = Verdict(file=str(run_file.path), criteria=criteria.name, criteria_path=str(criteria.path),
                       status=status, runs=runs, layout=layout.source)

@@ -4,6 +4,12 @@ What is matched: runs by benchmark and name (else the only run of that benchmark
 collectives by (op, node count, size), pairs by host names (hosts present in both files; a host
 name shared by several ranks is told apart as name#k).
 
+Runs under load (results/SCHEMA-load.md): shift runs compare the effective throughput of their
+steps (paired step by step when both ran the same steps) and the per-flow bandwidth of the host
+pairs both measured (paired); congestion runs compare, per aggressor pattern in both, each victim
+impact factor over the victims (two samples: victims are drawn per run) and the victims'
+allreduce time under load.
+
 Per compared row the change is relative: NEW median / BASE median - 1, with a 95% confidence
 interval from a seeded bootstrap of that statistic over the raw samples (scipy.stats.bootstrap,
 percentile method) and a Mann-Whitney U p-value; p-values of all rows are adjusted for multiple
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +39,7 @@ from scipy import stats as sps
 
 from fabscope_analyze import stats
 from fabscope_analyze.layout import build_layout
-from fabscope_analyze.reader import CollRun, PairsRun, Run, RunFile, SweepRun
+from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
 ALPHA = 0.05
 N_RESAMPLES = 2000
@@ -304,6 +311,141 @@ def _rows_cheap(metric: str, unit: str, higher: bool, keys: list[str], base: np.
     return rows
 
 
+# --- runs under load ---------------------------------------------------------------------------------
+
+
+def _ratio_row(run: str, bench: str, metric: str, key: str, unit: str, higher: bool, base_v: np.ndarray,
+               new_v: np.ndarray, seed: int) -> Row | None:
+    """A fabric-wide row from paired values (the same step, the same host pair in both files):
+    change = exp(median of log(NEW / BASE)) - 1, bootstrap interval over the pairs, Wilcoxon
+    signed-rank p-value (as the pairs fabric rows)."""
+    ok = np.isfinite(base_v) & np.isfinite(new_v) & (base_v > 0) & (new_v > 0)
+    b, n = base_v[ok].astype(np.float64), new_v[ok].astype(np.float64)
+    if b.size < 2:
+        return None
+    if b.size > MAX_FABRIC_SAMPLE:
+        pick = np.random.default_rng(seed).choice(b.size, MAX_FABRIC_SAMPLE, replace=False)
+        b, n = b[pick], n[pick]
+    logs = np.log(n / b)
+    res = sps.bootstrap((logs,), np.median, vectorized=True, axis=-1, n_resamples=N_RESAMPLES, method="percentile",
+                        random_state=np.random.default_rng(seed), batch=100)
+    with warnings.catch_warnings():  # a handful of steps: scipy warns about its normal approximation
+        warnings.simplefilter("ignore", UserWarning)
+        p = float(sps.wilcoxon(logs).pvalue) if np.any(logs != 0) else 1.0
+    return Row(run=run, benchmark=bench, metric=metric, key=key, unit=unit, higher_is_better=higher,
+               base=float(np.median(b)), new=float(np.median(n)), change=float(np.expm1(np.median(logs))),
+               ci_low=float(np.expm1(res.confidence_interval.low)), ci_high=float(np.expm1(res.confidence_interval.high)),
+               p_value=p, n_base=int(b.size), n_new=int(n.size))
+
+
+def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFile, seed: int,
+                  notes: list[str]) -> list[Row]:
+    """Effective throughput per step (aggregate Gb/s when a link rate is unknown on either side):
+    paired step by step when both runs ran the same steps (same pattern and rank count; a
+    permutation also the same seed), else the two sets of steps as samples; and the per-flow
+    bandwidth of the host pairs both runs measured (paired)."""
+    from fabscope_analyze import load
+
+    rows: list[Row] = []
+    eb = load.effective_throughput(b, build_layout(base_file))
+    en = load.effective_throughput(n, build_layout(new_file))
+    use_pct = eb.known and en.known
+    xb = np.where(b.done(), eb.pct if use_pct else b.step_aggregate_gbps, np.nan)
+    xn = np.where(n.done(), en.pct if use_pct else n.step_aggregate_gbps, np.nan)
+    metric = "effective throughput per step" if use_pct else "aggregate throughput per step"
+    unit = "%" if use_pct else "Gb/s"
+    if not use_pct:
+        notes.append(f"run {b.info.name}: a link rate is unknown in one file: aggregate Gb/s compared, not %")
+    if b.n_ranks != n.n_ranks:
+        notes.append(f"run {b.info.name}: {b.n_ranks} ranks in base, {n.n_ranks} in new: steps compared as samples")
+    if b.size_bytes != n.size_bytes:
+        notes.append(f"run {b.info.name}: message sizes differ ({_size(b.size_bytes)} vs {_size(n.size_bytes)}): "
+                     "changes include that")
+    same_steps = (b.pattern == n.pattern and b.n_ranks == n.n_ranks
+                  and (b.pattern == "shift" or b.seed == n.seed))
+    if same_steps:
+        k = min(xb.size, xn.size)
+        row = _ratio_row(b.info.name, "shift", metric, f"{int(np.sum(np.isfinite(xb[:k]) & np.isfinite(xn[:k])))} "
+                         "steps, paired", unit, True, xb[:k], xn[:k], seed)
+        if row is not None:
+            rows.append(row)
+    else:
+        fb, fn = xb[np.isfinite(xb)], xn[np.isfinite(xn)]
+        if b.pattern != n.pattern or b.seed != n.seed:
+            notes.append(f"run {b.info.name}: different steps ({b.pattern} seed {b.seed} vs {n.pattern} seed {n.seed}): "
+                         "the steps are compared as two samples")
+        if fb.size >= 2 and fn.size >= 2:
+            rows += _rows_from_samples(b.info.name, "shift", metric, unit, True, [f"{fb.size} vs {fn.size} steps"],
+                                       fb[None, :], fn[None, :], seed)
+    # the flows of host pairs measured in both (paired by host names)
+    kb, kn = host_keys(base_file), host_keys(new_file)
+    index_n = {k: i for i, k in enumerate(kn)}
+    mb = np.array([i for i, k in enumerate(kb) if k in index_n], dtype=np.int64)
+    if mb.size >= 2:
+        mn = np.array([index_n[kb[i]] for i in mb], dtype=np.int64)
+        pb = b.partner_to
+        src = np.broadcast_to(np.arange(b.n_ranks), pb.shape)
+        ok = (pb >= 0) & np.isin(src, mb) & np.isin(pb, mb)
+        s_b, d_b = src[ok], pb[ok]
+        to_new = np.full(b.n_ranks, -1, dtype=np.int64)
+        to_new[mb] = mn
+        vb = np.asarray(b.bw_gbps[s_b, d_b], dtype=np.float64)
+        vn = np.asarray(n.bw_gbps[to_new[s_b], to_new[d_b]], dtype=np.float64)
+        row = _ratio_row(b.info.name, "shift", "flow bandwidth under load, median over flows",
+                         f"{int(np.sum(np.isfinite(vb) & np.isfinite(vn)))} host pairs in both", "Gb/s", True, vb, vn,
+                         seed)
+        if row is not None:
+            rows.append(row)
+    b.release()
+    n.release()
+    return rows
+
+
+def compare_congestion(b: CongestionRun, n: CongestionRun, base_file: RunFile, new_file: RunFile, seed: int,
+                       notes: list[str]) -> list[Row]:
+    """Per aggressor pattern in both runs: each victim impact factor over the victims (two samples:
+    victims are drawn per run, so they are not paired), also per hop class (victim to ring
+    partner) when the victims fall in several, and the victims' allreduce time under load."""
+    from fabscope_analyze import load
+    from fabscope_analyze.layout import HOP_CLASSES
+    from fabscope_analyze.reader import VICTIM_IMPACTS
+
+    cb = load.victim_classes(b, build_layout(base_file))
+    cn = load.victim_classes(n, build_layout(new_file))
+    classes = sorted(set(cb.tolist()) & set(cn.tolist()))
+    groups = [("", None)] + ([(HOP_CLASSES[c], c) for c in classes]
+                             if len(set(cb.tolist()) | set(cn.tolist())) > 1 else [])
+    rows: list[Row] = []
+    if (b.placement, b.victim_fraction) != (n.placement, n.victim_fraction):
+        notes.append(f"run {b.info.name}: victims placed differently ({b.placement} {b.victim_fraction:g} vs "
+                     f"{n.placement} {n.victim_fraction:g}): changes include that")
+    for q, pattern in enumerate(b.loaded_phases):
+        if pattern not in n.loaded_phases:
+            notes.append(f"run {b.info.name}: pattern {pattern} only in the base file")
+            continue
+        qn = n.loaded_phases.index(pattern)
+        for m in VICTIM_IMPACTS:
+            for cname, c in groups:
+                xb = b.impact(m)[q][cb == c] if c is not None else b.impact(m)[q]
+                xn = n.impact(m)[qn][cn == c] if c is not None else n.impact(m)[qn]
+                xb, xn = xb[np.isfinite(xb)], xn[np.isfinite(xn)]
+                if xb.size >= 2 and xn.size >= 2:
+                    where = f", {cname}" if cname else ""
+                    rows += _rows_from_samples(b.info.name, "congestion", f"{load.IMPACT_TITLES[m]} impact factor", "x",
+                                               False, [f"under {pattern}{where}, {xb.size} vs {xn.size} victims"],
+                                               xb[None, :], xn[None, :], seed)
+        if b.allreduce_ns is not None and n.allreduce_ns is not None:
+            ab, an = b.allreduce_ns[q + 1], n.allreduce_ns[qn + 1]
+            ab, an = ab[np.isfinite(ab)], an[np.isfinite(an)]
+            if ab.size >= 2 and an.size >= 2:
+                rows += _rows_from_samples(b.info.name, "congestion", "victims' allreduce time p50", "ns", False,
+                                           [f"under {pattern}"], ab[None, :], an[None, :], seed)
+    for pattern in n.loaded_phases:
+        if pattern not in b.loaded_phases:
+            notes.append(f"run {b.info.name}: pattern {pattern} only in the new file")
+    return rows
+
+
 def match_runs(base: RunFile, new: RunFile) -> tuple[list[tuple[Run, Run]], list[str]]:
     pairs, notes = [], []
     used: set[int] = set()
@@ -334,15 +476,31 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
             result.rows += compare_colls(rb, rn, seed, result.notes)
         elif isinstance(rb, PairsRun) and isinstance(rn, PairsRun):
             result.rows += compare_pairs(rb, rn, base, new, seed, result.notes, result.diffs, threshold)
+        elif isinstance(rb, ShiftRun) and isinstance(rn, ShiftRun):
+            result.rows += compare_shift(rb, rn, base, new, seed, result.notes)
+        elif isinstance(rb, CongestionRun) and isinstance(rn, CongestionRun):
+            result.rows += compare_congestion(rb, rn, base, new, seed, result.notes)
     if not matched:
         result.notes.append("no run in common: nothing compared")
     judge(result.rows, threshold, seed)
     return result
 
 
+LOAD_BENCHMARKS = ("shift", "congestion")
+
+
 def judge(rows: list[Row], threshold: float, seed: int) -> None:
-    """q-values over all rows, intervals for the per-pair rows shown, verdict of each row, order."""
-    q = stats.bh_adjust(np.array([r.p_value for r in rows]))
+    """q-values, intervals for the per-pair rows shown, verdict of each row, order.
+
+    q-values are Benjamini-Hochberg within two families: the rows of runs under load (a few
+    dozen) and all others (which hold thousands of per-pair rows that would otherwise drown a
+    clear change of a fabric-wide load figure)."""
+    p_all = np.array([r.p_value for r in rows])
+    q = np.full(len(rows), np.nan)
+    family = np.array([r.benchmark in LOAD_BENCHMARKS for r in rows], dtype=bool)
+    for mask in (family, ~family):
+        if mask.any():
+            q[mask] = stats.bh_adjust(p_all[mask])
     for r, qv in zip(rows, q):
         r.q_value = float(qv)
     # bootstrap intervals for the most significant per-pair rows

@@ -72,6 +72,41 @@ class CollCriteria:
 
 
 @dataclass(frozen=True)
+class ImpactLimits:
+    """Highest impact factors a victim may show (loaded / isolated; bandwidth isolated / loaded)."""
+
+    max_impact_latency_p50: float | None = None
+    max_impact_latency_p99: float | None = None
+    max_impact_bw_p50: float | None = None
+
+    def get(self, metric: str) -> float | None:
+        return getattr(self, f"max_impact_{metric}")
+
+
+@dataclass(frozen=True)
+class CongestionCriteria:
+    impact: ImpactLimits = ImpactLimits()  # every victim, every pattern judged
+    hop_classes: Mapping[str, ImpactLimits] = field(default_factory=dict)  # replace `impact` for that class
+    max_impact_allreduce_p50: float | None = None  # per pattern, the victims' allreduce
+    max_impact_allreduce_p99: float | None = None
+    patterns: tuple[str, ...] | None = None  # judge only these aggressor patterns (None: all)
+    require_all_patterns: bool = True
+
+    def limit(self, metric: str, hop_class: str) -> float | None:
+        by_class = self.hop_classes.get(hop_class)
+        if by_class is not None and by_class.get(metric) is not None:
+            return by_class.get(metric)
+        return self.impact.get(metric)
+
+
+@dataclass(frozen=True)
+class ShiftCriteria:
+    min_effective_pct: float | None = None  # every step
+    min_median_effective_pct: float | None = None  # median over the steps
+    require_all_steps: bool = True
+
+
+@dataclass(frozen=True)
 class Attribution:
     host_fail_fraction: float = 0.5
     link_fail_fraction: float = 0.5
@@ -97,6 +132,8 @@ class Criteria:
     coll: CollCriteria | None
     attribution: Attribution
     retest: Retest
+    congestion: CongestionCriteria | None = None
+    shift: ShiftCriteria | None = None
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
@@ -233,6 +270,70 @@ def _sweeps(c: _Checker, value: Any) -> dict[str, tuple[SweepRule, ...]]:
     return out
 
 
+IMPACT_KEYS = ("max_impact_latency_p50", "max_impact_latency_p99", "max_impact_bw_p50")
+
+
+def _impact(c: _Checker, m: Mapping[str, Any], where: str) -> ImpactLimits:
+    values = {}
+    for key in IMPACT_KEYS:
+        v = c.number(m, key, where)
+        if v is not None and v < 1:
+            raise c.fail(f"{where}.{key}" if where else key, f"expected at least 1, found {v}",
+                         "an impact factor is loaded / isolated (>= 1 = worse under load), e.g. 2.0")
+        values[key] = v
+    return ImpactLimits(**values)
+
+
+def _congestion(c: _Checker, value: Any) -> CongestionCriteria:
+    where = "congestion"
+    m = c.mapping(value, where, (*IMPACT_KEYS, "max_impact_allreduce_p50", "max_impact_allreduce_p99",
+                                 "hop_classes", "patterns", "require_all_patterns"))
+    classes = c.mapping(m.get("hop_classes"), f"{where}.hop_classes", HOP_CLASS_NAMES)
+    allreduce = _impact_numbers(c, m, where, ("max_impact_allreduce_p50", "max_impact_allreduce_p99"))
+    patterns = m.get("patterns")
+    if patterns is not None:
+        if isinstance(patterns, str):
+            patterns = [p.strip() for p in patterns.split(",") if p.strip()]
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+            raise c.fail(f"{where}.patterns", f"expected a list of aggressor pattern names, found {patterns!r}",
+                         "write e.g. [incast, alltoall, flood]")
+    return CongestionCriteria(
+        impact=_impact(c, m, where),
+        hop_classes={k: _impact(c, c.mapping(v, f"{where}.hop_classes.{k}", IMPACT_KEYS), f"{where}.hop_classes.{k}")
+                     for k, v in classes.items()},
+        **allreduce,
+        patterns=tuple(patterns) if patterns is not None else None,
+        require_all_patterns=c.flag(m, "require_all_patterns", where, True),
+    )
+
+
+def _impact_numbers(c: _Checker, m: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> dict[str, float | None]:
+    out = {}
+    for key in keys:
+        v = c.number(m, key, where)
+        if v is not None and v < 1:
+            raise c.fail(f"{where}.{key}", f"expected at least 1, found {v}",
+                         "an impact factor is loaded / isolated (>= 1 = worse under load), e.g. 2.0")
+        out[key] = v
+    return out
+
+
+def _percent(c: _Checker, m: Mapping[str, Any], key: str, where: str) -> float | None:
+    v = c.number(m, key, where)
+    if v is not None and not 0 < v <= 100:
+        raise c.fail(f"{where}.{key}", f"expected a percentage in (0, 100], found {v!r}", "write e.g. 80 for 80%")
+    return v
+
+
+def _shift(c: _Checker, value: Any) -> ShiftCriteria:
+    m = c.mapping(value, "shift", ("min_effective_pct", "min_median_effective_pct", "require_all_steps"))
+    return ShiftCriteria(
+        min_effective_pct=_percent(c, m, "min_effective_pct", "shift"),
+        min_median_effective_pct=_percent(c, m, "min_median_effective_pct", "shift"),
+        require_all_steps=c.flag(m, "require_all_steps", "shift", True),
+    )
+
+
 def load_criteria(path: str | os.PathLike[str]) -> Criteria:
     p = Path(path)
     if not p.exists():
@@ -255,7 +356,7 @@ def load_criteria(path: str | os.PathLike[str]) -> Criteria:
         raise CriteriaError(p, "is not a criteria file (expected a YAML mapping)",
                             f"start it with `{FORMAT_KEY}: {FORMAT_VERSION}` (see configs/criteria/README.md)")
     m = c.mapping(doc, "", (FORMAT_KEY, "name", "description", "link_rate_gbps", "pairs", "sweeps", "coll",
-                            "attribution", "retest"))
+                            "congestion", "shift", "attribution", "retest"))
     if FORMAT_KEY not in m:
         raise CriteriaError(p, f"has no `{FORMAT_KEY}` key, so it is not a fabscope criteria file",
                             f"start it with `{FORMAT_KEY}: {FORMAT_VERSION}`")
@@ -292,4 +393,6 @@ def load_criteria(path: str | os.PathLike[str]) -> Criteria:
             peers_per_host=c.number(ret, "peers_per_host", "retest", integer=True, minimum=1) or 3,
             pairs_per_link=c.number(ret, "pairs_per_link", "retest", integer=True, minimum=1) or 4,
         ),
+        congestion=_congestion(c, m["congestion"]) if "congestion" in m else None,
+        shift=_shift(c, m["shift"]) if "shift" in m else None,
     )

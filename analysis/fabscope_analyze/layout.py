@@ -149,6 +149,21 @@ class Layout:
         out[h_r[:, None] == h_c[None, :]] = SAME_HOST
         return out
 
+    def pair_hop_class(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """int8 hop class codes of the pairs (a[k], b[k]), elementwise (same rules as hop_class);
+        any broadcastable shapes of valid ranks."""
+        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        if not self.has_leaves:
+            out = np.full(a.shape, UNKNOWN, dtype=np.int8)
+        else:
+            la, lb, pa, pb = self.leaf[a], self.leaf[b], self.pod[a], self.pod[b]
+            known = (la >= 0) & (lb >= 0)
+            out = np.where(known, np.int8(CROSS_SPINE), np.int8(UNKNOWN)).astype(np.int8)
+            out[known & (pa == pb) & (pa >= 0)] = SAME_POD
+            out[known & (la == lb)] = SAME_LEAF
+        out[self.host_id[a] == self.host_id[b]] = SAME_HOST
+        return out
+
     def flow_cables(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The leaf-spine cables a directed flow src -> dst uses (ids, -1 = none or unknown):
         (leaf(src), plane) up and (leaf(dst), plane) down, plane = dest_plane[dst]."""

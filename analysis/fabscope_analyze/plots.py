@@ -487,7 +487,7 @@ def lines_figure(panels: Sequence[LinePanel], *, title: str) -> Figure:
     return fig
 
 
-def cdf_figure(cdfs: Sequence[Cdf], *, title: str) -> Figure:
+def cdf_figure(cdfs: Sequence[Cdf], *, title: str, ylabel: str = "fraction of pairs \u2264 x") -> Figure:
     """Empirical distributions side by side (pair bandwidth, pair latency)."""
     with _style():
         fig = Figure(figsize=(0.6 + 5.0 * len(cdfs), 4.2), layout="constrained")
@@ -495,7 +495,7 @@ def cdf_figure(cdfs: Sequence[Cdf], *, title: str) -> Figure:
         axes = fig.subplots(1, len(cdfs), squeeze=False)[0]
         for ax, cdf in zip(axes, cdfs):
             _draw_cdf(ax, cdf)
-            ax.set_ylabel("fraction of pairs \u2264 x")
+            ax.set_ylabel(ylabel)
         fig.suptitle(title)
     return fig
 
@@ -571,4 +571,208 @@ def trend_figure(labels: Sequence[str], values: np.ndarray, *, title: str, ylabe
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+# --- runs under load (shift, congestion) ------------------------------------------------------------
+
+HOP_CLASS_COLOURS = ("#7b3294", "#1b9e77", "#377eb8", "#e6550d", "#636363")  # same_host .. unknown
+LIMIT_COLOUR = "#d00000"
+
+
+@dataclass(frozen=True)
+class StepPanel:
+    """One axes over the steps of a shift run: lines of (label, y, style), an optional limit line
+    and steps to mark (e.g. those failing a criterion)."""
+
+    x: np.ndarray
+    xlabel: str
+    ylabel: str
+    lines: Sequence[tuple[str, np.ndarray, str]]
+    limit: float | None = None
+    limit_label: str = ""
+    marks: np.ndarray | None = None  # bool [len(x)]
+    mark_label: str = "below the limit"
+    bottom_zero: bool = True
+
+
+def _draw_steps(ax: matplotlib.axes.Axes, panel: StepPanel) -> None:
+    x = np.asarray(panel.x, dtype=np.float64)
+    dense = x.size > 60
+    finite = False
+    for k, (label, y, style) in enumerate(panel.lines):
+        y = np.asarray(y, dtype=np.float64)
+        finite |= bool(np.isfinite(y).any())
+        ax.plot(x, y, style if not dense else style.replace("o", ""), color=f"C{k}", markersize=3, linewidth=1.2,
+                label=label)
+    if panel.limit is not None:
+        ax.axhline(panel.limit, color=LIMIT_COLOUR, linestyle="--", linewidth=1.0, label=panel.limit_label or "limit")
+    if panel.marks is not None and np.any(panel.marks) and panel.lines:
+        y0 = np.asarray(panel.lines[0][1], dtype=np.float64)
+        ax.plot(x[panel.marks], y0[panel.marks], "x", color=LIMIT_COLOUR, markersize=8, markeredgewidth=2,
+                label=panel.mark_label)
+    if panel.bottom_zero and finite:
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, alpha=0.3)
+    if finite:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+
+
+def steps_figure(panels: Sequence[StepPanel], *, title: str) -> Figure:
+    """Per-step series of a shift run side by side (effective throughput, flow bandwidth)."""
+    with _style():
+        fig = Figure(figsize=(0.6 + 5.4 * len(panels), 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, panel in zip(axes, panels):
+            _draw_steps(ax, panel)
+        fig.suptitle(title)
+    return fig
+
+
+def histogram_figure(edges: np.ndarray, series: Sequence[tuple[str, np.ndarray, str]], *, title: str,
+                     xlabel: str, ylabel: str = "flows", marks: Sequence[tuple[float, str]] = ()) -> Figure:
+    """Counts over bins (`edges` [B + 1]) as step outlines, one per (label, counts [B], colour),
+    the first filled; vertical lines at `marks` (x, label). Log counts when they span MIN_LOG_SPAN,
+    so that a small slow mode stays visible next to a large main mode."""
+    e = np.asarray(edges, dtype=np.float64)
+    with _style():
+        fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        positive = np.concatenate([np.asarray(c)[np.asarray(c) > 0] for _, c, _ in series]) if series else np.array([])
+        for k, (label, counts, colour) in enumerate(series):
+            c = np.asarray(counts, dtype=np.float64)
+            if k == 0:
+                ax.stairs(c, e, fill=True, color=colour, alpha=0.35, label=label)
+            else:
+                ax.stairs(c, e, color=colour, linewidth=1.5, label=label)
+        for x, label in marks:
+            ax.axvline(x, color=LIMIT_COLOUR, linestyle="--", linewidth=1.0, label=label)
+        if positive.size and positive.max() / positive.min() >= MIN_LOG_SPAN:
+            ax.set_yscale("log")
+            _log_axis(ax.yaxis)
+            ax.set_ylim(bottom=0.7)
+        ax.set_xlim(e[0], e[-1])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if positive.size:
+            ax.legend(loc="upper left", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+        ax.set_title(title)
+    return fig
+
+
+@dataclass(frozen=True)
+class ImpactPanel:
+    """Impact factors of every victim under one aggressor pattern: victims in display order
+    (grouped by hop class), one marker series per metric."""
+
+    title: str
+    series: Sequence[tuple[str, np.ndarray]]  # (metric label, impact [V] in display order)
+    groups: Sequence[tuple[str, int, int]]  # (hop class, start, stop) over display positions
+    limits: Sequence[tuple[str, np.ndarray]] = ()  # (label, limit [V] in display order; NaN = none)
+
+
+_IMPACT_MARKERS = ("o", "^", "s", "D", "v")
+
+
+def impact_victims_figure(panels: Sequence[ImpactPanel], *, title: str, ylabel: str = "impact factor (loaded / isolated)"
+                          ) -> Figure:
+    """Per pattern, the impact factor of every victim (x: victims grouped by hop class to their
+    ring partner); 1 = no impact; limits as dashed steps."""
+    with _style():
+        fig = Figure(figsize=(0.6 + 5.0 * max(1, len(panels)), 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, max(1, len(panels)), squeeze=False, sharey=True)[0]
+        values = np.concatenate([np.ravel(y) for p in panels for _, y in p.series] +
+                                [np.ravel(l) for p in panels for _, l in p.limits] + [np.array([1.0])])
+        values = values[np.isfinite(values) & (values > 0)]
+        for ax, panel in zip(axes, panels):
+            v = max((np.asarray(y).size for _, y in panel.series), default=0)
+            x = np.arange(v)
+            for k, (label, y) in enumerate(panel.series):
+                ax.plot(x, y, _IMPACT_MARKERS[k % len(_IMPACT_MARKERS)], color=f"C{k}", markersize=4 if v <= 200 else 2,
+                        alpha=0.85, label=label, linestyle="none")
+            for k, (label, lim) in enumerate(panel.limits):
+                lim = np.asarray(lim, dtype=np.float64)
+                if np.isfinite(lim).any():
+                    ax.stairs(lim, np.arange(v + 1) - 0.5, color=LIMIT_COLOUR, linestyle=("--", ":", "-.")[k % 3],
+                              linewidth=1.0, label=label, baseline=None)
+            ax.axhline(1.0, color="#555555", linewidth=0.8)
+            for name, a, b in panel.groups:
+                if a > 0:
+                    ax.axvline(a - 0.5, color="#999999", linewidth=0.8)
+                ax.text((a + b - 1) / 2, 1.0, shorten(name, MAX_GROUP_LABEL_CHARS), transform=ax.get_xaxis_transform(),
+                        ha="center", va="bottom", fontsize=7, color="#444444")
+            ax.set_xlim(-0.5, max(v, 1) - 0.5)
+            ax.set_xlabel("victims, grouped by hop class to their ring partner")
+            ax.set_title(panel.title, pad=14)
+            ax.grid(True, axis="y", alpha=0.3)
+            if v:
+                ax.legend(loc="upper left", fontsize=7)
+            else:
+                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+        axes[0].set_ylabel(ylabel)
+        if values.size and values.max() / values.min() >= MIN_LOG_SPAN / 2:
+            axes[0].set_yscale("log")
+            _log_axis(axes[0].yaxis)
+        fig.suptitle(title)
+    return fig
+
+
+def impact_box_figure(panels: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[Sequence[np.ndarray]]]], *,
+                      title: str, limits: Sequence[float | None] = ()) -> Figure:
+    """Box plots of impact factors: per panel (metric title, group names on x (hop classes),
+    series names (patterns), values[series][group]); optional limit line per panel."""
+    with _style():
+        fig = Figure(figsize=(0.6 + 4.6 * max(1, len(panels)), 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
+        for pi, (ax, (metric, groups, names, data)) in enumerate(zip(axes, panels)):
+            k = max(1, len(names))
+            width = 0.8 / k
+            everything = []
+            for si, name in enumerate(names):
+                pos, vals = [], []
+                for gi in range(len(groups)):
+                    v = np.asarray(data[si][gi], dtype=np.float64)
+                    v = v[np.isfinite(v)]
+                    if v.size:
+                        pos.append(gi - 0.4 + width * (si + 0.5))
+                        vals.append(v)
+                        everything.append(v)
+                if vals:
+                    bp = ax.boxplot(vals, positions=pos, widths=width * 0.85, patch_artist=True, manage_ticks=False,
+                                    flierprops={"markersize": 2}, medianprops={"color": "black"})
+                    for box in bp["boxes"]:
+                        box.set_facecolor(f"C{si % 10}")
+                        box.set_alpha(0.6)
+                    ax.plot([], [], "s", color=f"C{si % 10}", alpha=0.6, label=name)
+            limit = limits[pi] if pi < len(limits) else None
+            if limit is not None:
+                ax.axhline(limit, color=LIMIT_COLOUR, linestyle="--", linewidth=1.0, label="limit")
+            ax.axhline(1.0, color="#555555", linewidth=0.8)
+            ax.xaxis.set_major_locator(FixedLocator(list(range(len(groups)))))
+            ax.set_xticklabels(list(groups), rotation=0 if len(groups) <= 3 else 30)
+            ax.set_xlim(-0.6, len(groups) - 0.4)
+            ax.set_title(metric)
+            ax.set_ylabel("impact factor")
+            ax.grid(True, axis="y", alpha=0.3)
+            allv = np.concatenate(everything) if everything else np.array([])
+            allv = allv[allv > 0]
+            if allv.size and allv.max() / allv.min() >= MIN_LOG_SPAN:
+                ax.set_yscale("log")
+                _log_axis(ax.yaxis)
+            if everything:
+                ax.legend(loc="upper left", fontsize=7)
+            else:
+                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+        fig.suptitle(title)
     return fig

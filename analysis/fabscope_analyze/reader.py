@@ -24,6 +24,12 @@ SCHEMA_VERSION = 1
 SWEEP_METRICS: dict[str, str] = {"lat": "latency_ns", "bw": "bw_gbps", "bibw": "bw_gbps"}
 PAIRS_BENCHMARK = "pairs"
 COLL_BENCHMARK = "coll"
+# Runs under load (results/SCHEMA-load.md): mpiGraph-style shift / permutation steps and
+# GPCNeT-style victims and aggressors.
+SHIFT_BENCHMARK = "shift"
+CONGESTION_BENCHMARK = "congestion"
+CONGESTION_ROLES: tuple[str, ...] = ("idle", "victim", "aggressor")  # role codes 0, 1, 2
+ISOLATED_PHASE = "isolated"
 # The collectives of a coll run, in the order reports show them (SCHEMA.md, `coll`).
 COLL_OPS: tuple[str, ...] = ("allreduce", "allgather", "reduce_scatter", "alltoall", "bcast", "barrier")
 COLL_STATUS_NAMES_DEFAULT: tuple[str, ...] = ("not_run", "ok", "failed")
@@ -389,6 +395,164 @@ class CollRun:
         return row[row >= 0]
 
 
+class _LoadSource:
+    """Reads the large datasets of a shift run ([S, N] per-step flows, the [N, N] matrix, the
+    [S, N, iters] window samples) when first used: for more than LARGE_MATRIX_RANKS ranks a
+    10,000-rank shift holds about 800 MB per dataset."""
+
+    def __init__(self, path: Path, group: str, n: int) -> None:
+        self.matrices = _MatrixSource(path, group, n)
+        self.path, self.group, self.n = path, group, n
+
+    def read(self, name: str, dtype: type) -> np.ndarray:
+        if dtype is np.int32:
+            with self.matrices._open() as f:
+                where = f"{self.group}/{name}"
+                try:
+                    return np.asarray(f[where][()], dtype=np.int32)
+                except (OSError, KeyError, ValueError, TypeError) as exc:
+                    raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+        return self.matrices.matrix(name)
+
+    def samples(self, step: int) -> np.ndarray:
+        """flow_samples[step] as float64 [N, iters]."""
+        where = f"{self.group}/flow_samples"
+        with self.matrices._open() as f:
+            try:
+                return np.asarray(f[where][step], dtype=np.float64)
+            except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+                raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+
+
+@dataclass(frozen=True)
+class ShiftRun:
+    """A `shift` run (results/SCHEMA-load.md): in every step all ranks send at once, each to
+    partner_to[s, i]: the fabric under full load, flow by flow.
+
+    Steps s >= steps_done were not measured (a killed run): their rows are NaN / -1 here whatever
+    the file holds. partner_to, flow_gbps and bw_gbps are read when first used for more than
+    LARGE_MATRIX_RANKS ranks (floats as float32); `release()` frees them."""
+
+    info: RunInfo
+    pattern: str  # "shift" or "permutation"
+    size_bytes: int
+    window: int
+    seed: int
+    steps_total: int
+    steps_done: int
+    link_rate_gbps: float  # NaN = unknown
+    n_ranks: int
+    n_steps: int  # rows S of the per-step datasets (steps_done <= S <= steps_total)
+    step_aggregate_gbps: np.ndarray  # float64 [S]
+    step_effective_pct: np.ndarray  # float64 [S], NaN without a link rate
+    step_seconds: np.ndarray  # float64 [S]
+    has_flow_samples: bool
+    _source: _LoadSource | None = field(default=None, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _get(self, name: str, dtype: type) -> np.ndarray:
+        m = self._cache.get(name)
+        if m is None:
+            assert self._source is not None
+            m = _mask_undone(self, name, self._source.read(name, dtype))
+            if name == "partner_to":
+                _check_partners(self._source.path, f"{self._source.group}/{name}", m, self.n_ranks)
+            self._cache[name] = m
+        return m
+
+    def release(self, *names: str) -> None:
+        for name in names or tuple(self._cache):
+            self._cache.pop(name, None)
+
+    @property
+    def partner_to(self) -> np.ndarray:  # int32 [S, N]; -1 = no flow (step not done)
+        return self._get("partner_to", np.int32)
+
+    @property
+    def flow_gbps(self) -> np.ndarray:  # [S, N], rank i's send flow in step s
+        return self._get("flow_gbps", np.float64)
+
+    @property
+    def bw_gbps(self) -> np.ndarray:  # [N, N], [i, j] = i sending to j under load; NaN never
+        return self._get("bw_gbps", np.float64)
+
+    def flow_samples(self, step: int) -> np.ndarray:
+        """The window samples of every flow of one step: float64 [N, iters]."""
+        if not self.has_flow_samples:
+            return np.full((self.n_ranks, 0), np.nan)
+        return self._source.samples(step) if self._source is not None else np.full((self.n_ranks, 0), np.nan)
+
+    def done(self) -> np.ndarray:
+        """bool [S]: the steps measured."""
+        return np.arange(self.n_steps) < self.steps_done
+
+    def step_label(self, s: int) -> str:
+        return f"step {s} (distance {s + 1})" if self.pattern == "shift" else f"step {s}"
+
+
+def _mask_undone(run: ShiftRun, name: str, m: np.ndarray) -> np.ndarray:
+    """Rows of steps not done are not measurements, whatever a killed writer left there."""
+    if name == "bw_gbps" or run.steps_done >= m.shape[0]:
+        return m
+    m[run.steps_done:] = -1 if m.dtype.kind == "i" else np.nan
+    return m
+
+
+@dataclass(frozen=True)
+class CongestionRun:
+    """A `congestion` run (results/SCHEMA-load.md): victims measure latency, ring bandwidth and
+    allreduce alone (phase 0, `isolated`) and while the aggressors run each pattern (phases 1..Q).
+
+    Impact factors are >= 1 when the victim got worse under load: loaded / isolated for latency
+    and allreduce time, isolated / loaded for bandwidth (GPCNeT's definition)."""
+
+    info: RunInfo
+    victim_fraction: float
+    placement: str
+    seed: int
+    aggressor_size_bytes: int
+    lat_size_bytes: int
+    bw_size_bytes: int
+    patterns: tuple[str, ...]  # the run attribute: the patterns asked for, in order
+    n_ranks: int
+    role: np.ndarray  # int8 [N]: 0 idle, 1 victim, 2 aggressor
+    victims: np.ndarray  # int32 [V], ring order; victim k's partner is victims[(k + 1) % V]
+    phases: tuple[str, ...]  # [Q + 1]: "isolated", then each pattern run
+    latency_ns: np.ndarray | None  # float64 [Q + 1, V, iters]; None when read with samples=False
+    bw_gbps: np.ndarray | None  # float64 [Q + 1, V, bw_iters]
+    allreduce_ns: np.ndarray | None  # float64 [Q + 1, iters]
+    impact_latency_p50: np.ndarray  # float64 [Q, V]
+    impact_latency_p99: np.ndarray  # float64 [Q, V]
+    impact_bw_p50: np.ndarray  # float64 [Q, V]
+    impact_allreduce_p50: np.ndarray  # float64 [Q]
+    impact_allreduce_p99: np.ndarray  # float64 [Q]
+    aggressor_gbps: np.ndarray  # float64 [Q, N], NaN for non-aggressors
+    phase_counters: Mapping[str, "Counters"] = field(default_factory=dict)  # phase -> counters/<phase>
+
+    @property
+    def loaded_phases(self) -> tuple[str, ...]:
+        return self.phases[1:]
+
+    @property
+    def partners(self) -> np.ndarray:
+        """int32 [V]: the ring partner of each victim."""
+        return np.roll(self.victims, -1) if self.victims.size else self.victims
+
+    @property
+    def aggressors(self) -> np.ndarray:
+        return np.flatnonzero(self.role == 2)
+
+    def impact(self, metric: str) -> np.ndarray:
+        """[Q, V] (victim metrics) or [Q] (allreduce): metric as in the dataset names,
+        e.g. "latency_p99", "bw_p50", "allreduce_p50"."""
+        return getattr(self, f"impact_{metric}")
+
+
+# The per-victim impact factors of a congestion run, in the order reports show them.
+VICTIM_IMPACTS: tuple[str, ...] = ("latency_p50", "latency_p99", "bw_p50")
+ALLREDUCE_IMPACTS: tuple[str, ...] = ("allreduce_p50", "allreduce_p99")
+
+
 @dataclass(frozen=True)
 class OtherRun:
     """A run of a benchmark kind this reader does not know (kept so reports can list it)."""
@@ -396,7 +560,7 @@ class OtherRun:
     info: RunInfo
 
 
-Run = Union[SweepRun, PairsRun, CollRun, OtherRun]
+Run = Union[SweepRun, PairsRun, CollRun, ShiftRun, CongestionRun, OtherRun]
 
 
 @dataclass(frozen=True)
@@ -439,6 +603,14 @@ class RunFile:
     def colls(self) -> tuple[CollRun, ...]:
         return tuple(r for r in self.runs if isinstance(r, CollRun))
 
+    @property
+    def shifts(self) -> tuple[ShiftRun, ...]:
+        return tuple(r for r in self.runs if isinstance(r, ShiftRun))
+
+    @property
+    def congestions(self) -> tuple[CongestionRun, ...]:
+        return tuple(r for r in self.runs if isinstance(r, CongestionRun))
+
     def incomplete_reasons(self) -> list[str]:
         """Why the results are partial, one sentence each; empty when everything finished."""
         reasons: list[str] = []
@@ -457,6 +629,13 @@ class RunFile:
                 missing = [op for op in COLL_OPS if op not in run.ops]
                 if missing:
                     reasons.append(f"run {info.name!r}: collectives not written: {', '.join(missing)}")
+            if isinstance(run, ShiftRun) and run.steps_done < run.steps_total:
+                reasons.append(f"run {info.name!r}: {run.steps_done} of {run.steps_total} steps done, "
+                               "steps not measured are left out")
+            if isinstance(run, CongestionRun):
+                missing = [p for p in run.patterns if p not in run.loaded_phases]
+                if missing:
+                    reasons.append(f"run {info.name!r}: aggressor patterns not measured: {', '.join(missing)}")
         return reasons
 
 
@@ -693,7 +872,10 @@ class _Reader:
             if not isinstance(wall, (int, float)):
                 self.fail(f"attribute 'wall_seconds' of {g.name} should be a number, found {wall!r}")
             wall = float(wall)
-        counters = self.read_counters(g["counters"], n_ranks) if "counters" in g else None
+        counters = None
+        # congestion runs keep counters per phase (counters/<phase>/...), read with the run
+        if "counters" in g and self.attr(g, "benchmark") != CONGESTION_BENCHMARK:
+            counters = self.read_counters(g["counters"], n_ranks)
         return RunInfo(
             group=g.name.rsplit("/", 1)[-1],
             benchmark=self.attr_str(g, "benchmark"),
@@ -752,6 +934,10 @@ class _Reader:
             return self.read_pairs(g, info, n_ranks, pair_samples)
         if info.benchmark == COLL_BENCHMARK:
             return self.read_coll(g, info, n_ranks, samples)
+        if info.benchmark == SHIFT_BENCHMARK:
+            return self.read_shift(g, info, n_ranks)
+        if info.benchmark == CONGESTION_BENCHMARK:
+            return self.read_congestion(g, info, n_ranks, samples)
         return OtherRun(info)
 
     def read_sweep(self, g: h5py.Group, info: RunInfo, load_samples: bool) -> SweepRun:
@@ -912,3 +1098,97 @@ class _Reader:
             samples=self.floats(sample_ds) if load_samples else None,
             summary=summary, status=self.ints(status_ds), status_names=names, check_errors=check_errors,
         )
+
+    # --- runs under load (results/SCHEMA-load.md) ---------------------------------------------
+    def attr_float(self, obj: h5py.HLObject, name: str) -> float:
+        value = self.attr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(f"attribute {name!r} of {_name(obj)} should be a number, found {value!r}")
+        return float(value)
+
+    def read_shift(self, g: h5py.Group, info: RunInfo, n: int) -> ShiftRun:
+        ints = {name: self.attr_int(g, name) for name in ("size_bytes", "window", "seed", "steps_total", "steps_done")}
+        total, done = ints["steps_total"], ints["steps_done"]
+        if total < 0 or not 0 <= done <= total:
+            self.fail(f"attribute 'steps_done' of {g.name} is {done}, expected 0..steps_total ({total})")
+        pattern = self.attr_str(g, "pattern")
+        rate = self.attr_float(g, "link_rate_gbps")
+        partner_ds = self.dataset(g, "partner_to", kind="i", shape=(None, n))
+        s = int(partner_ds.shape[0])
+        if not done <= s <= total:
+            self.fail(f"dataset {partner_ds.name} has {s} steps (rows), expected between steps_done ({done}) "
+                      f"and steps_total ({total})")
+        self.dataset(g, "flow_gbps", kind="f", shape=(s, n), units="Gb/s")
+        self.dataset(g, "bw_gbps", kind="f", shape=(n, n), units="Gb/s")
+        per_step = {name: self.floats(self.dataset(g, name, kind="f", shape=(s,), units=units))
+                    for name, units in (("step_aggregate_gbps", "Gb/s"), ("step_effective_pct", "%"),
+                                        ("step_seconds", "s"))}
+        for values in per_step.values():
+            values[done:] = np.nan
+        has_samples = "flow_samples" in g
+        if has_samples:
+            self.dataset(g, "flow_samples", kind="f", shape=(s, n, info.iters), units="Gb/s")
+        run = ShiftRun(
+            info=info, pattern=pattern, **ints, link_rate_gbps=rate, n_ranks=n, n_steps=s, **per_step,
+            has_flow_samples=has_samples, _source=_LoadSource(self.path, g.name, n),
+        )
+        if n <= LARGE_MATRIX_RANKS:  # small: read (and so check) everything now
+            for name, dtype in (("partner_to", np.int32), ("flow_gbps", np.float64), ("bw_gbps", np.float64)):
+                self.where = f"{g.name}/{name}"
+                run._cache[name] = _mask_undone(run, name, np.asarray(g[name][()], dtype=dtype))
+            _check_partners(self.path, f"{g.name}/partner_to", run._cache["partner_to"], n)
+        return run
+
+    def read_congestion(self, g: h5py.Group, info: RunInfo, n: int, load_samples: bool) -> CongestionRun:
+        ints = {name: self.attr_int(g, name)
+                for name in ("seed", "aggressor_size_bytes", "lat_size_bytes", "bw_size_bytes")}
+        fraction = self.attr_float(g, "victim_fraction")
+        placement = self.attr_str(g, "placement")
+        patterns = tuple(p.strip() for p in self.attr_str(g, "patterns").split(",") if p.strip())
+        role_ds = self.dataset(g, "role", kind="i", shape=(n,))
+        role = self.ints(role_ds, np.int8)
+        if role.size and (role.min() < 0 or role.max() > 2):
+            self.fail(f"dataset {role_ds.name} should hold 0 (idle), 1 (victim) or 2 (aggressor), "
+                      f"found {sorted(set(role.tolist()) - {0, 1, 2})}")
+        victims_ds = self.dataset(g, "victims", kind="i", shape=(None,))
+        victims = self.ints(victims_ds, np.int32)
+        if victims.size and (victims.min() < 0 or victims.max() >= n):
+            self.fail(f"dataset {victims_ds.name} holds ranks outside 0..{n - 1}")
+        if np.unique(victims).size != victims.size or not np.array_equal(np.sort(victims), np.flatnonzero(role == 1)):
+            self.fail(f"dataset {victims_ds.name} should list every rank whose role is 1 (victim) once")
+        phases_ds = self.dataset(g, "phases", kind="s", shape=(None,))
+        phases = tuple(self.strings(phases_ds))
+        if not phases or phases[0] != ISOLATED_PHASE:
+            self.fail(f"dataset {phases_ds.name} should start with {ISOLATED_PHASE!r}, found {list(phases[:1])}")
+        unknown = [p for p in phases[1:] if p not in patterns]
+        if unknown:
+            self.fail(f"dataset {phases_ds.name} names phases {unknown} that the run attribute 'patterns' "
+                      f"({', '.join(patterns)}) does not")
+        p, v, q = len(phases), int(victims.size), len(phases) - 1
+        lat_ds = self.dataset(g, "latency_ns", kind="f", shape=(p, v, info.iters), units="ns")
+        bw_ds = self.dataset(g, "bw_gbps", kind="f", shape=(p, v, None), units="Gb/s")
+        ar_ds = self.dataset(g, "allreduce_ns", kind="f", shape=(p, info.iters), units="ns")
+        impacts = {f"impact_{m}": self.floats(self.dataset(g, f"impact_{m}", kind="f", shape=(q, v), units="-"))
+                   for m in VICTIM_IMPACTS}
+        impacts.update({f"impact_{m}": self.floats(self.dataset(g, f"impact_{m}", kind="f", shape=(q,), units="-"))
+                        for m in ALLREDUCE_IMPACTS})
+        aggressor = self.floats(self.dataset(g, "aggressor_gbps", kind="f", shape=(q, n), units="Gb/s"))
+        phase_counters: dict[str, Counters] = {}
+        if "counters" in g:
+            cg = self.group(g, "counters")
+            for phase in phases:
+                if phase in cg:
+                    phase_counters[phase] = self.read_counters(cg[phase], n)
+        return CongestionRun(
+            info=info, victim_fraction=fraction, placement=placement, **ints, patterns=patterns, n_ranks=n,
+            role=role, victims=victims, phases=phases,
+            latency_ns=self.floats(lat_ds) if load_samples else None,
+            bw_gbps=self.floats(bw_ds) if load_samples else None,
+            allreduce_ns=self.floats(ar_ds) if load_samples else None,
+            **impacts, aggressor_gbps=aggressor, phase_counters=phase_counters,
+        )
+
+
+def _check_partners(path: Path, where: str, partners: np.ndarray, n: int) -> None:
+    if partners.size and (partners.min() < -1 or partners.max() >= n):
+        raise ResultFileError(path, f"dataset {where} holds ranks outside -1..{n - 1}")

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from fabscope_analyze import __version__, coll, plots, stats
 from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
-from fabscope_analyze.reader import CollRun, Counters, Host, PairsRun, Run, RunFile, SweepRun
+from fabscope_analyze.reader import CollRun, CongestionRun, Counters, Host, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
 FIGURE_DIR = "figures"
 MAX_OPEN_HOST_ROWS = 64  # larger host tables start folded
@@ -153,8 +153,10 @@ def _run_title(run: Run, hosts: Sequence[Host]) -> str:
 
 
 def run_figures(run: Run, hosts: Sequence[Host], fig_dir: Path, stem: str,
-                layout: Layout | None = None) -> list[FigureRef]:
-    """Draw and save the figures of one run; returns them in display order."""
+                layout: Layout | None = None, *, run_file: RunFile | None = None,
+                criteria=None) -> list[FigureRef]:  # type: ignore[no-untyped-def]
+    """Draw and save the figures of one run; returns them in display order. `run_file` gives a
+    shift run its idle reference (a pairs run); `criteria` draws limits on the load figures."""
     refs: list[FigureRef] = []
 
     def save(fig: Figure, kind: str, alt: str) -> None:
@@ -179,6 +181,15 @@ def run_figures(run: Run, hosts: Sequence[Host], fig_dir: Path, stem: str,
         for name, op in run.ops.items():
             save(plots.lines_figure(coll.op_panels(run, op), title=f"{title}\n{name}"), f"coll-{name}",
                  f"{name}: scaling with node count and message size, run {run.info.name}")
+    elif isinstance(run, ShiftRun):
+        from fabscope_analyze import load, report_load
+
+        idle = load.idle_reference(run_file, run) if run_file is not None else None
+        report_load.shift_figures(run, hosts, layout or _flat_layout(hosts), title, save, idle, criteria)
+    elif isinstance(run, CongestionRun):
+        from fabscope_analyze import report_load
+
+        report_load.congestion_figures(run, hosts, layout or _flat_layout(hosts), title, save, criteria)
     return refs
 
 
@@ -316,8 +327,9 @@ def sizes_text(sizes: np.ndarray) -> str:
     return f"{first}..{last} ({sizes.size} sizes)" if sizes.size > 1 else first
 
 
-def headline(run: Run) -> str:
-    """One line of the key numbers of a run (plain text, to be escaped)."""
+def headline(run: Run, layout: Layout | None = None) -> str:
+    """One line of the key numbers of a run (plain text, to be escaped); `layout` gives shift runs
+    a link rate when the file has none."""
     if isinstance(run, SweepRun):
         if run.size_bytes.size == 0:
             return "no sizes measured"
@@ -351,6 +363,14 @@ def headline(run: Run) -> str:
         )
     if isinstance(run, CollRun):
         return coll.headline(run)
+    if isinstance(run, ShiftRun):
+        from fabscope_analyze import report_load
+
+        return report_load.shift_headline(run, layout)
+    if isinstance(run, CongestionRun):
+        from fabscope_analyze import report_load
+
+        return report_load.congestion_headline(run, layout)
     return "benchmark kind not known to this version of fabscope-analyze; not shown"
 
 
@@ -361,17 +381,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "")
     return f'<table class="{cls}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
 
 
-def summary_table(run_file: RunFile) -> str:
+def summary_table(run_file: RunFile, layout: Layout | None = None) -> str:
     rows = []
     for i, run in enumerate(run_file.runs):
         info = run.info
         sizes = sizes_text(run.size_bytes) if isinstance(run, SweepRun) else (
             f"lat {plots.format_bytes(run.lat_size_bytes)}, bw {plots.format_bytes(run.bw_size_bytes)}"
-            if isinstance(run, PairsRun) else _coll_sizes(run) if isinstance(run, CollRun) else "")
+            if isinstance(run, (PairsRun, CongestionRun)) else _coll_sizes(run) if isinstance(run, CollRun)
+            else plots.format_bytes(run.size_bytes) if isinstance(run, ShiftRun) else "")
         done = "yes" if info.complete else '<span class="bad">no</span>'
         rows.append([
             f'<a href="#{anchor(i)}">{esc(info.name)}</a>', esc(info.benchmark), esc(info.transport),
-            esc(info.label), esc(f"{info.iters} / {info.warmup}"), esc(sizes), esc(headline(run)),
+            esc(info.label), esc(f"{info.iters} / {info.warmup}"), esc(sizes), esc(headline(run, layout)),
             esc(info.started_utc), esc(info.finished_utc), done,
         ])
     return _table(
@@ -644,13 +665,13 @@ def _figure_html(ref: FigureRef) -> str:
 
 
 def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[FigureRef],
-                layout: Layout | None = None) -> str:
+                layout: Layout | None = None, run_file: RunFile | None = None) -> str:
     info = run.info
     parts = [f'<h3 id="{anchor(index)}">{esc(info.name)} <span class="sub">({esc(info.benchmark)}, '
              f"group {esc(info.group)})</span></h3>"]
     if not info.complete:
         parts.append('<p class="bad">This run did not finish.</p>')
-    parts.append(f"<p>{esc(headline(run))}</p>")
+    parts.append(f"<p>{esc(headline(run, layout))}</p>")
     if isinstance(run, PairsRun):
         parts.append(outlier_hosts_table(run, hosts))
         parts.append(hop_class_table(run, layout or _flat_layout(hosts)))
@@ -660,6 +681,15 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
                          "bandwidth or highest median latency against the fabric's).</p>")
     if isinstance(run, CollRun):
         parts.append(coll_tables(run, hosts))
+    if isinstance(run, ShiftRun):
+        from fabscope_analyze import load, report_load
+
+        idle = load.idle_reference(run_file, run) if run_file is not None else None
+        parts.append(report_load.shift_html(run, hosts, layout or _flat_layout(hosts), idle))
+    if isinstance(run, CongestionRun):
+        from fabscope_analyze import report_load
+
+        parts.append(report_load.congestion_html(run, hosts, layout or _flat_layout(hosts)))
     if info.counters is not None:
         parts.append(counters_table(info.counters, hosts))
     if figures:
@@ -678,9 +708,20 @@ def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdi
     if reasons:
         items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
         warning = f'<div class="warning" role="alert"><strong>Incomplete results.</strong><ul>{items}</ul></div>'
+    load_kinds = (ShiftRun, CongestionRun)
     runs = "\n".join(
-        run_section(i, r, run_file.hosts, f, layout) for i, (r, f) in enumerate(zip(run_file.runs, figures))
+        run_section(i, r, run_file.hosts, f, layout, run_file) for i, (r, f) in enumerate(zip(run_file.runs, figures))
+        if not isinstance(r, load_kinds)
     )
+    if not runs and any(isinstance(r, load_kinds) for r in run_file.runs):
+        runs = '<p>Only runs under load: see <a href="#load">Fabric under load</a>.</p>'
+    loaded = "\n".join(
+        run_section(i, r, run_file.hosts, f, layout, run_file) for i, (r, f) in enumerate(zip(run_file.runs, figures))
+        if isinstance(r, load_kinds)
+    )
+    if loaded:
+        loaded = ('<h2 id="load">Fabric under load</h2>\n<p>shift: every rank sends at once (mpiGraph); '
+                  "congestion: victims measured alone and while aggressors load the fabric (GPCNeT).</p>\n" + loaded)
     suite = (f"<details><summary>suite</summary><pre>{esc(run_file.suite_text)}</pre></details>"
              if run_file.suite_text else "")
     return f"""<!DOCTYPE html>
@@ -698,9 +739,10 @@ def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdi
 {verdict_section(verdict) if verdict is not None else ""}
 {warning}
 <h2>Summary</h2>
-{summary_table(run_file) if run_file.runs else "<p>The file holds no runs.</p>"}
+{summary_table(run_file, layout) if run_file.runs else "<p>The file holds no runs.</p>"}
 <h2>Runs</h2>
 {runs}
+{loaded}
 <h2>Provenance</h2>
 {provenance_table(run_file)}
 {suite}
@@ -727,10 +769,14 @@ def write_report(run_file: RunFile, out_dir: Path, criteria=None) -> Path:  # ty
     figures = []
     try:
         for i, run in enumerate(run_file.runs):
-            figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout))
+            figures.append(run_figures(run, run_file.hosts, fig_dir, f"{i:02d}-{slug(run.info.group)}", layout,
+                                       run_file=run_file, criteria=criteria))
         page = render_html(run_file, figures, verdict, layout)
     finally:
         _HOST_MEDIANS.clear()
+        from fabscope_analyze import report_load
+
+        report_load.clear()
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -2,7 +2,9 @@
 
 Runs are ordered by their created_utc (then file name). Each file contributes headline metrics
 (`metrics_of`): per size sweep `<run>/<metric>_<stat>@<size>`, per pairs run the median and
-extreme over pairs, per collective the bus bandwidth (barrier: time) per size and node count.
+extreme over pairs, per collective the bus bandwidth (barrier: time) per size and node count, per
+shift run the median and lowest effective throughput of its steps, per congestion run the median
+and highest impact factors of the victims per aggressor pattern.
 
 Change points, the method: for every run k with at least `window` runs before it and
 `window` runs from it on (fewer at the ends of short series, but at least 2 on each side), the
@@ -27,7 +29,7 @@ import numpy as np
 from scipy import stats as sps
 
 from fabscope_analyze import stats
-from fabscope_analyze.reader import CollRun, PairsRun, RunFile, SweepRun, check_results
+from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, RunFile, ShiftRun, SweepRun, check_results
 
 ALPHA = 0.05
 
@@ -123,6 +125,24 @@ def metrics_of(rf: RunFile) -> dict[str, tuple[float, str, bool, bool]]:
                         else:
                             out[f"{name}/{op_name}/time_ns_p50/n{nodes}"] = (
                                 float(op.time("p50")[g, s]), "ns", False, default)
+        elif isinstance(run, ShiftRun):
+            from fabscope_analyze import load
+            from fabscope_analyze.layout import build_layout
+
+            eff = load.effective_throughput(run, build_layout(rf))
+            if eff.known:
+                out[f"{name}/effective_pct_median"] = (eff.median(), "%", True, True)
+                out[f"{name}/effective_pct_min"] = (stats.nan_min(eff.pct), "%", True, False)
+            out[f"{name}/aggregate_gbps_median"] = (stats.nan_median(run.step_aggregate_gbps), "Gb/s", True,
+                                                    not eff.known)
+            run.release()
+        elif isinstance(run, CongestionRun):
+            for q, pattern in enumerate(run.loaded_phases):
+                for m in ("latency_p50", "latency_p99", "bw_p50"):
+                    x = run.impact(m)[q]
+                    out[f"{name}/impact_{m}_median@{pattern}"] = (stats.nan_median(x), "x", False, m == "latency_p99")
+                    out[f"{name}/impact_{m}_max@{pattern}"] = (stats.nan_max(x), "x", False, False)
+                out[f"{name}/impact_allreduce_p99@{pattern}"] = (float(run.impact_allreduce_p99[q]), "x", False, False)
     return out
 
 

@@ -150,6 +150,60 @@ class CollSpec:
     check_failures: tuple[tuple[str, int, int], ...] = ()  # (op, group index, size index) with wrong results
 
 
+@dataclass(frozen=True)
+class ShiftSpec:
+    """A `shift` run (results/SCHEMA-load.md). A flow i -> j moves at the pairs model's bandwidth
+    of that pair (FabricModel.bw_gbps(size_bytes) x the pair's factors) x load_fraction, x
+    cross_leaf_factor when it leaves its leaf (with a topology: an oversubscribed spine tier),
+    x the factor of its step in slow_steps, and x collision_factor for the flows in collisions
+    (a slow mode in the per-flow histogram)."""
+
+    name: str = "shift"
+    pattern: str = "shift"  # or "permutation"
+    size_bytes: int = 1 << 20
+    iters: int = 5
+    warmup: int = 1
+    steps: int | None = None  # None: N - 1
+    steps_done: int | None = None  # None: all; fewer = a run killed after that many steps
+    rows_written: str = "total"  # a killed run's per-step datasets: "total" rows (NaN after) or "done" rows
+    link_rate_gbps: float | None = 400.0  # None: unknown (NaN attribute, NaN effective throughput)
+    load_fraction: float = 0.95
+    cross_leaf_factor: float = 1.0
+    slow_steps: tuple[tuple[int, float], ...] = ()  # (step, factor applied to every flow of the step)
+    collisions: tuple[tuple[int, int], ...] = ()  # (step, sending rank) flows slowed by collision_factor
+    collision_factor: float = 0.5
+    flow_samples: bool = True
+    counters: bool = False
+    seed: int = 11
+
+
+@dataclass(frozen=True)
+class CongestionSpec:
+    """A `congestion` run (results/SCHEMA-load.md). Victim k measures against its ring partner;
+    under pattern q its latency is x factor (and its bandwidth / factor), factor =
+    pattern_factor[q] (default 1.1), x cross_leaf_factor[q] when the partner sits on another leaf
+    (needs a topology), x the factor of (victim rank, pattern) in hot_victims."""
+
+    name: str = "congestion"
+    victim_fraction: float = 0.25
+    placement: str = "random"  # random | leaf (victims fill leaves in rank order) | spread
+    seed: int = 5
+    patterns: tuple[str, ...] = ("incast", "alltoall", "flood")
+    phases_done: int | None = None  # loaded phases measured (None: all): a killed run
+    iters: int = 200
+    bw_iters: int = 10
+    warmup: int = 10
+    lat_size_bytes: int = 8
+    bw_size_bytes: int = 1 << 16
+    aggressor_size_bytes: int = 1 << 20
+    pattern_factor: tuple[tuple[str, float], ...] = ()
+    cross_leaf_factor: tuple[tuple[str, float], ...] = ()
+    hot_victims: tuple[tuple[int, str, float], ...] = ()
+    allreduce_factor: float = 1.2
+    idle_ranks: tuple[int, ...] = ()
+    counters: bool = False
+
+
 @dataclass
 class HostSpec:
     hostnames: Sequence[str] | None = None
@@ -212,6 +266,8 @@ def write_synthetic_run(
     sweeps: Sequence[SweepSpec] = DEFAULT_SWEEPS,
     pairs: PairsSpec | None = PairsSpec(),
     coll: CollSpec | None = None,
+    shift: ShiftSpec | Sequence[ShiftSpec] | None = None,
+    congestion: CongestionSpec | None = None,
     label: str = "",
     complete: bool = True,
     schema_version: int = SCHEMA_VERSION,
@@ -264,6 +320,15 @@ def write_synthetic_run(
             index += 1
         if coll is not None and n_hosts >= 2:
             _write_coll(runs.create_group(f"{index:02d}_{coll.name}"), n_hosts, coll, model, rng, label)
+            index += 1
+        shifts = () if shift is None else (shift,) if isinstance(shift, ShiftSpec) else tuple(shift)
+        for spec in shifts:
+            _write_shift(runs.create_group(f"{index:02d}_{spec.name}"), n_hosts, spec, model, faults, topology, label,
+                         seed if fabric_seed is None else fabric_seed, seed)
+            index += 1
+        if congestion is not None:
+            _write_congestion(runs.create_group(f"{index:02d}_{congestion.name}"), n_hosts, congestion, model,
+                              topology, label, seed)
     return path
 
 
@@ -714,6 +779,163 @@ def _write_coll(g: h5py.Group, n: int, spec: CollSpec, model: FabricModel, rng: 
         ds.attrs["status_names"] = "not_run,ok,failed"
         if spec.check:
             _quantity(og, "check_errors", errors, "elements")
+
+
+# --- runs under load (results/SCHEMA-load.md) -------------------------------------------------------
+
+
+def shift_partners(n: int, pattern: str, steps: int, seed: int) -> np.ndarray:
+    """partner_to [steps, N]: shift: step s sends to (i + s + 1) mod N; permutation: a fresh
+    random derangement per step (one cycle through a seeded random order)."""
+    out = np.empty((steps, n), dtype=np.int32)
+    rng = np.random.default_rng(seed)
+    for s in range(steps):
+        if pattern == "shift":
+            out[s] = (np.arange(n) + s + 1) % n
+        else:
+            order = rng.permutation(n)
+            out[s, order] = np.roll(order, -1)
+    return out
+
+
+def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, faults: Faults,
+                 topo: SynthTopology | None, label: str, fabric_seed: int, noise_seed: int = 0) -> None:
+    total = spec.steps if spec.steps is not None else max(0, n - 1)
+    done = total if spec.steps_done is None else spec.steps_done
+    rows = total if spec.rows_written == "total" else done
+    _common_attrs(g, "shift", spec.name, spec.iters, spec.warmup, label)
+    g.attrs["complete"] = np.int8(1 if done == total else 0)
+    if done < total:
+        g.attrs["finished_utc"] = ""
+        del g.attrs["wall_seconds"]
+    g.attrs["pattern"] = spec.pattern
+    for key, value in (("size_bytes", spec.size_bytes), ("window", WINDOW), ("seed", spec.seed),
+                       ("steps_total", total), ("steps_done", done)):
+        g.attrs[key] = np.int64(value)
+    rate = float("nan") if spec.link_rate_gbps is None else float(spec.link_rate_gbps)
+    g.attrs["link_rate_gbps"] = np.float64(rate)
+    partners = shift_partners(n, spec.pattern, total, spec.seed)[:rows]
+    pm = _PairModel(n, model, faults, topo, fabric_seed, PairsSpec(bw_size_bytes=spec.size_bytes))
+    src = np.broadcast_to(np.arange(n), partners.shape)
+    flow = pm.bw_base * pm.bw_factor(src, partners) * spec.load_fraction
+    if topo is not None:
+        flow = flow * np.where(topo.leaf(src) != topo.leaf(partners), spec.cross_leaf_factor, 1.0)
+    for step, factor in spec.slow_steps:
+        if step < rows:
+            flow[step] *= factor
+    for step, rank in spec.collisions:
+        if step < rows:
+            flow[step, rank] *= spec.collision_factor
+    rng = np.random.default_rng([spec.seed, noise_seed])
+    samples = flow[:, :, None] * _noise(rng, model.noise, (rows, n, spec.iters))
+    flow = np.median(samples, axis=2)
+    flow[done:] = np.nan
+    samples[done:] = np.nan
+    partners = partners.copy()
+    partners[done:] = -1
+    g.create_dataset("partner_to", data=partners).attrs["units"] = "-"
+    _quantity(g, "flow_gbps", flow, "Gb/s")
+    bw = np.full((n, n), np.nan)
+    ok = partners >= 0
+    bw[np.broadcast_to(np.arange(n), partners.shape)[ok], partners[ok]] = flow[ok]
+    _quantity(g, "bw_gbps", bw, "Gb/s")
+    agg = np.where(np.arange(rows) < done, np.nansum(flow, axis=1), np.nan)
+    _quantity(g, "step_aggregate_gbps", agg, "Gb/s")
+    _quantity(g, "step_effective_pct", 100.0 * agg / (n * rate), "%")
+    secs = np.full(rows, np.nan)
+    if done:
+        slowest = flow[:done].min(axis=1)
+        secs[:done] = (spec.iters + spec.warmup) * WINDOW * spec.size_bytes * 8 / (slowest * 1e9)
+    _quantity(g, "step_seconds", secs, "s")
+    if spec.flow_samples:
+        _quantity(g, "flow_samples", samples, "Gb/s", chunks=(1, n, spec.iters) if rows else None,
+                  compression="gzip" if rows else None)
+    if spec.counters:
+        _write_counters(g.create_group("counters"), n, faults, rng)
+
+
+def congestion_victims(n: int, spec: CongestionSpec, topo: SynthTopology | None) -> np.ndarray:
+    """The victims in ring order, as the placement chooses them (seeded)."""
+    rng = np.random.default_rng(spec.seed)
+    candidates = np.array([r for r in range(n) if r not in spec.idle_ranks], dtype=np.int64)
+    v = min(candidates.size, max(2, int(round(spec.victim_fraction * n)))) if candidates.size >= 2 else 0
+    if spec.placement == "leaf":
+        chosen = candidates[:v]
+    elif spec.placement == "spread":
+        chosen = candidates[np.linspace(0, candidates.size - 1, v).round().astype(int)] if v else candidates[:0]
+    else:
+        chosen = np.sort(rng.choice(candidates, v, replace=False)) if v else candidates[:0]
+    return rng.permutation(chosen).astype(np.int32)
+
+
+def _write_congestion(g: h5py.Group, n: int, spec: CongestionSpec, model: FabricModel, topo: SynthTopology | None,
+                      label: str, noise_seed: int = 0) -> None:
+    victims = congestion_victims(n, spec, topo)
+    partners = np.roll(victims, -1)
+    role = np.full(n, 2, dtype=np.int8)
+    role[list(spec.idle_ranks)] = 0
+    role[victims] = 1
+    done = len(spec.patterns) if spec.phases_done is None else spec.phases_done
+    phases = ("isolated", *spec.patterns[:done])
+    p, v, q = len(phases), victims.size, len(phases) - 1
+    _common_attrs(g, "congestion", spec.name, spec.iters, spec.warmup, label)
+    g.attrs["complete"] = np.int8(1 if done == len(spec.patterns) else 0)
+    if done < len(spec.patterns):
+        g.attrs["finished_utc"] = ""
+        del g.attrs["wall_seconds"]
+    g.attrs["victim_fraction"] = np.float64(spec.victim_fraction)
+    g.attrs["placement"] = spec.placement
+    g.attrs["patterns"] = ",".join(spec.patterns)
+    for key in ("seed", "aggressor_size_bytes", "lat_size_bytes", "bw_size_bytes"):
+        g.attrs[key] = np.int64(getattr(spec, key))
+    g.create_dataset("role", data=role).attrs["units"] = "-"
+    g.create_dataset("victims", data=victims).attrs["units"] = "-"
+    _strings(g, "phases", phases)
+    g["phases"].attrs["units"] = "-"
+    rng = np.random.default_rng([spec.seed, noise_seed, 3])
+    cross = np.zeros(v, dtype=bool)
+    hops = np.zeros(v)
+    if topo is not None and v:
+        cross = topo.leaf(victims) != topo.leaf(partners)
+        hops = np.where(cross, np.where(topo.pod(victims) == topo.pod(partners), 1.0, 2.0), 0.0)
+    lat_base = model.latency_ns(spec.lat_size_bytes) + hops * model.hop_latency_ns  # [V]
+    bw_base = np.full(v, model.bw_gbps(spec.bw_size_bytes))
+    factor = np.ones((p, v))
+    pattern_factor, cross_factor = dict(spec.pattern_factor), dict(spec.cross_leaf_factor)
+    for k, name in enumerate(phases[1:], start=1):
+        factor[k] = pattern_factor.get(name, 1.1) * np.where(cross, cross_factor.get(name, 1.0), 1.0)
+        for rank, pattern, f in spec.hot_victims:
+            if pattern == name:
+                factor[k, victims == rank] *= f
+    # no tail events: a p99 over a few hundred iterations must be stable for the tests
+    lat = lat_base[None, :, None] * factor[:, :, None] * _noise(rng, model.noise, (p, v, spec.iters))
+    bw = bw_base[None, :, None] / factor[:, :, None] * _noise(rng, model.noise, (p, v, spec.bw_iters))
+    ar_factor = np.array([1.0] + [spec.allreduce_factor] * q)
+    allreduce = (4 * model.latency_ns(8)) * ar_factor[:, None] * _noise(rng, model.noise, (p, spec.iters))
+    _quantity(g, "latency_ns", lat, "ns", compression="gzip")
+    _quantity(g, "bw_gbps", bw, "Gb/s", compression="gzip")
+    _quantity(g, "allreduce_ns", allreduce, "ns")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lat50, lat99 = np.percentile(lat, 50, axis=2), np.percentile(lat, 99, axis=2)
+        bw50 = np.median(bw, axis=2)
+        ar50, ar99 = np.percentile(allreduce, 50, axis=1), np.percentile(allreduce, 99, axis=1)
+        _quantity(g, "impact_latency_p50", (lat50[1:] / lat50[:1]).reshape(q, v), "-")
+        _quantity(g, "impact_latency_p99", (lat99[1:] / lat99[:1]).reshape(q, v), "-")
+        _quantity(g, "impact_bw_p50", (bw50[:1] / bw50[1:]).reshape(q, v), "-")
+        _quantity(g, "impact_allreduce_p50", ar50[1:] / ar50[0], "-")
+        _quantity(g, "impact_allreduce_p99", ar99[1:] / ar99[0], "-")
+    aggr = np.where(role[None, :] == 2, model.bw_gbps(spec.aggressor_size_bytes) * 0.5
+                    * _noise(rng, model.noise, (q, n)), np.nan)
+    _quantity(g, "aggressor_gbps", aggr, "Gb/s")
+    if spec.counters:
+        cg = g.create_group("counters")
+        names = ("counters/port_xmit_wait", "hw_counters/np_cnp_sent", "hw_counters/rp_cnp_handled",
+                 "hw_counters/out_of_sequence")
+        for k, phase in enumerate(phases):
+            pg = cg.create_group(phase)
+            _strings(pg, "names", names)
+            delta = rng.integers(0, 100, (n, len(names))) * (1 + 50 * k * (role[:, None] == 2))
+            pg.create_dataset("delta", data=delta.astype(np.int64))
 
 
 def write_hostile_run(path: str | Path) -> Path:
