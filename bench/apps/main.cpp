@@ -53,6 +53,52 @@ int agree(const runtime::Comm& comm, const std::string& error, core::ExitCode co
   return worst;
 }
 
+std::string join(const std::vector<std::string>& v, const char* sep);
+
+// pairs --resume FILE: the command line the file was measured with (rank 0 reads it, every rank
+// gets it). Only --quiet may accompany --resume; everything else comes from the file.
+std::vector<std::string> resumed_args(const runtime::Comm& comm, const std::vector<std::string>& args,
+                                      const std::string& path) {
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool allowed = a == "pairs" || a == "--quiet" || a == "--resume" || a.starts_with("--resume=") ||
+                         (args[i - 1] == "--resume" && a == path);
+    if (!allowed) {
+      throw core::UsageError(fmt::format("--resume: '{}' cannot be combined with --resume; the settings come from {} "
+                                         "(only --quiet may be added)",
+                                         a, path));
+    }
+  }
+  std::string text;
+  std::string error;
+  if (comm.rank() == 0) {
+    try {
+      const io::ResultsReader in(path);
+      std::vector<std::string> stored;
+      if (in.exists("/command_argv")) {
+        stored = in.strings("/command_argv");
+      } else {
+        for (const auto piece : core::split(in.attr_string("/", "command_line"), ' ')) stored.emplace_back(piece);
+      }
+      for (const auto& a : stored) text += a + '\0';
+    } catch (const core::Error& e) {
+      error = e.what();
+    }
+  }
+  error = comm.broadcast_string(error, 0);
+  if (!error.empty()) throw core::UsageError(error);
+  text = comm.broadcast_string(text, 0);
+  std::vector<std::string> out;
+  for (const auto piece : core::split(text, '\0')) out.emplace_back(piece);
+  if (!out.empty() && out.back().empty()) out.pop_back();
+  if (out.size() < 2 || out[1] != "pairs") {
+    throw core::UsageError(fmt::format("--resume {}: the file was not written by 'fabscope pairs' (its command: {}); "
+                                       "only pairs runs can be resumed",
+                                       path, join(out, " ")));
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
@@ -74,9 +120,25 @@ int main(int argc, char** argv) {
   core::ExitCode code = core::ExitCode::kUsage;
   try {
     inv = apps::parse_command_line(args);
+    if (!inv.resume.empty()) {
+      const std::string path = inv.resume;
+      const bool quiet = inv.quiet;
+      inv = apps::parse_command_line(resumed_args(comm, args, path));
+      inv.resume = path;
+      inv.out = path;
+      inv.quiet = inv.quiet || quiet;
+    }
     // Test hook (tests/mpi): corrupt one rank's collective result so --check must catch it.
     if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK")) {
       for (auto& spec : inv.specs) spec.coll.test_corrupt_rank = std::atoi(corrupt);
+    }
+    // Test hook (tests/mpi): one rank goes silent for a round, so its partner's deadline must fire.
+    if (const char* stall = std::getenv("FABSCOPE_TEST_STALL")) {
+      const auto parts = core::split(stall, ',');
+      for (auto& spec : inv.specs) {
+        spec.pairs.test_stall_rank = std::atoi(std::string(parts.at(0)).c_str());
+        spec.pairs.test_stall_round = parts.size() > 1 ? std::atoi(std::string(parts[1]).c_str()) : 0;
+      }
     }
   } catch (const core::Error& e) {
     error = e.what();
@@ -143,6 +205,17 @@ int main(int argc, char** argv) {
     }
     if (const int rc = agree(comm, error, code); rc != 0) return rc;
   }
+  std::optional<suites::ResumePoint> resume;
+  if (!inv.resume.empty()) {
+    error.clear();
+    try {
+      if (rank == 0) resume = suites::find_resume_point(probe_ctx, inv.specs.at(0).pairs, inv.resume);
+    } catch (const core::Error& e) {
+      error = e.what();
+      code = e.code();
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  }
 
   if (inv.subcommand == "plan") {
     if (rank == 0) {
@@ -165,9 +238,14 @@ int main(int argc, char** argv) {
   error.clear();
   if (rank == 0) {
     try {
-      io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "), inv.suite_text, comm.size()};
-      writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
-      for (const auto& path : inv.attach) {
+      if (resume) {
+        writer.emplace(io::ResultsWriter::reopen(inv.out));
+      } else {
+        io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "), inv.suite_text, comm.size()};
+        writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
+        writer->write_strings("/command_argv", args);
+      }
+      for (const auto& path : resume ? std::vector<std::string>{} : inv.attach) {
         std::ifstream in(path);
         if (!in) throw core::UsageError(fmt::format("--attach {}: cannot read the file", path));
         std::stringstream text;
@@ -184,8 +262,9 @@ int main(int argc, char** argv) {
   suites::Context ctx{comm, writer ? &*writer : nullptr, hostnames, inv.quiet, stdout};
   ctx.fabric = probe_ctx.fabric;
   ctx.endpoints = probe_ctx.endpoints;
+  ctx.resume = resume ? &*resume : nullptr;
   try {
-    if (writer && fabric) suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
+    if (writer && fabric && !resume) suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
     if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
     if (writer) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <string>
@@ -60,24 +61,42 @@ struct RoundInfo {
   double measure_seconds = 0;    // slowest rank's time measuring in this round
 };
 
+// What the pairs matrices hold for one pair: its own samples' statistics, or with --repeat the
+// best repeat so far (lowest latency p50, highest bandwidth p50 per direction, ok if any was).
+struct PairCells {
+  double lat_min = 0, lat_p50 = 0, lat_p99 = 0, bw_fwd = 0, bw_rev = 0;
+  std::int8_t status = 0;
+};
+
 // One measured (or failed) unordered pair; `a` initiated.
 struct PairRecord {
   int a = 0, b = 0, round = 0;
   std::int8_t status = 0;  // schema::PairStatus
   std::vector<double> latency_ns, bw_gbps_fwd, bw_gbps_rev;  // lat_iters / bw_windows values
   std::string error;  // failed / timeout: what each side saw (status string, vendor error, qpn, peer)
+  int repeat = 0;     // 0-based repeat (--repeat)
+  std::optional<PairCells> cells;  // matrix values; empty: from this record's own samples
 };
+
+// The matrix values of a record from its own samples.
+[[nodiscard]] PairCells cells_of(const PairRecord& r);
 
 class ResultsWriter {
  public:
   // Creates (truncates) the file and writes the root attributes and /hosts.
   ResultsWriter(std::string path, const RootInfo& root, const std::vector<HostRecord>& hosts);
+  // Opens an existing results file to finish its interrupted pairs run (pairs --resume): the file
+  // is marked incomplete again until finish().
+  [[nodiscard]] static ResultsWriter reopen(std::string path);
 
   // Creates /runs/<NN>_<name>, marked incomplete; returns its path.
   std::string begin_run(const RunInfo& info);
   void write_sweep(const std::string& run, const SweepData& data);
   // The pairs matrices (all not_run) and the empty pair_samples datasets.
   void init_pairs(const std::string& run, const PairsShape& shape);
+  // Continues a pairs run begun by an earlier process: its recorded failures are kept, wall_seconds
+  // counts from now, attribute `resumed` counts the resumptions.
+  void resume_pairs(const std::string& run);
   // Fills the matrices for the records, appends their samples and sets rounds_done.
   void append_pairs(const std::string& run, const std::vector<PairRecord>& records,
                     const RoundInfo& round);
@@ -100,6 +119,7 @@ class ResultsWriter {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
+  ResultsWriter() = default;
   std::string path_;
   int runs_ = 0;
   std::vector<PairRecord> failures_;  // of the current pairs run, rewritten as errors/* on change

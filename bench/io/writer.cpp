@@ -77,6 +77,50 @@ ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
   file.close();
 }
 
+ResultsWriter ResultsWriter::reopen(std::string path) {
+  const ResultsReader reader(path);  // names the file when it is missing or not ours
+  ResultsWriter w;
+  w.path_ = std::move(path);
+  w.runs_ = static_cast<int>(reader.runs().size());
+  Handle file = open_rw(w.path_);
+  h5::set_attr_i8(file.id(), schema::attr::kComplete, 0);
+  file.close();
+  return w;
+}
+
+void ResultsWriter::resume_pairs(const std::string& run) {
+  const ResultsReader reader(path_);
+  failures_.clear();
+  if (reader.exists(run + "/errors/pair")) {
+    const auto pair = reader.ints(run + "/errors/pair");
+    const auto round = reader.ints(run + "/errors/round");
+    const auto status = reader.ints(run + "/errors/status");
+    const auto message = reader.strings(run + "/errors/message");
+    for (std::size_t i = 0; i < round.size(); ++i) {
+      PairRecord f;
+      f.a = static_cast<int>(pair[2 * i]);
+      f.b = static_cast<int>(pair[2 * i + 1]);
+      f.round = static_cast<int>(round[i]);
+      f.status = static_cast<std::int8_t>(status[i]);
+      f.error = i < message.size() ? message[i] : "";
+      failures_.push_back(std::move(f));
+    }
+  }
+  run_start_ns_ = core::now_ns();
+  Handle file = open_rw(path_);
+  Handle g = h5::open_group(file.id(), run);
+  const std::int64_t resumed = H5Aexists(g.id(), "resumed") > 0 ? h5::get_attr_int(g.id(), "resumed") : 0;
+  h5::set_attr(g.id(), "resumed", resumed + 1);
+  g.close();
+  file.close();
+}
+
+PairCells cells_of(const PairRecord& r) {
+  if (r.cells) return *r.cells;
+  const auto lat = core::summarize(r.latency_ns);
+  return {lat.min, lat.p50, lat.p99, core::summarize(r.bw_gbps_fwd).p50, core::summarize(r.bw_gbps_rev).p50, r.status};
+}
+
 std::string ResultsWriter::begin_run(const RunInfo& info) {
   const std::string group = fmt::format("{}/{:02d}_{}", schema::kRuns, runs_++, info.name);
   run_start_ns_ = core::now_ns();
@@ -157,6 +201,7 @@ void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) 
   Handle ps = h5::create_group(g.id(), "pair_samples");
   h5::create_rows(ps.id(), "pair", H5T_NATIVE_INT32, 2, "");
   h5::create_rows(ps.id(), "round", H5T_NATIVE_INT32, 0, "");
+  h5::create_rows(ps.id(), "repeat", H5T_NATIVE_INT32, 0, "");
   h5::create_rows(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.lat_iters), "ns");
   h5::create_rows(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
   h5::create_rows(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
@@ -178,19 +223,19 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
   std::vector<hsize_t> sym, dir;  // symmetric cells (both orders) and directional cells
   std::vector<double> lat_min, lat_p50, lat_p99, bw;
   std::vector<std::int8_t> status;
-  std::vector<std::int32_t> round, pair_rows, round_rows;
+  std::vector<std::int32_t> round, pair_rows, round_rows, repeat_rows;
   std::vector<double> lat_rows, fwd_rows, rev_rows;
   for (const auto& r : records) {
-    const auto lat = core::summarize(r.latency_ns);
-    const double fwd = core::summarize(r.bw_gbps_fwd).p50;
-    const double rev = core::summarize(r.bw_gbps_rev).p50;
+    const PairCells c = cells_of(r);
+    const double fwd = c.bw_fwd;
+    const double rev = c.bw_rev;
     for (const auto& [i, j] : {std::pair{r.a, r.b}, std::pair{r.b, r.a}}) {
       sym.push_back(static_cast<hsize_t>(i));
       sym.push_back(static_cast<hsize_t>(j));
-      lat_min.push_back(lat.min);
-      lat_p50.push_back(lat.p50);
-      lat_p99.push_back(lat.p99);
-      status.push_back(r.status);
+      lat_min.push_back(c.lat_min);
+      lat_p50.push_back(c.lat_p50);
+      lat_p99.push_back(c.lat_p99);
+      status.push_back(c.status);
       round.push_back(r.round);
     }
     dir.insert(dir.end(), {static_cast<hsize_t>(r.a), static_cast<hsize_t>(r.b),
@@ -200,6 +245,7 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
     pair_rows.push_back(r.a);
     pair_rows.push_back(r.b);
     round_rows.push_back(r.round);
+    repeat_rows.push_back(r.repeat);
     lat_rows.insert(lat_rows.end(), r.latency_ns.begin(), r.latency_ns.end());
     fwd_rows.insert(fwd_rows.end(), r.bw_gbps_fwd.begin(), r.bw_gbps_fwd.end());
     rev_rows.insert(rev_rows.end(), r.bw_gbps_rev.begin(), r.bw_gbps_rev.end());
@@ -214,6 +260,7 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
   const auto rows = static_cast<hsize_t>(records.size());
   h5::append_rows(ps.id(), "pair", H5T_NATIVE_INT32, pair_rows.data(), rows);
   h5::append_rows(ps.id(), "round", H5T_NATIVE_INT32, round_rows.data(), rows);
+  h5::append_rows(ps.id(), "repeat", H5T_NATIVE_INT32, repeat_rows.data(), rows);
   h5::append_rows(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE, lat_rows.data(), rows);
   h5::append_rows(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE, fwd_rows.data(), rows);
   h5::append_rows(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE, rev_rows.data(), rows);
@@ -235,7 +282,7 @@ void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairR
   bool new_failures = false;
   for (const auto& r : records) {
     if (r.status != static_cast<std::int8_t>(schema::PairStatus::kOk)) {
-      failures_.push_back({r.a, r.b, r.round, r.status, {}, {}, {}, r.error});
+      failures_.push_back({r.a, r.b, r.round, r.status, {}, {}, {}, r.error, r.repeat, {}});
       new_failures = true;
     }
   }

@@ -5,10 +5,17 @@
 //   bw_gbps     window bandwidth of bw_size bytes, first initiator -> peer (fwd, clock: initiator),
 //               then peer -> initiator (rev, clock: peer); bw_iters windows each; formula as in bw.
 // After every round rank 0 gathers the round's samples and appends them to the file, so a killed
-// run leaves every completed round on disk.
+// run leaves every completed round on disk, and `--resume` continues from the first missing round.
+// --repeat K runs the whole schedule K times (odd repeats in reverse round order), so a pair's K
+// measurements are spread over the run; the matrices hold each pair's best repeat.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
+#include <cstdlib>
+#include <unordered_map>
 #include <cmath>
 #include <limits>
 
@@ -59,7 +66,7 @@ void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   const auto l = core::summarize(lat);
   const auto b = core::summarize(bw);
   if (failed > 0) fmt::print(ctx.table, "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n", failed);
-  fmt::print(ctx.table, "# pairs summary: {} pairs; latency p50 across pairs min {:.2f} / median {:.2f} / max {:.2f} us; "
+  fmt::print(ctx.table, "# pairs summary: {} pair measurements; latency p50 across pairs min {:.2f} / median {:.2f} / max {:.2f} us; "
              "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
              all.size(), l.min / 1e3, l.p50 / 1e3, l.max / 1e3, b.min, b.p50, b.max);
   if (worst != nullptr) {
@@ -89,7 +96,155 @@ std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* p
   return partner;
 }
 
+// The best repeat of every pair so far (rank 0, --repeat > 1): what the matrices show.
+class BestOf {
+ public:
+  explicit BestOf(int n) : n_(n) {}
+
+  // Merges a fresh record into its pair's best and returns the cells to write.
+  io::PairCells merge(const io::PairRecord& r) {
+    const io::PairCells fresh = io::cells_of(r);
+    auto [it, inserted] = best_.try_emplace(key(r.a, r.b), fresh);
+    if (inserted) return fresh;
+    io::PairCells& b = it->second;
+    const auto ok = static_cast<std::int8_t>(io::schema::PairStatus::kOk);
+    if (fresh.status != ok) {
+      if (b.status != ok) b.status = fresh.status;  // never ok yet: the latest failure
+      return b;
+    }
+    if (b.status != ok || fresh.lat_p50 < b.lat_p50) {
+      b.lat_min = fresh.lat_min;
+      b.lat_p50 = fresh.lat_p50;
+      b.lat_p99 = fresh.lat_p99;
+    }
+    if (b.status != ok || fresh.bw_fwd > b.bw_fwd) b.bw_fwd = fresh.bw_fwd;
+    if (b.status != ok || fresh.bw_rev > b.bw_rev) b.bw_rev = fresh.bw_rev;
+    b.status = ok;
+    return b;
+  }
+
+  // After --resume: the cells already in the file's matrices.
+  void load(const io::ResultsReader& in, const std::string& run) {
+    const auto st = in.ints(run + "/status");
+    const auto lmin = in.doubles(run + "/latency_ns_min"), l50 = in.doubles(run + "/latency_ns_p50"),
+               l99 = in.doubles(run + "/latency_ns_p99"), bw = in.doubles(run + "/bw_gbps");
+    const auto n = static_cast<std::size_t>(n_);
+    for (std::size_t a = 0; a < n; ++a) {
+      for (std::size_t b = a + 1; b < n; ++b) {
+        const std::size_t ab = a * n + b, ba = b * n + a;
+        if (st[ab] == static_cast<std::int64_t>(io::schema::PairStatus::kNotRun)) continue;
+        best_[key(static_cast<int>(a), static_cast<int>(b))] = {lmin[ab], l50[ab], l99[ab], bw[ab], bw[ba],
+                                                                static_cast<std::int8_t>(st[ab])};
+      }
+    }
+  }
+
+ private:
+  [[nodiscard]] std::uint64_t key(int a, int b) const {
+    return static_cast<std::uint64_t>(std::min(a, b)) * static_cast<std::uint64_t>(n_) + static_cast<std::uint64_t>(std::max(a, b));
+  }
+  int n_;
+  std::unordered_map<std::uint64_t, io::PairCells> best_;
+};
+
+// Rank 0's progress line after each round: on a terminal one line rewritten in place, otherwise
+// (logs, CI) one line per round. OpenMPI hands rank 0 a pseudo-terminal as stdout even when
+// mpirun's own output goes to a file, but forwards stderr through a pipe, so both must be
+// terminals; FABSCOPE_PROGRESS=lines|tty overrides the guess.
+bool rewrite_in_place(std::FILE* out) {
+  if (const char* mode = std::getenv("FABSCOPE_PROGRESS")) return std::string_view(mode) == "tty";
+  return isatty(fileno(out)) == 1 && isatty(STDERR_FILENO) == 1;
+}
+
+// Rank 0's progress line after each round: on a terminal one line rewritten in place, otherwise
+// (logs, CI) one line per round.
+class Progress {
+ public:
+  Progress(const Context& ctx, std::int64_t rounds, int repeats, std::int64_t first_round)
+      : ctx_(ctx), rounds_(rounds), repeats_(repeats), first_(first_round), start_ns_(core::now_ns()),
+        tty_(rewrite_in_place(ctx.table)) {}
+
+  void round_done(std::int64_t round, std::size_t measured, std::size_t failed) {
+    if (ctx_.quiet) return;
+    const double elapsed = static_cast<double>(core::now_ns() - start_ns_) / 1e9;
+    const double per_round = elapsed / static_cast<double>(round + 1 - first_);
+    const double eta = per_round * static_cast<double>(rounds_ - round - 1);
+    const std::int64_t per_repeat = rounds_ / repeats_;
+    const std::string rep = repeats_ > 1 ? fmt::format(" (repeat {} of {})", round / per_repeat + 1, repeats_) : "";
+    const std::string line = fmt::format("pairs: round {} of {}{} done, {} pairs measured, {} failed, elapsed {}, ETA {}",
+                                         round + 1, rounds_, rep, measured, failed, core::format_duration(elapsed),
+                                         core::format_duration(eta));
+    if (tty_) {
+      fmt::print(ctx_.table, "\r{}\x1b[K{}", line, round + 1 == rounds_ ? "\n" : "");
+    } else {
+      fmt::print(ctx_.table, "{}\n", line);
+    }
+    std::fflush(ctx_.table);
+  }
+
+ private:
+  const Context& ctx_;
+  std::int64_t rounds_;
+  int repeats_;
+  std::int64_t first_;
+  std::int64_t start_ns_;
+  bool tty_;
+};
+
+// Round r of the whole run -> the schedule's round and the repeat it belongs to.
+struct RoundOf {
+  std::int64_t base, repeat;
+};
+RoundOf round_of(std::int64_t r, std::int64_t base_rounds) {
+  const std::int64_t repeat = r / base_rounds, i = r % base_rounds;
+  return {repeat % 2 == 0 ? i : base_rounds - 1 - i, repeat};
+}
+
 }  // namespace
+
+ResumePoint find_resume_point(const Context& ctx, const PairsParams& p, const std::string& path) {
+  const io::ResultsReader in(path);
+  std::string run;
+  for (const auto& r : in.runs()) {
+    if (in.attr_string(r, std::string(io::schema::attr::kBenchmark)) == "pairs" &&
+        in.attr_int(r, std::string(io::schema::attr::kComplete)) == 0) {
+      run = r;
+    }
+  }
+  if (run.empty()) {
+    throw core::UsageError(fmt::format("--resume {}: no interrupted pairs run in the file (every pairs run is "
+                                       "complete); nothing to resume",
+                                       path));
+  }
+  const std::int64_t n_file = in.attr_int("/", std::string(io::schema::attr::kNRanks));
+  if (n_file != ctx.comm.size()) {
+    throw core::UsageError(fmt::format("--resume {}: the file was measured with {} ranks, this job has {}; launch "
+                                       "{} ranks on the same hosts",
+                                       path, n_file, ctx.comm.size(), n_file));
+  }
+  const auto names = in.strings(std::string(io::schema::kHosts) + "/hostname");
+  for (std::size_t r = 0; r < names.size() && r < ctx.hostnames.size(); ++r) {
+    if (names[r] != ctx.hostnames[r]) {
+      throw core::UsageError(fmt::format("--resume {}: rank {} ran on {} in the file but runs on {} now; launch the "
+                                         "ranks in the same order on the same hosts",
+                                         path, r, names[r], ctx.hostnames[r]));
+    }
+  }
+  if (!in.exists(run + "/pair_samples/repeat")) {
+    throw core::UsageError(fmt::format("--resume {}: {} was written by an older fabscope without pair_samples/repeat; "
+                                       "rerun it instead",
+                                       path, run));
+  }
+  const std::unique_ptr<topology::Plan> plan = make_pairs_plan(ctx, p);
+  const std::int64_t base = plan ? plan->rounds() : topology::circle_rounds(ctx.comm.size());
+  const std::int64_t total = in.attr_int(run, std::string(io::schema::attr::kRoundsTotal));
+  if (total != base * p.repeat) {
+    throw core::UsageError(fmt::format("--resume {}: {} has {} rounds but its command line now plans {}; the topology "
+                                       "or plan inputs changed since the run",
+                                       path, run, total, base * p.repeat));
+  }
+  return {run, in.attr_int(run, std::string(io::schema::attr::kRoundsDone))};
+}
 
 std::unique_ptr<topology::Plan> make_pairs_plan(const Context& ctx, const PairsParams& p) {
   if (p.plan_file.empty() && p.plan == "all-pairs") return nullptr;
@@ -108,24 +263,41 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   const int me = ctx.comm.rank();
   const std::unique_ptr<topology::Plan> plan = me == 0 ? make_pairs_plan(ctx, p) : nullptr;
   const bool circle = ctx.comm.broadcast_string(me == 0 && plan ? "plan" : "circle", 0) == "circle";
-  const std::int64_t rounds = circle ? topology::circle_rounds(n)
-                                     : std::stoll(ctx.comm.broadcast_string(me == 0 ? std::to_string(plan->rounds()) : "", 0));
+  const std::int64_t base_rounds = circle ? topology::circle_rounds(n)
+                                          : std::stoll(ctx.comm.broadcast_string(me == 0 ? std::to_string(plan->rounds()) : "", 0));
+  const std::int64_t rounds = base_rounds * p.repeat;
+  const std::int64_t first_round =
+      std::stoll(ctx.comm.broadcast_string(me == 0 && ctx.resume != nullptr ? std::to_string(ctx.resume->rounds_done) : "0", 0));
   const std::string schedule = circle ? "circle" : (p.plan_file.empty() ? p.plan : "plan-file");
   const int bw_warmup = std::max(1, p.warmup / 10);
   const Layout layout{static_cast<std::size_t>(p.lat_iters), static_cast<std::size_t>(p.bw_iters)};
-  const std::string run = begin_run(
-      ctx, "pairs", p.common, p.lat_iters, p.warmup,
-      {{"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
-       {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
-       {"lat_iters", p.lat_iters},
-       {"bw_windows", p.bw_iters},
-       {"window", transport::kWindow}});
-  if (ctx.out != nullptr) {
+  std::string run;
+  BestOf best(n);
+  if (ctx.resume != nullptr) {
+    run = ctx.resume->run;
+    if (ctx.out != nullptr) {
+      ctx.out->resume_pairs(run);
+      if (p.repeat > 1) best.load(io::ResultsReader(ctx.out->path()), run);
+      fmt::print(ctx.table, "# fabscope pairs --resume: {} of {} rounds already in {}; measuring rounds {}..{}\n",
+                 first_round, rounds, ctx.out->path(), first_round + 1, rounds);
+    }
+  } else {
+    run = begin_run(ctx, "pairs", p.common, p.lat_iters, p.warmup,
+                    {{"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
+                     {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
+                     {"lat_iters", p.lat_iters},
+                     {"bw_windows", p.bw_iters},
+                     {"window", transport::kWindow},
+                     {"repeats", p.repeat},
+                     {"pair_timeout_ms", static_cast<std::int64_t>(p.common.options.pair_timeout_s * 1e3)}});
+  }
+  if (ctx.out != nullptr && ctx.resume == nullptr) {
     ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
     ctx.out->set_attr(run, "schedule", schedule);
-    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}), transport {}; "
+    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}{}), transport {}; "
                "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
-               n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once", p.common.transport, p.lat_size, p.lat_iters,
+               n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once",
+               p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", p.common.transport, p.lat_size, p.lat_iters,
                core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
     std::fflush(ctx.table);
   }
@@ -133,27 +305,36 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   std::vector<double> mine(layout.size());
   std::vector<double> all(me == 0 ? layout.size() * static_cast<std::size_t>(n) : 0);
   std::vector<io::PairRecord> done;
-  const std::int64_t t_start = core::now_ns();
+  std::size_t failed = 0;
+  Progress progress(ctx, rounds, p.repeat, first_round);
   const std::size_t max_size = std::max(p.lat_size, p.bw_size);
-  for (std::int64_t round = 0; round < rounds; ++round) {
+  for (std::int64_t round = first_round; round < rounds; ++round) {
+    const RoundOf at = round_of(round, base_rounds);
     // Rounds do not overlap: a fast pair must not start the next round while a slow pair of this
     // round is still measuring (its peer would be waiting, and the round's pairs would no longer
     // load the fabric together).
     ctx.comm.quiet_barrier();
-    const std::int64_t partner = circle ? topology::circle_partner(n, round, me)
-                                        : plan_round(ctx, plan.get(), round, n)[static_cast<std::size_t>(me)];
+    const std::int64_t partner = circle ? topology::circle_partner(n, at.base, me)
+                                        : plan_round(ctx, plan.get(), at.base, n)[static_cast<std::size_t>(me)];
     std::fill(mine.begin(), mine.end(), kNaN);
     mine[0] = static_cast<double>(partner);
     std::string error;
     mine[2] = static_cast<double>(io::schema::PairStatus::kOk);
-    if (partner >= 0) {
+    if (partner >= 0 && me == p.test_stall_rank && round == p.test_stall_round) {
+      // Test hook: be the peer that stops answering; the partner's deadline must record it.
+      std::this_thread::sleep_for(std::chrono::duration<double>(p.common.options.pair_timeout_s + 1.0));
+      mine[2] = static_cast<double>(io::schema::PairStatus::kFailed);
+      error = fmt::format("rank {}: test hook FABSCOPE_TEST_STALL kept this rank silent", me);
+    } else if (partner >= 0) {
       const std::int64_t t0 = core::now_ns();
       const bool initiator = me < partner;
       std::span<double> lat(mine.data() + Layout::kHead, layout.lat);
       std::span<double> bw(mine.data() + Layout::kHead + layout.lat, layout.bw);
       // A failing pair (completion error, silent peer) is a finding: record it, keep going.
       try {
-        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size, p.common.options);
+        transport::Options options = p.common.options;
+        options.channel = static_cast<int>(round);
+        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size, options);
         std::vector<double> window_ns(layout.bw);
         link->pingpong(initiator, p.lat_size, p.warmup, lat);
         // Each rank times the windows it sends (fwd: initiator, rev: peer); the receiver's span is
@@ -189,6 +370,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       pr.a = r;
       pr.b = q;
       pr.round = static_cast<int>(round);
+      pr.repeat = static_cast<int>(at.repeat);
       // The worse of the two sides' verdicts (failed > timeout > ok in the enum's order).
       pr.status = static_cast<std::int8_t>(std::max(rec[2], peer[2]));
       pr.latency_ns.assign(rec + Layout::kHead, rec + Layout::kHead + layout.lat);
@@ -198,17 +380,13 @@ void run_pairs(Context& ctx, const PairsParams& p) {
         const auto& msg = errors[static_cast<std::size_t>(side)];
         if (!msg.empty()) pr.error += (pr.error.empty() ? "" : " | ") + msg;
       }
+      if (pr.status != static_cast<std::int8_t>(io::schema::PairStatus::kOk)) ++failed;
+      if (p.repeat > 1) pr.cells = best.merge(pr);
       records.push_back(std::move(pr));
     }
     ctx.out->append_pairs(run, records, {round, round + 1, measure_s});
     done.insert(done.end(), records.begin(), records.end());
-    if (!ctx.quiet) {
-      const double elapsed = static_cast<double>(core::now_ns() - t_start) / 1e9;
-      const double eta = elapsed / static_cast<double>(round + 1) * static_cast<double>(rounds - round - 1);
-      fmt::print(ctx.table, "pairs: round {} of {} done, {} pairs measured, elapsed {}, ETA {}\n", round + 1,
-                 rounds, done.size(), core::format_duration(elapsed), core::format_duration(eta));
-      std::fflush(ctx.table);
-    }
+    progress.round_done(round, done.size(), failed);
   }
   ctx.comm.quiet_barrier();
   counters.finish(run);

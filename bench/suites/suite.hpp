@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -18,7 +19,7 @@
 
 namespace fabscope::suites {
 
-enum class Kind { kLat, kBw, kBibw, kPairs, kColl };
+enum class Kind { kLat, kBw, kBibw, kPairs, kColl, kShift, kCongestion };
 [[nodiscard]] std::string_view kind_name(Kind kind);
 [[nodiscard]] std::optional<Kind> parse_kind(std::string_view name);
 
@@ -50,6 +51,8 @@ struct PairsParams {
   int bw_iters = 20;  // windows per direction
   int warmup = 10;    // untimed ping-pongs; bandwidth warms up with max(1, warmup / 10) windows
   int repeat = 1;     // measure every pair this many times: the whole schedule, repeat after repeat
+  int test_stall_rank = -1;   // test hook (FABSCOPE_TEST_STALL=RANK,ROUND): that rank goes silent
+  int test_stall_round = -1;  // for pair_timeout + 1 s in that round instead of measuring
 };
 
 // coll: collective operations over node-aware groups of 2, 4, 8, ... nodes and all N.
@@ -69,16 +72,51 @@ struct CollParams {
   int test_corrupt_rank = -1;      // test hook: corrupt this rank's result before --check
 };
 
+// shift: the whole fabric loaded at once, step by step (mpiGraph); see shift.cpp.
+struct ShiftParams {
+  Common common;
+  std::string pattern = "shift";            // shift: step s sends to rank + s + 1; permutation: seeded derangements
+  std::size_t size = std::size_t{1} << 20;  // message size (bytes)
+  int iters = 10;                           // timed windows per flow and step
+  int warmup = 2;                           // untimed windows per flow and step
+  int steps = 0;                            // permutation: steps (0 = N - 1); shift: always N - 1
+  std::uint64_t seed = 1;                   // permutation
+  double link_rate_gbps = 0;                // 0: the verbs port's active rate (NaN on mpi)
+};
+
+// congestion: victims measured alone, then under each aggressor pattern (GPCNeT); see congestion.cpp.
+struct CongestionParams {
+  Common common;
+  double victim_fraction = 0.2;
+  std::string placement = "random";  // random, leaf (fill whole leaves), spread (over leaves)
+  std::uint64_t seed = 1;
+  std::vector<std::string> patterns{"incast", "alltoall", "flood"};
+  std::size_t aggressor_size = std::size_t{1} << 20;
+  std::size_t lat_size = 8;
+  std::size_t bw_size = std::size_t{1} << 20;
+  int iters = 1000;   // latency ping-pongs and allreduces per phase
+  int bw_iters = 20;  // bandwidth windows per phase
+  int warmup = 10;    // untimed ping-pongs and allreduces (bandwidth: max(1, warmup / 10) windows)
+};
+
 struct BenchSpec {
   Kind kind = Kind::kLat;
   SweepParams sweep;
   PairsParams pairs;
   CollParams coll;
+  ShiftParams shift;
+  CongestionParams congestion;
 };
 
 // The Common part of a spec, whatever its kind.
 [[nodiscard]] Common& common_of(BenchSpec& spec);
 [[nodiscard]] const Common& common_of(const BenchSpec& spec);
+
+// Where `pairs --resume FILE` continues (rank 0): the interrupted run and its completed rounds.
+struct ResumePoint {
+  std::string run;
+  std::int64_t rounds_done = 0;
+};
 
 // What every benchmark needs from the harness.
 struct Context {
@@ -90,6 +128,7 @@ struct Context {
   int failed_measurements = 0;         // rank 0: measurements recorded as failed (exit 1)
   const topology::Fabric* fabric = nullptr;        // rank 0, when a topology is known
   const topology::Endpoints* endpoints = nullptr;  // rank 0: endpoint i = rank i, when known
+  const ResumePoint* resume = nullptr;             // rank 0, pairs --resume: the run to finish
 };
 
 // The pairs schedule a run uses (rank 0): nullptr for the circle all-pairs schedule. Throws
@@ -105,7 +144,12 @@ void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::stri
 void run_lat(Context& ctx, const SweepParams& p);
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional);
 void run_pairs(Context& ctx, const PairsParams& p);
+// pairs --resume (rank 0): the last incomplete pairs run of `path`, checked against this job (rank
+// count, hosts, schedule length). Throws core::UsageError naming the file and what differs.
+[[nodiscard]] ResumePoint find_resume_point(const Context& ctx, const PairsParams& p, const std::string& path);
 void run_coll(Context& ctx, const CollParams& p);
+void run_shift(Context& ctx, const ShiftParams& p);
+void run_congestion(Context& ctx, const CongestionParams& p);
 // Names --ops / dtype / op accept, for validation in apps.
 [[nodiscard]] const std::vector<std::string>& coll_op_names();
 [[nodiscard]] bool is_coll_dtype(const std::string& name);

@@ -3,7 +3,6 @@
 // honours the per-operation timeout (Options::timeout_s) and the pair's deadline: MPI calls then
 // poll instead of blocking, and a peer that stops answering fails the pair with core::Timeout.
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <vector>
 
@@ -16,17 +15,12 @@
 namespace fabscope::transport {
 namespace {
 
-// Each connection to a peer gets its own tags, so a message from a pair that timed out (still in
-// flight, or arriving after the link came back) can never be taken for one of a later pair. Both
-// sides count their connections to each other, so they agree on the generation.
+// Each connection gets its own tags (Options::channel, which both sides pass alike), so a message
+// from a pair that timed out (still in flight, or arriving after the link came back) can never be
+// taken for one of a later pair.
 constexpr int kTagBase = 1000;
 constexpr int kTagsPerLink = 4;
-constexpr int kGenerations = 4096;  // tags stay below 32767, the smallest MPI_TAG_UB allowed
-
-int next_generation(int peer) {
-  static std::map<int, int> generations;
-  return generations[peer]++ % kGenerations;
-}
+constexpr int kChannels = 4096;  // tags stay below 32767, the smallest MPI_TAG_UB allowed
 
 // Buffers of links that timed out: an MPI send that could not be cancelled may still read them,
 // so they are never freed (a few per failed pair).
@@ -42,7 +36,7 @@ class MpiLink final : public Link {
   MpiLink(const runtime::Comm& comm, int peer, std::size_t max_size, const Options& opt)
       : comm_(comm),
         peer_(peer),
-        tag_data_(kTagBase + kTagsPerLink * next_generation(peer)),
+        tag_data_(kTagBase + kTagsPerLink * (opt.channel % kChannels)),
         tag_ack_(tag_data_ + 1),
         silence_ns_(static_cast<std::int64_t>(opt.timeout_s * 1e9)),
         sbuf_(max_size, 0xa5),

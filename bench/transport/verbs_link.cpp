@@ -10,7 +10,19 @@
 //     when all its completions are in (an RC completion means the peer's NIC has the data).
 //   bistream: both sides run windows at once.
 // Memory: one registered buffer per QP: [0, max) send area, [max, 2max) receive area, then 8
-// bytes for atomics. Every poll loop has a deadline: a silent peer is an error, not a hang.
+// bytes for atomics.
+// Connection (Options::cm): "oob" swaps qpn, psn, lid, gid, rkey and address over MPI and moves
+// the QPs to RTS itself; "rdmacm" lets librdmacm connect the same QPs (verbs/rdmacm.hpp): the lower
+// rank listens on its port's IP address (an ephemeral port it tells the peer over MPI; nothing
+// else of the connection goes over MPI), the higher rank connects, rkey and address travel as the
+// CM's private data. Either way the patterns below run on the same Endpoints.
+// Deadlines: every wait (completion polling, the connection, the MPI messages that end each
+// pattern) gives up when the peer stays silent for Options::timeout_s or when the pair's deadline
+// (Link::deadline(), from Options::pair_timeout_s; connect honours it too) passes, and throws
+// core::Timeout naming the verb, device, qpn and peer. The rank that only waits while its peer's
+// NIC works (read/atomic latency responder, write/read stream receiver) has no silence limit of
+// its own: the working rank detects a silent peer, and a rank that gives up tells its peer
+// (a 1-byte failure notice in place of the end-of-pattern message), so neither waits long.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -23,13 +35,21 @@
 #include "core/error.hpp"
 #include "runtime/comm.hpp"
 #include "transport/link.hpp"
+#include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
 namespace fabscope::transport {
 namespace {
 
-constexpr int kTagWire = 201;
-constexpr int kTagSync = 202;
+// Each link to a peer gets its own MPI tags (connection data, end-of-pattern messages), so a late
+// message of a pair that failed can never be taken for one of a later pair. Both sides count
+// their links to each other, so they agree on the generation. The range is disjoint from the mpi
+// transport's tags (1000..17383) and stays below 32767, the smallest MPI_TAG_UB allowed.
+constexpr int kTagBase = 20000;
+constexpr int kTagsPerLink = 2;
+constexpr int kGenerations = 4096;
+constexpr std::uint8_t kSyncOk = 1;
+constexpr std::uint8_t kSyncFailed = 2;
 constexpr int kRxDepth = 2 * kWindow + 8;
 constexpr std::uint32_t kDefaultInline = 220;
 constexpr int kMaxPostList = 64;
@@ -42,6 +62,11 @@ verbs::Port& shared_port(const Options& opt, int local_rank) {
     port.emplace(verbs::open_port(d, local_rank));
   }
   return *port;
+}
+
+int next_generation(int peer) {
+  static std::map<int, int> generations;
+  return generations[peer]++ % kGenerations;
 }
 
 int mtu_enum(int bytes) {
@@ -67,7 +92,19 @@ struct QpState {
 class VerbsLink final : public Link {
  public:
   VerbsLink(const runtime::Comm& comm, int peer, std::size_t max_size, const Options& opt)
-      : comm_(comm), peer_(peer), max_(max_size), opt_(opt), port_(shared_port(opt, comm.local_rank())) {
+      : comm_(comm),
+        peer_(peer),
+        max_(max_size),
+        opt_(opt),
+        generation_(next_generation(peer)),
+        tag_wire_(kTagBase + kTagsPerLink * generation_),
+        tag_sync_(tag_wire_ + 1),
+        port_(shared_port(opt, comm.local_rank())),
+        sync_in_(std::make_unique<std::uint8_t>(0)),
+        requests_(comm, 2) {
+    // Connecting honours the pair's deadline too; transport::connect re-arms it from the start of
+    // its call (a few microseconds earlier) once the link exists.
+    if (opt.pair_timeout_s > 0) deadline_ns_ = core::now_ns() + static_cast<std::int64_t>(opt.pair_timeout_s * 1e9);
     const int n = std::max(1, opt.qps);
     const auto inline_bytes = opt.inline_size >= 0 ? static_cast<std::uint32_t>(opt.inline_size) : kDefaultInline;
     for (int q = 0; q < n; ++q) {
@@ -75,75 +112,76 @@ class VerbsLink final : public Link {
                                                        opt.inline_size < 0));
     }
     state_.resize(eps_.size());
-    // Out-of-band exchange over MPI: the lower rank sends first.
-    std::vector<verbs::WireInfo> mine, theirs(eps_.size());
-    for (const auto& ep : eps_) mine.push_back(ep->local_info());
-    const std::size_t bytes = sizeof(verbs::WireInfo) * eps_.size();
-    if (comm_.rank() < peer_) {
-      comm_.send(mine.data(), bytes, peer_, kTagWire);
-      comm_.recv(theirs.data(), bytes, peer_, kTagWire);
-    } else {
-      comm_.recv(theirs.data(), bytes, peer_, kTagWire);
-      comm_.send(mine.data(), bytes, peer_, kTagWire);
+    const int mtu = mtu_enum(opt.mtu);
+    try {
+      if (opt.cm == "rdmacm") {
+        connect_rdmacm(mtu);
+      } else {
+        connect_oob(mtu);
+      }
+      sync(false);  // every QP is in RTS with its receives posted before anyone sends
+    } catch (const core::Error&) {
+      notify_failure();
+      throw;
     }
-    for (std::size_t q = 0; q < eps_.size(); ++q) {
-      state_[q].remote = theirs[q];
-      eps_[q]->connect(theirs[q], mtu_enum(opt.mtu));
-      // Receives can be posted only once the QP has left RESET (ibv_post_recv(3): EINVAL before).
-      if (opt.verb == "send") post_recvs(q, kRxDepth);
-    }
-    sync();  // every QP is in RTS with its receives posted before anyone sends
   }
 
+  ~VerbsLink() override = default;
+  VerbsLink(const VerbsLink&) = delete;
+  VerbsLink& operator=(const VerbsLink&) = delete;
+
   void pingpong(bool initiator, std::size_t size, int warmup, std::span<double> out) override {
-    const std::string& verb = opt_.verb;
-    if (verb == "read" || verb == "fetch_add" || verb == "cmp_swap") {
-      // One operation is a whole round trip: the sample is not halved; the peer only waits.
-      if (initiator) {
-        timed_iterations(true, warmup, out, 1.0, [&] {
-          post_one_sided(0, verb, size, true);
+    guarded([&] {
+      const std::string& verb = opt_.verb;
+      const bool one_sided = verb == "read" || verb == "fetch_add" || verb == "cmp_swap";
+      if (one_sided) {
+        // One operation is a whole round trip: the sample is not halved; the peer only waits.
+        if (initiator) {
+          timed_iterations(true, warmup, out, 1.0, [&] {
+            post_one_sided(0, verb, size, true);
+            wait_sends();
+          });
+        }
+      } else if (verb == "send") {
+        timed_iterations(initiator, warmup, out, 2.0, [&] {
+          if (initiator) {
+            post_send(0, IBV_WR_SEND, size, true);
+            wait_recvs(1);
+          } else {
+            wait_recvs(1);
+            post_send(0, IBV_WR_SEND, size, true);
+          }
+          wait_sends();
+        });
+      } else {
+        // write: poll the last byte of the receive area for this iteration's tag.
+        verbs::Endpoint& ep = *eps_[0];
+        volatile std::uint8_t* last = ep.data() + max_ + size - 1;
+        std::uint8_t* send_last = ep.data() + size - 1;
+        timed_iterations(initiator, warmup, out, 2.0, [&] {
+          const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
+          if (initiator) {
+            *send_last = tag;
+            post_send(0, IBV_WR_RDMA_WRITE, size, true);
+            wait_byte(last, tag);
+          } else {
+            wait_byte(last, tag);
+            *send_last = tag;
+            post_send(0, IBV_WR_RDMA_WRITE, size, true);
+          }
           wait_sends();
         });
       }
-    } else if (verb == "send") {
-      timed_iterations(initiator, warmup, out, 2.0, [&] {
-        if (initiator) {
-          post_send(0, IBV_WR_SEND, size, true);
-          wait_recvs(1);
-        } else {
-          wait_recvs(1);
-          post_send(0, IBV_WR_SEND, size, true);
-        }
-        wait_sends();
-      });
-    } else {
-      // write: poll the last byte of the receive area for this iteration's tag.
-      verbs::Endpoint& ep = *eps_[0];
-      volatile std::uint8_t* last = ep.data() + max_ + size - 1;
-      std::uint8_t* send_last = ep.data() + size - 1;
-      timed_iterations(initiator, warmup, out, 2.0, [&] {
-        const auto tag = static_cast<std::uint8_t>(++tag_ % 255 + 1);
-        if (initiator) {
-          *send_last = tag;
-          post_send(0, IBV_WR_RDMA_WRITE, size, true);
-          wait_byte(last, tag);
-        } else {
-          wait_byte(last, tag);
-          *send_last = tag;
-          post_send(0, IBV_WR_RDMA_WRITE, size, true);
-        }
-        wait_sends();
-      });
-    }
-    sync();
+      sync(one_sided && !initiator);
+    });
   }
 
   void stream(bool sender, std::size_t size, int warmup, std::span<double> window_ns) override {
-    windows(sender, /*both=*/false, size, warmup, window_ns);
+    guarded([&] { windows(sender, /*both=*/false, size, warmup, window_ns); });
   }
 
   void bistream(std::size_t size, int warmup, std::span<double> window_ns) override {
-    windows(true, /*both=*/true, size, warmup, window_ns);
+    guarded([&] { windows(true, /*both=*/true, size, warmup, window_ns); });
   }
 
   [[nodiscard]] int peer() const noexcept override { return peer_; }
@@ -151,27 +189,45 @@ class VerbsLink final : public Link {
  private:
   [[noreturn]] void completion_error(std::size_t q, const ibv_wc& wc) const {
     throw core::Error(core::ExitCode::kFailure,
-                      fmt::format("completion error on {} (peer rank {}, remote qpn 0x{:x}): {} (status {}, vendor error 0x{:x})",
-                                  eps_[q]->where(), peer_, state_[q].remote.qpn, ibv_wc_status_str(wc.status),
+                      fmt::format("completion error on {} (verb {}, peer rank {}, remote qpn 0x{:x}): {} (status {}, vendor error 0x{:x})",
+                                  eps_[q]->where(), opt_.verb, peer_, state_[q].remote.qpn, ibv_wc_status_str(wc.status),
                                   static_cast<int>(wc.status), wc.vendor_err));
   }
 
-  [[noreturn]] void timeout(const char* what) const {
-    throw core::Timeout(fmt::format("timed out after {:.0f} s waiting for {} on {} (peer rank {}, remote qpn 0x{:x})",
-                                    opt_.timeout_s, what, eps_[0]->where(), peer_, state_[0].remote.qpn));
+  // Why a wait gave up: the pair's deadline if it has passed, else the silence limit.
+  [[noreturn]] void timeout(const std::string& what) const {
+    const bool pair = deadline_ns_ != 0 && core::now_ns() > deadline_ns_;
+    throw core::Timeout(fmt::format("timed out waiting for {} (verb {}) on {} (peer rank {}, remote qpn 0x{:x}): {}", what,
+                                    opt_.verb, eps_[0]->where(), peer_, state_[0].remote.qpn,
+                                    pair ? std::string("the pair's deadline (--pair-timeout) passed")
+                                         : fmt::format("peer silent for {:.1f} s (--timeout)", opt_.timeout_s)));
   }
 
-  // Deadlines are armed lazily: the first clock read happens after 4096 empty polls, so a wait
-  // that completes at once reads no clock (a clock read is ~1 us on some virtual clocksources).
-  struct Deadline {
-    std::int64_t end = 0;
-    // True once the timeout has passed since the first check.
-    bool passed(std::int64_t timeout_ns) {
-      const std::int64_t now = core::now_ns();
-      if (end == 0) end = now + timeout_ns;
-      return now > end;
+  // Called by a polling wait every 4096 empty polls: arms the silence limit on the first call (so
+  // a wait that completes at once reads no clock: a clock read is ~1 us on some virtual
+  // clocksources), and gives up past it or past the pair's deadline.
+  void check_wait(std::int64_t& silent_until, const char* what) {
+    const std::int64_t now = core::now_ns();
+    if (silent_until == 0) silent_until = now + timeout_ns();
+    if (now > silent_until || (deadline_ns_ != 0 && now > deadline_ns_)) timeout(what);
+  }
+
+  // A link that failed is unusable (QPs in error, MPI messages in flight); a failing rank tells
+  // its peer (see sync()) so the peer does not wait for its own timeout.
+  template <class F>
+  void guarded(F&& body) {
+    if (failed_) {
+      throw core::Error(core::ExitCode::kFailure, fmt::format("verbs link with rank {} already failed", peer_));
     }
-  };
+    try {
+      body();
+    } catch (const core::Error&) {
+      failed_ = true;
+      notify_failure();
+      throw;
+    }
+  }
+
   // warmup + out.size() iterations of `body`; when `timing`, one clock read per iteration (as
   // perftest): sample = (stamp after iteration i - stamp after iteration i-1) / divisor.
   template <typename Body>
@@ -189,15 +245,120 @@ class VerbsLink final : public Link {
   }
 
   [[nodiscard]] std::int64_t timeout_ns() const { return static_cast<std::int64_t>(opt_.timeout_s * 1e9); }
+  [[nodiscard]] runtime::Deadline limits(bool passive = false) const {
+    return {deadline_ns_, passive ? 0 : timeout_ns()};
+  }
 
-  void sync() {
-    char b = 0, r = 0;
+  // A small connect-time message over MPI under the link's limits. The buffer is heap-allocated
+  // and leaked if the wait gives up: a send MPI could not cancel may still read it.
+  void oob_send(const void* data, std::size_t bytes, const char* what) {
+    auto buf = std::make_unique<std::uint8_t[]>(bytes);
+    std::memcpy(buf.get(), data, bytes);
+    try {
+      comm_.send(buf.get(), bytes, peer_, tag_wire_, limits());
+    } catch (const core::Timeout&) {
+      (void)buf.release();
+      timeout(what);
+    }
+  }
+  void oob_recv(void* data, std::size_t bytes, const char* what) {
+    auto buf = std::make_unique<std::uint8_t[]>(bytes);
+    try {
+      comm_.recv(buf.get(), bytes, peer_, tag_wire_, limits());
+    } catch (const core::Timeout&) {
+      (void)buf.release();
+      timeout(what);
+    }
+    std::memcpy(data, buf.get(), bytes);
+  }
+
+  // Out-of-band exchange over MPI (qpn, psn, lid, gid, rkey, address): the lower rank sends first.
+  void connect_oob(int mtu) {
+    std::vector<verbs::WireInfo> mine, theirs(eps_.size());
+    for (const auto& ep : eps_) mine.push_back(ep->local_info());
+    const std::size_t bytes = sizeof(verbs::WireInfo) * eps_.size();
+    const char* what = "the peer's connection data (qpn, psn, gid, rkey) over MPI";
     if (comm_.rank() < peer_) {
-      comm_.send_quietly(&b, 1, peer_, kTagSync);
-      comm_.recv_quietly(&r, 1, peer_, kTagSync);
+      oob_send(mine.data(), bytes, what);
+      oob_recv(theirs.data(), bytes, what);
     } else {
-      comm_.recv_quietly(&r, 1, peer_, kTagSync);
-      comm_.send_quietly(&b, 1, peer_, kTagSync);
+      oob_recv(theirs.data(), bytes, what);
+      oob_send(mine.data(), bytes, what);
+    }
+    for (std::size_t q = 0; q < eps_.size(); ++q) {
+      state_[q].remote = theirs[q];
+      eps_[q]->connect(theirs[q], mtu);
+      // Receives can be posted only once the QP has left RESET (ibv_post_recv(3): EINVAL before).
+      if (opt_.verb == "send") post_recvs(q, kRxDepth);
+    }
+  }
+
+  // rdma_cm: the lower rank listens, the higher rank connects; only where the listener listens
+  // goes over MPI.
+  void connect_rdmacm(int mtu) {
+    cm_.emplace(port_, fmt::format("peer rank {}", peer_), verbs::CmLimits{timeout_ns(), deadline_ns_},
+                static_cast<std::uint32_t>(generation_));
+    const auto on_rts = [&](std::size_t q) {
+      if (opt_.verb == "send") post_recvs(q, kRxDepth);
+    };
+    const char* what = "where the peer listens for rdma_cm connections (over MPI)";
+    std::vector<verbs::CmRemote> remote;
+    if (comm_.rank() < peer_) {
+      verbs::CmListenInfo info;
+      try {
+        info = cm_->listen(eps_.size());
+      } catch (const core::Error&) {
+        const verbs::CmListenInfo failed{};  // family 0: the peer fails at once
+        try {
+          oob_send(&failed, sizeof failed, what);
+        } catch (const core::Error&) {
+        }
+        throw;
+      }
+      oob_send(&info, sizeof info, what);
+      remote = cm_->accept(eps_, mtu, on_rts);
+    } else {
+      verbs::CmListenInfo info;
+      oob_recv(&info, sizeof info, what);
+      remote = cm_->connect(info, eps_, mtu, on_rts);
+    }
+    for (std::size_t q = 0; q < eps_.size(); ++q) {
+      state_[q].remote.qpn = remote[q].qpn;
+      state_[q].remote.rkey = remote[q].rkey;
+      state_[q].remote.addr = remote[q].addr;
+    }
+  }
+
+  // The end of every pattern (and of connecting): both ranks post a 1-byte receive and send at
+  // once and wait without holding the CPU (on a host where the RDMA stack is software, a spinning
+  // waiter takes the core the peer's work needs). `passive`: this rank only waited while the
+  // peer's NIC worked, so it has no silence limit of its own (see the top of the file).
+  void sync(bool passive) {
+    *sync_in_ = 0;
+    requests_.irecv(0, sync_in_.get(), 1, peer_, tag_sync_);
+    requests_.isend(1, &kSyncOk, 1, peer_, tag_sync_);
+    try {
+      requests_.wait_quietly(0, 2, limits(passive), peer_, "end-of-pattern message");
+    } catch (const core::Timeout&) {
+      // The receive was cancelled, but MPI may still complete it into its byte: leave that byte
+      // allocated for good.
+      (void)sync_in_.release();
+      sync_in_ = std::make_unique<std::uint8_t>(0);
+      timeout(passive ? "the peer to finish (it does the work of this pattern)" : "the peer's end-of-pattern message");
+    }
+    if (*sync_in_ == kSyncFailed) {
+      throw core::Error(core::ExitCode::kFailure,
+                        fmt::format("peer rank {} gave up on the pair (verb {} on {}); its own error says why", peer_,
+                                    opt_.verb, eps_[0]->where()));
+    }
+  }
+
+  // Best effort, never throws: tells a peer waiting in sync() that this rank gave up.
+  void notify_failure() noexcept {
+    try {
+      requests_.cancel(0, 2);
+      requests_.isend(1, &kSyncFailed, 1, peer_, tag_sync_);
+    } catch (...) {
     }
   }
 
@@ -250,13 +411,20 @@ class VerbsLink final : public Link {
     }
   }
 
+  // Completions requested every cq_mod operations; never more than the send queue holds, or the
+  // queue could fill with operations that no completion retires.
+  [[nodiscard]] std::uint64_t cq_mod() const {
+    return static_cast<std::uint64_t>(std::clamp(opt_.cq_mod, 1, std::max(1, opt_.tx_depth)));
+  }
+
   // Posts a chain of n work requests on QP q; `signal_last` requests a completion for the last.
   void post_chain(std::size_t q, ibv_send_wr* wrs, int n, bool signal_last) {
     QpState& st = state_[q];
+    const std::uint64_t mod = cq_mod();
     for (int i = 0; i < n; ++i) {
       wrs[i].next = i + 1 < n ? &wrs[i + 1] : nullptr;
       ++st.unsignaled;
-      const bool sig = (signal_last && i == n - 1) || (opt_.cq_mod > 0 && st.unsignaled >= static_cast<std::uint64_t>(opt_.cq_mod));
+      const bool sig = (signal_last && i == n - 1) || st.unsignaled >= mod;
       if (sig) {
         wrs[i].send_flags |= IBV_SEND_SIGNALED;
         wrs[i].wr_id = st.unsignaled;  // this completion retires that many operations
@@ -311,29 +479,29 @@ class VerbsLink final : public Link {
   // Until every posted operation has completed (completions reaped while waiting for something
   // else count too).
   void wait_sends() {
-    Deadline d;
+    std::int64_t silent_until = 0;
     for (std::uint64_t spins = 0; outstanding() > 0; ++spins) {
       poll_once();
-      if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("send completions");
+      if ((spins & 4095) == 4095) check_wait(silent_until, "send completions");
     }
   }
 
   void wait_recvs(std::uint64_t n) {
     const std::uint64_t target = recvs_consumed_ + n;
-    Deadline d;
+    std::int64_t silent_until = 0;
     for (std::uint64_t spins = 0; recvs_ < target; ++spins) {
       poll_once();
-      if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("a message from the peer");
+      if ((spins & 4095) == 4095) check_wait(silent_until, "a message from the peer");
     }
     recvs_consumed_ = target;
   }
 
   void wait_byte(volatile std::uint8_t* p, std::uint8_t tag) {
-    Deadline d;
+    std::int64_t silent_until = 0;
     for (std::uint64_t spins = 0; *p != tag; ++spins) {
       if ((spins & 4095) == 4095) {
         poll_once();  // surfaces a completion error instead of spinning until the deadline
-        if (d.passed(timeout_ns())) timeout("the peer's RDMA write");
+        check_wait(silent_until, "the peer's RDMA write");
       }
     }
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -349,7 +517,7 @@ class VerbsLink final : public Link {
     const int list = std::clamp(opt_.post_list, 1, kMaxPostList);
     const std::size_t nq = eps_.size();
     if (!post && !sends) {  // the peer's NIC does everything: wait without spinning
-      sync();
+      sync(true);
       return;
     }
     ibv_send_wr wrs[kMaxPostList];
@@ -365,10 +533,10 @@ class VerbsLink final : public Link {
           for (std::size_t q = 0; q < nq; ++q) {
             if (left[q] == 0) continue;
             const int n = std::min(list, left[q]);
-            Deadline d;
+            std::int64_t silent_until = 0;
             for (std::uint64_t spins = 0; state_[q].outstanding + static_cast<std::uint64_t>(n) > depth; ++spins) {
               poll_once();
-              if ((spins & 4095) == 4095 && d.passed(timeout_ns())) timeout("send queue space");
+              if ((spins & 4095) == 4095) check_wait(silent_until, "send queue space");
             }
             for (int k = 0; k < n; ++k) {
               if (read) fill_one_sided(q, wrs[k], sges[k], "read", size);
@@ -385,14 +553,21 @@ class VerbsLink final : public Link {
       const std::int64_t t1 = core::now_ns();
       if (post && i >= warmup) window_ns[static_cast<std::size_t>(i - warmup)] = static_cast<double>(t1 - t0);
     }
-    sync();
+    sync(false);
   }
 
   const runtime::Comm& comm_;
   int peer_;
   std::size_t max_;
   Options opt_;
+  int generation_;
+  int tag_wire_, tag_sync_;
   verbs::Port& port_;
+  std::unique_ptr<std::uint8_t> sync_in_;  // declared first: requests_ cancels before it goes
+  runtime::Requests requests_;              // end-of-pattern messages: slot 0 receive, slot 1 send
+  bool failed_ = false;
+  // Declared before the endpoints: the QPs go before the cm ids that connected them.
+  std::optional<verbs::CmConnection> cm_;
   std::vector<std::unique_ptr<verbs::Endpoint>> eps_;
   std::vector<QpState> state_;
   std::uint64_t recvs_ = 0, recvs_consumed_ = 0;
@@ -407,6 +582,9 @@ std::unique_ptr<Link> make_verbs_link(const runtime::Comm& comm, int peer, std::
 
 std::map<std::string, std::uint64_t> verbs_counters(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
+  // --cm rdmacm: an rdma_cm device and an IP address on the port are needed; checked here, where
+  // preflight opens the port, so a host without them fails before anything runs.
+  if (opt.cm == "rdmacm") verbs::check_rdmacm(p);
   return verbs::read_counters(p.device, p.port);
 }
 

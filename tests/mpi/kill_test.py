@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A `pairs` run killed mid-way leaves a readable file holding exactly the rounds that completed.
+"""A `pairs` run killed mid-way leaves a readable file holding exactly the rounds that completed,
+and `pairs --resume FILE` finishes it: every pair measured exactly once, the file complete.
 
 usage: kill_test.py MPIEXEC FABSCOPE OUT.h5
 Starts 6 ranks (5 rounds), waits for rank 0 to report round 2 done, then SIGKILLs mpirun and
@@ -73,10 +74,53 @@ def main() -> int:
         secs = run["round_seconds"][:]
         if not (np.all(np.isfinite(secs[:done])) and np.all(np.isnan(secs[done:]))):
             failures.append("round_seconds filled exactly for the completed rounds")
+    if not failures:
+        failures += check_resume(mpiexec, binary, out, n, done)
     for msg in failures:
         print("FAIL:", msg)
     print("kill test:", "ok" if not failures else f"{len(failures)} failures")
     return 1 if failures else 0
+
+
+def check_resume(mpiexec: str, binary: str, out: str, n: int, done_before: int) -> list[str]:
+    """Resumes the killed run and checks the finished file."""
+    failures = []
+    cmd = [mpiexec, "--oversubscribe", "-np", str(n), binary, "pairs", "--resume", out]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    print(f"resume: exit {res.returncode}; " + res.stdout.strip().splitlines()[0] if res.stdout.strip() else "")
+    if res.returncode != 0:
+        return [f"--resume exited {res.returncode}: {res.stdout[-2000:]} {res.stderr[-2000:]}"]
+    with h5py.File(out, "r") as f:
+        run = f["runs/00_pairs"]
+        total = int(run.attrs["rounds_total"])
+        if int(f.attrs["complete"]) != 1 or int(run.attrs["complete"]) != 1:
+            failures.append("resumed file or run not marked complete")
+        if int(run.attrs["rounds_done"]) != total:
+            failures.append(f"rounds_done {int(run.attrs['rounds_done'])} != rounds_total {total}")
+        if int(run.attrs.get("resumed", 0)) != 1:
+            failures.append("run attribute resumed is not 1")
+        status = run["status"][:]
+        off = ~np.eye(n, dtype=bool)
+        if not np.all(status[off] == 1):
+            failures.append(f"not every pair ok after resume: {status.tolist()}")
+        pairs = [tuple(sorted(p)) for p in run["pair_samples/pair"][:].tolist()]
+        if len(pairs) != n * (n - 1) // 2 or len(set(pairs)) != len(pairs):
+            failures.append(f"pair_samples holds {len(pairs)} rows ({len(set(pairs))} distinct), expected each of "
+                            f"{n * (n - 1) // 2} pairs once")
+        rounds = sorted(run["pair_samples/round"][:].tolist())
+        if rounds != sorted(list(range(total)) * (n // 2)):
+            failures.append(f"pair_samples rounds {rounds} do not cover every round once per pair slot")
+        if not np.all(np.isfinite(run["round_seconds"][:])):
+            failures.append("round_seconds has gaps after resume")
+        if not np.all(np.isfinite(run["bw_gbps"][:][off])):
+            failures.append("bw_gbps has gaps after resume")
+        print(f"resume: rounds {done_before}..{total} measured; matrix complete: {not failures}")
+    # Resuming a complete file is a usage error (exit 2, one line).
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    lines = [l for l in (res.stdout + res.stderr).splitlines() if l.startswith("fabscope:")]
+    if res.returncode != 2 or len(lines) != 1 or "nothing to resume" not in lines[0]:
+        failures.append(f"resuming a complete file: exit {res.returncode}, lines {lines}")
+    return failures
 
 
 if __name__ == "__main__":

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""pairs --repeat and --pair-timeout on the mpi transport, on one host.
+
+usage: pairs_robust_test.py MPIEXEC FABSCOPE OUTDIR
+1. --repeat 3 on 4 ranks: every pair measured 3 times (pair_samples/repeat 0,1,2), odd repeats run
+   the schedule in reverse, and the matrices hold each pair's best repeat (lowest latency p50,
+   highest bandwidth p50 per direction).
+2. A rank that goes silent for one round (test hook FABSCOPE_TEST_STALL=RANK,ROUND) with
+   --pair-timeout 2s: its pair is recorded as timed out in errors/, every other pair of the run is
+   ok, the same pair measured again in the next repeat is ok (its late messages never match the
+   later connection), and the run finishes instead of hanging.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+
+def run(mpiexec, binary, n, args, env=None):
+    cmd = [mpiexec, "--oversubscribe", "-np", str(n)]
+    if env:
+        for k in env:
+            cmd += ["-x", k]
+    cmd += [binary, "pairs", "--quiet"] + args
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
+    return res, time.monotonic() - t0
+
+
+def check_repeat(mpiexec, binary, outdir):
+    failures = []
+    out = os.path.join(outdir, "repeat.h5")
+    n, k = 4, 3
+    res, secs = run(mpiexec, binary, n, ["--repeat", str(k), "--iters", "200", "--bw-iters", "5", "--out", out])
+    if res.returncode != 0:
+        return [f"--repeat run exited {res.returncode}: {res.stderr[-2000:]}"]
+    with h5py.File(out, "r") as f:
+        r = f["runs/00_pairs"]
+        base = n - 1
+        if int(r.attrs["repeats"]) != k or int(r.attrs["rounds_total"]) != k * base:
+            failures.append(f"repeats {r.attrs['repeats']} rounds_total {r.attrs['rounds_total']}")
+        pair = r["pair_samples/pair"][:]
+        rep = r["pair_samples/repeat"][:]
+        rnd = r["pair_samples/round"][:]
+        lat = r["pair_samples/latency_ns"][:]
+        fwd = r["pair_samples/bw_gbps_fwd"][:]
+        rev = r["pair_samples/bw_gbps_rev"][:]
+        for a in range(n):
+            for b in range(a + 1, n):
+                rows = np.where((pair[:, 0] == a) & (pair[:, 1] == b))[0]
+                if sorted(rep[rows].tolist()) != list(range(k)):
+                    failures.append(f"pair {a},{b}: repeats {rep[rows].tolist()}")
+                    continue
+                # Repeat 0 in schedule order, repeat 1 reversed: base rounds i and base-1-i.
+                r0 = int(rnd[rows[rep[rows] == 0][0]])
+                r1 = int(rnd[rows[rep[rows] == 1][0]])
+                if r1 - base != base - 1 - r0:
+                    failures.append(f"pair {a},{b}: round {r0} in repeat 0 but {r1} in repeat 1 (not reversed)")
+                p50 = np.median(lat[rows], axis=1)
+                if not np.isclose(r["latency_ns_p50"][a, b], p50.min()):
+                    failures.append(f"pair {a},{b}: latency_ns_p50 {r['latency_ns_p50'][a, b]} != best repeat {p50.min()}")
+                if not np.isclose(r["bw_gbps"][a, b], np.median(fwd[rows], axis=1).max()):
+                    failures.append(f"pair {a},{b}: bw_gbps[a,b] is not the best repeat's fwd median")
+                if not np.isclose(r["bw_gbps"][b, a], np.median(rev[rows], axis=1).max()):
+                    failures.append(f"pair {a},{b}: bw_gbps[b,a] is not the best repeat's rev median")
+    print(f"repeat: {n} ranks x {k} repeats in {secs:.1f} s: {'ok' if not failures else 'FAILED'}")
+    return failures
+
+
+def check_stall(mpiexec, binary, outdir):
+    failures = []
+    out = os.path.join(outdir, "stall.h5")
+    n = 4
+    # Rank 3 goes silent in round 1 (circle schedule: its partner there is rank 1).
+    res, secs = run(mpiexec, binary, n, ["--repeat", "2", "--pair-timeout", "2s", "--iters", "200", "--bw-iters", "5",
+                                         "--out", out], env={"FABSCOPE_TEST_STALL": "3,1"})
+    if res.returncode != 0:
+        return [f"stalled run exited {res.returncode} (a timed-out pair must not fail the job): {res.stderr[-2000:]}"]
+    with h5py.File(out, "r") as f:
+        r = f["runs/00_pairs"]
+        if int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]):
+            failures.append("run did not finish every round")
+        ep = r["errors/pair"][:].tolist()
+        es = r["errors/status"][:].tolist()
+        er = r["errors/round"][:].tolist()
+        msg = [m.decode() for m in r["errors/message"][:]]
+        if ep != [[1, 3]] or es != [3] or er != [1]:
+            failures.append(f"errors/: pairs {ep} status {es} rounds {er}; expected [[1, 3]] timeout in round 1")
+        elif "--pair-timeout" not in msg[0]:
+            failures.append(f"error message does not name the deadline: {msg[0]}")
+        pair = r["pair_samples/pair"][:]
+        rep = r["pair_samples/repeat"][:]
+        lat = r["pair_samples/latency_ns"][:]
+        rows = np.where((pair[:, 0] == 1) & (pair[:, 1] == 3))[0]
+        first = rows[rep[rows] == 0]
+        second = rows[rep[rows] == 1]
+        if not np.all(np.isnan(lat[first])):
+            failures.append("the timed-out measurement has latency samples")
+        if not np.all(np.isfinite(lat[second])):
+            failures.append("the same pair in the next repeat was not measured cleanly")
+        status = r["status"][:]
+        off = ~np.eye(n, dtype=bool)
+        if not np.all(status[off] == 1):
+            failures.append(f"matrix status after the repeat should be ok everywhere: {status.tolist()}")
+    if secs > 60:
+        failures.append(f"stalled run took {secs:.0f} s")
+    print(f"stall: pair 1-3 timed out in round 1 and was fine in its next repeat; run took {secs:.1f} s: "
+          f"{'ok' if not failures else 'FAILED'}")
+    return failures
+
+
+def main() -> int:
+    mpiexec, binary, outdir = sys.argv[1:4]
+    os.makedirs(outdir, exist_ok=True)
+    failures = check_repeat(mpiexec, binary, outdir) + check_stall(mpiexec, binary, outdir)
+    for m in failures:
+        print("FAIL:", m)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
