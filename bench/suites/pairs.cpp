@@ -96,7 +96,10 @@ std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* p
   return partner;
 }
 
-// The best repeat of every pair so far (rank 0, --repeat > 1): what the matrices show.
+// The best repeat of every pair so far (rank 0, --repeat > 1): what the matrices show. Latency
+// and bandwidth cells come from the best successful repeat (lowest latency p50, highest bandwidth
+// p50 per direction); the status is the worst any repeat had, so a pair that failed once in K
+// repeats (a flapping link) still counts as failed while its measured values stay visible.
 class BestOf {
  public:
   explicit BestOf(int n) : n_(n) {}
@@ -104,22 +107,23 @@ class BestOf {
   // Merges a fresh record into its pair's best and returns the cells to write.
   io::PairCells merge(const io::PairRecord& r) {
     const io::PairCells fresh = io::cells_of(r);
-    auto [it, inserted] = best_.try_emplace(key(r.a, r.b), fresh);
-    if (inserted) return fresh;
-    io::PairCells& b = it->second;
     const auto ok = static_cast<std::int8_t>(io::schema::PairStatus::kOk);
-    if (fresh.status != ok) {
-      if (b.status != ok) b.status = fresh.status;  // never ok yet: the latest failure
-      return b;
+    auto [it, inserted] = best_.try_emplace(key(r.a, r.b), Entry{fresh, fresh.status == ok});
+    if (inserted) return fresh;
+    Entry& e = it->second;
+    io::PairCells& b = e.cells;
+    const std::int8_t worst = std::max(b.status, fresh.status);
+    if (fresh.status == ok) {
+      if (!e.any_ok || fresh.lat_p50 < b.lat_p50) {
+        b.lat_min = fresh.lat_min;
+        b.lat_p50 = fresh.lat_p50;
+        b.lat_p99 = fresh.lat_p99;
+      }
+      if (!e.any_ok || fresh.bw_fwd > b.bw_fwd) b.bw_fwd = fresh.bw_fwd;
+      if (!e.any_ok || fresh.bw_rev > b.bw_rev) b.bw_rev = fresh.bw_rev;
+      e.any_ok = true;
     }
-    if (b.status != ok || fresh.lat_p50 < b.lat_p50) {
-      b.lat_min = fresh.lat_min;
-      b.lat_p50 = fresh.lat_p50;
-      b.lat_p99 = fresh.lat_p99;
-    }
-    if (b.status != ok || fresh.bw_fwd > b.bw_fwd) b.bw_fwd = fresh.bw_fwd;
-    if (b.status != ok || fresh.bw_rev > b.bw_rev) b.bw_rev = fresh.bw_rev;
-    b.status = ok;
+    b.status = worst;
     return b;
   }
 
@@ -133,8 +137,8 @@ class BestOf {
       for (std::size_t b = a + 1; b < n; ++b) {
         const std::size_t ab = a * n + b, ba = b * n + a;
         if (st[ab] == static_cast<std::int64_t>(io::schema::PairStatus::kNotRun)) continue;
-        best_[key(static_cast<int>(a), static_cast<int>(b))] = {lmin[ab], l50[ab], l99[ab], bw[ab], bw[ba],
-                                                                static_cast<std::int8_t>(st[ab])};
+        const io::PairCells c{lmin[ab], l50[ab], l99[ab], bw[ab], bw[ba], static_cast<std::int8_t>(st[ab])};
+        best_[key(static_cast<int>(a), static_cast<int>(b))] = {c, std::isfinite(c.lat_p50) || std::isfinite(c.bw_fwd)};
       }
     }
   }
@@ -143,8 +147,12 @@ class BestOf {
   [[nodiscard]] std::uint64_t key(int a, int b) const {
     return static_cast<std::uint64_t>(std::min(a, b)) * static_cast<std::uint64_t>(n_) + static_cast<std::uint64_t>(std::max(a, b));
   }
+  struct Entry {
+    io::PairCells cells;
+    bool any_ok = false;
+  };
   int n_;
-  std::unordered_map<std::uint64_t, io::PairCells> best_;
+  std::unordered_map<std::uint64_t, Entry> best_;
 };
 
 // Rank 0's progress line after each round: on a terminal one line rewritten in place, otherwise
