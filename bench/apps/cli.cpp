@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/ranges.h>
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/units.hpp"
+#include "suites/load.hpp"
 #include "transport/link.hpp"
 
 namespace fabscope::apps {
@@ -41,6 +44,11 @@ struct Raw {
   std::string dtype = "float", reduction = "sum", node_by = "host", max_buffer = "1G";
   bool nonblocking = false, check = false;
   int ranks_per_node = 1;
+  // shift and congestion
+  std::string pattern = "shift", size = "1M", link_rate;
+  int steps = 0;
+  double victims = 0.2;
+  std::string placement = "random", patterns = "incast,alltoall,flood", aggressor_size = "1M";
 };
 
 
@@ -115,6 +123,36 @@ transport::Options transport_options(const Raw& raw) {
 }
 
 }  // namespace
+
+double parse_rate_gbps(const std::string& text, const std::string& what) {
+  // "400G", "25Gb/s", "100 Gbps", "800M", "1.6T", "10" (Gb/s): decimal units of bits per second.
+  std::string t;
+  for (const char c : text)
+    if (c != ' ') t += c;
+  for (const char* suffix : {"b/s", "bps", "bit/s"}) {
+    const std::string sfx(suffix);
+    if (t.size() > sfx.size() && t.compare(t.size() - sfx.size(), sfx.size(), sfx) == 0) t.resize(t.size() - sfx.size());
+  }
+  double scale = 1.0;  // Gb/s
+  if (!t.empty() && std::string("MGT").find(static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())))) != std::string::npos) {
+    const char u = static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())));
+    scale = u == 'M' ? 1e-3 : u == 'G' ? 1.0 : 1e3;
+    t.pop_back();
+  }
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (t.empty() || used != t.size() || !(v > 0) || !std::isfinite(v)) {
+    throw core::UsageError(fmt::format("{} '{}': give a positive link rate in bits per second, e.g. 100G, 400Gb/s, "
+                                       "800M or 1.6T (a bare number is Gb/s)",
+                                       what, text));
+  }
+  return v * scale;
+}
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -192,6 +230,62 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
     at_least(c.ranks_per_node, 1, "ranks_per_node");
     return;
   }
+  if (spec.kind == suites::Kind::kShift || spec.kind == suites::Kind::kCongestion) {
+    if (common.transport == "verbs" && o.verb != "write") {
+      throw core::UsageError(fmt::format("{}: {} {}: {} streams RDMA WRITEs only; drop the option (write is the default)",
+                                         where, name("verb"), o.verb, suites::kind_name(spec.kind)));
+    }
+    if (common.transport == "verbs" && o.cm != "oob") {
+      throw core::UsageError(fmt::format("{}: {} {}: {} connects its queue pairs over MPI (oob) only", where, name("cm"), o.cm,
+                                         suites::kind_name(spec.kind)));
+    }
+  }
+  if (spec.kind == suites::Kind::kShift) {
+    const auto& s = spec.shift;
+    if (s.pattern != "shift" && s.pattern != "permutation") {
+      throw core::UsageError(fmt::format("{}: {}: unknown pattern '{}'; use shift or permutation", where, name("pattern"), s.pattern));
+    }
+    at_least(s.iters, 1, "iters");
+    at_least(s.warmup, 0, "warmup");
+    at_least(s.steps, 0, "steps");
+    if (s.steps > 0 && s.pattern != "permutation") {
+      throw core::UsageError(fmt::format("{}: {} applies to the permutation pattern only (shift always runs N - 1 steps)",
+                                         where, name("steps")));
+    }
+    if (s.size == 0) throw core::UsageError(fmt::format("{}: {} must be at least 1 byte", where, name("size")));
+    return;
+  }
+  if (spec.kind == suites::Kind::kCongestion) {
+    const auto& c = spec.congestion;
+    if (!(c.victim_fraction > 0 && c.victim_fraction < 1)) {
+      throw core::UsageError(fmt::format("{}: {} {}: give the victims' share of the ranks, between 0 and 1 (e.g. 0.2)", where,
+                                         name("victims"), c.victim_fraction));
+    }
+    if (c.placement != "random" && c.placement != "leaf" && c.placement != "spread") {
+      throw core::UsageError(fmt::format("{}: {}: unknown placement '{}'; use random, leaf or spread", where, name("placement"),
+                                         c.placement));
+    }
+    if (c.patterns.empty()) throw core::UsageError(fmt::format("{}: {}: no aggressor patterns given", where, name("patterns")));
+    const auto& known = suites::load::pattern_names();
+    for (std::size_t i = 0; i < c.patterns.size(); ++i) {
+      if (std::find(known.begin(), known.end(), c.patterns[i]) == known.end()) {
+        throw core::UsageError(fmt::format("{}: {}: unknown pattern '{}'; use incast, alltoall or flood", where,
+                                           name("patterns"), c.patterns[i]));
+      }
+      if (std::find(c.patterns.begin(), c.patterns.begin() + static_cast<std::ptrdiff_t>(i), c.patterns[i]) !=
+          c.patterns.begin() + static_cast<std::ptrdiff_t>(i)) {
+        throw core::UsageError(fmt::format("{}: {}: '{}' is listed twice", where, name("patterns"), c.patterns[i]));
+      }
+    }
+    at_least(c.iters, 1, "iters");
+    at_least(c.bw_iters, 1, "bw_iters");
+    at_least(c.warmup, 0, "warmup");
+    for (const auto& [v, field] : {std::pair{c.aggressor_size, "aggressor_size"}, std::pair{c.lat_size, "lat_size"},
+                                   std::pair{c.bw_size, "bw_size"}}) {
+      if (v == 0) throw core::UsageError(fmt::format("{}: {} must be at least 1 byte", where, name(field)));
+    }
+    return;
+  }
   if (spec.kind == suites::Kind::kPairs) {
     at_least(spec.pairs.lat_iters, 1, "iters");
     at_least(spec.pairs.bw_iters, 1, "bw_iters");
@@ -217,10 +311,14 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   auto* bibw = app.add_subcommand("bibw", "bidirectional windowed bandwidth between ranks 0 and 1");
   auto* pairs = app.add_subcommand("pairs", "all-pairs latency and bandwidth matrix over every rank");
   auto* coll = app.add_subcommand("coll", "collective scaling over node counts and message sizes");
+  auto* shift = app.add_subcommand("shift", "the whole fabric loaded at once, step by step (mpiGraph): N x N bandwidth "
+                                            "under load, effective throughput per step");
+  auto* congestion = app.add_subcommand("congestion", "victims' latency, bandwidth and allreduce alone and under "
+                                                      "aggressor traffic (GPCNeT): impact factors");
   auto* topo = app.add_subcommand("topo", "discover or load the fabric's topology, print it, store it in --out");
   auto* plan = app.add_subcommand("plan", "print the traffic plans for a fabric: rounds, time, link coverage");
   auto* run = app.add_subcommand("run", "run a suite file (e.g. configs/suites/quick.yaml)");
-  for (auto* s : {lat, bw, bibw, pairs, coll, run, topo, plan}) add_common(*s, raw);
+  for (auto* s : {lat, bw, bibw, pairs, coll, shift, congestion, run, topo, plan}) add_common(*s, raw);
   for (auto* s : {pairs, plan}) {
     s->add_option("--k", raw.k, "hop-class plan: partners per host per hop class")->capture_default_str();
     s->add_option("--budget", raw.budget, "budget plan: the time the plan may take (e.g. 30m)");
@@ -260,6 +358,27 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
       ->capture_default_str();
   coll->add_option("--max-buffer", raw.max_buffer, "largest buffer per rank; larger sizes are skipped")
       ->capture_default_str();
+  shift->add_option("--pattern", raw.pattern, "shift (step d: rank i sends to i + d) or permutation (seeded random "
+                                               "derangements)")->capture_default_str();
+  shift->add_option("--size", raw.size, "message size")->capture_default_str();
+  shift->add_option("--iters", raw.iters, "timed windows per flow and step (default 10)");
+  shift->add_option("--warmup", raw.warmup, "untimed windows per flow and step (default 2)");
+  shift->add_option("--steps", raw.steps, "permutation: steps (default N - 1)");
+  shift->add_option("--link-rate", raw.link_rate, "the senders' link rate for effective throughput, e.g. 100G, 400Gb/s "
+                                                  "(default: the verbs port's active rate; unknown on mpi)");
+  congestion->add_option("--victims", raw.victims, "victims' share of the ranks (at least 2 victims and 2 aggressors)")
+      ->capture_default_str();
+  congestion->add_option("--placement", raw.placement, "random, leaf (victims fill whole leaves) or spread (over leaves); "
+                                                       "leaf and spread need a topology")->capture_default_str();
+  congestion->add_option("--patterns", raw.patterns, "aggressor patterns in order: incast, alltoall, flood")
+      ->capture_default_str();
+  congestion->add_option("--aggressor-size", raw.aggressor_size, "aggressors' message size")->capture_default_str();
+  congestion->add_option("--lat-size", raw.lat_size, "victims' ping-pong size")->capture_default_str();
+  congestion->add_option("--bw-size", raw.bw_size, "victims' bandwidth message size")->capture_default_str();
+  congestion->add_option("--iters", raw.iters, "victims' ping-pongs and allreduces per phase (default 1000)");
+  congestion->add_option("--bw-iters", raw.bw_iters, "victims' bandwidth windows per phase (default 20)");
+  congestion->add_option("--warmup", raw.warmup, "untimed ping-pongs and allreduces per phase (default 10)");
+  for (auto* s : {shift, congestion}) s->add_option("--seed", raw.seed, "seed of the random choices")->capture_default_str();
   run->add_option("suite", raw.suite_file, "suite YAML file")->required();
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed, no argv[0]
@@ -348,6 +467,29 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     }
     c.node_per_rank = raw.node_by == "rank";
     c.max_buffer_bytes = core::parse_size(raw.max_buffer, "--max-buffer");
+  } else if (spec.kind == suites::Kind::kShift) {
+    auto& s = spec.shift;
+    s.common = common;
+    s.pattern = raw.pattern;
+    s.size = core::parse_size(raw.size, "--size");
+    s.iters = pick("--iters", raw.iters, s.iters);
+    s.warmup = pick("--warmup", raw.warmup, s.warmup);
+    s.steps = raw.steps;
+    s.seed = raw.seed;
+    if (!raw.link_rate.empty()) s.link_rate_gbps = parse_rate_gbps(raw.link_rate, "--link-rate");
+  } else if (spec.kind == suites::Kind::kCongestion) {
+    auto& c = spec.congestion;
+    c.common = common;
+    c.victim_fraction = raw.victims;
+    c.placement = raw.placement;
+    c.seed = raw.seed;
+    c.patterns = split_list(raw.patterns);
+    c.aggressor_size = core::parse_size(raw.aggressor_size, "--aggressor-size");
+    c.lat_size = core::parse_size(raw.lat_size, "--lat-size");
+    c.bw_size = core::parse_size(raw.bw_size, "--bw-size");
+    c.iters = pick("--iters", raw.iters, c.iters);
+    c.bw_iters = pick("--bw-iters", raw.bw_iters, c.bw_iters);
+    c.warmup = pick("--warmup", raw.warmup, c.warmup);
   } else if (spec.kind == suites::Kind::kPairs) {
     spec.pairs.common = common;
     spec.pairs.plan = raw.plan;

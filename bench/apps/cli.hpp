@@ -1,4 +1,4 @@
-// The command line of `fabscope`: subcommands lat, bw, bibw, pairs, run. Parsing is pure (no MPI),
+// The command line of `fabscope`: subcommands lat, bw, bibw, pairs, coll, shift, congestion, run, topo, plan. Parsing is pure (no MPI),
 // so every rank parses the same argv to the same verdict and the parser is unit-tested.
 #pragma once
 
@@ -36,6 +36,10 @@ struct Invocation {
 // when non-empty, `transport` as defaults.
 [[nodiscard]] std::vector<suites::BenchSpec> parse_suite(const std::string& text,
                                                          const std::string& file);
+
+// A link rate as users type it ("100G", "400Gb/s", "800M", "1.6T"; a bare number is Gb/s), in
+// Gb/s. Throws core::UsageError naming `what`.
+[[nodiscard]] double parse_rate_gbps(const std::string& text, const std::string& what);
 
 // "a, b,c" -> {"a", "b", "c"}
 [[nodiscard]] std::vector<std::string> split_list(const std::string& text);

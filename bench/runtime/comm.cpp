@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -82,6 +83,15 @@ struct Comm::Impl {
   // Request storage for windows, allocated once so the timed loops allocate nothing.
   mutable std::array<MPI_Request, 2 * kMaxWindow> reqs{};
   int local_rank = 0;
+  bool owned = false;  // made by split(): freed with the Comm
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owned && !finalized) MPI_Comm_free(&comm);
+  }
 };
 
 Session::Session(int& argc, char**& argv) {
@@ -287,6 +297,118 @@ void Comm::recv_quietly(void* buf, std::size_t bytes, int peer, int tag) const {
 }
 
 int Comm::local_rank() const { return impl_->local_rank; }
+
+std::optional<Comm> Comm::split(int color, int key) const {
+  MPI_Comm sub = MPI_COMM_NULL;
+  check(MPI_Comm_split(impl_->comm, color < 0 ? MPI_UNDEFINED : color, key, &sub), "MPI_Comm_split");
+  if (sub == MPI_COMM_NULL) return std::nullopt;
+  auto impl = std::make_unique<Impl>();
+  impl->comm = sub;
+  impl->owned = true;
+  MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN);
+  return Comm(std::move(impl));
+}
+
+void Comm::allreduce_sum(const double* in, double* out, int count, const Deadline& d) const {
+  check(MPI_Iallreduce(in, out, count, MPI_DOUBLE, MPI_SUM, impl_->comm, &impl_->reqs[0]), "MPI_Iallreduce");
+  if (d.any()) {
+    // A collective cannot be cancelled: on expiry the request is left to MPI and the caller's
+    // error ends the job (every member is then stuck or gone anyway).
+    constexpr int kPollsPerClockRead = 256;
+    std::int64_t silent_until = 0;
+    int flag = 0;
+    for (int polls = 1;; ++polls) {
+      check(MPI_Test(&impl_->reqs[0], &flag, MPI_STATUS_IGNORE), "MPI_Test");
+      if (flag) return;
+      if (polls % kPollsPerClockRead != 0) continue;
+      const std::int64_t now = core::now_ns();
+      if (d.silence_ns != 0 && silent_until == 0) silent_until = now + d.silence_ns;
+      if ((d.at_ns != 0 && now > d.at_ns) || (silent_until != 0 && now > silent_until)) {
+        throw core::Timeout(fmt::format("mpi allreduce over {} ranks: not complete after {:.1f} s (--timeout)", size_,
+                                        static_cast<double>(d.silence_ns) / 1e9));
+      }
+    }
+  }
+  check(MPI_Wait(&impl_->reqs[0], MPI_STATUS_IGNORE), "MPI_Wait");
+}
+
+struct PendingBarrier::Impl {
+  MPI_Request req = MPI_REQUEST_NULL;
+};
+
+PendingBarrier Comm::ibarrier() const {
+  auto impl = std::make_unique<PendingBarrier::Impl>();
+  check(MPI_Ibarrier(impl_->comm, &impl->req), "MPI_Ibarrier");
+  return PendingBarrier(std::move(impl));
+}
+
+PendingBarrier::PendingBarrier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PendingBarrier::PendingBarrier(PendingBarrier&&) noexcept = default;
+PendingBarrier& PendingBarrier::operator=(PendingBarrier&&) noexcept = default;
+PendingBarrier::~PendingBarrier() {
+  // A pending collective may not be freed (MPI 4.0, 3.7.3): left to MPI; only reached when an
+  // error is already ending the job.
+  if (impl_ && impl_->req != MPI_REQUEST_NULL) core::log::warn("a background barrier was abandoned before it completed");
+}
+
+bool PendingBarrier::test() {
+  int done = 0;
+  check(MPI_Test(&impl_->req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  return done != 0;
+}
+
+void PendingBarrier::wait_quietly() { runtime::wait_quietly(impl_->req); }
+
+struct Requests::Impl {
+  MPI_Comm comm = MPI_COMM_NULL;
+  std::vector<MPI_Request> reqs;
+};
+
+Requests::Requests(const Comm& comm, std::size_t slots) : impl_(std::make_unique<Impl>()) {
+  impl_->comm = comm.impl_->comm;
+  impl_->reqs.assign(slots, MPI_REQUEST_NULL);
+}
+
+Requests::~Requests() { cancel(0, impl_->reqs.size()); }
+
+void Requests::isend(std::size_t slot, const void* buf, std::size_t bytes, int peer, int tag) {
+  check(MPI_Isend(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs.at(slot)), "MPI_Isend");
+}
+
+void Requests::irecv(std::size_t slot, void* buf, std::size_t bytes, int peer, int tag) {
+  check(MPI_Irecv(buf, as_count(bytes), MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs.at(slot)), "MPI_Irecv");
+}
+
+bool Requests::test(std::size_t first, std::size_t count) {
+  int flag = 0;
+  check(MPI_Testall(static_cast<int>(count), impl_->reqs.data() + first, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+  return flag != 0;
+}
+
+void Requests::wait_quietly(std::size_t first, std::size_t count, const Deadline& d, int peer, const char* what) {
+  std::int64_t silent_until = 0;
+  for (;;) {
+    if (test(first, count)) return;
+    const std::int64_t now = core::now_ns();
+    if (d.silence_ns != 0 && silent_until == 0) silent_until = now + d.silence_ns;
+    const bool over = (d.at_ns != 0 && now > d.at_ns) || (silent_until != 0 && now > silent_until);
+    if (over) {
+      cancel(first, count);
+      throw core::Timeout(fmt::format("mpi {} with rank {}: peer silent for {:.1f} s (--timeout)", what, peer,
+                                      static_cast<double>(d.silence_ns) / 1e9));
+    }
+    std::this_thread::sleep_for(kQuietPoll);
+  }
+}
+
+void Requests::cancel(std::size_t first, std::size_t count) {
+  for (std::size_t i = first; i < first + count && i < impl_->reqs.size(); ++i) {
+    MPI_Request& r = impl_->reqs[i];
+    if (r == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&r);
+    MPI_Request_free(&r);
+  }
+}
 
 void Comm::abort(int code) const {
   MPI_Abort(impl_->comm, code);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,8 @@ struct Deadline {
   std::int64_t silence_ns = 0;
   [[nodiscard]] bool any() const noexcept { return at_ns != 0 || silence_ns != 0; }
 };
+
+class PendingBarrier;
 
 // MPI_Init_thread / MPI_Finalize. One per process, created first in main().
 class Session {
@@ -79,6 +82,15 @@ class Comm {
   // This rank's index among the ranks on its node (MPI_COMM_TYPE_SHARED), computed once.
   [[nodiscard]] int local_rank() const;
 
+  // The ranks that pass the same `color` (>= 0), ordered by `key`, as a communicator of their own
+  // (MPI_Comm_split); nullopt where color < 0. Collective over this Comm.
+  [[nodiscard]] std::optional<Comm> split(int color, int key) const;
+  // Sum of `count` doubles over every rank of this Comm into `out` on every rank: a timed
+  // operation (MPI_Iallreduce polled without sleeping), throws core::Timeout when `d` gives up.
+  void allreduce_sum(const double* in, double* out, int count, const Deadline& d = {}) const;
+  // A barrier that completes in the background (MPI_Ibarrier), see PendingBarrier.
+  [[nodiscard]] PendingBarrier ibarrier() const;
+
   // Ends the whole job (every rank) with `code`: used after preflight when one rank fails, so no
   // peer hangs in a collective.
   [[noreturn]] void abort(int code) const;
@@ -90,6 +102,52 @@ class Comm {
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;
   int size_ = 1;
+  friend class Requests;
+};
+
+// A barrier every rank enters now and that completes once all have (MPI_Ibarrier): a rank that
+// must keep working until the others arrive (a load generator waiting for victims to finish
+// measuring) polls test() between bursts; a rank with nothing to do waits quietly.
+class PendingBarrier {
+ public:
+  ~PendingBarrier();
+  PendingBarrier(PendingBarrier&&) noexcept;
+  PendingBarrier& operator=(PendingBarrier&&) noexcept;
+  [[nodiscard]] bool test();  // non-blocking; true once every rank has entered
+  void wait_quietly();        // test + ~1 ms sleep until complete
+
+ private:
+  friend class Comm;
+  struct Impl;
+  explicit PendingBarrier(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fixed pool of non-blocking point-to-point requests for patterns that keep several peers busy
+// at once (transport/multi_mpi.cpp): slots are allocated once, so progress loops allocate nothing.
+// A slot holds one request at a time; a completed or empty slot tests as done.
+class Requests {
+ public:
+  Requests(const Comm& comm, std::size_t slots);
+  // Cancels and frees what is still pending. A send MPI could not cancel may still read its
+  // buffer afterwards, so after a failure the caller keeps its buffers allocated.
+  ~Requests();
+  Requests(const Requests&) = delete;
+  Requests& operator=(const Requests&) = delete;
+
+  void isend(std::size_t slot, const void* buf, std::size_t bytes, int peer, int tag);
+  void irecv(std::size_t slot, void* buf, std::size_t bytes, int peer, int tag);
+  // True when every request of slots [first, first + count) has completed (MPI_Testall).
+  [[nodiscard]] bool test(std::size_t first, std::size_t count);
+  // Waits without holding the CPU (test + ~1 ms sleep) for slots [first, first + count); throws
+  // core::Timeout naming `what` and `peer` (and cancels the range) when `d` gives up.
+  void wait_quietly(std::size_t first, std::size_t count, const Deadline& d, int peer, const char* what);
+  // Cancels and frees the pending requests of the range.
+  void cancel(std::size_t first, std::size_t count);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace fabscope::runtime

@@ -13,12 +13,14 @@ std::string_view kind_name(Kind kind) {
     case Kind::kBibw: return "bibw";
     case Kind::kPairs: return "pairs";
     case Kind::kColl: return "coll";
+    case Kind::kShift: return "shift";
+    case Kind::kCongestion: return "congestion";
   }
   return "?";
 }
 
 std::optional<Kind> parse_kind(std::string_view name) {
-  for (Kind k : {Kind::kLat, Kind::kBw, Kind::kBibw, Kind::kPairs, Kind::kColl})
+  for (Kind k : {Kind::kLat, Kind::kBw, Kind::kBibw, Kind::kPairs, Kind::kColl, Kind::kShift, Kind::kCongestion})
     if (kind_name(k) == name) return k;
   return std::nullopt;
 }
@@ -40,6 +42,21 @@ void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::stri
                                        nodes));
   }
   if (spec.kind == Kind::kPairs && comm.rank() == 0) (void)make_pairs_plan(ctx, spec.pairs);
+  if (spec.kind == Kind::kCongestion) {
+    constexpr int kMinCongestion = 4;  // a ring of 2 victims and a pattern of 2 aggressors
+    if (comm.size() < kMinCongestion) {
+      throw core::UsageError(fmt::format("congestion needs at least {} ranks (2 victims and 2 aggressors; got {}); launch "
+                                         "with e.g. 'mpirun -np {} fabscope {} ...'",
+                                         kMinCongestion, comm.size(), kMinCongestion, subcommand));
+    }
+    const std::string& placement = spec.congestion.placement;
+    if (placement != "random" && comm.rank() == 0 && ctx.endpoints == nullptr) {
+      throw core::UsageError(fmt::format("congestion --placement {}: needs the fabric's topology and every rank's place in "
+                                         "it; pass --topology, --ibnetdiscover, --ibnd-cache, --live, --hostname-pattern or "
+                                         "--generate (with --rank-as-host on one machine), or use --placement random",
+                                         placement));
+    }
+  }
   const Common& c = common_of(spec);
   if (c.transport == "verbs") {
     // Opens this rank's device and port: no device, a wrong name, a down port or a bad GID index
@@ -55,6 +72,8 @@ void run(Context& ctx, const BenchSpec& spec) {
     case Kind::kBibw: run_bw(ctx, spec.sweep, true); break;
     case Kind::kPairs: run_pairs(ctx, spec.pairs); break;
     case Kind::kColl: run_coll(ctx, spec.coll); break;
+    case Kind::kShift: run_shift(ctx, spec.shift); break;
+    case Kind::kCongestion: run_congestion(ctx, spec.congestion); break;
   }
 }
 
@@ -62,6 +81,8 @@ Common& common_of(BenchSpec& spec) {
   switch (spec.kind) {
     case Kind::kPairs: return spec.pairs.common;
     case Kind::kColl: return spec.coll.common;
+    case Kind::kShift: return spec.shift.common;
+    case Kind::kCongestion: return spec.congestion.common;
     default: return spec.sweep.common;
   }
 }
