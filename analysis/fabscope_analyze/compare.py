@@ -377,6 +377,8 @@ def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFil
         if fb.size >= 2 and fn.size >= 2:
             rows += _rows_from_samples(b.info.name, "shift", metric, unit, True, [f"{fb.size} vs {fn.size} steps"],
                                        fb[None, :], fn[None, :], seed)
+    if same_steps:
+        rows += _step_rows(b, n, notes)
     # the flows of host pairs measured in both (paired by host names)
     kb, kn = host_keys(base_file), host_keys(new_file)
     index_n = {k: i for i, k in enumerate(kn)}
@@ -398,6 +400,29 @@ def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFil
             rows.append(row)
     b.release()
     n.release()
+    return rows
+
+
+STEP_METRIC = "flow bandwidth per step, median over flows"
+MAX_STEP_CELLS = 20_000_000  # steps x ranks above which per-step rows are left out
+
+
+def _step_rows(b: ShiftRun, n: ShiftRun, notes: list[str]) -> list[Row]:
+    """A row per step both runs measured (same steps): its flows as the samples (Welch's t-test on
+    log bandwidth, as the per-pair rows), so that one slow step stands out even when the median
+    over steps does not move."""
+    k = min(b.steps_done, n.steps_done, b.n_steps, n.n_steps)
+    if k == 0:
+        return []
+    if k * b.n_ranks > MAX_STEP_CELLS:
+        notes.append(f"run {b.info.name}: {k} steps x {b.n_ranks} ranks: per-step rows left out (the fabric-wide "
+                     "rows remain)")
+        return []
+    fb = np.asarray(b.flow_gbps[:k], dtype=np.float64)
+    fn = np.asarray(n.flow_gbps[:k], dtype=np.float64)
+    rows = _rows_cheap(STEP_METRIC, "Gb/s", True, [b.step_label(s) for s in range(k)], fb, fn, b.info.name)
+    for r in rows:
+        r.benchmark = "shift"
     return rows
 
 
@@ -529,7 +554,8 @@ def judge(rows: list[Row], threshold: float, seed: int) -> None:
 
 
 def per_pair(r: Row) -> bool:
-    return r.benchmark == "pairs" and not r.metric.endswith("median over pairs")
+    """Rows of one pair or one step among thousands: judged on the q-value when they got no interval."""
+    return (r.benchmark == "pairs" and not r.metric.endswith("median over pairs")) or r.metric == STEP_METRIC
 
 
 def _nan_last(v: float) -> float:

@@ -102,3 +102,30 @@ def test_browser_sees_data_as_text(chromium: str, cli: Callable, tmp_path: Path)
     assert "<script" not in dom.lower()
     assert dom.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 7
     assert len(page.images) == 7
+
+
+def test_load_section_renders(chromium: str, cli: Callable, tmp_path: Path) -> None:
+    """A file with only runs under load (shift without a pairs run: the loaded bandwidth heatmap in
+    viridis; congestion): every figure of the Fabric under load section is in the DOM and draws."""
+    from synth import CongestionSpec, ShiftSpec, SynthTopology, write_synthetic_run
+
+    topo = SynthTopology(hosts_per_leaf=4, leaves_per_pod=2, spines_per_pod=2)
+    path = write_synthetic_run(tmp_path / "load.h5", 16, topology=topo, sweeps=(), pairs=None,
+                               shift=ShiftSpec(slow_steps=((3, 0.6),)),
+                               congestion=CongestionSpec(placement="leaf", cross_leaf_factor=(("alltoall", 3.0),)))
+    out = tmp_path / "out"
+    assert cli(["report", path, "-o", out]).returncode == 0
+    dom = dump_dom(chromium, out / "index.html", tmp_path)
+    page = Links()
+    page.feed(dom)
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert sorted(Path(src).name for src in page.images) == pngs and len(pngs) == 6
+    assert '<h2 id="load">Fabric under load</h2>' in dom
+    rgb = screenshot(chromium, out / "index.html", tmp_path)
+    colours, counts = colour_counts(rgb)
+    n_colourful = int(counts[colourful(colours)].sum())
+    n_viridis = int(counts[near_viridis(colours)].sum())
+    # measured: ~200,000 viridis pixels (the loaded-bandwidth heatmap) and ~260,000 coloured ones
+    # (with the step, histogram, impact and distribution figures); text and tables give a few thousand
+    assert n_viridis > 100_000, n_viridis
+    assert n_colourful > 150_000, n_colourful
