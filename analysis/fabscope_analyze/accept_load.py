@@ -203,6 +203,17 @@ def judge_shift(run: ShiftRun, crit: ShiftCriteria, layout: Layout, criteria: Cr
             if median < lim:
                 check.status, check.failing = FAIL, 1
         v.checks.append(check)
+    if crit.failed_flows == "fail":
+        errors = run.errors
+        count = 0 if errors is None else int(errors.step.size)
+        check = Check(run=v.run, rule="shift.failed_flows", title="no flow failed or timed out",
+                      status=FAIL if count else PASS, judged=int(done.sum()) * run.n_ranks, failing=count, unit="flows")
+        if errors is not None:
+            check.examples = [f"{run.step_label(int(st))}: {layout.rank_name(int(a))} -> {layout.rank_name(int(b))}: "
+                              f"{'timeout' if code == 2 else 'failed'}: {msg}"
+                              for st, a, b, code, msg in zip(errors.step[:MAX_EXAMPLES], errors.rank, errors.peer,
+                                                             errors.status, errors.message)]
+        v.checks.append(check)
     cover = Check(run=v.run, rule="shift.require_all_steps", title="every step measured", status=PASS,
                   judged=run.steps_total, failing=run.steps_total - run.steps_done, unit="steps")
     if run.steps_done < run.steps_total:

@@ -445,7 +445,9 @@ def compare_congestion(b: CongestionRun, n: CongestionRun, base_file: RunFile, n
         notes.append(f"run {b.info.name}: victims placed differently ({b.placement} {b.victim_fraction:g} vs "
                      f"{n.placement} {n.victim_fraction:g}): changes include that")
     for q, pattern in enumerate(b.loaded_phases):
-        if pattern not in n.loaded_phases:
+        if pattern not in b.measured_patterns:
+            continue
+        if pattern not in n.measured_patterns:
             notes.append(f"run {b.info.name}: pattern {pattern} only in the base file")
             continue
         qn = n.loaded_phases.index(pattern)
@@ -465,8 +467,8 @@ def compare_congestion(b: CongestionRun, n: CongestionRun, base_file: RunFile, n
             if ab.size >= 2 and an.size >= 2:
                 rows += _rows_from_samples(b.info.name, "congestion", "victims' allreduce time p50", "ns", False,
                                            [f"under {pattern}"], ab[None, :], an[None, :], seed)
-    for pattern in n.loaded_phases:
-        if pattern not in b.loaded_phases:
+    for pattern in n.measured_patterns:
+        if pattern not in b.measured_patterns:
             notes.append(f"run {b.info.name}: pattern {pattern} only in the new file")
     return rows
 

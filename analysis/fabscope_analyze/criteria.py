@@ -104,6 +104,7 @@ class ShiftCriteria:
     min_effective_pct: float | None = None  # every step
     min_median_effective_pct: float | None = None  # median over the steps
     require_all_steps: bool = True
+    failed_flows: str = "fail"  # flows that failed or timed out (errors/*): fail or ignore
 
 
 @dataclass(frozen=True)
@@ -326,11 +327,13 @@ def _percent(c: _Checker, m: Mapping[str, Any], key: str, where: str) -> float |
 
 
 def _shift(c: _Checker, value: Any) -> ShiftCriteria:
-    m = c.mapping(value, "shift", ("min_effective_pct", "min_median_effective_pct", "require_all_steps"))
+    m = c.mapping(value, "shift", ("min_effective_pct", "min_median_effective_pct", "require_all_steps",
+                                   "failed_flows"))
     return ShiftCriteria(
         min_effective_pct=_percent(c, m, "min_effective_pct", "shift"),
         min_median_effective_pct=_percent(c, m, "min_median_effective_pct", "shift"),
         require_all_steps=c.flag(m, "require_all_steps", "shift", True),
+        failed_flows=c.choice(m, "failed_flows", "shift", ("fail", "ignore"), "fail"),
     )
 
 

@@ -278,13 +278,18 @@ def worst_victims(run: CongestionRun, metric: str = "latency_p99", k: int = 10) 
 
 
 def measured_phases(run: CongestionRun) -> np.ndarray:
-    """bool [Q]: loaded phases with at least one finite impact factor."""
+    """bool [Q]: loaded phases measured (before phases_done) with at least one finite impact factor."""
     q = len(run.loaded_phases)
     out = np.zeros(q, dtype=bool)
+    if run.phases_done >= 0 and run.phases_done - 1 < q:
+        q_done = max(0, run.phases_done - 1)
+    else:
+        q_done = q
     for m in ("latency_p50", "latency_p99", "bw_p50"):
         imp = run.impact(m)
         if imp.size:
             out |= np.isfinite(imp).any(axis=1)
     for m in ("allreduce_p50", "allreduce_p99"):
         out |= np.isfinite(run.impact(m))
+    out[q_done:] = False
     return out

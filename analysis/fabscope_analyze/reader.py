@@ -425,6 +425,17 @@ class _LoadSource:
 
 
 @dataclass(frozen=True)
+class FlowErrors:
+    """A shift run's errors/ group: the flows that failed or timed out (their samples are NaN)."""
+
+    step: np.ndarray  # int64 [F]
+    rank: np.ndarray  # int64 [F], the sender
+    peer: np.ndarray  # int64 [F], the receiver
+    status: np.ndarray  # int64 [F]: 1 failed (e.g. a completion error), 2 timeout
+    message: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ShiftRun:
     """A `shift` run (results/SCHEMA-load.md): in every step all ranks send at once, each to
     partner_to[s, i]: the fabric under full load, flow by flow.
@@ -447,6 +458,7 @@ class ShiftRun:
     step_effective_pct: np.ndarray  # float64 [S], NaN without a link rate
     step_seconds: np.ndarray  # float64 [S]
     has_flow_samples: bool
+    errors: FlowErrors | None = None  # errors/*, when a flow failed
     _source: _LoadSource | None = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -528,10 +540,17 @@ class CongestionRun:
     impact_allreduce_p99: np.ndarray  # float64 [Q]
     aggressor_gbps: np.ndarray  # float64 [Q, N], NaN for non-aggressors
     phase_counters: Mapping[str, "Counters"] = field(default_factory=dict)  # phase -> counters/<phase>
+    phases_done: int = -1  # phases measured (attribute phases_done; files without it: every phase listed)
 
     @property
     def loaded_phases(self) -> tuple[str, ...]:
+        """Every aggressor phase the file lays out (measured or not: see measured_patterns)."""
         return self.phases[1:]
+
+    @property
+    def measured_patterns(self) -> tuple[str, ...]:
+        """The aggressor phases measured before the run ended."""
+        return self.phases[1:max(1, self.phases_done)]
 
     @property
     def partners(self) -> np.ndarray:
@@ -633,7 +652,7 @@ class RunFile:
                 reasons.append(f"run {info.name!r}: {run.steps_done} of {run.steps_total} steps done, "
                                "steps not measured are left out")
             if isinstance(run, CongestionRun):
-                missing = [p for p in run.patterns if p not in run.loaded_phases]
+                missing = [p for p in run.patterns if p not in run.measured_patterns]
                 if missing:
                     reasons.append(f"run {info.name!r}: aggressor patterns not measured: {', '.join(missing)}")
         return reasons
@@ -1128,9 +1147,10 @@ class _Reader:
         has_samples = "flow_samples" in g
         if has_samples:
             self.dataset(g, "flow_samples", kind="f", shape=(s, n, info.iters), units="Gb/s")
+        errors = self.read_flow_errors(self.group(g, "errors"), n) if "errors" in g else None
         run = ShiftRun(
             info=info, pattern=pattern, **ints, link_rate_gbps=rate, n_ranks=n, n_steps=s, **per_step,
-            has_flow_samples=has_samples, _source=_LoadSource(self.path, g.name, n),
+            has_flow_samples=has_samples, errors=errors, _source=_LoadSource(self.path, g.name, n),
         )
         if n <= LARGE_MATRIX_RANKS:  # small: read (and so check) everything now
             for name, dtype in (("partner_to", np.int32), ("flow_gbps", np.float64), ("bw_gbps", np.float64)):
@@ -1138,6 +1158,14 @@ class _Reader:
                 run._cache[name] = _mask_undone(run, name, np.asarray(g[name][()], dtype=dtype))
             _check_partners(self.path, f"{g.name}/partner_to", run._cache["partner_to"], n)
         return run
+
+    def read_flow_errors(self, g: h5py.Group, n: int) -> FlowErrors:
+        step = self.ints(self.dataset(g, "step", kind="i", shape=(None,)))
+        f = int(step.size)
+        cols = {name: self.ints(self.dataset(g, name, kind="i", shape=(f,))) for name in ("rank", "peer", "status")}
+        if f and (min(cols["rank"].min(), cols["peer"].min()) < 0 or max(cols["rank"].max(), cols["peer"].max()) >= n):
+            self.fail(f"{g.name}/rank and peer should hold ranks 0..{n - 1}")
+        return FlowErrors(step=step, **cols, message=tuple(self.strings(self.dataset(g, "message", kind="s", shape=(f,)))))
 
     def read_congestion(self, g: h5py.Group, info: RunInfo, n: int, load_samples: bool) -> CongestionRun:
         ints = {name: self.attr_int(g, name)
@@ -1165,6 +1193,9 @@ class _Reader:
             self.fail(f"dataset {phases_ds.name} names phases {unknown} that the run attribute 'patterns' "
                       f"({', '.join(patterns)}) does not")
         p, v, q = len(phases), int(victims.size), len(phases) - 1
+        done = self.attr_int(g, "phases_done") if "phases_done" in g.attrs else p
+        if not 0 <= done <= p:
+            self.fail(f"attribute 'phases_done' of {g.name} is {done}, expected 0..{p} (the phases listed)")
         lat_ds = self.dataset(g, "latency_ns", kind="f", shape=(p, v, info.iters), units="ns")
         bw_ds = self.dataset(g, "bw_gbps", kind="f", shape=(p, v, None), units="Gb/s")
         ar_ds = self.dataset(g, "allreduce_ns", kind="f", shape=(p, info.iters), units="ns")
@@ -1179,13 +1210,19 @@ class _Reader:
             for phase in phases:
                 if phase in cg:
                     phase_counters[phase] = self.read_counters(cg[phase], n)
+        samples = {"latency_ns": self.floats(lat_ds) if load_samples else None,
+                   "bw_gbps": self.floats(bw_ds) if load_samples else None,
+                   "allreduce_ns": self.floats(ar_ds) if load_samples else None}
+        # phases not done are not measurements, whatever a killed writer left in their rows
+        for x in samples.values():
+            if x is not None:
+                x[done:] = np.nan
+        for x in (*impacts.values(), aggressor):
+            x[max(0, done - 1):] = np.nan
         return CongestionRun(
             info=info, victim_fraction=fraction, placement=placement, **ints, patterns=patterns, n_ranks=n,
-            role=role, victims=victims, phases=phases,
-            latency_ns=self.floats(lat_ds) if load_samples else None,
-            bw_gbps=self.floats(bw_ds) if load_samples else None,
-            allreduce_ns=self.floats(ar_ds) if load_samples else None,
-            **impacts, aggressor_gbps=aggressor, phase_counters=phase_counters,
+            role=role, victims=victims, phases=phases, **samples,
+            **impacts, aggressor_gbps=aggressor, phase_counters=phase_counters, phases_done=done,
         )
 
 

@@ -198,22 +198,34 @@ def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: Pairs
                 ["hop class", "flows", "median (Gb/s)", "p10 (Gb/s)", "min (Gb/s)"], rows, "load-flow-classes"))
     else:
         parts.append('<p class="bad">No step was measured.</p>')
+    errors = run.errors
+    if errors is not None and errors.step.size:
+        rows = [[esc(run.step_label(int(st))), esc(layout.rank_name(int(a))), esc(layout.rank_name(int(b))),
+                 f'<span class="bad">{"timeout" if code == 2 else "failed"}</span>', esc(msg)]
+                for st, a, b, code, msg in zip(errors.step[:20], errors.rank, errors.peer, errors.status, errors.message)]
+        parts.append(f'<p class="bad">{errors.step.size} flow(s) failed or timed out (their bandwidth is not counted)'
+                     + (", the first 20:" if errors.step.size > 20 else ":") + "</p>"
+                     + table(["step", "sender", "receiver", "status", "message"], rows, "load-errors"))
     return "\n".join(parts)
 
 
 # --- congestion -----------------------------------------------------------------------------------
 
 
+def _measured(run: CongestionRun) -> list[int]:
+    """Indices q of the aggressor phases measured."""
+    return [int(q) for q in np.flatnonzero(load.measured_phases(run))]
+
+
 def congestion_headline(run: CongestionRun, layout: Layout | None) -> str:
     fmt = _report().fmt
-    q = len(run.loaded_phases)
+    qs = _measured(run)
     text = (f"{run.victims.size} victims, {run.aggressors.size} aggressors; patterns "
-            f"{', '.join(run.loaded_phases) or 'none measured'}")
-    if q and run.victims.size:
-        worst = [stats.nan_max(run.impact_latency_p99[k]) for k in range(q)]
-        med = [stats.nan_median(run.impact_latency_p99[k]) for k in range(q)]
+            f"{', '.join(run.loaded_phases[q] for q in qs) or 'none measured'}")
+    if qs and run.victims.size:
         text += "; latency p99 impact median / max: " + ", ".join(
-            f"{p} {fmt(m, 3)} / {fmt(w, 3)}" for p, m, w in zip(run.loaded_phases, med, worst))
+            f"{run.loaded_phases[q]} {fmt(stats.nan_median(run.impact_latency_p99[q]), 3)} / "
+            f"{fmt(stats.nan_max(run.impact_latency_p99[q]), 3)}" for q in qs)
     return text
 
 
@@ -235,12 +247,13 @@ def _victim_order(run: CongestionRun, layout: Layout) -> tuple[np.ndarray, list[
 def congestion_figures(run: CongestionRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
                        criteria=None) -> None:  # type: ignore[no-untyped-def]
     crit = getattr(criteria, "congestion", None)
-    q = len(run.loaded_phases)
+    qs = _measured(run)
     order, groups = _victim_order(run, layout)
     cls = load.victim_classes(run, layout)
-    if q and run.victims.size:
+    if qs and run.victims.size:
         panels = []
-        for k, pattern in enumerate(run.loaded_phases):
+        for k in qs:
+            pattern = run.loaded_phases[k]
             series = [(load.IMPACT_TITLES[m], run.impact(m)[k][order]) for m in VICTIM_IMPACTS]
             limits = []
             if crit is not None and (crit.patterns is None or pattern in crit.patterns):
@@ -255,9 +268,9 @@ def congestion_figures(run: CongestionRun, hosts: Sequence[Host], layout: Layout
         present = [int(c) for c in np.unique(cls)]
         box_panels, limits = [], []
         for m in VICTIM_IMPACTS:
-            data = [[run.impact(m)[k][cls == c] for c in present] for k in range(q)]
+            data = [[run.impact(m)[k][cls == c] for c in present] for k in qs]
             box_panels.append((f"{load.IMPACT_TITLES[m]} impact", [HOP_CLASSES[c] for c in present],
-                               list(run.loaded_phases), data))
+                               [run.loaded_phases[k] for k in qs], data))
             limits.append(crit.impact.get(m) if crit is not None else None)
         save(plots.impact_box_figure(box_panels, title=f"{title}\nimpact factor by hop class (victim to ring partner) "
                                      "and aggressor pattern", limits=limits),
@@ -280,10 +293,10 @@ def _phase_cdfs(run: CongestionRun) -> list[plots.Cdf]:
     out = []
     if run.latency_ns is not None and run.latency_ns.size:
         out.append(plots.Cdf(f"victim one-way latency (ns), {plots.format_bytes(run.lat_size_bytes)} B",
-                             [(p, sample(run.latency_ns[k])) for k, p in enumerate(run.phases)]))
+                             [(p, sample(run.latency_ns[k])) for k, p in enumerate(run.phases[:run.phases_done])]))
     if run.bw_gbps is not None and run.bw_gbps.size:
         out.append(plots.Cdf(f"victim window bandwidth (Gb/s), {plots.format_bytes(run.bw_size_bytes)} B",
-                             [(p, sample(run.bw_gbps[k])) for k, p in enumerate(run.phases)]))
+                             [(p, sample(run.bw_gbps[k])) for k, p in enumerate(run.phases[:run.phases_done])]))
     return out
 
 
@@ -298,13 +311,18 @@ def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -
              f"bandwidth to their ring partner and an allreduce among themselves, alone and while the aggressors run "
              f"{esc(', '.join(run.patterns))} ({esc(plots.format_bytes(run.aggressor_size_bytes))} B). Impact factor = "
              "loaded / isolated (bandwidth: isolated / loaded): 1 = no effect, 2 = twice as bad.</p>"]
-    missing = [p for p in run.patterns if p not in run.loaded_phases]
+    qs = _measured(run)
+    missing = [p for k, p in enumerate(run.loaded_phases) if k not in qs]
+    missing += [p for p in run.patterns if p not in run.loaded_phases]
     if missing:
         parts.append(f'<p class="bad">Patterns not measured (the run stopped): {esc(", ".join(missing))}.</p>')
-    if not run.loaded_phases or not run.victims.size:
+    if not qs or not run.victims.size:
         return "\n".join(parts)
     rows = []
+    measured = {run.loaded_phases[k] for k in qs}
     for r in load.impact_by_class(run, layout, VICTIM_IMPACTS):
+        if r.pattern not in measured:
+            continue
         rows.append([esc(r.pattern), esc(r.hop_class), f"{r.victims:,}"]
                     + [f"{fmt(r.median[m], 3)} / {fmt(r.worst[m], 3)}" for m in VICTIM_IMPACTS])
     parts.append("<p>Impact factor by hop class (victim to its ring partner), median / max over the victims:</p>"
@@ -321,7 +339,8 @@ def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -
                      + table(["victim", "ring partner", "hop class", "pattern"]
                              + [esc(load.IMPACT_TITLES[m]) for m in VICTIM_IMPACTS], rows, "load-victims"))
     rows = []
-    for k, p in enumerate(run.loaded_phases):
+    for k in qs:
+        p = run.loaded_phases[k]
         pushed = run.aggressor_gbps[k]
         pushed = pushed[np.isfinite(pushed)]
         rows.append([esc(p), fmt(float(run.impact_allreduce_p50[k]), 3), fmt(float(run.impact_allreduce_p99[k]), 3),

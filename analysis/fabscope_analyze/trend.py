@@ -138,6 +138,8 @@ def metrics_of(rf: RunFile) -> dict[str, tuple[float, str, bool, bool]]:
             run.release()
         elif isinstance(run, CongestionRun):
             for q, pattern in enumerate(run.loaded_phases):
+                if pattern not in run.measured_patterns:
+                    continue
                 for m in ("latency_p50", "latency_p99", "bw_p50"):
                     x = run.impact(m)[q]
                     out[f"{name}/impact_{m}_median@{pattern}"] = (stats.nan_median(x), "x", False, m == "latency_p99")

@@ -45,8 +45,8 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_launcher
 
 
-def run_fabscope(out: Path) -> Path:
-    """`mpirun -np 4 fabscope run analysis-suite.yaml --out OUT`; a failure fails the test."""
+def run_fabscope(out: Path, suite: Path = SUITE) -> Path:
+    """`mpirun -np 4 fabscope run SUITE --out OUT` (default analysis-suite.yaml); a failure fails the test."""
     binary = fabscope_bin()
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(
@@ -62,7 +62,7 @@ def run_fabscope(out: Path) -> Path:
         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
         "OMPI_MCA_rmaps_base_oversubscribe": "1",
     }
-    cmd = [mpirun, "--oversubscribe", "-np", str(N_RANKS), str(binary), "run", str(SUITE), "--out", str(out)]
+    cmd = [mpirun, "--oversubscribe", "-np", str(N_RANKS), str(binary), "run", str(suite), "--out", str(out)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=FABSCOPE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:

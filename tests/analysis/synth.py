@@ -172,6 +172,7 @@ class ShiftSpec:
     slow_steps: tuple[tuple[int, float], ...] = ()  # (step, factor applied to every flow of the step)
     collisions: tuple[tuple[int, int], ...] = ()  # (step, sending rank) flows slowed by collision_factor
     collision_factor: float = 0.5
+    failed_flows: tuple[tuple[int, int], ...] = ()  # (step, sending rank): a failed flow (NaN, errors/*)
     flow_samples: bool = True
     counters: bool = False
     seed: int = 11
@@ -828,6 +829,8 @@ def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, fau
             flow[step, rank] *= spec.collision_factor
     rng = np.random.default_rng([spec.seed, noise_seed])
     samples = flow[:, :, None] * _noise(rng, model.noise, (rows, n, spec.iters))
+    for step, rank in spec.failed_flows:
+        samples[step, rank] = np.nan
     flow = np.median(samples, axis=2)
     flow[done:] = np.nan
     samples[done:] = np.nan
@@ -850,6 +853,14 @@ def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, fau
     if spec.flow_samples:
         _quantity(g, "flow_samples", samples, "Gb/s", chunks=(1, n, spec.iters) if rows else None,
                   compression="gzip" if rows else None)
+    if spec.failed_flows:  # as fabscope writes them: status 1 failed, 2 timeout
+        eg = g.create_group("errors")
+        fl = [(s_, r) for s_, r in spec.failed_flows if s_ < done]
+        for name, values in (("step", [s_ for s_, _ in fl]), ("rank", [r for _, r in fl]),
+                             ("peer", [int(partners[s_, r]) for s_, r in fl]), ("status", [1] * len(fl))):
+            eg.create_dataset(name, data=np.array(values, dtype=np.int64)).attrs["units"] = "-"
+        _strings(eg, "message", [f"rank {r} -> rank {int(partners[s_, r])}: IBV_WC_RETRY_EXC_ERR, {HOSTILE}"
+                                 for s_, r in fl])
     if spec.counters:
         _write_counters(g.create_group("counters"), n, faults, rng)
 
@@ -875,9 +886,12 @@ def _write_congestion(g: h5py.Group, n: int, spec: CongestionSpec, model: Fabric
     role = np.full(n, 2, dtype=np.int8)
     role[list(spec.idle_ranks)] = 0
     role[victims] = 1
+    # as fabscope: every phase laid out from the start, NaN until measured; phases_done counts the
+    # phases measured, the isolated one included
     done = len(spec.patterns) if spec.phases_done is None else spec.phases_done
-    phases = ("isolated", *spec.patterns[:done])
+    phases = ("isolated", *spec.patterns)
     p, v, q = len(phases), victims.size, len(phases) - 1
+    phases_done = done + 1
     _common_attrs(g, "congestion", spec.name, spec.iters, spec.warmup, label)
     g.attrs["complete"] = np.int8(1 if done == len(spec.patterns) else 0)
     if done < len(spec.patterns):
@@ -886,8 +900,13 @@ def _write_congestion(g: h5py.Group, n: int, spec: CongestionSpec, model: Fabric
     g.attrs["victim_fraction"] = np.float64(spec.victim_fraction)
     g.attrs["placement"] = spec.placement
     g.attrs["patterns"] = ",".join(spec.patterns)
-    for key in ("seed", "aggressor_size_bytes", "lat_size_bytes", "bw_size_bytes"):
+    for key in ("seed", "aggressor_size_bytes", "lat_size_bytes", "bw_size_bytes", "bw_iters"):
         g.attrs[key] = np.int64(getattr(spec, key))
+    g.attrs["window"] = np.int64(WINDOW)
+    g.attrs["phases_total"] = np.int64(p)
+    g.attrs["phases_done"] = np.int64(phases_done)
+    aggressors = np.flatnonzero(role == 2)
+    g.attrs["incast_target"] = np.int64(aggressors[0] if aggressors.size else -1)
     g.create_dataset("role", data=role).attrs["units"] = "-"
     g.create_dataset("victims", data=victims).attrs["units"] = "-"
     _strings(g, "phases", phases)
@@ -912,6 +931,8 @@ def _write_congestion(g: h5py.Group, n: int, spec: CongestionSpec, model: Fabric
     bw = bw_base[None, :, None] / factor[:, :, None] * _noise(rng, model.noise, (p, v, spec.bw_iters))
     ar_factor = np.array([1.0] + [spec.allreduce_factor] * q)
     allreduce = (4 * model.latency_ns(8)) * ar_factor[:, None] * _noise(rng, model.noise, (p, spec.iters))
+    for x in (lat, bw, allreduce):
+        x[phases_done:] = np.nan
     _quantity(g, "latency_ns", lat, "ns", compression="gzip")
     _quantity(g, "bw_gbps", bw, "Gb/s", compression="gzip")
     _quantity(g, "allreduce_ns", allreduce, "ns")
@@ -926,12 +947,13 @@ def _write_congestion(g: h5py.Group, n: int, spec: CongestionSpec, model: Fabric
         _quantity(g, "impact_allreduce_p99", ar99[1:] / ar99[0], "-")
     aggr = np.where(role[None, :] == 2, model.bw_gbps(spec.aggressor_size_bytes) * 0.5
                     * _noise(rng, model.noise, (q, n)), np.nan)
+    aggr[done:] = np.nan
     _quantity(g, "aggressor_gbps", aggr, "Gb/s")
     if spec.counters:
         cg = g.create_group("counters")
         names = ("counters/port_xmit_wait", "hw_counters/np_cnp_sent", "hw_counters/rp_cnp_handled",
                  "hw_counters/out_of_sequence")
-        for k, phase in enumerate(phases):
+        for k, phase in enumerate(phases[1:phases_done], start=1):  # loaded phases only, as fabscope
             pg = cg.create_group(phase)
             _strings(pg, "names", names)
             delta = rng.integers(0, 100, (n, len(names))) * (1 + 50 * k * (role[:, None] == 2))

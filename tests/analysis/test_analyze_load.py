@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_cli
+from conftest import N_RANKS, REPO_ROOT, TESTS_DIR, run_cli, run_fabscope
 from fabscope_analyze import load
 from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.layout import build_layout
@@ -119,7 +119,8 @@ def test_reader_reads_shift_and_congestion(loaded: Path) -> None:
     assert isinstance(c, CongestionRun) and c.phases == ("isolated", "incast", "alltoall", "flood")
     v = c.victims.size
     assert v == 16 and c.impact_latency_p99.shape == (3, v) and c.latency_ns.shape == (4, v, CONGESTION.iters)
-    assert set(c.phase_counters) == set(c.phases) and np.array_equal(c.partners, np.roll(c.victims, -1))
+    assert set(c.phase_counters) == set(c.loaded_phases) and np.array_equal(c.partners, np.roll(c.victims, -1))
+    assert c.phases_done == 4 and c.measured_patterns == c.loaded_phases
     assert rf.incomplete_reasons() == []
 
 
@@ -306,12 +307,34 @@ def test_killed_shift_is_partial_not_broken(tmp_path: Path, criteria_file: Path,
     assert checks["shift.min_effective_pct"]["judged"] == 20
 
 
+def test_failed_flows_are_findings(tmp_path: Path, criteria_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fabscope_analyze.report import write_report
+
+    path = fabric(tmp_path / "failed.h5", pairs=None, congestion=None,
+                  shift=(ShiftSpec(size_bytes=BIG, failed_flows=((2, 5),)),))
+    rf = read_results(path)
+    run = rf.shifts[0]
+    assert run.errors is not None and run.errors.step.tolist() == [2] and run.errors.peer.tolist() == [8]
+    assert np.isnan(run.flow_gbps[2, 5]) and np.isfinite(run.flow_gbps[2, :5]).all()
+    text = write_report(rf, tmp_path / "rep").read_text(encoding="utf-8")
+    assert "1 flow(s) failed or timed out" in text and html.escape(HOSTILE) in text and HOSTILE not in text
+    code, out, _ = run_cli(["accept", path, "--criteria", criteria_file], capsys)
+    assert code == 1 and "no flow failed or timed out: 1 of 4032 flows fail" in out, out
+    assert "node005 -> node008: failed" in out
+    ignore = tmp_path / "ignore.yaml"
+    ignore.write_text(CRITERIA.replace("min_median_effective_pct: 85", "min_median_effective_pct: 85\n"
+                                       "  failed_flows: ignore"), encoding="utf-8")
+    code, out, _ = run_cli(["accept", path, "--criteria", ignore], capsys)
+    assert code == 0 and "no flow failed" not in out, out
+
+
 def test_killed_congestion_is_partial(tmp_path: Path, criteria_file: Path, cli: Callable,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     path = fabric(tmp_path / "killed.h5", shift=(), congestion=CongestionSpec(placement="leaf", phases_done=1),
                   complete=False)
     run = read_results(path).congestions[0]
-    assert run.loaded_phases == ("incast",)
+    assert run.loaded_phases == ("incast", "alltoall", "flood") and run.measured_patterns == ("incast",)
+    assert run.phases_done == 2 and np.isnan(run.impact_latency_p99[1:]).all()
     out = tmp_path / "rep"
     proc = cli(["report", path, "-o", out])
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
@@ -471,3 +494,60 @@ def test_trend_metrics_of_load_runs(loaded: Path) -> None:
     value, unit, higher, shown = m["congestion/impact_latency_p99_median@alltoall"]
     assert unit == "x" and not higher and shown
     assert 3.0 < m["congestion/impact_latency_p99_max@alltoall"][0] < 3.6
+
+
+# --- the real fabscope ---------------------------------------------------------------------------------
+
+LOAD_SUITE = TESTS_DIR / "data" / "load-suite.yaml"
+
+
+@pytest.fixture(scope="module")
+def real_load(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mpirun -np 4 fabscope run load-suite.yaml`: pairs, shift, permutation and congestion runs."""
+    return run_fabscope(tmp_path_factory.mktemp("fabscope-load") / "load.h5", LOAD_SUITE)
+
+
+def test_real_load_runs_are_read(real_load: Path) -> None:
+    rf = read_results(real_load)
+    assert [r.info.benchmark for r in rf.runs] == ["pairs", "shift", "shift", "congestion"]
+    shift, perm = rf.shifts
+    n = N_RANKS
+    assert shift.steps_done == shift.steps_total == n - 1 and shift.link_rate_gbps == 100
+    for s in range(n - 1):
+        assert np.array_equal(shift.partner_to[s], (np.arange(n) + s + 1) % n)
+    assert np.isfinite(shift.flow_gbps).all() and (shift.flow_gbps > 0).all()
+    assert np.isfinite(shift.bw_gbps[~np.eye(n, dtype=bool)]).all()  # the shift matrix is complete
+    np.testing.assert_allclose(shift.step_aggregate_gbps, shift.flow_gbps.sum(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(shift.step_effective_pct, 100 * shift.step_aggregate_gbps / (n * 100), rtol=1e-9)
+    assert perm.pattern == "permutation" and perm.steps_done == 2 and perm.seed == 7
+    assert all(np.all(np.sort(p) == np.arange(n)) and np.all(p != np.arange(n)) for p in perm.partner_to)
+    c = rf.congestions[0]
+    assert c.victims.size == 2 and c.aggressors.size == 2 and c.measured_patterns == ("incast", "alltoall", "flood")
+    assert np.isfinite(c.impact_latency_p50).all() and np.isfinite(c.impact_bw_p50).all()
+    # the impact factors are what SCHEMA-load.md defines, from the samples in the file
+    lat = c.latency_ns
+    np.testing.assert_allclose(c.impact_latency_p50, np.percentile(lat[1:], 50, axis=2) / np.percentile(lat[:1], 50, axis=2),
+                               rtol=1e-6)
+    bw = c.bw_gbps
+    np.testing.assert_allclose(c.impact_bw_p50, np.median(bw[:1], axis=2) / np.median(bw[1:], axis=2), rtol=1e-6)
+    assert rf.incomplete_reasons() == []
+
+
+def test_real_load_report_and_verdict(real_load: Path, cli: Callable, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = cli(["report", real_load, "-o", out])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    check_report(out, N_FIGURES)
+    text = (out / "index.html").read_text(encoding="utf-8")
+    assert '<h2 id="load">Fabric under load</h2>' in text and "idle reference: pairs run pairs" in text
+    assert "link rate 100 Gb/s from the file" in text
+    proc = cli(["accept", real_load, "--criteria", REPO_ROOT / "configs" / "criteria" / "local.yaml",
+                "--json", tmp_path / "v.json"])
+    v = json.loads((tmp_path / "v.json").read_text())
+    runs = {r["run"]: r for r in v["runs"]}
+    for name in ("shift", "perm"):
+        checks = {c["rule"]: c["status"] for c in runs[name]["checks"]}
+        assert checks["shift.require_all_steps"] == "pass" and checks["shift.failed_flows"] == "pass", runs[name]
+    checks = {c["rule"]: c["status"] for c in runs["congestion"]["checks"]}
+    assert checks == {"congestion.require_all_patterns": "pass"}
+    assert proc.returncode in (0, 1), proc.stderr  # the pairs verdict on an oversubscribed host is its own business
