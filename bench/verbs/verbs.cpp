@@ -36,6 +36,12 @@ void fail(const std::string& verb, const std::string& where, int err, const std:
                                 hint.empty() ? "" : "; " + hint));
 }
 
+bool is_ipv4_mapped(const ibv_gid& g) noexcept {
+  for (int i = 0; i < 10; ++i)
+    if (g.raw[i] != 0) return false;
+  return g.raw[10] == 0xff && g.raw[11] == 0xff;
+}
+
 namespace {
 
 struct DeviceList {
@@ -50,12 +56,6 @@ struct DeviceList {
 };
 
 const char* state_name(ibv_port_state s) { return ibv_port_state_str(s); }
-
-bool ipv4_mapped(const ibv_gid& g) {
-  for (int i = 0; i < 10; ++i)
-    if (g.raw[i] != 0) return false;
-  return g.raw[10] == 0xff && g.raw[11] == 0xff;
-}
 
 std::string memlock_hint() {
   rlimit rl{};
@@ -187,7 +187,7 @@ Port open_port(const DeviceOptions& opt, int local_rank) {
           if (e.gid_type != IBV_GID_TYPE_ROCE_V2) continue;
           ibv_gid gid{};
           std::memcpy(gid.raw, e.gid.raw, sizeof gid.raw);
-          if (ipv4_mapped(gid)) {
+          if (is_ipv4_mapped(gid)) {
             p.gid_index = g;
             p.gid = gid;
             break;
@@ -294,7 +294,7 @@ void Endpoint::connect(const WireInfo& remote, int forced_mtu) {
   ibv_device_attr dev{};
   ibv_query_device(port_.ctx.get(), &dev);
   a.max_dest_rd_atomic = static_cast<std::uint8_t>(std::clamp(dev.max_qp_rd_atom, 1, 255));
-  a.min_rnr_timer = 12;
+  a.min_rnr_timer = kQpMinRnrTimer;
   a.ah_attr.dlid = remote.lid;
   a.ah_attr.sl = 0;
   a.ah_attr.src_path_bits = 0;
@@ -312,9 +312,9 @@ void Endpoint::connect(const WireInfo& remote, int forced_mtu) {
                     "check --gid-index and that both ends are on the same fabric");
   a = {};
   a.qp_state = IBV_QPS_RTS;
-  a.timeout = 14;
-  a.retry_cnt = 7;
-  a.rnr_retry = 7;
+  a.timeout = kQpTimeout;
+  a.retry_cnt = kQpRetryCount;
+  a.rnr_retry = kQpRnrRetry;
   a.sq_psn = psn_;
   a.max_rd_atomic = static_cast<std::uint8_t>(std::clamp(dev.max_qp_init_rd_atom, 1, 255));
   rc = ibv_modify_qp(qp_.get(), &a,

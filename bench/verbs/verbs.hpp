@@ -36,6 +36,17 @@ struct DeviceOptions {
   int mtu = 0;                       // 0: the smaller active MTU of the two ends; else 256..4096
 };
 
+// True for a GID that embeds an IPv4 address (::ffff:a.b.c.d, the RoCEv2 GID of an IPv4 address).
+[[nodiscard]] bool is_ipv4_mapped(const ibv_gid& gid) noexcept;
+
+// RC QP settings fabscope chooses whichever way the QP is connected (oob or rdma_cm): RNR NAK
+// timer 12 (0.64 ms), local ACK timeout 14 (4.096 us * 2^14 = 67 ms), 7 retries, RNR retries
+// without limit (IBTA 9.7.5.2.8: 7 = infinite). Addressing and PSNs come from the method.
+inline constexpr std::uint8_t kQpMinRnrTimer = 12;
+inline constexpr std::uint8_t kQpTimeout = 14;
+inline constexpr std::uint8_t kQpRetryCount = 7;
+inline constexpr std::uint8_t kQpRnrRetry = 7;
+
 // An opened device port, ready for endpoints.
 struct Port {
   ContextPtr ctx;
