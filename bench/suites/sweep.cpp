@@ -106,7 +106,10 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
   info.iters = iters;
   info.warmup = warmup;
   info.int_attrs = std::move(extra);
-  return ctx.out->begin_run(info);
+  const std::string run = ctx.out->begin_run(info);
+  // How the verbs transport connected its QPs (oob or rdmacm); see results/SCHEMA.md.
+  if (common.transport == "verbs") ctx.out->set_attr(run, "cm", common.options.cm);
+  return run;
 }
 
 std::vector<std::pair<std::string, std::int64_t>> duration_attrs(const SweepParams& p) {
