@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -49,6 +50,7 @@ struct Raw {
   int steps = 0;
   double victims = 0.2;
   std::string placement = "random", patterns = "incast,alltoall,flood", aggressor_size = "1M";
+  std::string test_stall;  // hidden test hook: RANK,STEP (shift) or RANK,PHASE (congestion)
 };
 
 
@@ -120,6 +122,17 @@ transport::Options transport_options(const Raw& raw) {
   o.cm = raw.cm;
   if (!raw.pair_timeout.empty()) o.pair_timeout_s = core::parse_duration_s(raw.pair_timeout, "--pair-timeout");
   return o;
+}
+
+// --test-stall RANK,WHEN -> {rank, when}; {-1, -1} when not given.
+std::pair<int, int> parse_stall(const std::string& text) {
+  if (text.empty()) return {-1, -1};
+  const auto parts = split_list(text);
+  try {
+    if (parts.size() == 2) return {std::stoi(parts[0]), std::stoi(parts[1])};
+  } catch (const std::exception&) {
+  }
+  throw core::UsageError(fmt::format("--test-stall '{}': give RANK,STEP", text));
 }
 
 }  // namespace
@@ -378,7 +391,11 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   congestion->add_option("--iters", raw.iters, "victims' ping-pongs and allreduces per phase (default 1000)");
   congestion->add_option("--bw-iters", raw.bw_iters, "victims' bandwidth windows per phase (default 20)");
   congestion->add_option("--warmup", raw.warmup, "untimed ping-pongs and allreduces per phase (default 10)");
-  for (auto* s : {shift, congestion}) s->add_option("--seed", raw.seed, "seed of the random choices")->capture_default_str();
+  for (auto* s : {shift, congestion}) {
+    s->add_option("--seed", raw.seed, "seed of the random choices")->capture_default_str();
+    // Test hook (tests/mpi/load_runs.sh): a rank that stays silent, to show its peers time out and go on.
+    s->add_option("--test-stall", raw.test_stall, "")->group("");
+  }
   run->add_option("suite", raw.suite_file, "suite YAML file")->required();
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed, no argv[0]
@@ -477,6 +494,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     s.steps = raw.steps;
     s.seed = raw.seed;
     if (!raw.link_rate.empty()) s.link_rate_gbps = parse_rate_gbps(raw.link_rate, "--link-rate");
+    std::tie(s.test_stall_rank, s.test_stall_step) = parse_stall(raw.test_stall);
   } else if (spec.kind == suites::Kind::kCongestion) {
     auto& c = spec.congestion;
     c.common = common;
@@ -490,6 +508,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     c.iters = pick("--iters", raw.iters, c.iters);
     c.bw_iters = pick("--bw-iters", raw.bw_iters, c.bw_iters);
     c.warmup = pick("--warmup", raw.warmup, c.warmup);
+    std::tie(c.test_stall_rank, c.test_stall_phase) = parse_stall(raw.test_stall);
   } else if (spec.kind == suites::Kind::kPairs) {
     spec.pairs.common = common;
     spec.pairs.plan = raw.plan;

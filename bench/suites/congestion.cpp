@@ -25,12 +25,15 @@
 //   3. stop completes: aggressors start no new window, finish the ones in flight (serving incoming
 //      ones meanwhile), then enter `drained` and keep serving until it completes; once it has,
 //      no aggressor has a window in flight, so posted receives can be cancelled.
-// Every aggressor wait has --timeout; a victim or aggressor that fails ends the job (exit 1),
-// keeping the phases already written (phases_done).
+// Deadlines (--timeout T): every operation of a victim and every window of an aggressor; `go`
+// within T for aggressors (they are all running by then); `stop` within T for victims once they
+// have entered it (aggressors poll it all along); `drained` within 2 T. A rank that fails or
+// misses one ends the job (exit 1), keeping the phases already written (phases_done).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <limits>
 #include <thread>
 
@@ -66,8 +69,41 @@ std::vector<int> leaves_of_ranks(const Context& ctx) {
 
 double ratio(double num, double den) { return num / den; }  // NaN propagates; x / 0 = inf is a finding
 
+// A background barrier that must complete within `limit_s` of now (0: no limit): a rank that
+// does not arrive ends the job with a timeout instead of leaving everyone waiting.
+class Arrival {
+ public:
+  Arrival(const Context& ctx, double limit_s, const char* what)
+      : barrier_(ctx.comm.ibarrier()),
+        deadline_(limit_s > 0 ? core::now_ns() + static_cast<std::int64_t>(limit_s * 1e9) : 0),
+        limit_s_(limit_s), what_(what) {}
+  // Polls once; throws core::Timeout when the deadline passed (the clock is read every 256 polls).
+  bool test() {
+    if (barrier_.test()) return true;
+    if (deadline_ != 0 && ++polls_ % 256 == 0 && core::now_ns() > deadline_) {
+      throw core::Timeout(fmt::format("congestion: not every rank reached {} within {:.0f} s (--timeout); a rank is "
+                                      "stuck or gone",
+                                      what_, limit_s_));
+    }
+    return false;
+  }
+  void wait_quietly() {
+    while (!test()) {
+      polls_ = 255;  // read the clock every time: each poll sleeps
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+ private:
+  runtime::PendingBarrier barrier_;
+  std::int64_t deadline_;
+  double limit_s_;
+  const char* what_;
+  int polls_ = 0;
+};
+
 // One loaded phase of an aggressor: runs the pattern until the victims are done (see the top).
-double aggress(const Context& ctx, transport::Flows& flows) {
+double aggress(const Context& ctx, transport::Flows& flows, double timeout_s) {
   int idle = 0;
   auto pump = [&](bool start_new) {
     if (flows.progress(start_new)) {
@@ -77,12 +113,12 @@ double aggress(const Context& ctx, transport::Flows& flows) {
     }
   };
   pump(true);
-  runtime::PendingBarrier go = ctx.comm.ibarrier();
+  Arrival go(ctx, timeout_s, "the start of the load");
   while (!go.test()) pump(true);
-  runtime::PendingBarrier stop = ctx.comm.ibarrier();
+  Arrival stop(ctx, 0, "");  // as long as the victims measure (each of their operations has --timeout)
   while (!stop.test()) pump(true);
   while (!flows.idle()) pump(false);
-  runtime::PendingBarrier drained = ctx.comm.ibarrier();
+  Arrival drained(ctx, 2 * timeout_s, "the end of the load");
   while (!drained.test()) pump(false);
   flows.close();
   return flows.busy_ns() > 0 ? flows.bits_sent() / static_cast<double>(flows.busy_ns()) : 0.0;
@@ -140,6 +176,7 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   const auto pos = std::find(victims.begin(), victims.end(), me);
   const int k = pos == victims.end() ? -1 : static_cast<int>(pos - victims.begin());
   const std::size_t nq = p.patterns.size();
+  const double timeout_s = p.common.options.timeout_s;
   std::vector<std::string> phases{"isolated"};
   phases.insert(phases.end(), p.patterns.begin(), p.patterns.end());
 
@@ -203,17 +240,24 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
     }
     std::optional<load::CounterProbe> counters;
     if (loaded) counters.emplace(ctx, p.common);
+    if (me == p.test_stall_rank && static_cast<int>(ph) == p.test_stall_phase) {
+      // Test hook: this rank goes silent for long; its peers' --timeout must end the job first.
+      std::this_thread::sleep_for(std::chrono::duration<double>(20 * timeout_s));
+      throw core::Error(core::ExitCode::kFailure, "test hook (--test-stall): this rank stayed silent");
+    }
     if (!loaded) {
       if (k >= 0) measure(p, vf, mine);
     } else if (load) {
-      mine[rec_size - 1] = aggress(ctx, *load);
+      mine[rec_size - 1] = aggress(ctx, *load, timeout_s);
     } else {
-      runtime::PendingBarrier go = ctx.comm.ibarrier();
+      // The aggressors bound the start (they time out when one of them does not arrive); once the
+      // victims are done, every aggressor is polling `stop`, so it completes at once.
+      Arrival go(ctx, 0, "the start of the load");
       go.wait_quietly();
       if (k >= 0) measure(p, vf, mine);
-      runtime::PendingBarrier stop = ctx.comm.ibarrier();
+      Arrival stop(ctx, timeout_s, "the end of the victims' measurement");
       stop.wait_quietly();
-      runtime::PendingBarrier drained = ctx.comm.ibarrier();
+      Arrival drained(ctx, 2 * timeout_s, "the end of the load");
       drained.wait_quietly();
     }
     load.reset();

@@ -82,6 +82,8 @@ struct ShiftParams {
   int steps = 0;                            // permutation: steps (0 = N - 1); shift: always N - 1
   std::uint64_t seed = 1;                   // permutation
   double link_rate_gbps = 0;                // 0: the verbs port's active rate (NaN on mpi)
+  int test_stall_rank = -1;                 // test hook (--test-stall RANK,STEP): that rank stays silent for
+  int test_stall_step = -1;                 // --timeout + 1 s in that step instead of streaming
 };
 
 // congestion: victims measured alone, then under each aggressor pattern (GPCNeT); see congestion.cpp.
@@ -97,6 +99,8 @@ struct CongestionParams {
   int iters = 1000;   // latency ping-pongs and allreduces per phase
   int bw_iters = 20;  // bandwidth windows per phase
   int warmup = 10;    // untimed ping-pongs and allreduces (bandwidth: max(1, warmup / 10) windows)
+  int test_stall_rank = -1;   // test hook (--test-stall RANK,PHASE): that rank stays silent for
+  int test_stall_phase = -1;  // --timeout + 1 s in that phase (0 = isolated) instead of its part
 };
 
 struct BenchSpec {

@@ -7,6 +7,7 @@
 #   congestion  6 ranks (3 victims) and 8 ranks (default 20% -> 2 victims), every pattern
 #   placement   8 ranks as the 8 hosts of configs/topologies/emu8.yaml: leaf and spread placement
 #   suite       configs/suites/load.yaml at 4 ranks
+#   stall       a silent rank (--test-stall): shift goes on without its flows, congestion ends (exit 1)
 #   usage       bad input: one line naming the flag, exit 2, no results file
 set -uo pipefail
 mpiexec=$1 bin=$2 src=$3 out=$4 case=$5
@@ -72,6 +73,35 @@ suite)
   run 4 "$out/load-suite.h5" run "$src/configs/suites/load.yaml" --quiet &&
     $check "$out/load-suite.h5" --ranks 4 --expect shift && $check "$out/load-suite.h5" --ranks 4 --expect congestion ||
     fail "load suite"
+  ;;
+stall)
+  # A rank that goes silent: shift records its flows as failed and goes on; congestion ends the job
+  # (exit 1) instead of hanging, keeping the phases already written.
+  run 4 "$out/shift-stall.h5" shift --size 16K --iters 3 --timeout 2 --test-stall 2,1 --quiet &&
+    /usr/bin/python3 - "$out/shift-stall.h5" <<'PY' || fail "shift with a stalled rank"
+import sys, h5py, numpy as np
+g = h5py.File(sys.argv[1])["runs/00_shift"]
+flow, bad = g["flow_gbps"][:], np.zeros((3, 4), bool)
+bad[1, [0, 2]] = True  # step 1 (distance 2): rank 2 silent, rank 0 sends to it
+ok = (int(g.attrs["steps_done"]) == 3 and int(g.attrs["complete"]) == 1 and np.all(np.isnan(flow[bad]))
+      and np.all(np.isfinite(flow[~bad])) and sorted(g["errors/rank"][:].tolist()) == [0, 2]
+      and set(g["errors/step"][:].tolist()) == {1} and sorted(g["errors/status"][:].tolist()) == [1, 2])
+print("shift stall:", "ok: flows 0 and 2 of step 1 failed (timeout, test hook), every other flow measured" if ok else "FAIL")
+sys.exit(0 if ok else 1)
+PY
+  rm -f "$out/cong-stall.h5"
+  t0=$SECONDS rc=0
+  timeout 120 "$mpiexec" --oversubscribe -np 4 "$bin" congestion --iters 50 --bw-iters 2 --bw-size 4K --aggressor-size 4K \
+    --timeout 2 --test-stall 1,1 --quiet --out "$out/cong-stall.h5" >"$out/cong-stall.log" 2>&1 || rc=$?
+  done=$(/usr/bin/python3 -c "import h5py,sys; print(int(h5py.File(sys.argv[1])['runs/00_congestion'].attrs['phases_done']))" "$out/cong-stall.h5")
+  # The silent rank sleeps 20 x --timeout: the job must end long before, by a peer's timeout.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$done" = 1 ] && [ $((SECONDS - t0)) -lt 30 ] &&
+    grep -q "(--timeout)" "$out/cong-stall.log"; then
+    echo "ok: congestion with a silent rank ended in $((SECONDS - t0)) s with rc $rc, phases_done $done"
+  else
+    cat "$out/cong-stall.log"
+    fail "congestion with a stalled rank: rc $rc after $((SECONDS - t0)) s, phases_done '$done'"
+  fi
   ;;
 usage)
   expect_usage() {  # NP NEEDLE ARGS...
