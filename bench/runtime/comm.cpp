@@ -19,6 +19,7 @@ namespace fabscope::runtime {
 namespace {
 
 constexpr auto kQuietPoll = std::chrono::milliseconds(1);
+constexpr std::size_t kLocalSendBytes = 1024;
 
 void check(int rc, const char* call) {
   if (rc != MPI_SUCCESS) {
@@ -53,11 +54,19 @@ void wait_quietly(MPI_Request& req) {
 // silence limit is armed at the first read. On expiry every pending request is cancelled (a
 // receive always can be; a send may not, which is why the caller keeps its buffers) and freed.
 void wait_with_deadline(MPI_Request* reqs, int count, const Deadline& d, int peer, const char* what) {
+  if (!d.any()) {
+    check(MPI_Waitall(count, reqs, MPI_STATUSES_IGNORE), "MPI_Waitall");
+    return;
+  }
   constexpr int kPollsPerClockRead = 256;
   std::int64_t silent_until = 0;
   int flag = 0;
   for (int polls = 1;; ++polls) {
-    check(MPI_Testall(count, reqs, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (count == 1) {
+      check(MPI_Test(reqs, &flag, MPI_STATUS_IGNORE), "MPI_Test");
+    } else {
+      check(MPI_Testall(count, reqs, &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+    }
     if (flag) return;
     if (polls % kPollsPerClockRead != 0) continue;
     const std::int64_t now = core::now_ns();
@@ -67,7 +76,9 @@ void wait_with_deadline(MPI_Request* reqs, int count, const Deadline& d, int pee
     if (!pair_over && !silent_over) continue;
     for (int i = 0; i < count; ++i) {
       if (reqs[i] == MPI_REQUEST_NULL) continue;
-      MPI_Cancel(&reqs[i]);
+      int finished = 0;
+      MPI_Request_get_status(reqs[i], &finished, MPI_STATUS_IGNORE);
+      if (!finished) MPI_Cancel(&reqs[i]);
       MPI_Request_free(&reqs[i]);
     }
     throw core::Timeout(fmt::format("mpi {} with rank {}: {}", what, peer,
@@ -237,16 +248,28 @@ void Comm::send_recv(const void* sbuf, void* rbuf, std::size_t bytes, int peer, 
     if (!send_first) send(sbuf, bytes, peer, tag);
     return;
   }
-  // The receive is posted first, so the initiator's answer can land at once; the responder sends
-  // only after its receive completed (a ping-pong, not an exchange).
+  // The receive is posted first, so the answer lands in a posted receive. A message up to
+  // kLocalSendBytes goes by a blocking MPI_Send: MPI completes it locally (eager protocol, every
+  // transport's eager limit is larger), which costs less than a second request to test; larger
+  // ones are non-blocking so a vanished peer cannot hold the sender.
   const int n = as_count(bytes);
   check(MPI_Irecv(rbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Irecv");
+  const bool local = bytes <= kLocalSendBytes;
   if (send_first) {
-    check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[1]), "MPI_Isend");
-    wait_all(2, d, peer, "ping-pong");
+    if (local) {
+      check(MPI_Send(sbuf, n, MPI_BYTE, peer, tag, impl_->comm), "MPI_Send");
+      wait_all(1, d, peer, "ping-pong");
+    } else {
+      check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[1]), "MPI_Isend");
+      wait_all(2, d, peer, "ping-pong");
+    }
     return;
   }
   wait_all(1, d, peer, "ping-pong receive");
+  if (local) {
+    check(MPI_Send(sbuf, n, MPI_BYTE, peer, tag, impl_->comm), "MPI_Send");
+    return;
+  }
   check(MPI_Isend(sbuf, n, MPI_BYTE, peer, tag, impl_->comm, &impl_->reqs[0]), "MPI_Isend");
   wait_all(1, d, peer, "ping-pong send");
 }
