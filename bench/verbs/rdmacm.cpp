@@ -209,8 +209,8 @@ CmConnection::CmConnection(const Port& port, std::string peer, CmLimits limits, 
 }
 
 std::string CmConnection::where() const {
-  return fmt::format("{} ({} {} {}), {}", port_->where(), local_.str(), listen_ ? "<-" : "->",
-                     remote_.empty() ? "?" : remote_, peer_);
+  if (remote_.empty()) return fmt::format("{} ({}{}), {}", port_->where(), listen_ ? "listening on " : "", local_.str(), peer_);
+  return fmt::format("{} ({} {} {}), {}", port_->where(), local_.str(), listen_ ? "<-" : "->", remote_, peer_);
 }
 
 CmEventPtr CmConnection::next_event(const std::string& waiting_for) {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The verbs tier: fabscope over a real RoCEv2 stack (Soft-RoCE, rdma_rxe) inside a QEMU VM booted
 # from Debian's kernel (tests/verbs/vm). Runs lat for every verb, bw/bibw for write, send, read,
-# and pairs over verbs inside one VM (mpirun in the VM for the out-of-band exchange), then checks
-# every results file on the host like the mpi tier does. A VM that does not boot fails the test
-# with its console log (run-vm.sh prints it).
+# and pairs over verbs inside one VM (mpirun in the VM for the out-of-band exchange), the same
+# patterns with --cm rdmacm (librdmacm connects the QPs), pair deadlines that pass while connecting
+# and while measuring, then checks every results file on the host like the mpi tier does. A VM
+# that does not boot fails the test with its console log (run-vm.sh prints it).
 # usage: verbs_vm_test.sh FABSCOPE_BINARY
 set -euo pipefail
 bin=$(readlink -f "$1")
@@ -23,6 +24,15 @@ for v in write send read; do
   mpirun -np 2 \$f bibw --transport verbs --verb \$v --sizes 64K --iters 3 --warmup 1 --out /results/bibw-\$v.h5 --quiet
 done
 mpirun -np 3 \$f pairs --transport verbs --bw-size 64K --iters 100 --bw-iters 3 --warmup 5 --out /results/pairs.h5 --quiet
+# --cm rdmacm: the same QPs connected by librdmacm (rank 0 listens on rxe0's address, rank 1 connects).
+mpirun -np 2 \$f lat --transport verbs --cm rdmacm --sizes 8:4K --iters 100 --warmup 10 --out /results/cm-lat.h5 --quiet
+mpirun -np 2 \$f bw --transport verbs --cm rdmacm --verb send --qps 2 --sizes 4K:64K --iters 4 --warmup 1 --out /results/cm-bw.h5 --quiet
+mpirun -np 2 \$f bibw --transport verbs --cm rdmacm --verb read --sizes 64K --iters 3 --warmup 1 --out /results/cm-bibw.h5 --quiet
+mpirun -np 3 \$f pairs --transport verbs --cm rdmacm --bw-size 64K --iters 100 --bw-iters 3 --warmup 5 --out /results/cm-pairs.h5 --quiet
+# Pair deadlines: too short to connect through rdma_cm, and passing in the middle of a latency run
+# (1e6 ping-pongs take ~20 s here): every pair is recorded as timed out and the run completes.
+mpirun -np 3 \$f pairs --transport verbs --cm rdmacm --pair-timeout 1ms --bw-size 64K --iters 10 --bw-iters 1 --out /results/deadline-connect.h5 --quiet
+mpirun -np 2 \$f pairs --transport verbs --pair-timeout 2s --iters 1000000 --bw-iters 1 --out /results/deadline-measure.h5 --quiet
 # A device name that does not exist: one clear line, exit 2.
 rc=0; mpirun -np 2 \$f lat --transport verbs --device mlx5_9 --out /results/bad.h5 2>/tmp/err || rc=\$?
 grep -q "no such RDMA device here (found: rxe0)" /tmp/err && [ \$rc -eq 2 ] || { echo "bad device: rc=\$rc"; cat /tmp/err; exit 1; }
@@ -34,10 +44,20 @@ rm -f /results/bad.h5
 $micro --benchmark_filter='BM_reg_mr/(4096|1048576|67108864)|BM_post_poll|BM_clock' --benchmark_min_time=0.05 \
   --benchmark_format=json > /results/micro.json
 mpirun -np 2 \$f lat --transport verbs --sizes 8 --iters 10 --attach /results/micro.json --out /results/attached.h5 --quiet
+# --cm rdmacm on a port whose interface has no IP address (rxe1 on dum1, IPv6 off): one clear line,
+# exit 2. Last, since a second rxe device changes the default device.
+ip link add dum1 type dummy && echo 1 >/proc/sys/net/ipv6/conf/dum1/disable_ipv6 && ip link set dum1 mtu 9000 up
+rdma link add rxe1 type rxe netdev dum1
+i=0; until grep -q ACTIVE /sys/class/infiniband/rxe1/ports/1/state; do i=\$((i + 1)); [ \$i -gt 100 ] && break; sleep 0.1; done
+rc=0; mpirun -np 2 \$f lat --transport verbs --cm rdmacm --device rxe1 --out /results/bad.h5 2>/tmp/err || rc=\$?
+grep -q "rxe1:1 (netdev dum1) has no IP address" /tmp/err && [ \$rc -eq 2 ] || { echo "rdmacm without IP: rc=\$rc"; cat /tmp/err; exit 1; }
+echo "rdmacm without IP: rc=\$rc: \$(grep -m1 'no IP address' /tmp/err)"
+rm -f /results/bad.h5
 CMDS
 )
 "$here/vm/run-vm.sh" --quiet --timeout 600 --bin "$bin" --bin "$micro" --outdir "$out" --log "$out/console.log" -- "$guest" || {
   rc=$?; echo "verbs VM run failed (rc $rc); console:"; sed -n '/FABSCOPE-VM-CMD-BEGIN/,/FABSCOPE-VM-CMD-END/p' "$out/console.log" | tail -60; exit 1; }
+grep -h "rdmacm without IP" "$out/console.log" || true
 check=$here/../mpi/check_results.py
 fails=0
 for f in lat-write lat-send lat-read lat-fetch_add lat-cmp_swap; do
@@ -48,6 +68,44 @@ for v in write send read; do
   /usr/bin/python3 "$check" "$out/bibw-$v.h5" --ranks 2 --expect bibw --transport verbs || fails=$((fails + 1))
 done
 /usr/bin/python3 "$check" "$out/pairs.h5" --ranks 3 --expect pairs --transport verbs || fails=$((fails + 1))
+for f in cm-lat:lat cm-bw:bw cm-bibw:bibw cm-pairs:pairs; do
+  /usr/bin/python3 "$check" "$out/${f%%:*}.h5" --ranks "$([ "${f#*:}" = pairs ] && echo 3 || echo 2)" --expect "${f#*:}" \
+    --transport verbs || fails=$((fails + 1))
+done
+# The run attribute cm says how the QPs were connected.
+/usr/bin/python3 - "$out" <<'PY' || fails=$((fails + 1))
+import sys, h5py
+out = sys.argv[1]
+ok = True
+for name, want in [("lat-write", "oob"), ("bw-send", "oob"), ("pairs", "oob"), ("cm-lat", "rdmacm"), ("cm-bw", "rdmacm"),
+                   ("cm-bibw", "rdmacm"), ("cm-pairs", "rdmacm")]:
+    for run in h5py.File(f"{out}/{name}.h5")["runs"].values():
+        got = run.attrs.get("cm")
+        got = got.decode() if isinstance(got, bytes) else got
+        if got != want:
+            print(f"{name}.h5 {run.name}: cm = {got!r}, expected {want!r}")
+            ok = False
+print("cm attribute:", "as expected" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+# Pair deadlines: every pair timed out (status 3), with a message naming the deadline; the run is
+# complete (the job went on past every failed pair).
+/usr/bin/python3 - "$out" <<'PY' || fails=$((fails + 1))
+import sys, h5py, numpy as np
+out = sys.argv[1]
+ok = True
+for name, n, words in [("deadline-connect", 3, ["rdma_cm", "--pair-timeout"]), ("deadline-measure", 2, ["verb write", "--pair-timeout"])]:
+    f = h5py.File(f"{out}/{name}.h5")
+    run = f["runs/00_pairs"]
+    status = run["status"][:]
+    off = ~np.eye(n, dtype=bool)
+    msgs = list(run["errors/message"].asstr()[:]) if "errors/message" in run else []
+    good = bool(np.all(status[off] == 3)) and int(run.attrs["complete"]) == 1 and len(msgs) == n * (n - 1) // 2
+    good = good and all(all(w in m for w in words) for m in msgs)
+    print(f"{name}: status {status[off].tolist()}, complete {int(run.attrs['complete'])}, first error: {msgs[0] if msgs else None}")
+    ok = ok and good
+sys.exit(0 if ok else 1)
+PY
 # Provenance: the VM's rxe0 is recorded on every host row.
 /usr/bin/python3 -c "
 import h5py, sys
