@@ -97,25 +97,6 @@ def step_x_label(run: ShiftRun) -> str:
 # --- shift: flows ---------------------------------------------------------------------------------
 
 
-def flow_medians(run: ShiftRun) -> np.ndarray:
-    """Per step, the median flow (Gb/s), NaN for steps not done."""
-    out = np.full(run.n_steps, np.nan)
-    flows = run.flow_gbps
-    for s0, s1 in step_blocks(run.n_steps, run.n_ranks):
-        out[s0:s1] = stats.nanmedian_rows(np.asarray(flows[s0:s1], dtype=np.float64))
-    return out
-
-
-def slow_flow_counts(run: ShiftRun, medians: np.ndarray, fraction: float = SLOW_FLOW_FRACTION) -> np.ndarray:
-    """Per step, the flows below `fraction` x the step's median flow."""
-    out = np.zeros(run.n_steps, dtype=np.int64)
-    flows = run.flow_gbps
-    for s0, s1 in step_blocks(run.n_steps, run.n_ranks):
-        with np.errstate(invalid="ignore"):
-            out[s0:s1] = (flows[s0:s1] < fraction * medians[s0:s1, None]).sum(axis=1)
-    return out
-
-
 def slowest_flows(run: ShiftRun, step: int, k: int = 5) -> list[tuple[int, int, float]]:
     """The k slowest flows of a step: (sender, receiver, Gb/s)."""
     f = np.asarray(run.flow_gbps[step], dtype=np.float64)
@@ -126,19 +107,31 @@ def slowest_flows(run: ShiftRun, step: int, k: int = 5) -> list[tuple[int, int, 
 
 
 @dataclass(frozen=True)
-class FlowHistogram:
-    edges: np.ndarray  # [B + 1] Gb/s
-    counts: np.ndarray  # int64 [len(HOP_CLASSES), B]: flows per hop class and bin
-    total: int
+class FlowProfile:
+    """Everything the report shows about the flows of a shift run, from one pass over them."""
 
-    def classes(self) -> list[int]:
+    medians: np.ndarray  # float64 [S]: the median flow of each step (NaN: not measured)
+    slowest: np.ndarray  # float64 [S]: the slowest flow of each step
+    slow: np.ndarray  # int64 [S]: flows below SLOW_FLOW_FRACTION x the step's median
+    edges: np.ndarray  # [B + 1] Gb/s: histogram bins
+    counts: np.ndarray  # int64 [len(HOP_CLASSES), B]: flows per hop class (sender -> receiver) and bin
+    classes: list[tuple[str, int, float, float, float]]  # (hop class, flows, median, p10, min Gb/s)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def present(self) -> list[int]:
         return [c for c in range(len(HOP_CLASSES)) if self.counts[c].sum() > 0]
 
 
-def flow_histogram(run: ShiftRun, layout: Layout, bins: int = HIST_BINS) -> FlowHistogram:
-    """The per-flow bandwidth of every measured flow of every step, by hop class of the flow."""
+def flow_profile(run: ShiftRun, layout: Layout, bins: int = HIST_BINS, max_sample: int = 1_000_000) -> FlowProfile:
+    """Per step the median and slowest flow and the slow flows; the per-flow bandwidth histogram
+    by hop class; per hop class the flows, median, p10 (of a seeded sample of at most
+    `max_sample` flows) and minimum. Step block by step block."""
     flows, partners = run.flow_gbps, run.partner_to
-    blocks = step_blocks(run.n_steps, run.n_ranks)
+    s_total, n = run.n_steps, run.n_ranks
+    blocks = step_blocks(s_total, n)
     hi = 0.0
     for s0, s1 in blocks:
         with np.errstate(invalid="ignore"):
@@ -148,50 +141,40 @@ def flow_histogram(run: ShiftRun, layout: Layout, bins: int = HIST_BINS) -> Flow
     edges = np.linspace(0.0, hi * 1.02 if hi > 0 else 1.0, bins + 1)
     k = len(HOP_CLASSES)
     counts = np.zeros((k, bins), dtype=np.int64)
-    src = np.arange(run.n_ranks)
+    low = np.full(k, np.inf)
+    medians = np.full(s_total, np.nan)
+    slowest = np.full(s_total, np.nan)
+    slow = np.zeros(s_total, dtype=np.int64)
+    keep = min(1.0, max_sample / max(1, min(run.steps_done, s_total) * n))
+    rng = np.random.default_rng(5)
+    values: list[list[np.ndarray]] = [[] for _ in range(k)]
+    src = np.arange(n)
     for s0, s1 in blocks:
         f = flows[s0:s1]
         p = partners[s0:s1]
+        medians[s0:s1] = stats.nanmedian_rows(f)
+        with np.errstate(invalid="ignore"):
+            slowest[s0:s1] = np.fmin.reduce(f, axis=1) if n else np.nan
+            slow[s0:s1] = (f < SLOW_FLOW_FRACTION * medians[s0:s1, None]).sum(axis=1)
         ok = np.isfinite(f) & (p >= 0)
         if not ok.any():
             continue
-        rows = np.broadcast_to(src, p.shape)[ok]
-        cls = layout.pair_hop_class(rows, p[ok]).astype(np.int64)
-        b = np.clip(np.searchsorted(edges, f[ok], side="right") - 1, 0, bins - 1)
-        counts += np.bincount(cls * bins + b, minlength=k * bins).reshape(k, bins)
-    return FlowHistogram(edges, counts, int(counts.sum()))
-
-
-def flow_class_summary(run: ShiftRun, layout: Layout) -> list[tuple[str, int, float, float, float]]:
-    """Per hop class of the flows: (class, flows, median, p10, min Gb/s); medians and p10 of at most
-    a seeded sample of 1,000,000 flows per class."""
-    flows, partners = run.flow_gbps, run.partner_to
-    k = len(HOP_CLASSES)
-    count = np.zeros(k, dtype=np.int64)
-    low = np.full(k, np.inf)
-    total = min(run.steps_done, run.n_steps) * run.n_ranks  # flows measured (at most)
-    keep = 1.0 if total <= 1_000_000 else 1_000_000 / total
-    rng = np.random.default_rng(5)
-    values: list[list[np.ndarray]] = [[] for _ in range(k)]
-    src = np.arange(run.n_ranks)
-    for s0, s1 in step_blocks(run.n_steps, run.n_ranks):
-        f = np.asarray(flows[s0:s1], dtype=np.float64)
-        p = partners[s0:s1]
-        ok = np.isfinite(f) & (p >= 0)
-        cls = layout.pair_hop_class(np.broadcast_to(src, p.shape)[ok], p[ok])
         v = f[ok]
+        cls = layout.pair_hop_class(np.broadcast_to(src, p.shape)[ok], p[ok]).astype(np.int64)
+        b = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1)
+        counts += np.bincount(cls * bins + b, minlength=k * bins).reshape(k, bins)
         pick = np.ones(v.size, dtype=bool) if keep >= 1.0 else rng.random(v.size) < keep
         for c in np.unique(cls):
             in_c = cls == c
-            count[c] += int(in_c.sum())
             low[c] = min(low[c], float(v[in_c].min()))
             values[c].append(v[in_c & pick])
-    out = []
+    classes = []
     for c in range(k):
-        if count[c]:
-            x = np.concatenate(values[c])
-            out.append((HOP_CLASSES[c], int(count[c]), float(np.median(x)), float(np.percentile(x, 10)), float(low[c])))
-    return out
+        total = int(counts[c].sum())
+        if total:
+            x = np.concatenate(values[c]).astype(np.float64) if values[c] else np.array([np.nan])
+            classes.append((HOP_CLASSES[c], total, float(np.median(x)), float(np.percentile(x, 10)), float(low[c])))
+    return FlowProfile(medians, slowest, slow, edges, counts, classes)
 
 
 # --- shift: loaded vs idle ------------------------------------------------------------------------

@@ -43,9 +43,7 @@ def _report():  # type: ignore[no-untyped-def]
 @dataclass
 class ShiftSummary:
     eff: load.Effective
-    medians: np.ndarray  # [S] median flow per step
-    slowest: np.ndarray  # [S] slowest flow per step
-    slow: np.ndarray  # [S] flows below SLOW_FLOW_FRACTION x the step median
+    flows: load.FlowProfile
 
 
 _SUMMARIES: dict[int, ShiftSummary] = {}  # id(run) -> summary, for one report
@@ -54,14 +52,7 @@ _SUMMARIES: dict[int, ShiftSummary] = {}  # id(run) -> summary, for one report
 def shift_summary(run: ShiftRun, layout: Layout, link_rate_gbps: float | None = None) -> ShiftSummary:
     got = _SUMMARIES.get(id(run))
     if got is None:
-        medians = load.flow_medians(run)
-        slowest = np.full(run.n_steps, np.nan)
-        flows = run.flow_gbps
-        for s0, s1 in load.step_blocks(run.n_steps, run.n_ranks):
-            with np.errstate(invalid="ignore"):
-                slowest[s0:s1] = np.fmin.reduce(flows[s0:s1], axis=1) if run.n_ranks else np.nan
-        got = ShiftSummary(load.effective_throughput(run, layout, link_rate_gbps), medians, slowest,
-                           load.slow_flow_counts(run, medians))
+        got = ShiftSummary(load.effective_throughput(run, layout, link_rate_gbps), load.flow_profile(run, layout))
         _SUMMARIES[id(run)] = got
     return got
 
@@ -109,17 +100,17 @@ def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: s
         first = plots.StepPanel(x, xlabel, "aggregate throughput (Gb/s, sum of the flows)",
                                 [("per step", agg, "o-"), ("median", np.full(x.size, stats.nan_median(agg)), "--")])
     second = plots.StepPanel(x, xlabel, "flow bandwidth (Gb/s)",
-                             [("median flow", summ.medians, "o-"), ("slowest flow", summ.slowest, "v-")])
+                             [("median flow", summ.flows.medians, "o-"), ("slowest flow", summ.flows.slowest, "v-")])
     note = "" if summ.eff.known else "; link rate unknown: aggregate shown"
     save(plots.steps_figure([first, second], title=f"{title}\nthroughput per step ({summ.eff.rate_text}){note}"),
          "load-steps", f"effective throughput and flow bandwidth per step, run {run.info.name}")
 
-    hist = load.flow_histogram(run, layout)
+    hist = summ.flows
     series = [("all flows", hist.counts.sum(axis=0), "#9ecae1")]
-    classes = hist.classes()
+    classes = hist.present()
     if len(classes) > 1:
         series += [(HOP_CLASSES[c], hist.counts[c], plots.HOP_CLASS_COLOURS[c]) for c in classes]
-    overall = stats.nan_median(summ.medians)
+    overall = stats.nan_median(hist.medians)
     marks = [(load.SLOW_FLOW_FRACTION * overall, f"{load.SLOW_FLOW_FRACTION:g} x the median flow")] \
         if np.isfinite(overall) else []
     save(plots.histogram_figure(hist.edges, series, title=f"{title}\nper-flow bandwidth, {hist.total:,} flows of "
@@ -186,12 +177,12 @@ def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: Pairs
             slow_text = f"{layout.rank_name(slow[0][0])} \u2192 {layout.rank_name(slow[0][1])}: {fmt(slow[0][2])}" \
                 if slow else "\u2013"
             rows.append([esc(run.step_label(s)), fmt(float(run.step_aggregate_gbps[s])),
-                         fmt(float(summ.eff.pct[s]), 3), fmt(float(summ.medians[s])), esc(slow_text),
-                         f"{int(summ.slow[s]):,}", fmt(float(run.step_seconds[s]), 3)])
+                         fmt(float(summ.eff.pct[s]), 3), fmt(float(summ.flows.medians[s])), esc(slow_text),
+                         f"{int(summ.flows.slow[s]):,}", fmt(float(run.step_seconds[s]), 3)])
         parts.append(f"<p>The {len(order)} steps with the lowest throughput:</p>" + table(
             ["step", "aggregate (Gb/s)", "effective (%)", "median flow (Gb/s)", "slowest flow (Gb/s)",
              f"flows below {load.SLOW_FLOW_FRACTION:g} x median", "step time (s)"], rows, "load-steps"))
-        classes = load.flow_class_summary(run, layout)
+        classes = summ.flows.classes
         if len(classes) > 1:
             rows = [[esc(c), f"{k:,}", fmt(med), fmt(p10), fmt(low)] for c, k, med, p10, low in classes]
             parts.append("<p>Flows by hop class (sender to receiver):</p>" + table(

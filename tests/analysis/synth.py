@@ -788,19 +788,25 @@ def _write_coll(g: h5py.Group, n: int, spec: CollSpec, model: FabricModel, rng: 
 def shift_partners(n: int, pattern: str, steps: int, seed: int) -> np.ndarray:
     """partner_to [steps, N]: shift: step s sends to (i + s + 1) mod N; permutation: a fresh
     random derangement per step (one cycle through a seeded random order)."""
-    out = np.empty((steps, n), dtype=np.int32)
-    rng = np.random.default_rng(seed)
-    for s in range(steps):
+    return _partner_rows(n, pattern, 0, steps, np.random.default_rng(seed))
+
+
+def _partner_rows(n: int, pattern: str, s0: int, s1: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows s0..s1 of partner_to; permutations draw from `rng` in step order."""
+    out = np.empty((s1 - s0, n), dtype=np.int32)
+    for k, s in enumerate(range(s0, s1)):
         if pattern == "shift":
-            out[s] = (np.arange(n) + s + 1) % n
+            out[k] = (np.arange(n) + s + 1) % n
         else:
             order = rng.permutation(n)
-            out[s, order] = np.roll(order, -1)
+            out[k, order] = np.roll(order, -1)
     return out
 
 
 def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, faults: Faults,
                  topo: SynthTopology | None, label: str, fabric_seed: int, noise_seed: int = 0) -> None:
+    """Step block by step block (about 4M flows at a time), so a full 10,000-rank shift takes
+    a few GB of disk but little memory."""
     total = spec.steps if spec.steps is not None else max(0, n - 1)
     done = total if spec.steps_done is None else spec.steps_done
     rows = total if spec.rows_written == "total" else done
@@ -815,52 +821,77 @@ def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, fau
         g.attrs[key] = np.int64(value)
     rate = float("nan") if spec.link_rate_gbps is None else float(spec.link_rate_gbps)
     g.attrs["link_rate_gbps"] = np.float64(rate)
-    partners = shift_partners(n, spec.pattern, total, spec.seed)[:rows]
     pm = _PairModel(n, model, faults, topo, fabric_seed, PairsSpec(bw_size_bytes=spec.size_bytes))
-    src = np.broadcast_to(np.arange(n), partners.shape)
-    flow = pm.bw_base * pm.bw_factor(src, partners) * spec.load_fraction
-    if topo is not None:
-        flow = flow * np.where(topo.leaf(src) != topo.leaf(partners), spec.cross_leaf_factor, 1.0)
-    for step, factor in spec.slow_steps:
-        if step < rows:
-            flow[step] *= factor
-    for step, rank in spec.collisions:
-        if step < rows:
-            flow[step, rank] *= spec.collision_factor
+    partner_rng = np.random.default_rng(spec.seed)
     rng = np.random.default_rng([spec.seed, noise_seed])
-    samples = flow[:, :, None] * _noise(rng, model.noise, (rows, n, spec.iters))
-    for step, rank in spec.failed_flows:
-        samples[step, rank] = np.nan
-    flow = np.median(samples, axis=2)
-    flow[done:] = np.nan
-    samples[done:] = np.nan
-    partners = partners.copy()
-    partners[done:] = -1
-    g.create_dataset("partner_to", data=partners).attrs["units"] = "-"
-    _quantity(g, "flow_gbps", flow, "Gb/s")
-    bw = np.full((n, n), np.nan)
-    ok = partners >= 0
-    bw[np.broadcast_to(np.arange(n), partners.shape)[ok], partners[ok]] = flow[ok]
-    _quantity(g, "bw_gbps", bw, "Gb/s")
-    agg = np.where(np.arange(rows) < done, np.nansum(flow, axis=1), np.nan)
+    ds_partner = g.create_dataset("partner_to", shape=(rows, n), dtype=np.int32)
+    ds_partner.attrs["units"] = "-"
+    ds_flow = g.create_dataset("flow_gbps", shape=(rows, n), dtype=np.float64)
+    ds_flow.attrs["units"] = "Gb/s"
+    ds_samples = None
+    if spec.flow_samples:
+        ds_samples = g.create_dataset("flow_samples", shape=(rows, n, spec.iters), dtype=np.float64,
+                                      chunks=(1, n, max(1, spec.iters)) if rows and n else None,
+                                      compression="gzip" if rows and n else None)
+        ds_samples.attrs["units"] = "Gb/s"
+    bw = np.full((n, n), np.nan, dtype=np.float32)
+    agg = np.full(rows, np.nan)
+    secs = np.full(rows, np.nan)
+    slow_steps, collisions = dict(spec.slow_steps), set(spec.collisions)
+    failed = set(spec.failed_flows)
+    block = max(1, 4_000_000 // max(1, n * max(1, spec.iters)))
+    src_all = np.arange(n)
+    error_rows: list[tuple[int, int, int]] = []
+    for s0 in range(0, rows, block):
+        s1 = min(rows, s0 + block)
+        partners = _partner_rows(n, spec.pattern, s0, s1, partner_rng)
+        src = np.broadcast_to(src_all, partners.shape)
+        flow = pm.bw_base * pm.bw_factor(src, partners) * spec.load_fraction
+        if topo is not None:
+            flow = flow * np.where(topo.leaf(src) != topo.leaf(partners), spec.cross_leaf_factor, 1.0)
+        for step in range(s0, s1):
+            if step in slow_steps:
+                flow[step - s0] *= slow_steps[step]
+        for step, rank in collisions:
+            if s0 <= step < s1:
+                flow[step - s0, rank] *= spec.collision_factor
+        samples = flow[:, :, None] * _noise(rng, model.noise, (s1 - s0, n, spec.iters))
+        for step, rank in failed:
+            if s0 <= step < s1 and step < done:
+                samples[step - s0, rank] = np.nan
+                error_rows.append((step, rank, int(partners[step - s0, rank])))
+        with np.errstate(invalid="ignore"):
+            flow = np.median(samples, axis=2)
+        measured = np.arange(s0, s1) < done
+        flow[~measured] = np.nan
+        samples[~measured] = np.nan
+        partners[~measured] = -1
+        ds_partner[s0:s1] = partners
+        ds_flow[s0:s1] = flow
+        if ds_samples is not None:
+            ds_samples[s0:s1] = samples
+        ok = partners >= 0
+        bw[src[ok], partners[ok]] = flow[ok]
+        if measured.any():
+            m = np.flatnonzero(measured)
+            agg[s0 + m] = np.nansum(flow[m], axis=1)
+            secs[s0 + m] = (spec.iters + spec.warmup) * WINDOW * spec.size_bytes * 8 / (np.nanmin(flow[m], axis=1) * 1e9)
+    ds_bw = g.create_dataset("bw_gbps", shape=(n, n), dtype=np.float64)
+    ds_bw.attrs["units"] = "Gb/s"
+    step = max(1, 4_000_000 // max(1, n))
+    for r0 in range(0, n, step):
+        ds_bw[r0:r0 + step] = bw[r0:r0 + step].astype(np.float64)
+    del bw
     _quantity(g, "step_aggregate_gbps", agg, "Gb/s")
     _quantity(g, "step_effective_pct", 100.0 * agg / (n * rate), "%")
-    secs = np.full(rows, np.nan)
-    if done:
-        slowest = flow[:done].min(axis=1)
-        secs[:done] = (spec.iters + spec.warmup) * WINDOW * spec.size_bytes * 8 / (slowest * 1e9)
     _quantity(g, "step_seconds", secs, "s")
-    if spec.flow_samples:
-        _quantity(g, "flow_samples", samples, "Gb/s", chunks=(1, n, spec.iters) if rows else None,
-                  compression="gzip" if rows else None)
-    if spec.failed_flows:  # as fabscope writes them: status 1 failed, 2 timeout
+    if error_rows:  # as fabscope writes them: status 1 failed, 2 timeout
         eg = g.create_group("errors")
-        fl = [(s_, r) for s_, r in spec.failed_flows if s_ < done]
-        for name, values in (("step", [s_ for s_, _ in fl]), ("rank", [r for _, r in fl]),
-                             ("peer", [int(partners[s_, r]) for s_, r in fl]), ("status", [1] * len(fl))):
-            eg.create_dataset(name, data=np.array(values, dtype=np.int64)).attrs["units"] = "-"
-        _strings(eg, "message", [f"rank {r} -> rank {int(partners[s_, r])}: IBV_WC_RETRY_EXC_ERR, {HOSTILE}"
-                                 for s_, r in fl])
+        error_rows.sort()
+        for k, name in enumerate(("step", "rank", "peer")):
+            eg.create_dataset(name, data=np.array([e[k] for e in error_rows], dtype=np.int64)).attrs["units"] = "-"
+        eg.create_dataset("status", data=np.ones(len(error_rows), dtype=np.int64)).attrs["units"] = "-"
+        _strings(eg, "message", [f"rank {r} -> rank {peer}: IBV_WC_RETRY_EXC_ERR, {HOSTILE}" for _, r, peer in error_rows])
     if spec.counters:
         _write_counters(g.create_group("counters"), n, faults, rng)
 

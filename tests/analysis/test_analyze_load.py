@@ -25,7 +25,6 @@ from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.layout import build_layout
 from fabscope_analyze.reader import CongestionRun, ShiftRun, read_results
 from fabscope_analyze.trend import metrics_of
-from pages import parse
 from synth import (HOSTILE, CongestionSpec, FabricModel, HostSpec, PairsSpec, ShiftSpec, SynthTopology,
                    write_synthetic_run)
 from test_analyze_report import check_report
@@ -183,35 +182,45 @@ def test_report_without_pairs_shows_loaded_matrix_and_says_so(tmp_path: Path, cl
     assert "Only runs under load" in text  # the Runs section points at the load section
 
 
-def test_report_of_a_large_shift_aggregates_blocks(tmp_path: Path) -> None:
-    from fabscope_analyze.report import FULL_HEATMAP_MAX, write_report
+def test_large_shift_ratio_aggregates_blocks(tmp_path: Path) -> None:
+    """Above FULL_HEATMAP_MAX ranks the loaded / idle ratio is worst and median per leaf pair (the
+    shift figures alone: the pairs run's own large-fabric figures are test_analyze_large's)."""
+    from fabscope_analyze import report_load
+    from fabscope_analyze.report import FULL_HEATMAP_MAX
 
     n = FULL_HEATMAP_MAX + 44
     topo = SynthTopology(hosts_per_leaf=20, leaves_per_pod=8, spines_per_pod=4)
     path = fabric(tmp_path / "wide.h5", n=n, topology=topo, pairs=PairsSpec(bw_size_bytes=BIG, lat_iters=3, bw_windows=2),
-                  shift=(ShiftSpec(pattern="permutation", steps=6, iters=2, size_bytes=BIG),),
-                  congestion=CongestionSpec(iters=20, bw_iters=3, placement="spread"))
+                  shift=(ShiftSpec(pattern="permutation", steps=6, iters=2, size_bytes=BIG, cross_leaf_factor=0.5),),
+                  congestion=None)
     rf = read_results(path)
-    index = write_report(rf, tmp_path / "rep")
-    page = parse(index)
-    assert any("load-ratio" in src for src in page.images)
-    text = index.read_text(encoding="utf-8")
-    assert "worst (lowest) per block pair" in (tmp_path / "rep" / "figures" / "01-01_shift-load-ratio.svg").read_text()
-    assert "Fabric under load" in text
+    run, lay = rf.shifts[0], build_layout(rf)
+    idle = load.idle_reference(rf, run)
+    assert idle is rf.pairs[0]
+    ratio = load.loaded_vs_idle(run, idle)
+    cross = lay.pair_hop_class(*np.nonzero(np.isfinite(ratio))) > 1  # same_pod or cross_spine
+    values = ratio[np.isfinite(ratio)]
+    assert 5 * n < values.size <= 6 * n and np.all(values[cross] < 0.55) and np.all(values[~cross] > 0.85)
+    saved: dict[str, object] = {}
+    report_load.shift_figures(run, rf.hosts, lay, "wide", lambda fig, kind, alt: saved.setdefault(kind, fig), idle)
+    assert sorted(saved) == ["load-flows", "load-ratio", "load-steps"]
+    titles = [ax.get_title() for ax in saved["load-ratio"].axes]
+    assert "worst (lowest) per block pair" in titles and "median per block pair" in titles
+    report_load.clear()
 
 
 def test_load_report_escapes_file_text(tmp_path: Path, cli: Callable) -> None:
     hosts = HostSpec(hostnames=[HOSTILE, "a&b", 'q"uote', "$x^2$"] + [f"n{i}" for i in range(4, 8)])
-    path = fabric(tmp_path / "hostile.h5", n=8, topology=None, hosts=hosts, label=f"{HOSTILE} & <b>",
+    path = fabric(tmp_path / "hostile.h5", n=8, topology=None, hosts=hosts, label=f"{HOSTILE} & <b>", pairs=None,
                   shift=(ShiftSpec(size_bytes=BIG),),
                   congestion=CongestionSpec(iters=20, bw_iters=3, patterns=("incast", HOSTILE)))
     with h5py.File(path, "r+") as f:  # run names are free text (group names are not)
-        f["runs/01_shift"].attrs["name"] = f"shift{HOSTILE}"
-        f["runs/02_congestion"].attrs["name"] = f"cong{HOSTILE}"
+        f["runs/00_shift"].attrs["name"] = f"shift{HOSTILE}"
+        f["runs/01_congestion"].attrs["name"] = f"cong{HOSTILE}"
     out = tmp_path / "out"
     proc = cli(["report", path, "-o", out])
     assert proc.returncode == 0, proc.stderr
-    page = check_report(out, 4 + 3 + 3)
+    page = check_report(out, 3 + 3)
     assert "script" not in page.tags and "b" not in page.tags
     text = (out / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in text and html.escape(HOSTILE) in text
@@ -276,7 +285,8 @@ def test_accept_flags_exactly_the_injected_effects(verdict: dict, loaded: Path) 
 
 
 def test_healthy_fabric_passes(tmp_path: Path, criteria_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = fabric(tmp_path / "healthy.h5", shift=(ShiftSpec(size_bytes=BIG),), congestion=CongestionSpec(placement="leaf"))
+    path = fabric(tmp_path / "healthy.h5", shift=(ShiftSpec(size_bytes=BIG),), congestion=CongestionSpec(placement="leaf"),
+                  pairs=None)
     code, out, _ = run_cli(["accept", path, "--criteria", criteria_file], capsys)
     assert code == 0 and out.startswith("fabscope accept: PASS"), out
     assert "suspects" not in out
@@ -286,7 +296,7 @@ def test_killed_shift_is_partial_not_broken(tmp_path: Path, criteria_file: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     for rows in ("total", "done"):
         spec = ShiftSpec(size_bytes=BIG, steps_done=20, rows_written=rows)
-        path = fabric(tmp_path / f"killed-{rows}.h5", shift=(spec,), congestion=None, complete=False)
+        path = fabric(tmp_path / f"killed-{rows}.h5", shift=(spec,), congestion=None, complete=False, pairs=None)
         run = read_results(path).shifts[0]
         assert run.n_steps == (N - 1 if rows == "total" else 20) and run.done().sum() == 20
         assert np.isnan(run.flow_gbps[20:]).all() and (run.partner_to[20:] == -1).all()
@@ -331,7 +341,7 @@ def test_failed_flows_are_findings(tmp_path: Path, criteria_file: Path, capsys: 
 def test_killed_congestion_is_partial(tmp_path: Path, criteria_file: Path, cli: Callable,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     path = fabric(tmp_path / "killed.h5", shift=(), congestion=CongestionSpec(placement="leaf", phases_done=1),
-                  complete=False)
+                  complete=False, pairs=None)
     run = read_results(path).congestions[0]
     assert run.loaded_phases == ("incast", "alltoall", "flood") and run.measured_patterns == ("incast",)
     assert run.phases_done == 2 and np.isnan(run.impact_latency_p99[1:]).all()
@@ -343,7 +353,8 @@ def test_killed_congestion_is_partial(tmp_path: Path, criteria_file: Path, cli: 
     code, summary, _ = run_cli(["accept", path, "--criteria", criteria_file], capsys)
     assert code == 1 and "every aggressor pattern measured: 2 of 3 patterns fail" in summary, summary
     # no loaded phase at all: the report still renders (the isolated distributions)
-    path = fabric(tmp_path / "killed0.h5", shift=(), congestion=CongestionSpec(phases_done=0), complete=False)
+    path = fabric(tmp_path / "killed0.h5", shift=(), congestion=CongestionSpec(phases_done=0), complete=False,
+                  pairs=None, n=16)
     proc = cli(["report", path, "-o", tmp_path / "rep0"])
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
@@ -455,9 +466,9 @@ def test_patterns_filter(tmp_path: Path, loaded: Path, capsys: pytest.CaptureFix
 
 def test_compare_finds_the_load_regressions(tmp_path: Path, loaded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = fabric(tmp_path / "base.h5", seed=1, shift=(ShiftSpec(size_bytes=BIG), PERM),
-                  congestion=CongestionSpec(placement="leaf", counters=True))
+                  congestion=CongestionSpec(placement="leaf", counters=True), pairs=None)
     again = fabric(tmp_path / "again.h5", seed=2, shift=(ShiftSpec(size_bytes=BIG), PERM),
-                   congestion=CongestionSpec(placement="leaf", counters=True))
+                   congestion=CongestionSpec(placement="leaf", counters=True), pairs=None)
     code, out, _ = run_cli(["compare", base, again, "--json", tmp_path / "same.json"], capsys)
     rows = json.loads((tmp_path / "same.json").read_text())["rows"]
     load_rows = [r for r in rows if r["benchmark"] in ("shift", "congestion")]
