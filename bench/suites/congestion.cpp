@@ -52,6 +52,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kSpinsBeforeYield = 64;
+constexpr std::int64_t kIdleBeforeSleepNs = 1'000'000;  // an aggressor idle this long polls every
+constexpr int kIdleSleepUs = 100;                       // kIdleSleepUs (a window takes longer anyway)
 
 enum Role : std::int64_t { kIdle = 0, kVictim = 1, kAggressor = 2 };
 
@@ -105,11 +107,21 @@ class Arrival {
 // One loaded phase of an aggressor: runs the pattern until the victims are done (see the top).
 double aggress(const Context& ctx, transport::Flows& flows, double timeout_s) {
   int idle = 0;
+  std::int64_t idle_since = 0;
   auto pump = [&](bool start_new) {
     if (flows.progress(start_new)) {
       idle = 0;
+      idle_since = 0;
     } else if (++idle >= kSpinsBeforeYield) {
-      std::this_thread::yield();  // oversubscribed ranks: let the one that can progress run
+      // Nothing moved for a while: the windows are long (a slow or congested path), so polling
+      // less often costs no load, and it leaves the CPU to victims sharing the host's cores.
+      const std::int64_t now = core::now_ns();
+      if (idle_since == 0) idle_since = now;
+      if (now - idle_since > kIdleBeforeSleepNs) {
+        std::this_thread::sleep_for(std::chrono::microseconds(kIdleSleepUs));
+      } else {
+        std::this_thread::yield();  // oversubscribed ranks: let the one that can progress run
+      }
     }
   };
   pump(true);

@@ -125,6 +125,9 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     mine[1] = kOk;
     std::string error;
     std::int64_t t0 = 0;
+    // Steps never overlap: a rank whose step ended early (a failed flow) must not start connecting
+    // while its next peer still waits out --timeout in this one.
+    ctx.comm.quiet_barrier();
     try {
       auto flows = transport::connect_flows(p.common.transport, ctx.comm, {{dest}, {src}, p.size}, p.common.options);
       ctx.comm.quiet_barrier();  // every flow of the step starts together

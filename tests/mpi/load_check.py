@@ -2,7 +2,7 @@
 """Checks a `shift` or `congestion` run in a results file against results/SCHEMA.md.
 
 usage: load_check.py FILE.h5 --ranks N --expect shift|congestion [--run NAME] [--link-rate GBPS]
-                     [--placement-leaf-packed] [--placement-spread] [--partial]
+                     [--placement-leaf-packed] [--placement-spread] [--partial] [--verbs]
 Every derived number is recomputed from the raw samples the file holds. Exits 0 when every check
 passes, else prints each failure and exits 1.
 """
@@ -37,7 +37,7 @@ def is_derangement(row: np.ndarray) -> bool:
     return np.array_equal(np.sort(row), np.arange(row.size)) and not np.any(row == np.arange(row.size))
 
 
-def check_shift(g: h5py.Group, n: int, link_rate: float | None, partial: bool) -> None:
+def check_shift(g: h5py.Group, n: int, link_rate: float | None, partial: bool, verbs: bool) -> None:
     a = g.attrs
     total, done = int(a["steps_total"]), int(a["steps_done"])
     pattern = a["pattern"]
@@ -52,7 +52,9 @@ def check_shift(g: h5py.Group, n: int, link_rate: float | None, partial: bool) -
     else:
         check(int(a["complete"]) == 1 and done == total, f"steps_done {done} == steps_total {total}, complete")
     rate = float(a["link_rate_gbps"])
-    if link_rate is None:
+    if verbs and link_rate is None:
+        check(math.isfinite(rate) and rate > 0, f"link_rate_gbps {rate}: the verbs port's active rate")
+    elif link_rate is None:
         check(math.isnan(rate), f"link_rate_gbps {rate} should be NaN (unknown on mpi)")
     else:
         check(abs(rate - link_rate) < 1e-9, f"link_rate_gbps {rate} != {link_rate}")
@@ -100,6 +102,17 @@ def check_shift(g: h5py.Group, n: int, link_rate: float | None, partial: bool) -
         off = ~np.eye(n, dtype=bool)
         check(bool(np.all(np.isfinite(bw[off])) and np.all(bw[off] > 0)), "shift: every off-diagonal cell measured")
     check("errors" not in g, "no failed flows")
+    if verbs:
+        check_counters(g["counters"], n, "shift")
+
+
+def check_counters(c: h5py.Group, n: int, what: str) -> None:
+    names = list(c["names"].asstr()[:])
+    delta = c["delta"][:]
+    check(delta.shape == (n, len(names)), f"{what} counters/delta shape {delta.shape}")
+    for name in ("hw_counters/sent_pkts", "hw_counters/rcvd_pkts"):
+        check(name in names, f"{what} counters: {name} read")
+    check(all(n_.startswith(("counters/", "hw_counters/", "netdev/")) for n_ in names), f"{what} counter names {names}")
 
 
 def victim_count(n: int, fraction: float) -> int:
@@ -107,7 +120,7 @@ def victim_count(n: int, fraction: float) -> int:
     return min(max(v, 2), max(2, n - 2))
 
 
-def check_congestion(g: h5py.Group, f: h5py.File, n: int, leaf_packed: bool, spread: bool) -> None:
+def check_congestion(g: h5py.Group, f: h5py.File, n: int, leaf_packed: bool, spread: bool, verbs: bool) -> None:
     a = g.attrs
     fraction = float(a["victim_fraction"])
     patterns = [p for p in a["patterns"].split(",") if p]
@@ -156,6 +169,13 @@ def check_congestion(g: h5py.Group, f: h5py.File, n: int, leaf_packed: bool, spr
         check(bool(np.all(row[senders] > 0)), f"{pattern}: every sending aggressor moved data")
     for name in ("latency_ns", "bw_gbps", "allreduce_ns", "impact_latency_p50", "aggressor_gbps"):
         check("units" in g[name].attrs, f"{name} has units")
+    if verbs:
+        # Counters of the loaded phases only.
+        check("isolated" not in g["counters"], "no counters for the isolated phase")
+        for pattern in patterns:
+            check(pattern in g["counters"], f"counters/{pattern} written")
+            if pattern in g["counters"]:
+                check_counters(g["counters"][pattern], n, pattern)
     if leaf_packed or spread:
         host = f["topology/ranks/host"][:]
         leaf_of = f["topology/hosts/leaf"][:][host]
@@ -181,13 +201,14 @@ def main() -> int:
     ap.add_argument("--placement-leaf-packed", action="store_true")
     ap.add_argument("--placement-spread", action="store_true")
     ap.add_argument("--partial", action="store_true", help="a killed shift run")
+    ap.add_argument("--verbs", action="store_true", help="verbs transport: port rate and counters")
     args = ap.parse_args()
     with h5py.File(args.file, "r") as f:
         g = find_run(f, args.expect, args.run)
         if args.expect == "shift":
-            check_shift(g, args.ranks, args.link_rate, args.partial)
+            check_shift(g, args.ranks, args.link_rate, args.partial, args.verbs)
         else:
-            check_congestion(g, f, args.ranks, args.placement_leaf_packed, args.placement_spread)
+            check_congestion(g, f, args.ranks, args.placement_leaf_packed, args.placement_spread, args.verbs)
     for msg in failures:
         print(f"FAIL: {args.file} {args.expect}: {msg}")
     print(f"{args.expect} check: {args.file}:", "ok" if not failures else f"{len(failures)} failures")
