@@ -1,0 +1,582 @@
+#!/usr/bin/python3
+"""Fabric tier: fabscope on the emulated cluster of tests/fabric/rig.sh, faults injected, verdicts checked.
+
+usage: scenarios.py --fabscope BIN --analyze LAUNCHER --outdir DIR [--id ID] [--hosts 8] [--racks 4]
+                    [--times N] SCENARIO...
+
+Brings one rig up, runs the scenarios on it one after another (every link back to its defaults in
+between), and takes it down, also when a scenario fails or this script is killed (a guard process
+tears the rig down when this one dies, even by SIGKILL). Needs root: without it, or when the rig
+cannot be built, the tier FAILS (it never passes silently).
+
+Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap resume):
+  rig        the rig itself: addresses, no default routes, IPv6 off, equal MTU, one host name per
+             rank under mpirun, cross-rack latency above same-rack latency; leftovers of a crashed
+             rig are removed by `down`; bad input is one line and exit 2
+  healthy    configs/suites/acceptance.yaml + accept (configs/criteria/emulated.yaml): pass
+  host-rate  h3's link rate-capped by tbf: accept fails, h3 (host or its link) is the top suspect
+  uplink     leaf3's uplink to the spine rate-capped: accept names the uplinks of leaf3, no host
+  lossy      h7's link through the forwarder dropping 2% of frames: h7 is the top suspect, with the
+             tail latency of its pairs failing; its stalled bandwidth windows are in the file
+  compare    a second healthy run: accept passes again; compare healthy vs host-rate: bandwidth
+             regressions exactly on h3's flows; healthy vs healthy: no bandwidth regression
+  flap       h6's switch port disabled for 15 s mid-run (pairs --pair-timeout 4s --timeout 3): the
+             pair(s) of h6 in the round of the outage are recorded as timeout (status, errors/),
+             every other pair ok, the run completes after the link returns
+  resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
+             --resume` finishes it and every pair is ok
+
+Verdicts come from the accept / compare JSON and from the HDF5 files (h5py), never from text.
+Every scenario prints its runtime; the rig prints its set-up and teardown times.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+RIG = str(HERE / "rig.sh")
+SUITE = str(ROOT / "configs/suites/acceptance.yaml")
+CRITERIA = str(ROOT / "configs/criteria/emulated.yaml")
+PYTHON = "/usr/bin/python3"  # Debian's python3 has h5py; a pyenv python3 on PATH may not
+
+# The faults (rates well away from the criteria's 60% of 200 Mbit/s; see configs/criteria/emulated.yaml).
+CAPPED_HOST, CAPPED_RATE = "h3", "80mbit"
+UPLINK_LEAF, UPLINK_RATE = "leaf3", "80mbit"
+LOSSY_HOST, LOSS = "h7", "0.02"
+FLAP_HOST, FLAP_SECONDS = "h6", 15.0
+STALLED_GBPS = 0.045  # a 1 MiB window that waited out a TCP retransmission timeout (>= 200 ms) runs at ~0.035
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class Tier:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.fabscope = args.fabscope
+        self.analyze = args.analyze
+        self.out = Path(args.outdir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.id = args.id
+        self.files: dict[str, str] = {}  # scenario results reused by compare
+        self.topology = ""
+        self.hosts: list[str] = []
+
+    # --- the rig ---------------------------------------------------------------------------------
+    def rig(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        res = subprocess.run([RIG, "--id", self.id, *argv], capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise Failure(f"rig.sh {' '.join(argv)} exited {res.returncode}: {res.stderr.strip()[-2000:]}")
+        return res
+
+    def mpirun(self, argv: list[str], timeout: float, out_name: str) -> tuple[subprocess.CompletedProcess, float]:
+        t0 = time.monotonic()
+        try:
+            res = subprocess.run([RIG, "--id", self.id, "mpirun", self.fabscope, *argv], capture_output=True,
+                                 text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.rig("kill", check=False)
+            raise Failure(f"{' '.join(argv[:2])} did not finish within {timeout:.0f} s") from exc
+        secs = time.monotonic() - t0
+        (self.out / f"{out_name}.log").write_text(res.stdout + res.stderr)
+        return res, secs
+
+    def up(self) -> None:
+        self.rig("down", check=False)  # leftovers of a crashed run of this tier
+        t0 = time.monotonic()
+        res = self.rig("up", "--hosts", str(self.args.hosts), "--racks", str(self.args.racks), timeout=300)
+        log(res.stdout.strip())
+        log(f"rig: set-up {time.monotonic() - t0:.1f} s")
+        self.topology = self.rig("topology").stdout.strip()
+        self.hosts = [f"h{i}" for i in range(1, self.args.hosts + 1)]
+
+    def down(self) -> None:
+        t0 = time.monotonic()
+        res = self.rig("down", check=False)
+        log(res.stdout.strip() or res.stderr.strip())
+        log(f"rig: teardown {time.monotonic() - t0:.1f} s")
+        if res.returncode != 0:
+            raise Failure("rig teardown failed")
+
+    def reset(self) -> None:
+        self.rig("kill")
+        self.rig("reset")
+
+    # --- fabscope and the analysis ---------------------------------------------------------------
+    def run_suite(self, name: str) -> str:
+        path = str(self.out / f"{name}.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", path, "--quiet"], 300, name)
+        log(f"  {name}: acceptance suite ran in {secs:.1f} s (exit {res.returncode})")
+        if res.returncode != 0 or not os.path.exists(path):
+            raise Failure(f"fabscope run exited {res.returncode}; output in {self.out / (name + '.log')}:\n"
+                          + (res.stdout + res.stderr)[-3000:])
+        return path
+
+    def accept(self, path: str, name: str) -> tuple[int, dict]:
+        js = self.out / f"{name}.accept.json"
+        res = subprocess.run([PYTHON, self.analyze, "accept", path, "--criteria", CRITERIA, "--json", str(js), "-q"],
+                             capture_output=True, text=True, timeout=300)
+        if res.returncode not in (0, 1) or not js.exists():
+            raise Failure(f"accept exited {res.returncode}: {res.stderr.strip()[-2000:]}")
+        verdict = json.loads(js.read_text())
+        top = [(s["kind"], s["name"]) for s in verdict["suspects"][:3]]
+        log(f"  {name}: accept verdict {verdict['verdict']} (exit {res.returncode}); top suspects {top}")
+        return res.returncode, verdict
+
+    def compare(self, base: str, new: str, name: str) -> tuple[int, dict]:
+        js = self.out / f"{name}.compare.json"
+        res = subprocess.run([PYTHON, self.analyze, "compare", base, new, "--json", str(js), "--threshold", "20%"],
+                             capture_output=True, text=True, timeout=300)
+        if res.returncode not in (0, 1) or not js.exists():
+            raise Failure(f"compare exited {res.returncode}: {res.stderr.strip()[-2000:]}")
+        return res.returncode, json.loads(js.read_text())
+
+    # --- scenarios -------------------------------------------------------------------------------
+    def s_rig(self) -> None:
+        n, racks = self.args.hosts, self.args.racks
+        per = n // racks
+        for h in self.hosts:
+            k = int(h[1:])
+            res = self.rig("exec", h, "sh", "-c", "hostname; ip -4 -o addr show; ip route show default; "
+                           "ip -6 -o addr show | wc -l; cat /sys/class/net/fab0/mtu /sys/class/net/mgmt0/mtu")
+            lines = res.stdout.split("\n")
+            if lines[0] != h:
+                raise Failure(f"{h}: exec runs with host name {lines[0]!r}")
+            text = res.stdout
+            if f"198.18.0.{k}/24" not in text or f"198.19.0.{k}/24" not in text:
+                raise Failure(f"{h}: addresses are not 198.18.0.{k}/24 and 198.19.0.{k}/24:\n{text}")
+            if "default" in text:
+                raise Failure(f"{h}: has a default route:\n{text}")
+            tail = [x for x in lines if x.strip()][-3:]
+            if tail[0] != "0":
+                raise Failure(f"{h}: has IPv6 addresses ({tail[0]})")
+            if tail[1] != tail[2] or tail[1] != "9000":
+                raise Failure(f"{h}: MTU fab0 {tail[1]}, mgmt0 {tail[2]}, expected 9000 on both")
+        # One rank per emulated host, each with its own host name: a short pairs run, its file says.
+        path = str(self.out / "rig-pairs.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        res, secs = self.mpirun(["pairs", "--topology", self.topology, "--lat-size", "8", "--bw-size", "16K", "--iters",
+                                 "300", "--bw-iters", "2", "--warmup", "10", "--out", path, "--quiet"], 180, "rig-pairs")
+        if res.returncode != 0:
+            raise Failure(f"pairs on the rig exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+        with h5py.File(path, "r") as f:
+            names = [x.decode() for x in f["hosts/hostname"][:]]
+            if names != self.hosts:
+                raise Failure(f"ranks ran on {names}, expected {self.hosts}")
+            r = f["runs/00_pairs"]
+            status = r["status"][:]
+            off = ~np.eye(n, dtype=bool)
+            if not np.all(status[off] == 1):
+                raise Failure(f"pairs on the healthy rig: not every pair ok: {status.tolist()}")
+            # The fastest ping-pong of each class is what the fabric gives when the CPUs let it (the
+            # p50s carry scheduling noise of 2 shared cores).
+            pair = r["pair_samples/pair"][:]
+            fastest = np.nanmin(r["pair_samples/latency_ns"][:], axis=1)
+            rack = pair // per
+            same = rack[:, 0] == rack[:, 1]
+            lo_same, lo_cross = float(fastest[same].min()), float(fastest[~same].min())
+            log(f"  rig: pairs in {secs:.1f} s; fastest ping-pong (one way) same rack {lo_same / 1e3:.0f} us, "
+                f"across racks {lo_cross / 1e3:.0f} us; bandwidth {np.nanmin(r['bw_gbps'][:]):.3f}.."
+                f"{np.nanmax(r['bw_gbps'][:]):.3f} Gb/s")
+            if racks > 1 and not lo_cross > lo_same + 150e3:
+                raise Failure(f"cross-rack latency ({lo_cross / 1e3:.0f} us) is not clearly above same-rack "
+                              f"({lo_same / 1e3:.0f} us): the uplink delay is missing")
+        # Bad input: one line, exit 2.
+        for argv in (["rate", "h1", "fast"], ["port", "h99", "down"], ["frobnicate"], ["link", "h2", "--loss", "2"]):
+            res = self.rig(*argv, check=False)
+            lines = [x for x in res.stderr.splitlines() if x.strip()]
+            if res.returncode != 2 or len(lines) != 1:
+                raise Failure(f"rig.sh {' '.join(argv)}: exit {res.returncode}, stderr {lines} (want exit 2, one line)")
+        # A crashed rig (a leftover namespace and state of another id) is removed by `down --all`-style
+        # cleanup of that id; its processes go with it.
+        stale = "z" + self.id[:7]
+        subprocess.run(["ip", "netns", "add", f"fsr-{stale}-h1"], check=True)
+        os.makedirs(f"/run/fabscope-rig/{stale}", exist_ok=True)
+        sleeper = subprocess.Popen(["ip", "netns", "exec", f"fsr-{stale}-h1", "sleep", "300"], start_new_session=True)
+        time.sleep(0.3)
+        res = subprocess.run([RIG, "--id", stale, "down"], capture_output=True, text=True, timeout=60)
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        alive = sleeper.poll() is None
+        if alive:
+            sleeper.kill()
+        sleeper.wait()
+        if res.returncode != 0 or f"fsr-{stale}-" in left or alive or os.path.exists(f"/run/fabscope-rig/{stale}"):
+            raise Failure(f"down did not clean a crashed rig: exit {res.returncode}, namespaces {left!r}, "
+                          f"process alive {alive}")
+
+    def s_healthy(self, name: str = "healthy") -> None:
+        path = self.run_suite(name)
+        rc, v = self.accept(path, name)
+        if rc != 0 or v["verdict"] != "pass":
+            bad = [(c["rule"], c["failing"], c["examples"][:3]) for r in v["runs"] for c in r["checks"]
+                   if c["status"] == "fail"]
+            raise Failure(f"healthy fabric: accept {v['verdict']} (exit {rc}); failing checks {bad}")
+        with h5py.File(path, "r") as f:
+            r = f["runs/02_pairs"]
+            n = len(self.hosts)
+            if int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]) or int(f.attrs["complete"]) != 1:
+                raise Failure("healthy run incomplete")
+            if not np.all(r["status"][:][~np.eye(n, dtype=bool)] == 1):
+                raise Failure("healthy run: a pair is not ok")
+            if [x.decode() for x in f["topology/hosts/name"][:]] != self.hosts:
+                raise Failure("healthy run: /topology does not hold the rig's hosts")
+        self.files[name] = path
+
+    def pairs_suspects(self, v: dict) -> list[dict]:
+        return [s for s in v["suspects"] if s["run"] == "pairs"]
+
+    def s_host_rate(self) -> None:
+        self.rig("rate", CAPPED_HOST, CAPPED_RATE)
+        path = self.run_suite("host-rate")
+        self.files["host-rate"] = path
+        rc, v = self.accept(path, "host-rate")
+        sus = self.pairs_suspects(v)
+        if rc != 1 or v["verdict"] != "fail":
+            raise Failure(f"{CAPPED_HOST} capped at {CAPPED_RATE}: accept {v['verdict']} (exit {rc}), expected fail")
+        if not sus or sus[0]["kind"] not in ("host", "host_link") or sus[0]["details"].get("host") != CAPPED_HOST:
+            raise Failure(f"top suspect {sus[:1]}, expected host {CAPPED_HOST}")
+        others = [(s["kind"], s["name"]) for s in sus[1:] if s["kind"] != "pair"]
+        if others:
+            raise Failure(f"more suspects than {CAPPED_HOST}: {others}")
+        pairs_run = next(r for r in v["runs"] if r["run"] == "pairs")
+        stray = [p for p in pairs_run["failing_pairs"] if CAPPED_HOST not in (p["from"], p["to"])]
+        if stray:
+            raise Failure(f"failing pairs without {CAPPED_HOST}: {stray[:5]}")
+        log(f"  host-rate: top suspect {sus[0]['kind']} {sus[0]['name']}: {sus[0]['evidence']}")
+
+    def s_uplink(self) -> None:
+        if self.args.racks < 3:
+            raise Failure("the uplink scenario needs 3 or more racks (with 2, every cross-rack flow crosses both "
+                          "uplinks and no leaf can be told apart)")
+        self.rig("rate", UPLINK_LEAF, UPLINK_RATE)
+        path = self.run_suite("uplink")
+        rc, v = self.accept(path, "uplink")
+        sus = self.pairs_suspects(v)
+        if rc != 1 or v["verdict"] != "fail":
+            raise Failure(f"{UPLINK_LEAF} uplink capped: accept {v['verdict']} (exit {rc}), expected fail")
+        if not sus or sus[0]["kind"] not in ("leaf_uplinks", "leaf_spine_link") or \
+                not re.search(rf"\b{UPLINK_LEAF}\b", sus[0]["name"]):
+            raise Failure(f"top suspect {sus[:1]}, expected the uplinks of {UPLINK_LEAF}")
+        hosts = [(s["kind"], s["name"]) for s in sus if s["kind"] in ("host", "host_link")]
+        if hosts:
+            raise Failure(f"a degraded uplink blamed on hosts: {hosts}")
+        log(f"  uplink: top suspect {sus[0]['kind']} {sus[0]['name']}: {sus[0]['evidence']}")
+
+    def s_lossy(self) -> None:
+        self.rig("link", LOSSY_HOST, "--loss", LOSS)
+        path = self.run_suite("lossy")
+        rc, v = self.accept(path, "lossy")
+        sus = self.pairs_suspects(v)
+        if rc != 1 or v["verdict"] != "fail":
+            raise Failure(f"{LOSSY_HOST} losing {LOSS} of its frames: accept {v['verdict']} (exit {rc}), expected fail")
+        if not sus or sus[0]["kind"] not in ("host", "host_link") or sus[0]["details"].get("host") != LOSSY_HOST:
+            raise Failure(f"top suspect {sus[:1]}, expected host {LOSSY_HOST}")
+        pairs_run = next(r for r in v["runs"] if r["run"] == "pairs")
+        tail = {frozenset((p["from"], p["to"])) for p in pairs_run["failing_pairs"]
+                if any(x.startswith("latency") or x.startswith("hop_classes") for x in p["failed"])}
+        peers = len(self.hosts) - 1
+        if sum(1 for p in tail if LOSSY_HOST in p) < peers - 1 or any(LOSSY_HOST not in p for p in tail):
+            raise Failure(f"tail latency flagged for {sorted(tuple(sorted(p)) for p in tail)}; expected (nearly) "
+                          f"every pair of {LOSSY_HOST} and no other")
+        # Bandwidth: TCP repairs most losses at once, so the best repeat's median window stays near the
+        # link rate; the loss shows as windows stalled by a retransmission timeout, in the raw samples.
+        with h5py.File(path, "r") as f:
+            ps = f["runs/02_pairs/pair_samples"]
+            names = [x.decode() for x in f["hosts/hostname"][:]]
+            k = names.index(LOSSY_HOST)
+            w = np.concatenate([ps["bw_gbps_fwd"][:], ps["bw_gbps_rev"][:]], axis=1)
+            mine = (ps["pair"][:] == k).any(axis=1)
+            stalled_mine = int((w[mine] < STALLED_GBPS).sum())
+            stalled_other = int((w[~mine] < STALLED_GBPS).sum())
+        log(f"  lossy: top suspect {sus[0]['kind']} {sus[0]['name']}: {sus[0]['evidence']}; windows stalled below "
+            f"{STALLED_GBPS} Gb/s: {stalled_mine} of {int(w[mine].size)} in {LOSSY_HOST}'s pairs, {stalled_other} of "
+            f"{int(w[~mine].size)} elsewhere")
+        if stalled_mine < 2 or stalled_other > 1:
+            raise Failure(f"stalled bandwidth windows: {stalled_mine} in {LOSSY_HOST}'s pairs (want >= 2), "
+                          f"{stalled_other} elsewhere (want <= 1)")
+
+    def s_compare(self) -> None:
+        if "healthy" not in self.files or "host-rate" not in self.files:
+            raise Failure("compare needs the healthy and host-rate scenarios to run first")
+        self.s_healthy("healthy2")
+        rc, c = self.compare(self.files["healthy"], self.files["host-rate"], "healthy-vs-host-rate")
+        bw = [r for r in c["rows"] if r["benchmark"] == "pairs" and r["metric"] == "pair bandwidth"]
+        reg = {r["key"] for r in bw if r["regression"]}
+        want = {f"{CAPPED_HOST} -> {h}" for h in self.hosts if h != CAPPED_HOST} | \
+               {f"{h} -> {CAPPED_HOST}" for h in self.hosts if h != CAPPED_HOST}
+        log(f"  compare healthy vs host-rate: exit {rc}, {len(reg)} pair bandwidth regressions "
+            f"({len(reg & want)} of the {len(want)} flows of {CAPPED_HOST}, {len(reg - want)} others)")
+        if rc != 1 or not c["regression"]:
+            raise Failure(f"healthy vs {CAPPED_HOST} capped: compare exit {rc}, no regression reported")
+        if reg != want:
+            raise Failure(f"bandwidth regressions {sorted(reg)}; expected exactly {sorted(want)}")
+        rc2, c2 = self.compare(self.files["healthy"], self.files["healthy2"], "healthy-vs-healthy")
+        bw_reg = [(r["run"], r["metric"], r["key"], round(r["change"], 3)) for r in c2["rows"]
+                  if r["regression"] and r["unit"] == "Gb/s"]
+        lat_reg = [r for r in c2["rows"] if r["regression"] and r["unit"] != "Gb/s"]
+        log(f"  compare healthy vs healthy: exit {rc2}, {len(bw_reg)} bandwidth regressions, {len(lat_reg)} "
+            "latency/time rows flagged (CPU scheduling on 2 shared cores; not judged here)")
+        if bw_reg:
+            raise Failure(f"two healthy runs: bandwidth regressions {bw_reg[:10]}")
+
+    def s_flap(self) -> None:
+        path = str(self.out / "flap.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        argv = [RIG, "--id", self.id, "mpirun", self.fabscope, "pairs", "--topology", self.topology, "--lat-size", "8",
+                "--bw-size", "16K", "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--pair-timeout", "4s",
+                "--timeout", "3", "--out", path]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        events: dict[str, float] = {}
+        round_end: dict[int, float] = {}
+        lines = []
+        timer = None
+
+        def restore() -> None:
+            self.rig("port", FLAP_HOST, "up")
+            events["up"] = time.monotonic() - t0
+
+        watchdog = threading.Timer(240, proc.kill)
+        watchdog.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.match(r"pairs: round (\d+) of (\d+)", line)
+            if m:
+                round_end[int(m.group(1))] = time.monotonic() - t0
+                if int(m.group(1)) == 2 and "down" not in events:
+                    self.rig("port", FLAP_HOST, "down")
+                    events["down"] = time.monotonic() - t0
+                    timer = threading.Timer(FLAP_SECONDS, restore)
+                    timer.start()
+        proc.wait()
+        watchdog.cancel()
+        if timer is not None:
+            timer.join()
+        secs = time.monotonic() - t0
+        (self.out / "flap.log").write_text("".join(lines))
+        if "down" not in events:
+            raise Failure("never saw round 2 complete:\n" + "".join(lines)[-3000:])
+        if proc.returncode != 0:
+            raise Failure(f"the run did not complete after the flap: exit {proc.returncode}\n" + "".join(lines)[-3000:])
+        after = [t for t in round_end.values() if t > events["up"]]
+        log(f"  flap: {FLAP_HOST}'s port down at {events['down']:.1f} s, up at {events['up']:.1f} s; next round done "
+            f"{(min(after) - events['up']) if after else float('nan'):.1f} s after the link returned; run finished in "
+            f"{secs:.1f} s")
+        with h5py.File(path, "r") as f:
+            names = [x.decode() for x in f["hosts/hostname"][:]]
+            k = names.index(FLAP_HOST)
+            r = f["runs/00_pairs"]
+            n = len(names)
+            status, rnd = r["status"][:], r["round"][:]
+            codes = r["status"].attrs["status_names"]
+            codes = (codes.decode() if isinstance(codes, bytes) else str(codes)).split(",")
+            timeout_code = codes.index("timeout")
+            if int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]) or int(f.attrs["complete"]) != 1:
+                raise Failure("the flap run is not complete")
+            # The round in progress when the port went down (0-based index 2, after "round 2 done").
+            partner = int(np.flatnonzero(rnd[k] == 2)[0])
+            off = ~np.eye(n, dtype=bool)
+            bad = [(names[i], names[j], codes[status[i, j]]) for i in range(n) for j in range(i + 1, n)
+                   if status[i, j] != 1]
+            log(f"  flap: pairs not ok: {bad}")
+            if status[k, partner] != timeout_code:
+                raise Failure(f"{FLAP_HOST} <-> {names[partner]} (round of the outage) is {codes[status[k, partner]]}, "
+                              "expected timeout")
+            for i, j, st in bad:
+                if FLAP_HOST not in (i, j):
+                    raise Failure(f"{i} <-> {j} is {st} although {FLAP_HOST} is not in it")
+                if not int(rnd[names.index(i), names.index(j)]) <= max(2, self._round_at(round_end, events["up"])):
+                    raise Failure(f"{i} <-> {j} is {st} but ran after the link came back")
+            if not np.all((status[off] == 1) | (status[off] == timeout_code)):
+                raise Failure(f"unexpected statuses {status.tolist()}")
+            e = r["errors"]
+            epairs = {tuple(sorted(p)) for p in e["pair"][:].tolist()}
+            if epairs != {tuple(sorted((names.index(i), names.index(j)))) for i, j, _ in bad}:
+                raise Failure(f"errors/pair {sorted(epairs)} does not list exactly the pairs not ok {bad}")
+            msgs = [m.decode() if isinstance(m, bytes) else str(m) for m in e["message"][:]]
+            if not all(("silent" in m or "deadline" in m or "timed out" in m) for m in msgs):
+                raise Failure(f"errors/message does not say what happened: {msgs}")
+            if not all(int(s) == timeout_code for s in e["status"][:]):
+                raise Failure(f"errors/status {e['status'][:].tolist()} is not timeout")
+            log(f"  flap: errors/message: {msgs[0][:200]}")
+
+    @staticmethod
+    def _round_at(round_end: dict[int, float], t: float) -> int:
+        """0-based index of the round running at time t (the first whose end is after t)."""
+        done = [k for k, end in round_end.items() if end <= t]
+        return max(done) if done else 0
+
+    def s_resume(self) -> None:
+        path = str(self.out / "resume.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        argv = [RIG, "--id", self.id, "mpirun", self.fabscope, "pairs", "--topology", self.topology, "--lat-size", "8",
+                "--bw-size", "16K", "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--pair-timeout", "30s",
+                "--out", path]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        killed_after = None
+        watchdog = threading.Timer(180, proc.kill)
+        watchdog.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("pairs: round 3 of"):
+                killed_after = 3
+                self.rig("kill")  # SIGKILL mpirun, every orted and every rank at once
+                break
+        proc.kill()
+        proc.wait()
+        watchdog.cancel()
+        if killed_after is None:
+            raise Failure("never saw round 3 complete")
+        n = len(self.hosts)
+        off = ~np.eye(n, dtype=bool)
+        with h5py.File(path, "r") as f:
+            r = f["runs/00_pairs"]
+            done, total = int(r.attrs["rounds_done"]), int(r.attrs["rounds_total"])
+            status, rnd = r["status"][:], r["round"][:]
+            before = {tuple(p): (fw.copy(), rv.copy()) for p, fw, rv in
+                      zip(r["pair_samples/pair"][:].tolist(), r["pair_samples/bw_gbps_fwd"][:],
+                          r["pair_samples/bw_gbps_rev"][:])}
+            if int(f.attrs["complete"]) != 0:
+                raise Failure("a killed run is marked complete")
+            if not killed_after <= done < total:
+                raise Failure(f"killed after round {killed_after}: rounds_done {done} of {total}")
+            ok = (status == 1) & off
+            if not np.array_equal(ok, (rnd >= 0) & (rnd < done) & off):
+                raise Failure("the ok pairs of the killed file are not exactly those of the completed rounds")
+        log(f"  resume: killed after round {killed_after}; the file holds rounds_done={done} of {total}")
+        res, secs = self.mpirun(["pairs", "--resume", path, "--quiet"], 240, "resume")
+        if res.returncode != 0:
+            raise Failure(f"pairs --resume exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+        with h5py.File(path, "r") as f:
+            r = f["runs/00_pairs"]
+            status = r["status"][:]
+            if int(f.attrs["complete"]) != 1 or int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]):
+                raise Failure("the resumed file is not complete")
+            if not np.all(status[off] == 1):
+                raise Failure(f"not every pair ok after --resume: {status.tolist()}")
+            if not np.all(np.isfinite(r["bw_gbps"][:][off])) or not np.all(np.isfinite(r["latency_ns_p50"][:][off])):
+                raise Failure("the matrices have gaps after --resume")
+            pairs = [tuple(p) for p in r["pair_samples/pair"][:].tolist()]
+            if len(pairs) != n * (n - 1) // 2 or len(set(map(frozenset, pairs))) != len(pairs):
+                raise Failure(f"pair_samples holds {len(pairs)} rows, expected every pair once")
+            fwd = r["pair_samples/bw_gbps_fwd"][:]
+            for p, (fw, _) in before.items():
+                row = pairs.index(p)
+                if not np.array_equal(fwd[row], fw, equal_nan=True):
+                    raise Failure(f"pair {p} measured before the kill changed after --resume")
+        log(f"  resume: --resume finished rounds {done}..{total} in {secs:.1f} s; every pair ok, the rounds measured "
+            "before the kill unchanged")
+
+
+SCENARIOS = {
+    "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
+    "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "resume": Tier.s_resume,
+}
+GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "resume"]}
+
+
+def start_guard(rig_id: str) -> int:
+    """A process outside this one's process group that takes the rig down once this process is gone
+    (its stdin is a pipe only we hold open; at our exit, however it comes, it reads EOF)."""
+    r, w = os.pipe()
+    subprocess.Popen(["/bin/sh", "-c", 'cat >/dev/null; exec "$0" --id "$1" down >/dev/null 2>&1', RIG, rig_id],
+                     stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    os.close(r)
+    return w
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fabscope", required=True)
+    ap.add_argument("--analyze", required=True)
+    ap.add_argument("--outdir", required=True)
+    ap.add_argument("--id", default="t" + str(os.getpid() % 100000))
+    ap.add_argument("--hosts", type=int, default=8)
+    ap.add_argument("--racks", type=int, default=4)
+    ap.add_argument("--times", type=int, default=1, help="run the scenarios this many times (flakiness checks)")
+    ap.add_argument("scenarios", nargs="+")
+    args = ap.parse_args()
+    names: list[str] = []
+    for s in args.scenarios:
+        if s not in SCENARIOS and s not in GROUPS:
+            print(f"scenarios.py: unknown scenario '{s}'; use {', '.join(list(SCENARIOS) + list(GROUPS))}",
+                  file=sys.stderr)
+            return 2
+        names += GROUPS.get(s, [s])
+    if not re.fullmatch(r"[a-z0-9]{1,8}", args.id):
+        print(f"scenarios.py: --id '{args.id}': 1 to 8 lower-case letters or digits", file=sys.stderr)
+        return 2
+    for p in (args.fabscope, args.analyze):
+        if not os.path.exists(p):
+            print(f"scenarios.py: {p} does not exist; build first", file=sys.stderr)
+            return 2
+    if os.geteuid() != 0:
+        print("FAIL: the fabric tier needs root (network namespaces, bridges, tc); run ctest as root", flush=True)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    start_guard(args.id)
+    tier = Tier(args)
+    results: list[tuple[str, bool, float, str]] = []
+    try:
+        try:
+            tier.up()
+        except Exception as exc:  # the rig is the precondition of everything: fail loudly
+            print(f"FAIL: the emulated fabric could not be built: {exc}", flush=True)
+            return 1
+        for it in range(args.times):
+            for name in names:
+                t0 = time.monotonic()
+                log(f"scenario {name}" + (f" (pass {it + 1} of {args.times})" if args.times > 1 else "") + ":")
+                try:
+                    SCENARIOS[name](tier)
+                    ok, why = True, ""
+                except Failure as exc:
+                    ok, why = False, str(exc)
+                except Exception as exc:  # noqa: BLE001 - a scenario's crash is its failure, the rest still run
+                    ok, why = False, f"{type(exc).__name__}: {exc}"
+                secs = time.monotonic() - t0
+                results.append((name, ok, secs, why))
+                log(f"scenario {name}: {'PASS' if ok else 'FAIL'} in {secs:.1f} s" + (f": {why}" if why else ""))
+                try:
+                    tier.reset()
+                except Failure as exc:
+                    results.append(("reset", False, 0.0, str(exc)))
+                    log(f"FAIL: resetting the rig: {exc}")
+                    break
+    finally:
+        try:
+            tier.down()
+        except Exception as exc:  # noqa: BLE001
+            results.append(("teardown", False, 0.0, str(exc)))
+    failed = [r for r in results if not r[1]]
+    log("summary: " + ", ".join(f"{n} {'ok' if ok else 'FAIL'} {s:.0f}s" for n, ok, s, _ in results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
