@@ -390,10 +390,10 @@ class VerbsFlows final : public Flows {
   Options opt_;
   verbs::Port& port_;
   std::int64_t silence_ns_;
+  std::vector<char> fin_;  // run()'s 1-byte "done" messages; declared before reqs_, so it outlives them
   runtime::Requests reqs_;
   std::vector<Conn> outs_, ins_;
-  std::vector<char> fin_;
-  std::uint64_t pings_ = 0, pongs_ = 0;  // ring ping-pong round trips of earlier calls (tags)  // run()'s 1-byte "done" messages (kept while MPI may read them)
+  std::uint64_t pings_ = 0, pongs_ = 0;  // ring ping-pong round trips of earlier calls (tags)
   bool failed_ = false;
   int idle_polls_ = 0;
   double bits_ = 0;
