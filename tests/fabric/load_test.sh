@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# shift and congestion on the emulated fabric (tests/fabric/rig.sh): 8 hosts in 2 racks of 4, one
+# rank per host, MPI over TCP on the fabric network, rate caps with tbf.
+#   1. Effective throughput matches known caps: host links 100 Mb/s, both leaf-spine uplinks capped
+#      at 200 Mb/s. In shift step d every host sends to host + d; a flow within a rack gets its host
+#      link (100), the c flows crossing the uplink in one direction share it (min(100, 200 / c)).
+#      Every step's step_effective_pct (vs --link-rate 100M per sender) must match that model
+#      within the rig's accuracy (TCP/IP framing and tbf: measured/model in [0.80, 1.08]), and the
+#      all-cross step (d = 4: 4 flows each way, 50% of the line rate) must sit clearly below the
+#      all-but-two-intra step (d = 1: ~100%).
+#   2. Congestion is felt where the fabric is shared: uplinks capped at 20 Mb/s, host links 500 Mb/s,
+#      victims spread over both racks (2 per rack), aggressors all-to-all (every aggressor streams
+#      to the two of the other rack through the capped uplinks). Victims whose ring partner is in
+#      the other rack must see a latency impact factor (p50) clearly above those whose partner is in
+#      their own rack: min(cross) > 3 x max(intra) and min(cross) > 3.
+# usage: load_test.sh FABSCOPE [--outdir DIR]   (needs root and network namespaces; fails without,
+# like the rest of the fabric tier)
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${1:?usage: load_test.sh FABSCOPE [--outdir DIR]}
+bin=$(readlink -f "$bin")
+out=$(mktemp -d "${TMPDIR:-/tmp}/fabric-load.XXXXXX")
+[ "${2:-}" = --outdir ] && out=${3:?} && mkdir -p "$out"
+rig() { "$here/rig.sh" --id load "$@"; }
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: load_test needs root (network namespaces, tc); run the fabric tier as root"; exit 1; }
+T0=$SECONDS
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+trap 'rig down >/dev/null 2>&1' EXIT
+
+rig up --hosts 8 --racks 2 --host-rate 100mbit --uplink-delay-us 50 >"$out/rig-up.log" 2>&1 || { cat "$out/rig-up.log"; exit 1; }
+topo=$(rig topology)
+echo "load_test: rig up in $((SECONDS - T0)) s; topology $topo"
+
+# 1. shift against the caps.
+rig rate leaf1 200mbit >/dev/null && rig rate leaf2 200mbit >/dev/null || fail "capping the uplinks"
+t=$SECONDS
+rig mpirun "$bin" shift --size 32K --iters 6 --warmup 2 --link-rate 100M --topology "$topo" --out "$out/shift.h5" \
+  >"$out/shift.log" 2>&1 || { cat "$out/shift.log"; fail "shift on the rig"; }
+echo "load_test: shift, 8 hosts, 7 steps: $((SECONDS - t)) s"
+/usr/bin/python3 "$root/tests/mpi/load_check.py" "$out/shift.h5" --ranks 8 --expect shift --link-rate 0.1 || fail "shift file"
+/usr/bin/python3 - "$out/shift.h5" <<'PY' || fail "shift effective throughput vs the caps"
+import sys
+import h5py
+import numpy as np
+
+host, uplink = 100.0, 200.0  # Mb/s
+with h5py.File(sys.argv[1], "r") as f:
+    run = f["runs/00_shift"]
+    to = run["partner_to"][:]
+    pct = run["step_effective_pct"][:]
+    flows = run["flow_gbps"][:] * 1e3
+    leaf = f["topology/hosts/leaf"][:][f["topology/ranks/host"][:]]
+n = to.shape[1]
+ok = True
+print("  step  cross flows per direction  model %  measured %  ratio   flows Mb/s (min / median / max)")
+for s in range(to.shape[0]):
+    cross = [(i, int(to[s, i])) for i in range(n) if leaf[i] != leaf[to[s, i]]]
+    per_dir = {}
+    for i, j in cross:
+        per_dir[leaf[i]] = per_dir.get(leaf[i], 0) + 1
+    model = sum(min(host, uplink / per_dir[leaf[i]]) if leaf[i] != leaf[to[s, i]] else host for i in range(n))
+    model_pct = 100 * model / (n * host)
+    ratio = pct[s] / model_pct
+    good = 0.80 <= ratio <= 1.08
+    ok &= good
+    print(f"  d={s + 1}   {str(sorted(per_dir.values())):>24}   {model_pct:7.1f}  {pct[s]:10.1f}  {ratio:5.2f}   "
+          f"{flows[s].min():.1f} / {np.median(flows[s]):.1f} / {flows[s].max():.1f}{'' if good else '   <- outside [0.80, 1.08]'}")
+d1, d4 = pct[0], pct[3]
+print(f"  all-cross step d=4: {d4:.1f} % vs d=1: {d1:.1f} %")
+ok &= d4 < 0.7 * d1
+sys.exit(0 if ok else 1)
+PY
+
+# 2. congestion: cross-rack victims vs intra-rack victims.
+for h in 1 2 3 4 5 6 7 8; do rig rate "h$h" 500mbit >/dev/null || fail "rate h$h"; done
+rig rate leaf1 20mbit >/dev/null && rig rate leaf2 20mbit >/dev/null || fail "capping the uplinks"
+t=$SECONDS
+rig mpirun "$bin" congestion --victims 0.5 --placement spread --seed 2 --patterns alltoall --aggressor-size 64K \
+  --iters 300 --bw-iters 4 --bw-size 16K --warmup 20 --topology "$topo" --out "$out/congestion.h5" \
+  >"$out/congestion.log" 2>&1 || { cat "$out/congestion.log"; fail "congestion on the rig"; }
+echo "load_test: congestion, 4 victims, 4 aggressors: $((SECONDS - t)) s"
+grep '^congestion:' "$out/congestion.log"
+/usr/bin/python3 "$root/tests/mpi/load_check.py" "$out/congestion.h5" --ranks 8 --expect congestion --placement-spread ||
+  fail "congestion file"
+/usr/bin/python3 - "$out/congestion.h5" <<'PY' || fail "cross-rack victims' impact clearly above intra-rack victims'"
+import sys
+import h5py
+import numpy as np
+
+with h5py.File(sys.argv[1], "r") as f:
+    run = f["runs/00_congestion"]
+    victims = run["victims"][:]
+    lat = run["impact_latency_p50"][0]
+    bw = run["impact_bw_p50"][0]
+    leaf = f["topology/hosts/leaf"][:][f["topology/ranks/host"][:]]
+v = len(victims)
+cross = np.array([leaf[victims[k]] != leaf[victims[(k + 1) % v]] for k in range(v)])
+for k in range(v):
+    print(f"  victim rank {victims[k]} -> rank {victims[(k + 1) % v]}: {'cross-rack' if cross[k] else 'same rack '}  "
+          f"impact latency p50 {lat[k]:8.2f}  bandwidth p50 {bw[k]:6.2f}")
+if cross.all() or not cross.any():
+    print("  the seed gave no mix of cross-rack and same-rack victims; choose another --seed")
+    sys.exit(1)
+c, i = lat[cross].min(), lat[~cross].max()
+print(f"  min cross-rack {c:.2f} vs max same-rack {i:.2f} (need > 3 x and > 3)")
+sys.exit(0 if c > 3 * i and c > 3 else 1)
+PY
+echo "load_test: $fails failures, $((SECONDS - T0)) s; files in $out"
+[ "$fails" -eq 0 ]
