@@ -100,7 +100,7 @@ struct CongestionParams {
   int bw_iters = 20;  // bandwidth windows per phase
   int warmup = 10;    // untimed ping-pongs and allreduces (bandwidth: max(1, warmup / 10) windows)
   int test_stall_rank = -1;   // test hook (--test-stall RANK,PHASE): that rank stays silent for
-  int test_stall_phase = -1;  // --timeout + 1 s in that phase (0 = isolated) instead of its part
+  int test_stall_phase = -1;  // 20 x --timeout in that phase (0 = isolated) instead of its part
 };
 
 struct BenchSpec {
