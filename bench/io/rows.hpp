@@ -19,10 +19,12 @@ void write_rows(const ResultsWriter& out, const std::string& dataset, std::span<
                 std::uint64_t first_row);
 
 // Overwrites single cells of an existing 2-D float64 dataset: `coords` holds (row, col) pairs.
-void write_cells(const ResultsWriter& out, const std::string& dataset, const std::vector<std::uint64_t>& coords,
-                 std::span<const double> values);
+void write_cells(const ResultsWriter& out, const std::string& dataset,
+                 const std::vector<std::uint64_t>& coords, std::span<const double> values);
 
-// A float64 attribute on an existing group or dataset (ResultsWriter::set_attr has strings and int64).
-void set_attr_double(const ResultsWriter& out, const std::string& object, const std::string& name, double value);
+// A float64 attribute on an existing group or dataset (ResultsWriter::set_attr has strings and
+// int64).
+void set_attr_double(const ResultsWriter& out, const std::string& object, const std::string& name,
+                     double value);
 
 }  // namespace fabscope::io

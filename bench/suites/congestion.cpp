@@ -32,8 +32,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <thread>
 
@@ -53,7 +53,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kSpinsBeforeYield = 64;
 constexpr std::int64_t kIdleBeforeSleepNs = 1'000'000;  // an aggressor idle this long polls every
-constexpr int kIdleSleepUs = 100;                       // kIdleSleepUs (a window takes longer anyway)
+constexpr int kIdleSleepUs = 100;  // kIdleSleepUs (a window takes longer anyway)
 
 enum Role : std::int64_t { kIdle = 0, kVictim = 1, kAggressor = 2 };
 
@@ -61,7 +61,8 @@ enum Role : std::int64_t { kIdle = 0, kVictim = 1, kAggressor = 2 };
 std::vector<int> leaves_of_ranks(const Context& ctx) {
   std::string text;
   if (ctx.comm.rank() == 0 && ctx.endpoints != nullptr) {
-    for (int r = 0; r < ctx.comm.size(); ++r) text += fmt::format("{},", ctx.endpoints->leaf(static_cast<topology::Index>(r)));
+    for (int r = 0; r < ctx.comm.size(); ++r)
+      text += fmt::format("{},", ctx.endpoints->leaf(static_cast<topology::Index>(r)));
   }
   text = ctx.comm.broadcast_string(text, 0);
   std::vector<int> out;
@@ -69,7 +70,9 @@ std::vector<int> leaves_of_ranks(const Context& ctx) {
   return out;
 }
 
-double ratio(double num, double den) { return num / den; }  // NaN propagates; x / 0 = inf is a finding
+double ratio(double num, double den) {
+  return num / den;
+}  // NaN propagates; x / 0 = inf is a finding
 
 // A background barrier that must complete within `limit_s` of now (0: no limit): a rank that
 // does not arrive ends the job with a timeout instead of leaving everyone waiting.
@@ -78,14 +81,16 @@ class Arrival {
   Arrival(const Context& ctx, double limit_s, const char* what)
       : barrier_(ctx.comm.ibarrier()),
         deadline_(limit_s > 0 ? core::now_ns() + static_cast<std::int64_t>(limit_s * 1e9) : 0),
-        limit_s_(limit_s), what_(what) {}
+        limit_s_(limit_s),
+        what_(what) {}
   // Polls once; throws core::Timeout when the deadline passed (the clock is read every 256 polls).
   bool test() {
     if (barrier_.test()) return true;
     if (deadline_ != 0 && ++polls_ % 256 == 0 && core::now_ns() > deadline_) {
-      throw core::Timeout(fmt::format("congestion: not every rank reached {} within {:.0f} s (--timeout); a rank is "
-                                      "stuck or gone",
-                                      what_, limit_s_));
+      throw core::Timeout(fmt::format(
+          "congestion: not every rank reached {} within {:.0f} s (--timeout); a rank is "
+          "stuck or gone",
+          what_, limit_s_));
     }
     return false;
   }
@@ -127,7 +132,8 @@ double aggress(const Context& ctx, transport::Flows& flows, double timeout_s) {
   pump(true);
   Arrival go(ctx, timeout_s, "the start of the load");
   while (!go.test()) pump(true);
-  Arrival stop(ctx, 0, "");  // as long as the victims measure (each of their operations has --timeout)
+  Arrival stop(ctx, 0,
+               "");  // as long as the victims measure (each of their operations has --timeout)
   while (!stop.test()) pump(true);
   while (!flows.idle()) pump(false);
   Arrival drained(ctx, 2 * timeout_s, "the end of the load");
@@ -159,7 +165,8 @@ void measure(const CongestionParams& p, VictimFlows& v, std::span<double> rec) {
     const std::int64_t t0 = core::now_ns();
     v.comm->allreduce_sum(&in, &out, 1, d);
     const std::int64_t t1 = core::now_ns();
-    if (i >= p.warmup) rec[iters + bw_iters + static_cast<std::size_t>(i - p.warmup)] = static_cast<double>(t1 - t0);
+    if (i >= p.warmup)
+      rec[iters + bw_iters + static_cast<std::size_t>(i - p.warmup)] = static_cast<double>(t1 - t0);
   }
 }
 
@@ -177,8 +184,9 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   const auto un = static_cast<std::size_t>(n);
   const auto iters = static_cast<std::size_t>(p.iters);
   const auto bw_iters = static_cast<std::size_t>(p.bw_iters);
-  const std::vector<int> victims = load::choose_victims(
-      n, p.victim_fraction, p.placement, p.seed, p.placement == "random" ? std::vector<int>{} : leaves_of_ranks(ctx));
+  const std::vector<int> victims =
+      load::choose_victims(n, p.victim_fraction, p.placement, p.seed,
+                           p.placement == "random" ? std::vector<int>{} : leaves_of_ranks(ctx));
   const auto nv = victims.size();
   std::vector<std::int64_t> role(un, kAggressor);
   for (const int v : victims) role[static_cast<std::size_t>(v)] = kVictim;
@@ -192,38 +200,48 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   std::vector<std::string> phases{"isolated"};
   phases.insert(phases.end(), p.patterns.begin(), p.patterns.end());
 
-  const std::string run = begin_run(ctx, "congestion", p.common, p.iters, p.warmup,
-                                    {{"seed", static_cast<std::int64_t>(p.seed)},
-                                     {"aggressor_size_bytes", static_cast<std::int64_t>(p.aggressor_size)},
-                                     {"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
-                                     {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
-                                     {"bw_iters", p.bw_iters},
-                                     {"window", transport::kWindow},
-                                     {"incast_target", load::incast_target(aggressors, p.seed)},
-                                     {"phases_total", static_cast<std::int64_t>(phases.size())},
-                                     {"phases_done", 0}});
+  const std::string run =
+      begin_run(ctx, "congestion", p.common, p.iters, p.warmup,
+                {{"seed", static_cast<std::int64_t>(p.seed)},
+                 {"aggressor_size_bytes", static_cast<std::int64_t>(p.aggressor_size)},
+                 {"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
+                 {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
+                 {"bw_iters", p.bw_iters},
+                 {"window", transport::kWindow},
+                 {"incast_target", load::incast_target(aggressors, p.seed)},
+                 {"phases_total", static_cast<std::int64_t>(phases.size())},
+                 {"phases_done", 0}});
   if (ctx.out != nullptr) {
     ctx.out->set_attr(run, "placement", p.placement);
     ctx.out->set_attr(run, "patterns", join(p.patterns));
     io::set_attr_double(*ctx.out, run, "victim_fraction", p.victim_fraction);
     ctx.out->write_ints(run + "/role", role, {un}, "-");
-    ctx.out->write_ints(run + "/victims", std::vector<std::int64_t>(victims.begin(), victims.end()), {nv}, "-");
+    ctx.out->write_ints(run + "/victims", std::vector<std::int64_t>(victims.begin(), victims.end()),
+                        {nv}, "-");
     ctx.out->write_strings(run + "/phases", phases);
     const std::size_t np = phases.size();
-    ctx.out->write_doubles(run + "/latency_ns", std::vector<double>(np * nv * iters, kNaN), {np, nv, iters}, "ns", true);
-    ctx.out->write_doubles(run + "/bw_gbps", std::vector<double>(np * nv * bw_iters, kNaN), {np, nv, bw_iters}, "Gb/s", true);
-    ctx.out->write_doubles(run + "/allreduce_ns", std::vector<double>(np * iters, kNaN), {np, iters}, "ns", true);
+    ctx.out->write_doubles(run + "/latency_ns", std::vector<double>(np * nv * iters, kNaN),
+                           {np, nv, iters}, "ns", true);
+    ctx.out->write_doubles(run + "/bw_gbps", std::vector<double>(np * nv * bw_iters, kNaN),
+                           {np, nv, bw_iters}, "Gb/s", true);
+    ctx.out->write_doubles(run + "/allreduce_ns", std::vector<double>(np * iters, kNaN),
+                           {np, iters}, "ns", true);
     for (const char* name : {"impact_latency_p50", "impact_latency_p99", "impact_bw_p50"}) {
       ctx.out->write_doubles(run + "/" + name, std::vector<double>(nq * nv, kNaN), {nq, nv}, "-");
     }
     for (const char* name : {"impact_allreduce_p50", "impact_allreduce_p99"}) {
       ctx.out->write_doubles(run + "/" + name, std::vector<double>(nq, kNaN), {nq}, "-");
     }
-    ctx.out->write_doubles(run + "/aggressor_gbps", std::vector<double>(nq * un, kNaN), {nq, un}, "Gb/s");
-    fmt::print(ctx.table, "# fabscope congestion: {} ranks, {} victims ({} placement, seed {}), {} aggressors running {} with {} "
-               "messages; victims: {} B ping-pong x {}, {} x {} bandwidth windows, 8 B allreduce x {}; transport {}\n",
-               n, nv, p.placement, p.seed, aggressors.size(), join(p.patterns), core::format_size(p.aggressor_size),
-               p.lat_size, p.iters, p.bw_iters, core::format_size(p.bw_size), p.iters, p.common.transport);
+    ctx.out->write_doubles(run + "/aggressor_gbps", std::vector<double>(nq * un, kNaN), {nq, un},
+                           "Gb/s");
+    fmt::print(ctx.table,
+               "# fabscope congestion: {} ranks, {} victims ({} placement, seed {}), {} aggressors "
+               "running {} with {} "
+               "messages; victims: {} B ping-pong x {}, {} x {} bandwidth windows, 8 B allreduce x "
+               "{}; transport {}\n",
+               n, nv, p.placement, p.seed, aggressors.size(), join(p.patterns),
+               core::format_size(p.aggressor_size), p.lat_size, p.iters, p.bw_iters,
+               core::format_size(p.bw_size), p.iters, p.common.transport);
     std::fflush(ctx.table);
   }
 
@@ -233,8 +251,10 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   if (k >= 0) {
     const int next = victims[static_cast<std::size_t>(k + 1) % nv];
     const int prev = victims[(static_cast<std::size_t>(k) + nv - 1) % nv];
-    vf.lat = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.lat_size}, p.common.options);
-    vf.bw = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.bw_size}, p.common.options);
+    vf.lat = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.lat_size},
+                                      p.common.options);
+    vf.bw = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.bw_size},
+                                     p.common.options);
   }
 
   const std::size_t rec_size = iters + bw_iters + iters + 1;
@@ -248,14 +268,16 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
     std::unique_ptr<transport::Flows> load;
     if (loaded && role[static_cast<std::size_t>(me)] == kAggressor) {
       const auto f = load::aggressor_flows(phases[ph], aggressors, me, p.seed);
-      load = transport::connect_flows(p.common.transport, ctx.comm, {f.to, f.from, p.aggressor_size}, p.common.options);
+      load = transport::connect_flows(p.common.transport, ctx.comm,
+                                      {f.to, f.from, p.aggressor_size}, p.common.options);
     }
     std::optional<load::CounterProbe> counters;
     if (loaded) counters.emplace(ctx, p.common);
     if (me == p.test_stall_rank && static_cast<int>(ph) == p.test_stall_phase) {
       // Test hook: this rank goes silent for long; its peers' --timeout must end the job first.
       std::this_thread::sleep_for(std::chrono::duration<double>(20 * timeout_s));
-      throw core::Error(core::ExitCode::kFailure, "test hook (--test-stall): this rank stayed silent");
+      throw core::Error(core::ExitCode::kFailure,
+                        "test hook (--test-stall): this rank stayed silent");
     }
     if (!loaded) {
       if (k >= 0) measure(p, vf, mine);
@@ -282,8 +304,10 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
     for (std::size_t v = 0; v < nv; ++v) {
       const double* rec = all.data() + static_cast<std::size_t>(victims[v]) * rec_size;
       std::copy(rec, rec + iters, lat.begin() + static_cast<std::ptrdiff_t>(v * iters));
-      std::copy(rec + iters, rec + iters + bw_iters, bw.begin() + static_cast<std::ptrdiff_t>(v * bw_iters));
-      for (std::size_t i = 0; i < iters; ++i) ar[i] = v == 0 ? rec[iters + bw_iters + i] : std::max(ar[i], rec[iters + bw_iters + i]);
+      std::copy(rec + iters, rec + iters + bw_iters,
+                bw.begin() + static_cast<std::ptrdiff_t>(v * bw_iters));
+      for (std::size_t i = 0; i < iters; ++i)
+        ar[i] = v == 0 ? rec[iters + bw_iters + i] : std::max(ar[i], rec[iters + bw_iters + i]);
     }
     const auto row = static_cast<std::uint64_t>(ph);
     io::write_rows(*ctx.out, run + "/latency_ns", lat, row);
@@ -308,7 +332,9 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
       }
       const double ar50 = ratio(s_ar.p50, iso_ar.p50), ar99 = ratio(s_ar.p99, iso_ar.p99);
       std::vector<double> agg(un, kNaN);
-      for (const int a : aggressors) agg[static_cast<std::size_t>(a)] = all[static_cast<std::size_t>(a) * rec_size + rec_size - 1];
+      for (const int a : aggressors)
+        agg[static_cast<std::size_t>(a)] =
+            all[static_cast<std::size_t>(a) * rec_size + rec_size - 1];
       const auto q = row - 1;
       io::write_rows(*ctx.out, run + "/impact_latency_p50", f_lat50, q);
       io::write_rows(*ctx.out, run + "/impact_latency_p99", f_lat99, q);
@@ -327,12 +353,17 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
     const auto l = core::summarize(lat50), b = core::summarize(bw50);
     std::string impact;
     if (loaded) {
-      const auto fl = core::summarize(f_lat50), fl99 = core::summarize(f_lat99), fb = core::summarize(f_bw);
-      impact = fmt::format("; impact latency p50 median {:.2f} (max {:.2f}), p99 median {:.2f}, bw median {:.2f} (max {:.2f}), "
-                           "allreduce p50 {:.2f}",
-                           fl.p50, fl.max, fl99.p50, fb.p50, fb.max, ratio(s_ar.p50, iso_ar.p50));
+      const auto fl = core::summarize(f_lat50), fl99 = core::summarize(f_lat99),
+                 fb = core::summarize(f_bw);
+      impact = fmt::format(
+          "; impact latency p50 median {:.2f} (max {:.2f}), p99 median {:.2f}, bw median {:.2f} "
+          "(max {:.2f}), "
+          "allreduce p50 {:.2f}",
+          fl.p50, fl.max, fl99.p50, fb.p50, fb.max, ratio(s_ar.p50, iso_ar.p50));
     }
-    fmt::print(ctx.table, "congestion: {:<9} victims latency p50 median {:.2f} us, bw p50 median {:.2f} Gb/s, allreduce p50 "
+    fmt::print(ctx.table,
+               "congestion: {:<9} victims latency p50 median {:.2f} us, bw p50 median {:.2f} Gb/s, "
+               "allreduce p50 "
                "{:.2f} us{}\n",
                phases[ph], l.p50 / 1e3, b.p50, s_ar.p50 / 1e3, impact);
     std::fflush(ctx.table);

@@ -37,7 +37,8 @@ std::vector<std::vector<int>> permutation_partners(int n, int steps, std::uint64
   std::vector<std::vector<int>> out;
   std::vector<int> p(static_cast<std::size_t>(n));
   for (int s = 0; s < steps; ++s) {
-    for (bool fixed_point = true; fixed_point;) {  // a uniform permutation is a derangement with p ~ 1/e
+    for (bool fixed_point = true;
+         fixed_point;) {  // a uniform permutation is a derangement with p ~ 1/e
       std::iota(p.begin(), p.end(), 0);
       rng.shuffle(p);
       fixed_point = false;
@@ -50,7 +51,8 @@ std::vector<std::vector<int>> permutation_partners(int n, int steps, std::uint64
 
 std::vector<int> senders_to(const std::vector<int>& to) {
   std::vector<int> from(to.size(), -1);
-  for (std::size_t i = 0; i < to.size(); ++i) from[static_cast<std::size_t>(to[i])] = static_cast<int>(i);
+  for (std::size_t i = 0; i < to.size(); ++i)
+    from[static_cast<std::size_t>(to[i])] = static_cast<int>(i);
   return from;
 }
 
@@ -59,8 +61,8 @@ int victim_count(int n, double fraction) {
   return std::clamp(v, 2, std::max(2, n - 2));
 }
 
-std::vector<int> choose_victims(int n, double fraction, const std::string& placement, std::uint64_t seed,
-                                const std::vector<int>& leaf_of_rank) {
+std::vector<int> choose_victims(int n, double fraction, const std::string& placement,
+                                std::uint64_t seed, const std::vector<int>& leaf_of_rank) {
   const auto v = static_cast<std::size_t>(victim_count(n, fraction));
   Rng rng(seed);
   std::vector<int> chosen;
@@ -70,10 +72,13 @@ std::vector<int> choose_victims(int n, double fraction, const std::string& place
     rng.shuffle(chosen);
     chosen.resize(v);
   } else if (placement == "leaf" || placement == "spread") {
-    // Ranks grouped by leaf (a rank of unknown leaf is a group of its own), groups in a seeded order.
+    // Ranks grouped by leaf (a rank of unknown leaf is a group of its own), groups in a seeded
+    // order.
     std::map<std::int64_t, std::vector<int>> by_leaf;
     for (int r = 0; r < n; ++r) {
-      const int leaf = static_cast<std::size_t>(r) < leaf_of_rank.size() ? leaf_of_rank[static_cast<std::size_t>(r)] : -1;
+      const int leaf = static_cast<std::size_t>(r) < leaf_of_rank.size()
+                           ? leaf_of_rank[static_cast<std::size_t>(r)]
+                           : -1;
       by_leaf[leaf >= 0 ? leaf : -1 - static_cast<std::int64_t>(r)].push_back(r);
     }
     std::vector<std::vector<int>> groups;
@@ -90,7 +95,8 @@ std::vector<int> choose_victims(int n, double fraction, const std::string& place
           if (k < g.size() && chosen.size() < v) chosen.push_back(g[k]);
     }
   } else {
-    throw core::UsageError(fmt::format("--placement: unknown placement '{}'; use random, leaf or spread", placement));
+    throw core::UsageError(
+        fmt::format("--placement: unknown placement '{}'; use random, leaf or spread", placement));
   }
   rng.shuffle(chosen);  // a random ring
   return chosen;
@@ -127,25 +133,30 @@ PatternFlows aggressor_flows(const std::string& pattern, const std::vector<int>&
       f.from.push_back(a);
     }
   } else if (pattern == "flood") {
-    const auto perm = permutation_partners(static_cast<int>(aggressors.size()), 1, seed ^ kFloodStream)[0];
+    const auto perm =
+        permutation_partners(static_cast<int>(aggressors.size()), 1, seed ^ kFloodStream)[0];
     f.to.push_back(aggressors[static_cast<std::size_t>(perm[index])]);
     f.from.push_back(aggressors[static_cast<std::size_t>(senders_to(perm)[index])]);
   } else {
-    throw core::UsageError(fmt::format("--patterns: unknown pattern '{}'; use incast, alltoall or flood", pattern));
+    throw core::UsageError(
+        fmt::format("--patterns: unknown pattern '{}'; use incast, alltoall or flood", pattern));
   }
   return f;
 }
 
 CounterProbe::CounterProbe(const Context& ctx, const Common& common)
-    : ctx_(ctx), common_(common),
+    : ctx_(ctx),
+      common_(common),
       before_(transport::load_counters(common.transport, common.options, ctx.comm.local_rank())) {}
 
 void CounterProbe::finish(const std::string& group) {
   std::string mine;
   if (!before_.empty()) {
-    for (const auto& [name, after] : transport::load_counters(common_.transport, common_.options, ctx_.comm.local_rank())) {
+    for (const auto& [name, after] :
+         transport::load_counters(common_.transport, common_.options, ctx_.comm.local_rank())) {
       const auto it = before_.find(name);
-      if (it != before_.end()) mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
+      if (it != before_.end())
+        mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
     }
   }
   const auto all = ctx_.comm.gather_strings(mine);

@@ -19,7 +19,8 @@ namespace fabscope::suites::load {
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) : engine_(seed) {}
-  [[nodiscard]] std::uint64_t below(std::uint64_t n);  // uniform in [0, n), n >= 1 (rejection sampling)
+  [[nodiscard]] std::uint64_t below(
+      std::uint64_t n);  // uniform in [0, n), n >= 1 (rejection sampling)
   template <typename T>
   void shuffle(std::vector<T>& v) {  // Fisher-Yates
     for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
@@ -35,7 +36,8 @@ class Rng {
 // `steps` random derangements of 0..n-1 (no rank sends to itself), each uniform over all
 // derangements (Fisher-Yates, redrawn while any rank maps to itself), one after the other from one
 // generator seeded with `seed`.
-[[nodiscard]] std::vector<std::vector<int>> permutation_partners(int n, int steps, std::uint64_t seed);
+[[nodiscard]] std::vector<std::vector<int>> permutation_partners(int n, int steps,
+                                                                 std::uint64_t seed);
 
 // The inverse of a permutation: from[j] = i where to[i] = j.
 [[nodiscard]] std::vector<int> senders_to(const std::vector<int>& to);
@@ -52,7 +54,8 @@ class Rng {
 // leaf_of_rank[i] is rank i's leaf (needed for leaf and spread; -1 = unknown counts as its own
 // leaf). The ring order is a seeded shuffle of the chosen victims. Throws core::UsageError for an
 // unknown placement.
-[[nodiscard]] std::vector<int> choose_victims(int n, double fraction, const std::string& placement, std::uint64_t seed,
+[[nodiscard]] std::vector<int> choose_victims(int n, double fraction, const std::string& placement,
+                                              std::uint64_t seed,
                                               const std::vector<int>& leaf_of_rank);
 
 // The aggressor patterns, over the aggressors' world ranks (ascending):
@@ -62,7 +65,8 @@ class Rng {
 struct PatternFlows {
   std::vector<int> to, from;
 };
-[[nodiscard]] PatternFlows aggressor_flows(const std::string& pattern, const std::vector<int>& aggressors, int me,
+[[nodiscard]] PatternFlows aggressor_flows(const std::string& pattern,
+                                           const std::vector<int>& aggressors, int me,
                                            std::uint64_t seed);
 [[nodiscard]] int incast_target(const std::vector<int>& aggressors, std::uint64_t seed);
 [[nodiscard]] const std::vector<std::string>& pattern_names();

@@ -18,8 +18,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <thread>
 
@@ -50,9 +50,10 @@ struct FlowError {
 
 // The senders' link rates, Gb/s, by rank: --link-rate for all, else each rank's port rate.
 std::vector<double> link_rates(const Context& ctx, const ShiftParams& p) {
-  const double mine = p.link_rate_gbps > 0
-                          ? p.link_rate_gbps
-                          : transport::port_rate_gbps(p.common.transport, p.common.options, ctx.comm.local_rank());
+  const double mine =
+      p.link_rate_gbps > 0
+          ? p.link_rate_gbps
+          : transport::port_rate_gbps(p.common.transport, p.common.options, ctx.comm.local_rank());
   std::vector<double> all(ctx.comm.rank() == 0 ? static_cast<std::size_t>(ctx.comm.size()) : 0);
   ctx.comm.gather(std::span<const double>(&mine, 1), all);
   return all;
@@ -98,13 +99,19 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     ctx.out->write_doubles(run + "/step_aggregate_gbps", nan_s, {us}, "Gb/s");
     ctx.out->write_doubles(run + "/step_effective_pct", nan_s, {us}, "%");
     ctx.out->write_doubles(run + "/step_seconds", nan_s, {us}, "s");
-    ctx.out->write_doubles(run + "/flow_samples", std::vector<double>(us * un * iters, kNaN), {us, un, iters}, "Gb/s",
+    ctx.out->write_doubles(run + "/flow_samples", std::vector<double>(us * un * iters, kNaN),
+                           {us, un, iters}, "Gb/s",
                            /*compress=*/true);
-    fmt::print(ctx.table, "# fabscope shift: {} ranks, {} steps ({}), every rank streams {} windows of {} x {} at once "
-               "(+{} warm-up), transport {}; link rate {}\n",
-               n, steps, permutation ? fmt::format("seeded derangements, seed {}", p.seed) : "rank + d, d = 1..N-1",
-               p.iters, transport::kWindow, core::format_size(p.size), p.warmup, p.common.transport,
-               std::isnan(link_rate) ? std::string("unknown (pass --link-rate)") : fmt::format("{:g} Gb/s", link_rate));
+    fmt::print(
+        ctx.table,
+        "# fabscope shift: {} ranks, {} steps ({}), every rank streams {} windows of {} x {} at "
+        "once "
+        "(+{} warm-up), transport {}; link rate {}\n",
+        n, steps,
+        permutation ? fmt::format("seeded derangements, seed {}", p.seed) : "rank + d, d = 1..N-1",
+        p.iters, transport::kWindow, core::format_size(p.size), p.warmup, p.common.transport,
+        std::isnan(link_rate) ? std::string("unknown (pass --link-rate)")
+                              : fmt::format("{:g} Gb/s", link_rate));
     std::fflush(ctx.table);
   }
 
@@ -112,7 +119,8 @@ void run_shift(Context& ctx, const ShiftParams& p) {
   const std::size_t rec_size = kHead + iters;
   std::vector<double> mine(rec_size), all(me == 0 ? rec_size * un : 0), window_ns(iters);
   std::vector<FlowError> errors;
-  std::vector<std::vector<double>> pair_flows(me == 0 ? un * un : 0);  // rank 0: flow_gbps per (i, j)
+  std::vector<std::vector<double>> pair_flows(me == 0 ? un * un
+                                                      : 0);  // rank 0: flow_gbps per (i, j)
   std::vector<double> aggregates;
   load::CounterProbe counters(ctx, p.common);
   const std::int64_t t_start = core::now_ns();
@@ -129,12 +137,14 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     // while its next peer still waits out --timeout in this one.
     ctx.comm.quiet_barrier();
     try {
-      auto flows = transport::connect_flows(p.common.transport, ctx.comm, {{dest}, {src}, p.size}, p.common.options);
+      auto flows = transport::connect_flows(p.common.transport, ctx.comm, {{dest}, {src}, p.size},
+                                            p.common.options);
       ctx.comm.quiet_barrier();  // every flow of the step starts together
       t0 = core::now_ns();
       if (me == p.test_stall_rank && s == p.test_stall_step) {
         std::this_thread::sleep_for(std::chrono::duration<double>(p.common.options.timeout_s + 1));
-        throw core::Error(core::ExitCode::kFailure, "test hook (--test-stall): this rank stayed silent");
+        throw core::Error(core::ExitCode::kFailure,
+                          "test hook (--test-stall): this rank stayed silent");
       }
       flows->run(p.warmup, p.iters, window_ns);
       mine[0] = static_cast<double>(core::now_ns() - t0) / 1e9;
@@ -142,12 +152,14 @@ void run_shift(Context& ctx, const ShiftParams& p) {
       if (t0 != 0) mine[0] = static_cast<double>(core::now_ns() - t0) / 1e9;
       // This rank's own flow is the outgoing one: when all its windows completed and the error came
       // from an incoming flow, the flow is fine (the incoming flow's sender records its failure).
-      const bool sent_all = std::all_of(window_ns.begin(), window_ns.end(), [](double w) { return std::isfinite(w); });
+      const bool sent_all = std::all_of(window_ns.begin(), window_ns.end(),
+                                        [](double w) { return std::isfinite(w); });
       if (!sent_all) {
         mine[1] = dynamic_cast<const core::Timeout*>(&e) != nullptr ? kTimeout : kFailed;
         error = e.what();
       }
-      core::log::error("shift step {}: rank {} (sending to rank {}, receiving from rank {}): {}", s + 1, me, dest, src, e.what());
+      core::log::error("shift step {}: rank {} (sending to rank {}, receiving from rank {}): {}",
+                       s + 1, me, dest, src, e.what());
       if (t0 == 0) ctx.comm.quiet_barrier();  // failed while connecting: still meet the others
     }
     if (mine[1] == kOk) {
@@ -163,13 +175,15 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     double aggregate = 0, step_s = 0;
     for (std::size_t r = 0; r < un; ++r) {
       const double* rec = all.data() + r * rec_size;
-      std::copy(rec + kHead, rec + rec_size, samples.begin() + static_cast<std::ptrdiff_t>(r * iters));
+      std::copy(rec + kHead, rec + rec_size,
+                samples.begin() + static_cast<std::ptrdiff_t>(r * iters));
       flow[r] = core::summarize(std::span<const double>(rec + kHead, iters)).p50;
       if (!std::isnan(rec[0])) step_s = std::max(step_s, rec[0]);
       if (!std::isnan(flow[r])) aggregate += flow[r];
       const auto j = static_cast<std::size_t>(to[r]);
       if (rec[1] != kOk) {
-        errors.push_back({s, static_cast<std::int64_t>(r), to[r], static_cast<std::int64_t>(rec[1]), messages[r]});
+        errors.push_back({s, static_cast<std::int64_t>(r), to[r], static_cast<std::int64_t>(rec[1]),
+                          messages[r]});
       }
       auto& history = pair_flows[r * un + j];
       history.push_back(flow[r]);
@@ -181,17 +195,23 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     const auto row = static_cast<std::uint64_t>(s);
     io::write_rows(*ctx.out, run + "/flow_samples", samples, row);
     io::write_rows(*ctx.out, run + "/flow_gbps", flow, row);
-    io::write_rows(*ctx.out, run + "/step_aggregate_gbps", std::span<const double>(&aggregate, 1), row);
-    io::write_rows(*ctx.out, run + "/step_effective_pct", std::span<const double>(&effective, 1), row);
+    io::write_rows(*ctx.out, run + "/step_aggregate_gbps", std::span<const double>(&aggregate, 1),
+                   row);
+    io::write_rows(*ctx.out, run + "/step_effective_pct", std::span<const double>(&effective, 1),
+                   row);
     io::write_rows(*ctx.out, run + "/step_seconds", std::span<const double>(&step_s, 1), row);
     io::write_cells(*ctx.out, run + "/bw_gbps", cells, cell_values);
     ctx.out->set_attr(run, "steps_done", static_cast<std::int64_t>(s + 1));
     if (!ctx.quiet) {
       const auto f = core::summarize(flow);
       const double elapsed = static_cast<double>(core::now_ns() - t_start) / 1e9;
-      fmt::print(ctx.table, "shift: step {} of {} done: aggregate {:.2f} Gb/s ({}), flows p50 min {:.2f} / median {:.2f} / max "
+      fmt::print(ctx.table,
+                 "shift: step {} of {} done: aggregate {:.2f} Gb/s ({}), flows p50 min {:.2f} / "
+                 "median {:.2f} / max "
                  "{:.2f} Gb/s, elapsed {}, ETA {}\n",
-                 s + 1, steps, aggregate, std::isnan(effective) ? std::string("link rate unknown") : fmt::format("{:.1f} % of the link rates", effective),
+                 s + 1, steps, aggregate,
+                 std::isnan(effective) ? std::string("link rate unknown")
+                                       : fmt::format("{:.1f} % of the link rates", effective),
                  f.min, f.p50, f.max, core::format_duration(elapsed),
                  core::format_duration(elapsed / (s + 1) * (steps - s - 1)));
       std::fflush(ctx.table);
@@ -216,14 +236,19 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     ctx.out->write_ints(run + "/errors/peer", peer, dims, "-");
     ctx.out->write_ints(run + "/errors/status", status, dims, "-");
     ctx.out->write_strings(run + "/errors/message", message);
-    fmt::print(ctx.table, "# shift: {} flow(s) FAILED or timed out (see the file's errors/ datasets)\n", errors.size());
+    fmt::print(ctx.table,
+               "# shift: {} flow(s) FAILED or timed out (see the file's errors/ datasets)\n",
+               errors.size());
   }
   const auto a = core::summarize(aggregates);
-  fmt::print(ctx.table, "# shift summary: {} steps; aggregate per step min {:.2f} / median {:.2f} / max {:.2f} Gb/s{}\n", steps,
-             a.min, a.p50, a.max,
-             std::isnan(rate_sum) ? std::string()
-                                  : fmt::format("; effective min {:.1f} / median {:.1f} % of {:g} Gb/s x {} senders",
-                                                100 * a.min / rate_sum, 100 * a.p50 / rate_sum, link_rate, n));
+  fmt::print(ctx.table,
+             "# shift summary: {} steps; aggregate per step min {:.2f} / median {:.2f} / max "
+             "{:.2f} Gb/s{}\n",
+             steps, a.min, a.p50, a.max,
+             std::isnan(rate_sum)
+                 ? std::string()
+                 : fmt::format("; effective min {:.1f} / median {:.1f} % of {:g} Gb/s x {} senders",
+                               100 * a.min / rate_sum, 100 * a.p50 / rate_sum, link_rate, n));
   ctx.out->end_run(run);
 }
 

@@ -54,13 +54,15 @@ std::map<std::string, std::uint64_t> netdev_pause_counters(const std::string& if
   ifr.ifr_data = reinterpret_cast<char*>(&info);
   if (::ioctl(fd, SIOCETHTOOL, &ifr) == 0 && info.n_stats > 0) {
     const std::uint32_t n = info.n_stats;
-    std::vector<std::uint8_t> names(sizeof(ethtool_gstrings) + static_cast<std::size_t>(n) * ETH_GSTRING_LEN);
+    std::vector<std::uint8_t> names(sizeof(ethtool_gstrings) +
+                                    static_cast<std::size_t>(n) * ETH_GSTRING_LEN);
     auto* gs = reinterpret_cast<ethtool_gstrings*>(names.data());
     gs->cmd = ETHTOOL_GSTRINGS;
     gs->string_set = ETH_SS_STATS;
     gs->len = n;
     ifr.ifr_data = reinterpret_cast<char*>(gs);
-    std::vector<std::uint8_t> values(sizeof(ethtool_stats) + static_cast<std::size_t>(n) * sizeof(std::uint64_t));
+    std::vector<std::uint8_t> values(sizeof(ethtool_stats) +
+                                     static_cast<std::size_t>(n) * sizeof(std::uint64_t));
     auto* st = reinterpret_cast<ethtool_stats*>(values.data());
     st->cmd = ETHTOOL_GSTATS;
     st->n_stats = n;
@@ -68,7 +70,8 @@ std::map<std::string, std::uint64_t> netdev_pause_counters(const std::string& if
       ifr.ifr_data = reinterpret_cast<char*>(st);
       if (::ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
         for (std::uint32_t i = 0; i < std::min(n, st->n_stats); ++i) {
-          const char* p = reinterpret_cast<const char*>(gs->data) + static_cast<std::size_t>(i) * ETH_GSTRING_LEN;
+          const char* p = reinterpret_cast<const char*>(gs->data) +
+                          static_cast<std::size_t>(i) * ETH_GSTRING_LEN;
           const std::string name(p, strnlen(p, ETH_GSTRING_LEN));
           if (is_pause_counter(name)) out["netdev/" + name] = st->data[i];
         }
@@ -83,18 +86,20 @@ std::map<std::string, std::uint64_t> netdev_pause_counters(const std::string& if
 
 bool is_pause_counter(std::string_view name) {
   std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   for (const char* key : {"pause", "pfc", "xon", "xoff"})
     if (lower.find(key) != std::string::npos) return true;
   return false;
 }
 
-std::unique_ptr<Flows> connect_flows(std::string_view transport, const runtime::Comm& comm, const FlowsSpec& spec,
-                                     const Options& opt) {
+std::unique_ptr<Flows> connect_flows(std::string_view transport, const runtime::Comm& comm,
+                                     const FlowsSpec& spec, const Options& opt) {
   if (spec.size == 0) throw core::UsageError("flows: message size must be at least 1 byte");
   if (transport == "mpi") return flows::make_mpi_flows(comm, spec, opt);
   if (transport == "verbs") return flows::make_verbs_flows(comm, spec, opt);
-  throw core::UsageError(fmt::format("--transport: unknown transport '{}'; use mpi or verbs", transport));
+  throw core::UsageError(
+      fmt::format("--transport: unknown transport '{}'; use mpi or verbs", transport));
 }
 
 double port_rate_gbps(std::string_view transport, const Options& opt, int local_rank) {
@@ -102,10 +107,12 @@ double port_rate_gbps(std::string_view transport, const Options& opt, int local_
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-std::map<std::string, std::uint64_t> load_counters(std::string_view transport, const Options& opt, int local_rank) {
+std::map<std::string, std::uint64_t> load_counters(std::string_view transport, const Options& opt,
+                                                   int local_rank) {
   auto out = port_counters(transport, opt, local_rank);
   if (transport == "verbs") {
-    for (const auto& [k, v] : flows::netdev_pause_counters(flows::verbs_netdev(opt, local_rank))) out[k] = v;
+    for (const auto& [k, v] : flows::netdev_pause_counters(flows::verbs_netdev(opt, local_rank)))
+      out[k] = v;
   }
   return out;
 }

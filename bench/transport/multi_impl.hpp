@@ -25,8 +25,10 @@ struct Tags {
 // oversubscribed ranks (more ranks than cores) let the rank that can progress run.
 inline constexpr int kSpinsBeforeYield = 64;
 
-std::unique_ptr<Flows> make_mpi_flows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt);
-std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt);
+std::unique_ptr<Flows> make_mpi_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+                                      const Options& opt);
+std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+                                        const Options& opt);
 double verbs_port_rate_gbps(const Options& opt, int local_rank);
 // The verbs port's network device (RoCE: the netdev of its GID; "" on InfiniBand).
 std::string verbs_netdev(const Options& opt, int local_rank);

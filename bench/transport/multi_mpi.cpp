@@ -100,7 +100,9 @@ class MpiFlows final : public Flows {
           Out& o = outs_[f];
           if (o.active && reqs_.test(o.slot, kW + 1)) {
             const std::int64_t t1 = core::now_ns();
-            if (o.done >= warmup) window_ns[f * static_cast<std::size_t>(windows) + static_cast<std::size_t>(o.done - warmup)] = static_cast<double>(t1 - o.t0);
+            if (o.done >= warmup)
+              window_ns[f * static_cast<std::size_t>(windows) +
+                        static_cast<std::size_t>(o.done - warmup)] = static_cast<double>(t1 - o.t0);
             finish_window(o, t1);
             progressed = true;
           }
@@ -123,7 +125,8 @@ class MpiFlows final : public Flows {
           silence.reset();
           continue;
         }
-        if (++spins % kPollsPerClockRead == 0) silence.check(silence_ns_, [&] { return stuck_peer(total); });
+        if (++spins % kPollsPerClockRead == 0)
+          silence.check(silence_ns_, [&] { return stuck_peer(total); });
         if (spins >= kSpinsBeforeYield) std::this_thread::yield();
       }
     });
@@ -131,14 +134,15 @@ class MpiFlows final : public Flows {
 
   void ring_pingpong(int warmup, std::span<double> one_way_ns) override {
     if (spec_.to.size() != 1 || spec_.from.size() != 1) {
-      throw core::Error(core::ExitCode::kFailure, "internal: ring ping-pong needs one outgoing and one incoming flow");
+      throw core::Error(core::ExitCode::kFailure,
+                        "internal: ring ping-pong needs one outgoing and one incoming flow");
     }
     guarded([&] {
       const int total = warmup + static_cast<int>(one_way_ns.size());
       const Out& to = outs_[0];
       const In& from = ins_[0];
-      const std::size_t ping_send = ping_slot_, pong_recv = ping_slot_ + 1, ping_recv = ping_slot_ + 2,
-                        pong_send = ping_slot_ + 3;
+      const std::size_t ping_send = ping_slot_, pong_recv = ping_slot_ + 1,
+                        ping_recv = ping_slot_ + 2, pong_send = ping_slot_ + 3;
       const std::size_t n = spec_.size;
       int sent = 0, answered = 0;
       bool waiting = false, listening = false;
@@ -149,7 +153,9 @@ class MpiFlows final : public Flows {
         // Initiator towards `to`: ping, then wait for its pong.
         if (waiting && reqs_.test(ping_send, 2)) {
           const std::int64_t t1 = core::now_ns();
-          if (sent >= warmup) one_way_ns[static_cast<std::size_t>(sent - warmup)] = static_cast<double>(t1 - t0) / 2.0;
+          if (sent >= warmup)
+            one_way_ns[static_cast<std::size_t>(sent - warmup)] =
+                static_cast<double>(t1 - t0) / 2.0;
           ++sent;
           waiting = false;
           progressed = true;
@@ -215,8 +221,10 @@ class MpiFlows final : public Flows {
       const std::int64_t now = core::now_ns();
       for (const Out& o : outs_) {
         if (o.active && now - o.t0 > silence_ns_) {
-          throw core::Timeout(fmt::format("mpi flow to rank {}: a window of {} x {} B not acknowledged within {:.1f} s (--timeout)",
-                                          o.peer, kW, spec_.size, static_cast<double>(silence_ns_) / 1e9));
+          throw core::Timeout(
+              fmt::format("mpi flow to rank {}: a window of {} x {} B not acknowledged within "
+                          "{:.1f} s (--timeout)",
+                          o.peer, kW, spec_.size, static_cast<double>(silence_ns_) / 1e9));
         }
       }
     });
@@ -256,15 +264,17 @@ class MpiFlows final : public Flows {
       const std::int64_t now = core::now_ns();
       if (since == 0) since = now;
       if (limit_ns > 0 && now - since > limit_ns) {
-        throw core::Timeout(fmt::format("mpi flows: no progress for {:.1f} s (--timeout) waiting on rank {}",
-                                        static_cast<double>(limit_ns) / 1e9, peer()));
+        throw core::Timeout(
+            fmt::format("mpi flows: no progress for {:.1f} s (--timeout) waiting on rank {}",
+                        static_cast<double>(limit_ns) / 1e9, peer()));
       }
     }
   };
 
   template <class F>
   void guarded(F&& body) {
-    if (failed_) throw core::Timeout("mpi flows already failed; the connection set cannot be reused");
+    if (failed_)
+      throw core::Timeout("mpi flows already failed; the connection set cannot be reused");
     try {
       body();
     } catch (const core::Error&) {
@@ -289,7 +299,8 @@ class MpiFlows final : public Flows {
     if (first_start_ns_ == 0) first_start_ns_ = o.t0;
     const auto f = static_cast<std::size_t>(&o - outs_.data());
     reqs_.irecv(o.slot + kW, ack_of(f), kAckBytes, o.peer, o.tags.ack);
-    for (std::size_t k = 0; k < kW; ++k) reqs_.isend(o.slot + k, sbuf_.data(), spec_.size, o.peer, o.tags.data);
+    for (std::size_t k = 0; k < kW; ++k)
+      reqs_.isend(o.slot + k, sbuf_.data(), spec_.size, o.peer, o.tags.data);
     o.active = true;
   }
 
@@ -301,7 +312,8 @@ class MpiFlows final : public Flows {
   }
 
   void post_window(In& i) {
-    for (std::size_t k = 0; k < kW; ++k) reqs_.irecv(i.slot + k, rbuf_.data(), spec_.size, i.peer, i.tags.data);
+    for (std::size_t k = 0; k < kW; ++k)
+      reqs_.irecv(i.slot + k, rbuf_.data(), spec_.size, i.peer, i.tags.data);
     i.posted = true;
   }
 
@@ -334,7 +346,8 @@ class MpiFlows final : public Flows {
 
 }  // namespace
 
-std::unique_ptr<Flows> make_mpi_flows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt) {
+std::unique_ptr<Flows> make_mpi_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+                                      const Options& opt) {
   return std::make_unique<MpiFlows>(comm, spec, opt);
 }
 

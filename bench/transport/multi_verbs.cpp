@@ -33,18 +33,26 @@ constexpr int kPollsPerClockRead = 4096;
 
 verbs::Port& shared_port(const Options& opt, int local_rank) {
   static std::optional<verbs::Port> port;
-  if (!port) port.emplace(verbs::open_port(verbs::DeviceOptions{opt.device, opt.devices, opt.gid_index, 0}, local_rank));
+  if (!port)
+    port.emplace(verbs::open_port(verbs::DeviceOptions{opt.device, opt.devices, opt.gid_index, 0},
+                                  local_rank));
   return *port;
 }
 
 int mtu_enum(int bytes) {
   switch (bytes) {
-    case 256: return IBV_MTU_256;
-    case 512: return IBV_MTU_512;
-    case 1024: return IBV_MTU_1024;
-    case 2048: return IBV_MTU_2048;
-    case 4096: return IBV_MTU_4096;
-    default: return 0;
+    case 256:
+      return IBV_MTU_256;
+    case 512:
+      return IBV_MTU_512;
+    case 1024:
+      return IBV_MTU_1024;
+    case 2048:
+      return IBV_MTU_2048;
+    case 4096:
+      return IBV_MTU_4096;
+    default:
+      return 0;
   }
 }
 
@@ -66,22 +74,27 @@ struct Conn {
   int left = 0;         // operations of the window not yet posted
   int done = 0;         // windows completed
   std::int64_t t0 = 0;
-  std::uint8_t tag = 0;   // outgoing: tag of the current window; incoming: last tag seen
+  std::uint8_t tag = 0;  // outgoing: tag of the current window; incoming: last tag seen
 };
 
 class VerbsFlows final : public Flows {
  public:
   VerbsFlows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt)
-      : comm_(comm), spec_(spec), opt_(opt), port_(shared_port(opt, comm.local_rank())),
+      : comm_(comm),
+        spec_(spec),
+        opt_(opt),
+        port_(shared_port(opt, comm.local_rank())),
         silence_ns_(static_cast<std::int64_t>(opt.timeout_s * 1e9)),
         reqs_(comm, 2 * (spec.to.size() + spec.from.size())) {
     const auto tags = tags_of(spec);
-    const auto inline_bytes = opt.inline_size >= 0 ? static_cast<std::uint32_t>(opt.inline_size) : kDefaultInline;
+    const auto inline_bytes =
+        opt.inline_size >= 0 ? static_cast<std::uint32_t>(opt.inline_size) : kDefaultInline;
     auto make = [&](int peer) {
       Conn c;
       c.peer = peer;
       c.tags = tags.at(peer);
-      c.ep = std::make_unique<verbs::Endpoint>(port_, 2 * spec.size + 64, opt.tx_depth, 1, inline_bytes, opt.inline_size < 0);
+      c.ep = std::make_unique<verbs::Endpoint>(port_, 2 * spec.size + 64, opt.tx_depth, 1,
+                                               inline_bytes, opt.inline_size < 0);
       return c;
     };
     for (const int p : spec.to) outs_.push_back(make(p));
@@ -124,10 +137,12 @@ class VerbsFlows final : public Flows {
       const int total = warmup + windows;
       for (Conn& c : outs_) c.done = 0;
       for (Conn& c : ins_) c.tag = last_byte(c);
-      // fin: slot 2k receives from incoming flow k's sender, slot 2k+1 tells outgoing flow k's receiver.
+      // fin: slot 2k receives from incoming flow k's sender, slot 2k+1 tells outgoing flow k's
+      // receiver.
       std::vector<char>& fin = fin_;
       fin.assign(2 * (outs_.size() + ins_.size()), 1);
-      for (std::size_t k = 0; k < ins_.size(); ++k) reqs_.irecv(2 * k, &fin[2 * k], 1, ins_[k].peer, ins_[k].tags.fin);
+      for (std::size_t k = 0; k < ins_.size(); ++k)
+        reqs_.irecv(2 * k, &fin[2 * k], 1, ins_[k].peer, ins_[k].tags.fin);
       bool told = false;
       try {
         std::int64_t silent_since = 0;
@@ -141,7 +156,10 @@ class VerbsFlows final : public Flows {
             progressed = poll(c) || progressed;
             if (c.active && c.left == 0 && c.outstanding == 0) {
               const std::int64_t t1 = core::now_ns();
-              if (c.done >= warmup) window_ns[f * static_cast<std::size_t>(windows) + static_cast<std::size_t>(c.done - warmup)] = static_cast<double>(t1 - c.t0);
+              if (c.done >= warmup)
+                window_ns[f * static_cast<std::size_t>(windows) +
+                          static_cast<std::size_t>(c.done - warmup)] =
+                    static_cast<double>(t1 - c.t0);
               finish(c, t1);
               progressed = true;
             }
@@ -167,10 +185,12 @@ class VerbsFlows final : public Flows {
           if (moved || silent_since == 0) silent_since = now;
           moved = false;
           if (now - silent_since > silence_ns_) {
-            throw core::Timeout(fmt::format("verbs flows on {}: no progress for {:.0f} s (--timeout) waiting on rank {}",
-                                            port_.where(), opt_.timeout_s, stuck_peer(total)));
+            throw core::Timeout(fmt::format(
+                "verbs flows on {}: no progress for {:.0f} s (--timeout) waiting on rank {}",
+                port_.where(), opt_.timeout_s, stuck_peer(total)));
           }
-          if (!sending) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // only waiting: quietly
+          if (!sending)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // only waiting: quietly
         }
       } catch (...) {
         if (!told) tell_done(fin);  // best effort: receivers need not wait for --timeout
@@ -181,7 +201,8 @@ class VerbsFlows final : public Flows {
 
   void ring_pingpong(int warmup, std::span<double> one_way_ns) override {
     if (outs_.size() != 1 || ins_.size() != 1) {
-      throw core::Error(core::ExitCode::kFailure, "internal: ring ping-pong needs one outgoing and one incoming flow");
+      throw core::Error(core::ExitCode::kFailure,
+                        "internal: ring ping-pong needs one outgoing and one incoming flow");
     }
     guarded([&] {
       const int total = warmup + static_cast<int>(one_way_ns.size());
@@ -197,7 +218,9 @@ class VerbsFlows final : public Flows {
         if (waiting && *pong == to.tag) {
           std::atomic_thread_fence(std::memory_order_acquire);
           const std::int64_t t1 = core::now_ns();
-          if (sent >= warmup) one_way_ns[static_cast<std::size_t>(sent - warmup)] = static_cast<double>(t1 - t0) / 2.0;
+          if (sent >= warmup)
+            one_way_ns[static_cast<std::size_t>(sent - warmup)] =
+                static_cast<double>(t1 - t0) / 2.0;
           ++sent;
           waiting = false;
           progressed = true;
@@ -209,7 +232,8 @@ class VerbsFlows final : public Flows {
           post(to, 1, true);
           waiting = true;
         }
-        const auto expect = static_cast<std::uint8_t>((pongs_ + static_cast<std::uint64_t>(answered)) % 255 + 1);
+        const auto expect =
+            static_cast<std::uint8_t>((pongs_ + static_cast<std::uint64_t>(answered)) % 255 + 1);
         if (answered < total && *ping == expect) {
           std::atomic_thread_fence(std::memory_order_acquire);
           from.ep->data()[spec_.size - 1] = expect;
@@ -233,8 +257,9 @@ class VerbsFlows final : public Flows {
           const std::int64_t now = core::now_ns();
           if (silent_since == 0) silent_since = now;
           if (now - silent_since > silence_ns_) {
-            throw core::Timeout(fmt::format("verbs ring ping-pong on {}: no answer for {:.0f} s (--timeout) from rank {}",
-                                            port_.where(), opt_.timeout_s, sent < total ? to.peer : from.peer));
+            throw core::Timeout(fmt::format(
+                "verbs ring ping-pong on {}: no answer for {:.0f} s (--timeout) from rank {}",
+                port_.where(), opt_.timeout_s, sent < total ? to.peer : from.peer));
           }
         }
       }
@@ -263,8 +288,10 @@ class VerbsFlows final : public Flows {
       const std::int64_t now = core::now_ns();
       for (const Conn& c : outs_) {
         if (c.active && now - c.t0 > silence_ns_) {
-          throw core::Timeout(fmt::format("verbs flow on {} to rank {} (remote qpn 0x{:x}): a window not complete within {:.0f} s (--timeout)",
-                                          c.ep->where(), c.peer, c.remote.qpn, opt_.timeout_s));
+          throw core::Timeout(
+              fmt::format("verbs flow on {} to rank {} (remote qpn 0x{:x}): a window not complete "
+                          "within {:.0f} s (--timeout)",
+                          c.ep->where(), c.peer, c.remote.qpn, opt_.timeout_s));
         }
       }
     });
@@ -293,7 +320,9 @@ class VerbsFlows final : public Flows {
 
   template <class F>
   void guarded(F&& body) {
-    if (failed_) throw core::Error(core::ExitCode::kFailure, "verbs flows already failed; the connection set cannot be reused");
+    if (failed_)
+      throw core::Error(core::ExitCode::kFailure,
+                        "verbs flows already failed; the connection set cannot be reused");
     try {
       body();
     } catch (const core::Error&) {
@@ -307,7 +336,8 @@ class VerbsFlows final : public Flows {
   }
 
   void tell_done(std::vector<char>& fin) {
-    for (std::size_t k = 0; k < outs_.size(); ++k) reqs_.isend(2 * k + 1, &fin[2 * k + 1], 1, outs_[k].peer, outs_[k].tags.fin);
+    for (std::size_t k = 0; k < outs_.size(); ++k)
+      reqs_.isend(2 * k + 1, &fin[2 * k + 1], 1, outs_[k].peer, outs_[k].tags.fin);
   }
 
   void start(Conn& c) {
@@ -331,7 +361,9 @@ class VerbsFlows final : public Flows {
     const auto depth = static_cast<std::uint64_t>(std::max(1, opt_.tx_depth));
     const int list = std::clamp(opt_.post_list, 1, kMaxPostList);
     while (c.left > 0 && c.outstanding < depth) {
-      const int n = static_cast<int>(std::min<std::uint64_t>({static_cast<std::uint64_t>(list), static_cast<std::uint64_t>(c.left), depth - c.outstanding}));
+      const int n = static_cast<int>(
+          std::min<std::uint64_t>({static_cast<std::uint64_t>(list),
+                                   static_cast<std::uint64_t>(c.left), depth - c.outstanding}));
       c.left -= n;
       post(c, n, c.left == 0);
     }
@@ -345,7 +377,8 @@ class VerbsFlows final : public Flows {
     ibv_send_wr wrs[kMaxPostList];
     ibv_sge sges[kMaxPostList];
     for (int i = 0; i < n; ++i) {
-      sges[i] = {reinterpret_cast<std::uintptr_t>(ep.data()), static_cast<std::uint32_t>(spec_.size), ep.lkey()};
+      sges[i] = {reinterpret_cast<std::uintptr_t>(ep.data()),
+                 static_cast<std::uint32_t>(spec_.size), ep.lkey()};
       wrs[i] = {};
       wrs[i].sg_list = &sges[i];
       wrs[i].num_sge = 1;
@@ -355,7 +388,8 @@ class VerbsFlows final : public Flows {
       wrs[i].wr.rdma.rkey = c.remote.rkey;
       wrs[i].next = i + 1 < n ? &wrs[i + 1] : nullptr;
       ++c.unsignaled;
-      if ((signal_last && i == n - 1) || c.unsignaled >= static_cast<std::uint64_t>(std::max(1, opt_.cq_mod))) {
+      if ((signal_last && i == n - 1) ||
+          c.unsignaled >= static_cast<std::uint64_t>(std::max(1, opt_.cq_mod))) {
         wrs[i].send_flags |= IBV_SEND_SIGNALED;
         wrs[i].wr_id = c.unsignaled;
         c.unsignaled = 0;
@@ -363,7 +397,8 @@ class VerbsFlows final : public Flows {
     }
     ibv_send_wr* bad = nullptr;
     if (const int rc = ibv_post_send(ep.qp(), wrs, &bad); rc != 0) {
-      verbs::fail("ibv_post_send", fmt::format("{} ({} RDMA WRITEs to rank {})", ep.where(), n, c.peer), rc);
+      verbs::fail("ibv_post_send",
+                  fmt::format("{} ({} RDMA WRITEs to rank {})", ep.where(), n, c.peer), rc);
     }
     c.outstanding += static_cast<std::uint64_t>(n);
   }
@@ -375,10 +410,12 @@ class VerbsFlows final : public Flows {
     if (n < 0) verbs::fail("ibv_poll_cq", c.ep->where(), EIO);
     for (int i = 0; i < n; ++i) {
       if (wc[i].status != IBV_WC_SUCCESS) {
-        throw core::Error(core::ExitCode::kFailure,
-                          fmt::format("completion error on {} (peer rank {}, remote qpn 0x{:x}): {} (status {}, vendor error 0x{:x})",
-                                      c.ep->where(), c.peer, c.remote.qpn, ibv_wc_status_str(wc[i].status),
-                                      static_cast<int>(wc[i].status), wc[i].vendor_err));
+        throw core::Error(
+            core::ExitCode::kFailure,
+            fmt::format("completion error on {} (peer rank {}, remote qpn 0x{:x}): {} (status {}, "
+                        "vendor error 0x{:x})",
+                        c.ep->where(), c.peer, c.remote.qpn, ibv_wc_status_str(wc[i].status),
+                        static_cast<int>(wc[i].status), wc[i].vendor_err));
       }
       c.outstanding -= std::min(c.outstanding, static_cast<std::uint64_t>(wc[i].wr_id));
     }
@@ -390,7 +427,8 @@ class VerbsFlows final : public Flows {
   Options opt_;
   verbs::Port& port_;
   std::int64_t silence_ns_;
-  std::vector<char> fin_;  // run()'s 1-byte "done" messages; declared before reqs_, so it outlives them
+  std::vector<char>
+      fin_;  // run()'s 1-byte "done" messages; declared before reqs_, so it outlives them
   runtime::Requests reqs_;
   std::vector<Conn> outs_, ins_;
   std::uint64_t pings_ = 0, pongs_ = 0;  // ring ping-pong round trips of earlier calls (tags)
@@ -402,16 +440,19 @@ class VerbsFlows final : public Flows {
 
 }  // namespace
 
-std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt) {
+std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+                                        const Options& opt) {
   if (opt.cm != "oob") {
-    throw core::UsageError(fmt::format("--cm {}: shift and congestion connect their queue pairs over MPI (oob) only", opt.cm));
+    throw core::UsageError(fmt::format(
+        "--cm {}: shift and congestion connect their queue pairs over MPI (oob) only", opt.cm));
   }
   return std::make_unique<VerbsFlows>(comm, spec, opt);
 }
 
 double verbs_port_rate_gbps(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
-  const std::string text = read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/rate", p.device, p.port));
+  const std::string text =
+      read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/rate", p.device, p.port));
   try {
     return std::stod(text);  // "100 Gb/sec (4X EDR)"
   } catch (const std::exception&) {
@@ -422,7 +463,8 @@ double verbs_port_rate_gbps(const Options& opt, int local_rank) {
 std::string verbs_netdev(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
   if (!p.is_roce() || p.gid_index < 0) return "";
-  return read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/gid_attrs/ndevs/{}", p.device, p.port, p.gid_index));
+  return read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/gid_attrs/ndevs/{}", p.device,
+                               p.port, p.gid_index));
 }
 
 }  // namespace fabscope::transport::flows

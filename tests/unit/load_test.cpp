@@ -1,5 +1,7 @@
 // The pure parts of shift and congestion: partner tables, victim placement, aggressor patterns,
 // which ethtool statistics count as pause counters, and their command line and suite fields.
+#include "suites/load.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 
 #include "apps/cli.hpp"
 #include "core/error.hpp"
-#include "suites/load.hpp"
 #include "transport/multi.hpp"
 
 using namespace fabscope;
@@ -42,7 +43,9 @@ std::string usage_error(std::vector<std::string> args) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
@@ -85,8 +88,8 @@ TEST(LoadPartners, PermutationsAreSeededDerangements) {
 TEST(LoadVictims, CountIsClampedToARingAndAPattern) {
   EXPECT_EQ(load::victim_count(10, 0.2), 2);
   EXPECT_EQ(load::victim_count(100, 0.2), 20);
-  EXPECT_EQ(load::victim_count(4, 0.2), 2);   // at least 2 victims
-  EXPECT_EQ(load::victim_count(6, 0.9), 4);   // at least 2 aggressors
+  EXPECT_EQ(load::victim_count(4, 0.2), 2);  // at least 2 victims
+  EXPECT_EQ(load::victim_count(6, 0.9), 4);  // at least 2 aggressors
   EXPECT_EQ(load::victim_count(8, 0.5), 4);
 }
 
@@ -133,7 +136,8 @@ TEST(LoadPatterns, FlowsAreConsistentAcrossRanks) {
     for (const auto& [a, flows] : f) {
       for (const int t : flows.to) sends.emplace(a, t);
       for (const int s : flows.from) receives.emplace(s, a);
-      EXPECT_TRUE(std::find(flows.to.begin(), flows.to.end(), a) == flows.to.end()) << pattern << ": sends to itself";
+      EXPECT_TRUE(std::find(flows.to.begin(), flows.to.end(), a) == flows.to.end())
+          << pattern << ": sends to itself";
     }
     EXPECT_EQ(sends, receives) << pattern << ": every send has its receiver";
     if (pattern == "incast") {
@@ -151,16 +155,17 @@ TEST(LoadPatterns, FlowsAreConsistentAcrossRanks) {
 }
 
 TEST(LoadCounters, PauseCounterNames) {
-  for (const char* yes : {"rx_pause_ctrl_phy", "tx_pause_ctrl_phy", "rx_prio3_pause", "rx_pfc_frames", "link_xon_rx",
-                          "tx_xoff", "RxPauseFrames"}) {
+  for (const char* yes : {"rx_pause_ctrl_phy", "tx_pause_ctrl_phy", "rx_prio3_pause",
+                          "rx_pfc_frames", "link_xon_rx", "tx_xoff", "RxPauseFrames"}) {
     EXPECT_TRUE(transport::is_pause_counter(yes)) << yes;
   }
-  for (const char* no : {"rx_packets", "tx_bytes", "rx_crc_errors", "peer_ifindex"}) EXPECT_FALSE(transport::is_pause_counter(no)) << no;
+  for (const char* no : {"rx_packets", "tx_bytes", "rx_crc_errors", "peer_ifindex"})
+    EXPECT_FALSE(transport::is_pause_counter(no)) << no;
 }
 
 TEST(LoadCli, ShiftOptions) {
-  const auto inv = parse({"shift", "--pattern", "permutation", "--size", "64K", "--iters", "3", "--steps", "5", "--seed",
-                          "11", "--link-rate", "25G"});
+  const auto inv = parse({"shift", "--pattern", "permutation", "--size", "64K", "--iters", "3",
+                          "--steps", "5", "--seed", "11", "--link-rate", "25G"});
   const auto& s = inv.specs.at(0);
   EXPECT_EQ(s.kind, suites::Kind::kShift);
   EXPECT_EQ(s.shift.pattern, "permutation");
@@ -180,12 +185,14 @@ TEST(LoadCli, LinkRates) {
   EXPECT_DOUBLE_EQ(apps::parse_rate_gbps("800M", "x"), 0.8);
   EXPECT_DOUBLE_EQ(apps::parse_rate_gbps("1.6T", "x"), 1600.0);
   EXPECT_DOUBLE_EQ(apps::parse_rate_gbps("10", "x"), 10.0);
-  for (const char* bad : {"", "fast", "0", "-5G", "10X", "G"}) EXPECT_THROW((void)apps::parse_rate_gbps(bad, "x"), core::UsageError) << bad;
+  for (const char* bad : {"", "fast", "0", "-5G", "10X", "G"})
+    EXPECT_THROW((void)apps::parse_rate_gbps(bad, "x"), core::UsageError) << bad;
 }
 
 TEST(LoadCli, CongestionOptions) {
-  const auto inv = parse({"congestion", "--victims", "0.5", "--placement", "spread", "--patterns", "flood,incast",
-                          "--aggressor-size", "4K", "--bw-iters", "3", "--iters", "50"});
+  const auto inv =
+      parse({"congestion", "--victims", "0.5", "--placement", "spread", "--patterns",
+             "flood,incast", "--aggressor-size", "4K", "--bw-iters", "3", "--iters", "50"});
   const auto& c = inv.specs.at(0).congestion;
   EXPECT_EQ(inv.specs[0].kind, suites::Kind::kCongestion);
   EXPECT_DOUBLE_EQ(c.victim_fraction, 0.5);
@@ -202,24 +209,33 @@ TEST(LoadCli, CongestionOptions) {
 }
 
 TEST(LoadCli, BadInputNamesTheFlag) {
-  EXPECT_TRUE(contains(usage_error({"shift", "--pattern", "ring"}), "--pattern: unknown pattern 'ring'"));
-  EXPECT_TRUE(contains(usage_error({"shift", "--steps", "4"}), "--steps applies to the permutation pattern only"));
+  EXPECT_TRUE(
+      contains(usage_error({"shift", "--pattern", "ring"}), "--pattern: unknown pattern 'ring'"));
+  EXPECT_TRUE(contains(usage_error({"shift", "--steps", "4"}),
+                       "--steps applies to the permutation pattern only"));
   EXPECT_TRUE(contains(usage_error({"shift", "--iters", "0"}), "--iters must be at least 1"));
   EXPECT_TRUE(contains(usage_error({"shift", "--link-rate", "fast"}), "--link-rate 'fast'"));
   EXPECT_TRUE(contains(usage_error({"shift", "--size", "0"}), "--size must be at least 1 byte"));
-  EXPECT_TRUE(contains(usage_error({"shift", "--transport", "verbs", "--verb", "send"}), "--verb send"));
+  EXPECT_TRUE(
+      contains(usage_error({"shift", "--transport", "verbs", "--verb", "send"}), "--verb send"));
   EXPECT_TRUE(contains(usage_error({"congestion", "--victims", "1.5"}), "--victims 1.5"));
-  EXPECT_TRUE(contains(usage_error({"congestion", "--placement", "near"}), "--placement: unknown placement 'near'"));
-  EXPECT_TRUE(contains(usage_error({"congestion", "--patterns", "incast,storm"}), "--patterns: unknown pattern 'storm'"));
-  EXPECT_TRUE(contains(usage_error({"congestion", "--patterns", "flood,flood"}), "'flood' is listed twice"));
-  EXPECT_TRUE(contains(usage_error({"congestion", "--aggressor-size", "0"}), "--aggressor-size must be at least 1 byte"));
+  EXPECT_TRUE(contains(usage_error({"congestion", "--placement", "near"}),
+                       "--placement: unknown placement 'near'"));
+  EXPECT_TRUE(contains(usage_error({"congestion", "--patterns", "incast,storm"}),
+                       "--patterns: unknown pattern 'storm'"));
+  EXPECT_TRUE(contains(usage_error({"congestion", "--patterns", "flood,flood"}),
+                       "'flood' is listed twice"));
+  EXPECT_TRUE(contains(usage_error({"congestion", "--aggressor-size", "0"}),
+                       "--aggressor-size must be at least 1 byte"));
 }
 
 TEST(LoadSuite, EntriesAndErrors) {
   const auto specs = apps::parse_suite(
       "benchmarks:\n"
-      "  - {name: s, kind: shift, pattern: permutation, size: 4K, iters: 3, warmup: 1, steps: 2, seed: 5, link_rate: 10G}\n"
-      "  - {name: c, kind: congestion, victims: 0.5, placement: random, patterns: [flood], aggressor_size: 8K,\n"
+      "  - {name: s, kind: shift, pattern: permutation, size: 4K, iters: 3, warmup: 1, steps: 2, "
+      "seed: 5, link_rate: 10G}\n"
+      "  - {name: c, kind: congestion, victims: 0.5, placement: random, patterns: [flood], "
+      "aggressor_size: 8K,\n"
       "     lat_size: 16, bw_size: 32K, iters: 40, bw_iters: 2, warmup: 3, seed: 9}\n",
       "load.yaml");
   ASSERT_EQ(specs.size(), 2u);
@@ -240,7 +256,10 @@ TEST(LoadSuite, EntriesAndErrors) {
     }
     return std::string("no error");
   };
-  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: shift, victims: 0.5}\n"), "load.yaml:2: benchmarks[0].victims: unknown field for shift"));
-  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: congestion, victims: lots}\n"), "benchmarks[0].victims: expected a number"));
-  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: congestion, patterns: [incast, x]}\n"), "patterns: unknown pattern 'x'"));
+  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: shift, victims: 0.5}\n"),
+                       "load.yaml:2: benchmarks[0].victims: unknown field for shift"));
+  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: congestion, victims: lots}\n"),
+                       "benchmarks[0].victims: expected a number"));
+  EXPECT_TRUE(contains(error("benchmarks:\n  - {kind: congestion, patterns: [incast, x]}\n"),
+                       "patterns: unknown pattern 'x'"));
 }
