@@ -154,8 +154,8 @@ def judge_congestion(run: CongestionRun, crit: CongestionCriteria, layout: Layou
         ok_classes = sorted({names[k] for k in judged_ok} - bad_classes)
         if len(bad_classes) == 1 and ok_classes:
             c = next(iter(bad_classes))
-            v.notes.append(f"every failing victim ({bad_v.size}) reaches its ring partner {c}; no victim of "
-                           f"{', '.join(ok_classes)} fails: congestion spreads where that traffic goes")
+            v.notes.append(f"all {bad_v.size} failing victims reach their ring partner through hop class {c}, and no "
+                           f"victim of {', '.join(ok_classes)} fails: the congestion is where that class's traffic goes")
     v.status = combine(c.status for c in v.checks)
     return v
 

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
 NAN_GREY = "#bdbdbd"  # cells not measured; no colormap used here contains this grey
 PNG_DPI = 110
@@ -613,6 +613,7 @@ def _draw_steps(ax: matplotlib.axes.Axes, panel: StepPanel) -> None:
                 label=panel.mark_label)
     if panel.bottom_zero and finite:
         ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, alpha=0.3)
@@ -712,6 +713,7 @@ def impact_victims_figure(panels: Sequence[ImpactPanel], *, title: str, ylabel: 
                 ax.text((a + b - 1) / 2, 1.0, shorten(name, MAX_GROUP_LABEL_CHARS), transform=ax.get_xaxis_transform(),
                         ha="center", va="bottom", fontsize=7, color="#444444")
             ax.set_xlim(-0.5, max(v, 1) - 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("victims, grouped by hop class to their ring partner")
             ax.set_title(panel.title, pad=14)
             ax.grid(True, axis="y", alpha=0.3)

@@ -126,12 +126,12 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
     rep = _report()
     if idle is not None:
         m = load.loaded_vs_idle(run, idle)
-        what = f"loaded / idle bandwidth (idle: pairs run {idle.info.name})"
+        what = f"loaded / idle bandwidth\n(idle: pairs run {idle.info.name})"
         cbar, cmap, center = "bandwidth under load / idle (1 = as fast as idle)", "RdBu", 1.0
         kind, alt = "load-ratio", f"loaded vs idle bandwidth ratio per pair, run {run.info.name}"
     else:
         m = run.bw_gbps
-        what = "bandwidth under load (no pairs run in this file: no idle reference)"
+        what = "bandwidth under load\n(no pairs run in this file: no idle reference)"
         cbar, cmap, center = "bandwidth under load (Gb/s)", "viridis", None
         kind, alt = "load-bw", f"bandwidth under load per pair (no idle reference), run {run.info.name}"
     n = run.n_ranks
@@ -139,7 +139,7 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
         order = layout.order
         arranged = m[np.ix_(order, order)]
         labels = [rep.axis_label(hosts[i]) for i in order]
-        save(plots.heatmap_figure(arranged, labels, title=f"{title}\n{what}, row sends to column, topology order",
+        save(plots.heatmap_figure(arranged, labels, title=f"{title}\n{what}\nrow sends to column, topology order",
                                   cbar_label=cbar, cmap=cmap, center=center, xlabel="receiver: rank host",
                                   ylabel="sender: rank host", groups=rep.leaf_groups(layout),
                                   value_format="{:.2f}" if center is not None else None), kind, alt)

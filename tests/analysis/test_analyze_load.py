@@ -274,7 +274,8 @@ def test_accept_flags_exactly_the_injected_effects(verdict: dict, loaded: Path) 
     assert lat99["failing"] == len(expected) and lat99["judged"] == 3 * 16
     assert checks[("congestion", "congestion.max_impact_allreduce_p99")]["status"] == "pass"
     assert checks[("congestion", "congestion.require_all_patterns")]["status"] == "pass"
-    assert any("reaches its ring partner same_pod" in n for n in by_run["congestion"]["notes"])
+    assert any("reach their ring partner through hop class same_pod, and no victim of same_leaf fails" in n
+               for n in by_run["congestion"]["notes"])
     # JUnit: a failing case per failing rule and per suspect
     root = verdict["junit"].getroot()
     failed = {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
