@@ -1,4 +1,4 @@
-"""Acceptance of runs under load (results/SCHEMA-load.md) against the `congestion` and `shift`
+"""Acceptance of runs under load (results/SCHEMA.md) against the `congestion` and `shift`
 sections of a criteria file (configs/criteria/README.md says the same for users).
 
 congestion: every victim's impact factor under every aggressor pattern judged (`patterns`: only

@@ -4,7 +4,7 @@ What is matched: runs by benchmark and name (else the only run of that benchmark
 collectives by (op, node count, size), pairs by host names (hosts present in both files; a host
 name shared by several ranks is told apart as name#k).
 
-Runs under load (results/SCHEMA-load.md): shift runs compare the effective throughput of their
+Runs under load (results/SCHEMA.md): shift runs compare the effective throughput of their
 steps (paired step by step when both ran the same steps) and the per-flow bandwidth of the host
 pairs both measured (paired); congestion runs compare, per aggressor pattern in both, each victim
 impact factor over the victims (two samples: victims are drawn per run) and the victims'

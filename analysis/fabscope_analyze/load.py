@@ -1,4 +1,4 @@
-"""Runs under load (results/SCHEMA-load.md): the numbers report, accept, compare and trend take
+"""Runs under load (results/SCHEMA.md): the numbers report, accept, compare and trend take
 from `shift` and `congestion` runs.
 
 Pure functions from runs (and a Layout) to arrays; no plotting, no HTML. Everything over the

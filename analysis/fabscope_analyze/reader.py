@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 SWEEP_METRICS: dict[str, str] = {"lat": "latency_ns", "bw": "bw_gbps", "bibw": "bw_gbps"}
 PAIRS_BENCHMARK = "pairs"
 COLL_BENCHMARK = "coll"
-# Runs under load (results/SCHEMA-load.md): mpiGraph-style shift / permutation steps and
+# Runs under load (results/SCHEMA.md): mpiGraph-style shift / permutation steps and
 # GPCNeT-style victims and aggressors.
 SHIFT_BENCHMARK = "shift"
 CONGESTION_BENCHMARK = "congestion"
@@ -437,7 +437,7 @@ class FlowErrors:
 
 @dataclass(frozen=True)
 class ShiftRun:
-    """A `shift` run (results/SCHEMA-load.md): in every step all ranks send at once, each to
+    """A `shift` run (results/SCHEMA.md): in every step all ranks send at once, each to
     partner_to[s, i]: the fabric under full load, flow by flow.
 
     Steps s >= steps_done were not measured (a killed run): their rows are NaN / -1 here whatever
@@ -512,7 +512,7 @@ def _mask_undone(run: ShiftRun, name: str, m: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CongestionRun:
-    """A `congestion` run (results/SCHEMA-load.md): victims measure latency, ring bandwidth and
+    """A `congestion` run (results/SCHEMA.md): victims measure latency, ring bandwidth and
     allreduce alone (phase 0, `isolated`) and while the aggressors run each pattern (phases 1..Q).
 
     Impact factors are >= 1 when the victim got worse under load: loaded / isolated for latency
@@ -1118,7 +1118,7 @@ class _Reader:
             summary=summary, status=self.ints(status_ds), status_names=names, check_errors=check_errors,
         )
 
-    # --- runs under load (results/SCHEMA-load.md) ---------------------------------------------
+    # --- runs under load (results/SCHEMA.md) ---------------------------------------------
     def attr_float(self, obj: h5py.HLObject, name: str) -> float:
         value = self.attr(obj, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -1,4 +1,4 @@
-"""The "Fabric under load" part of the report: shift and congestion runs (results/SCHEMA-load.md).
+"""The "Fabric under load" part of the report: shift and congestion runs (results/SCHEMA.md).
 
 shift: effective throughput per step and the median / slowest flow of each step; the per-flow
 bandwidth histogram by hop class (collisions show as a slow mode below the main one); the N x N

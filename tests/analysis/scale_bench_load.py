@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Scale benchmark of the load analysis: accept + report on a synthetic 10,000-rank shift and
-congestion run (results/SCHEMA-load.md).
+congestion run (results/SCHEMA.md).
 
     /usr/bin/python3 tests/analysis/scale_bench_load.py [--hosts 10000] [--steps N] [--pairs] [--workdir DIR] [--keep]
 

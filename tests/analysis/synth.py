@@ -152,7 +152,7 @@ class CollSpec:
 
 @dataclass(frozen=True)
 class ShiftSpec:
-    """A `shift` run (results/SCHEMA-load.md). A flow i -> j moves at the pairs model's bandwidth
+    """A `shift` run (results/SCHEMA.md). A flow i -> j moves at the pairs model's bandwidth
     of that pair (FabricModel.bw_gbps(size_bytes) x the pair's factors) x load_fraction, x
     cross_leaf_factor when it leaves its leaf (with a topology: an oversubscribed spine tier),
     x the factor of its step in slow_steps, and x collision_factor for the flows in collisions
@@ -180,7 +180,7 @@ class ShiftSpec:
 
 @dataclass(frozen=True)
 class CongestionSpec:
-    """A `congestion` run (results/SCHEMA-load.md). Victim k measures against its ring partner;
+    """A `congestion` run (results/SCHEMA.md). Victim k measures against its ring partner;
     under pattern q its latency is x factor (and its bandwidth / factor), factor =
     pattern_factor[q] (default 1.1), x cross_leaf_factor[q] when the partner sits on another leaf
     (needs a topology), x the factor of (victim rank, pattern) in hot_victims."""
@@ -782,7 +782,7 @@ def _write_coll(g: h5py.Group, n: int, spec: CollSpec, model: FabricModel, rng: 
             _quantity(og, "check_errors", errors, "elements")
 
 
-# --- runs under load (results/SCHEMA-load.md) -------------------------------------------------------
+# --- runs under load (results/SCHEMA.md) -------------------------------------------------------
 
 
 def shift_partners(n: int, pattern: str, steps: int, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Runs under load (results/SCHEMA-load.md): `shift` and `congestion` through the reader, the
+"""Runs under load (results/SCHEMA.md): `shift` and `congestion` through the reader, the
 report's "Fabric under load" section, accept (congestion and shift criteria), compare and trend.
 
 Synthetic files (synth.py ShiftSpec / CongestionSpec) carry known effects: a shift step slowed to
@@ -536,7 +536,7 @@ def test_real_load_runs_are_read(real_load: Path) -> None:
     c = rf.congestions[0]
     assert c.victims.size == 2 and c.aggressors.size == 2 and c.measured_patterns == ("incast", "alltoall", "flood")
     assert np.isfinite(c.impact_latency_p50).all() and np.isfinite(c.impact_bw_p50).all()
-    # the impact factors are what SCHEMA-load.md defines, from the samples in the file
+    # the impact factors are what SCHEMA.md defines, from the samples in the file
     lat = c.latency_ns
     np.testing.assert_allclose(c.impact_latency_p50, np.percentile(lat[1:], 50, axis=2) / np.percentile(lat[:1], 50, axis=2),
                                rtol=1e-6)
