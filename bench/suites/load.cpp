@@ -82,6 +82,7 @@ std::vector<int> choose_victims(int n, double fraction, const std::string& place
       by_leaf[leaf >= 0 ? leaf : -1 - static_cast<std::int64_t>(r)].push_back(r);
     }
     std::vector<std::vector<int>> groups;
+    groups.reserve(by_leaf.size());
     for (auto& [leaf, ranks] : by_leaf) groups.push_back(std::move(ranks));
     rng.shuffle(groups);
     for (auto& g : groups) rng.shuffle(g);

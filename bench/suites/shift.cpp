@@ -201,7 +201,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
                    row);
     io::write_rows(*ctx.out, run + "/step_seconds", std::span<const double>(&step_s, 1), row);
     io::write_cells(*ctx.out, run + "/bw_gbps", cells, cell_values);
-    ctx.out->set_attr(run, "steps_done", static_cast<std::int64_t>(s + 1));
+    ctx.out->set_attr(run, "steps_done", static_cast<std::int64_t>(s) + 1);
     if (!ctx.quiet) {
       const auto f = core::summarize(flow);
       const double elapsed = static_cast<double>(core::now_ns() - t_start) / 1e9;
