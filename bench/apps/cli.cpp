@@ -248,6 +248,10 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
       throw core::UsageError(fmt::format("{}: {} {}: {} streams RDMA WRITEs only; drop the option (write is the default)",
                                          where, name("verb"), o.verb, suites::kind_name(spec.kind)));
     }
+    if (o.qps != 1) {
+      throw core::UsageError(fmt::format("{}: {} {}: {} runs one queue pair per flow; drop the option", where,
+                                         name("qps"), o.qps, suites::kind_name(spec.kind)));
+    }
     if (common.transport == "verbs" && o.cm != "oob") {
       throw core::UsageError(fmt::format("{}: {} {}: {} connects its queue pairs over MPI (oob) only", where, name("cm"), o.cm,
                                          suites::kind_name(spec.kind)));

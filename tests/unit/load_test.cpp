@@ -218,6 +218,7 @@ TEST(LoadCli, BadInputNamesTheFlag) {
   EXPECT_TRUE(contains(usage_error({"shift", "--size", "0"}), "--size must be at least 1 byte"));
   EXPECT_TRUE(
       contains(usage_error({"shift", "--transport", "verbs", "--verb", "send"}), "--verb send"));
+  EXPECT_TRUE(contains(usage_error({"shift", "--qps", "4"}), "--qps 4: shift runs one queue pair per flow"));
   EXPECT_TRUE(contains(usage_error({"congestion", "--victims", "1.5"}), "--victims 1.5"));
   EXPECT_TRUE(contains(usage_error({"congestion", "--placement", "near"}),
                        "--placement: unknown placement 'near'"));
