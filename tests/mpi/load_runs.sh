@@ -77,7 +77,7 @@ suite)
 stall)
   # A rank that goes silent: shift records its flows as failed and goes on; congestion ends the job
   # (exit 1) instead of hanging, keeping the phases already written.
-  run 4 "$out/shift-stall.h5" shift --size 16K --iters 3 --timeout 2 --test-stall 2,1 --quiet &&
+  run 4 "$out/shift-stall.h5" shift --size 16K --iters 3 --timeout 4 --test-stall 2,1 --quiet &&
     /usr/bin/python3 - "$out/shift-stall.h5" <<'PY' || fail "shift with a stalled rank"
 import sys, h5py, numpy as np
 g = h5py.File(sys.argv[1])["runs/00_shift"]
