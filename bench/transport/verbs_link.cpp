@@ -112,6 +112,7 @@ class VerbsLink final : public Link {
                                                        opt.inline_size < 0));
     }
     state_.resize(eps_.size());
+    left_.resize(eps_.size());
     const int mtu = mtu_enum(opt.mtu);
     try {
       if (opt.cm == "rdmacm") {
@@ -526,7 +527,7 @@ class VerbsLink final : public Link {
       const std::int64_t t0 = core::now_ns();
       if (post) {
         // QP q carries operations q, q + nq, ...: its share of the window.
-        std::vector<int> left(nq);
+        std::vector<int>& left = left_;
         for (std::size_t q = 0; q < nq; ++q) left[q] = kWindow / static_cast<int>(nq) + (static_cast<int>(q) < kWindow % static_cast<int>(nq) ? 1 : 0);
         for (bool more = true; more;) {
           more = false;
@@ -570,6 +571,7 @@ class VerbsLink final : public Link {
   std::optional<verbs::CmConnection> cm_;
   std::vector<std::unique_ptr<verbs::Endpoint>> eps_;
   std::vector<QpState> state_;
+  std::vector<int> left_;  // windows(): operations of the window each QP has still to post
   std::uint64_t recvs_ = 0, recvs_consumed_ = 0;
   unsigned tag_ = 0;
 };

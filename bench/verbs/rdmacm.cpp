@@ -49,19 +49,28 @@ struct IfAddrsDeleter {
 std::string event_hint(rdma_cm_event_type type, int status) {
   switch (type) {
     case RDMA_CM_EVENT_ADDR_ERROR:
-      return "check that the peer's address is reachable from this port's interface (ip route get ADDRESS; ping)";
-    case RDMA_CM_EVENT_ROUTE_ERROR: return "no route to the peer over this port; check the interface's routes";
+      return "check that the peer's address is reachable from this port's interface (ip route get "
+             "ADDRESS; ping)";
+    case RDMA_CM_EVENT_ROUTE_ERROR:
+      return "no route to the peer over this port; check the interface's routes";
     case RDMA_CM_EVENT_UNREACHABLE:
-      return "the peer did not answer the CM handshake; check the link and that RoCE traffic (UDP 4791) passes";
+      return "the peer did not answer the CM handshake; check the link and that RoCE traffic (UDP "
+             "4791) passes";
     case RDMA_CM_EVENT_REJECTED:
       // IB CM reject reasons (IBTA 12.6.7.2): 8 = invalid service ID, i.e. nobody listens there.
-      return status == 8 ? "nobody listens on that address and port (IB CM reason 8: invalid service ID)"
-                         : "the peer rejected the connection";
-    case RDMA_CM_EVENT_CONNECT_ERROR: return "the connection failed during the handshake";
-    case RDMA_CM_EVENT_DISCONNECTED: return "the peer disconnected (it gave up on this pair)";
-    case RDMA_CM_EVENT_DEVICE_REMOVAL: return "the RDMA device went away";
-    case RDMA_CM_EVENT_ADDR_CHANGE: return "the IP address moved to another device";
-    default: return "";
+      return status == 8
+                 ? "nobody listens on that address and port (IB CM reason 8: invalid service ID)"
+                 : "the peer rejected the connection";
+    case RDMA_CM_EVENT_CONNECT_ERROR:
+      return "the connection failed during the handshake";
+    case RDMA_CM_EVENT_DISCONNECTED:
+      return "the peer disconnected (it gave up on this pair)";
+    case RDMA_CM_EVENT_DEVICE_REMOVAL:
+      return "the RDMA device went away";
+    case RDMA_CM_EVENT_ADDR_CHANGE:
+      return "the IP address moved to another device";
+    default:
+      return "";
   }
 }
 
@@ -72,24 +81,29 @@ std::string status_text(rdma_cm_event_type type, int status) {
   return fmt::format("status {}: {}", status, std::strerror(status < 0 ? -status : status));
 }
 
-constexpr int kAccess =
-    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+constexpr int kAccess = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+                        IBV_ACCESS_REMOTE_ATOMIC;
 
 }  // namespace
 
-void EventChannelDeleter::operator()(rdma_event_channel* ch) const noexcept { rdma_destroy_event_channel(ch); }
+void EventChannelDeleter::operator()(rdma_event_channel* ch) const noexcept {
+  rdma_destroy_event_channel(ch);
+}
 
 void CmIdDeleter::operator()(rdma_cm_id* id) const noexcept {
-  if (id != nullptr && rdma_destroy_id(id) != 0) core::log::warn("rdma_destroy_id failed: {}", std::strerror(errno));
+  if (id != nullptr && rdma_destroy_id(id) != 0)
+    core::log::warn("rdma_destroy_id failed: {}", std::strerror(errno));
 }
 
 void CmEventDeleter::operator()(rdma_cm_event* ev) const noexcept {
-  if (ev != nullptr && rdma_ack_cm_event(ev) != 0) core::log::warn("rdma_ack_cm_event failed: {}", std::strerror(errno));
+  if (ev != nullptr && rdma_ack_cm_event(ev) != 0)
+    core::log::warn("rdma_ack_cm_event failed: {}", std::strerror(errno));
 }
 
 std::uint16_t SockAddr::port() const noexcept {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
   return 0;
 }
 
@@ -102,12 +116,14 @@ std::string SockAddr::str() const {
   char text[INET6_ADDRSTRLEN] = {};
   std::string out;
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text, sizeof text);
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
+              sizeof text);
     out = text;
   } else if (family() == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    out = in6->sin6_scope_id != 0 ? fmt::format("[{}%{}]", text, in6->sin6_scope_id) : fmt::format("[{}]", text);
+    out = in6->sin6_scope_id != 0 ? fmt::format("[{}%{}]", text, in6->sin6_scope_id)
+                                  : fmt::format("[{}]", text);
   } else {
     return "(no address)";
   }
@@ -122,12 +138,13 @@ std::string port_netdev(const Port& port, const std::string& sysfs) {
     return read_line(dev / "ports" / std::to_string(port.port) / "gid_attrs" / "ndevs" /
                      std::to_string(std::max(port.gid_index, 0)));
   }
-  // InfiniBand: the IPoIB interfaces of the HCA; dev_port (or, on old kernels, dev_id) says the port.
+  // InfiniBand: the IPoIB interfaces of the HCA; dev_port (or, on old kernels, dev_id) says the
+  // port.
   std::error_code ec;
   std::string only;
   int count = 0;
   for (const auto& e : fs::directory_iterator(dev / "device" / "net", ec)) {
-    const std::string name = e.path().filename().string();
+    std::string name = e.path().filename().string();
     ++count;
     only = name;
     std::string dev_port = read_line(e.path() / "dev_port");
@@ -150,9 +167,10 @@ SockAddr port_address(const Port& port, const std::string& sysfs) {
   }
   const std::string netdev = port_netdev(port, sysfs);
   if (netdev.empty()) {
-    throw core::UsageError(fmt::format("--cm rdmacm: {} has no network interface in sysfs, and rdma_cm connects by IP "
-                                       "address; use --cm oob",
-                                       port.where()));
+    throw core::UsageError(
+        fmt::format("--cm rdmacm: {} has no network interface in sysfs, and rdma_cm connects by IP "
+                    "address; use --cm oob",
+                    port.where()));
   }
   ifaddrs* raw = nullptr;
   if (getifaddrs(&raw) != 0) fail("getifaddrs", port.where(), errno);
@@ -166,23 +184,28 @@ SockAddr port_address(const Port& port, const std::string& sysfs) {
       rank = 4;
     } else if (i->ifa_addr->sa_family == AF_INET6) {
       const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-      if (port.gid_index >= 0 && std::memcmp(&in6->sin6_addr, port.gid.raw, 16) == 0) rank = 3;
-      else rank = IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ? 1 : 2;
+      if (port.gid_index >= 0 && std::memcmp(&in6->sin6_addr, port.gid.raw, 16) == 0)
+        rank = 3;
+      else
+        rank = IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ? 1 : 2;
     }
     if (rank <= best) continue;
     best = rank;
     a = {};
-    std::memcpy(&a.storage, i->ifa_addr, i->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    std::memcpy(&a.storage, i->ifa_addr,
+                i->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
     a.set_port(0);
     if (a.family() == AF_INET6) {
       auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-      in6->sin6_scope_id = IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ? if_nametoindex(netdev.c_str()) : 0;
+      in6->sin6_scope_id =
+          IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ? if_nametoindex(netdev.c_str()) : 0;
     }
   }
   if (best == 0) {
-    throw core::UsageError(fmt::format("--cm rdmacm: {} (netdev {}) has no IP address, and rdma_cm connects by IP "
-                                       "address; give {} one (e.g. ip addr add 198.18.0.1/24 dev {}) or use --cm oob",
-                                       port.where(), netdev, netdev, netdev));
+    throw core::UsageError(
+        fmt::format("--cm rdmacm: {} (netdev {}) has no IP address, and rdma_cm connects by IP "
+                    "address; give {} one (e.g. ip addr add 198.18.0.1/24 dev {}) or use --cm oob",
+                    port.where(), netdev, netdev, netdev));
   }
   return a;
 }
@@ -192,25 +215,37 @@ void check_rdmacm(const Port& port) {
   const EventChannelPtr ch(rdma_create_event_channel());
   if (!ch) {
     const int err = errno;
-    throw core::Unsupported(fmt::format("--cm rdmacm: rdma_create_event_channel for {}: {} (errno {}): librdmacm cannot "
-                                        "reach the kernel's RDMA connection manager (/dev/infiniband/rdma_cm); load "
-                                        "rdma_ucm (modprobe rdma_ucm) or use --cm oob",
-                                        port.where(), std::strerror(err), err));
+    throw core::Unsupported(fmt::format(
+        "--cm rdmacm: rdma_create_event_channel for {}: {} (errno {}): librdmacm cannot "
+        "reach the kernel's RDMA connection manager (/dev/infiniband/rdma_cm); load "
+        "rdma_ucm (modprobe rdma_ucm) or use --cm oob",
+        port.where(), std::strerror(err), err));
   }
 }
 
-CmConnection::CmConnection(const Port& port, std::string peer, CmLimits limits, std::uint32_t generation)
-    : port_(&port), peer_(std::move(peer)), limits_(limits), generation_(generation), local_(port_address(port)) {
+CmConnection::CmConnection(const Port& port, std::string peer, CmLimits limits,
+                           std::uint32_t generation)
+    : port_(&port),
+      peer_(std::move(peer)),
+      limits_(limits),
+      generation_(generation),
+      local_(port_address(port)) {
   channel_.reset(rdma_create_event_channel());
-  if (!channel_) fail("rdma_create_event_channel", where(), errno, "load rdma_ucm (modprobe rdma_ucm) or use --cm oob");
+  if (!channel_)
+    fail("rdma_create_event_channel", where(), errno,
+         "load rdma_ucm (modprobe rdma_ucm) or use --cm oob");
   // Non-blocking: every wait polls the fd with a deadline (rdma_get_cm_event(3) blocks otherwise).
   const int flags = fcntl(channel_->fd, F_GETFL);
-  if (flags < 0 || fcntl(channel_->fd, F_SETFL, flags | O_NONBLOCK) < 0) fail("fcntl(O_NONBLOCK) on the rdma_cm channel", where(), errno);
+  if (flags < 0 || fcntl(channel_->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    fail("fcntl(O_NONBLOCK) on the rdma_cm channel", where(), errno);
 }
 
 std::string CmConnection::where() const {
-  if (remote_.empty()) return fmt::format("{} ({}{}), {}", port_->where(), listen_ ? "listening on " : "", local_.str(), peer_);
-  return fmt::format("{} ({} {} {}), {}", port_->where(), local_.str(), listen_ ? "<-" : "->", remote_, peer_);
+  if (remote_.empty())
+    return fmt::format("{} ({}{}), {}", port_->where(), listen_ ? "listening on " : "",
+                       local_.str(), peer_);
+  return fmt::format("{} ({} {} {}), {}", port_->where(), local_.str(), listen_ ? "<-" : "->",
+                     remote_, peer_);
 }
 
 CmEventPtr CmConnection::next_event(const std::string& waiting_for) {
@@ -224,7 +259,8 @@ CmEventPtr CmConnection::next_event(const std::string& waiting_for) {
   for (;;) {
     rdma_cm_event* ev = nullptr;
     if (rdma_get_cm_event(channel_.get(), &ev) == 0) return CmEventPtr(ev);
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail("rdma_get_cm_event", where(), errno);
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      fail("rdma_get_cm_event", where(), errno);
     int wait_ms = -1;
     if (until != 0) {
       const std::int64_t left = until - core::now_ns();
@@ -232,34 +268,40 @@ CmEventPtr CmConnection::next_event(const std::string& waiting_for) {
         throw core::Timeout(fmt::format(
             "rdma_cm: timed out waiting for {} on {}: {}", waiting_for, where(),
             pair_deadline ? std::string("the pair's deadline (--pair-timeout) passed")
-                          : fmt::format("no event for {:.1f} s (--timeout)", static_cast<double>(limits_.silence_ns) / 1e9)));
+                          : fmt::format("no event for {:.1f} s (--timeout)",
+                                        static_cast<double>(limits_.silence_ns) / 1e9)));
       }
       wait_ms = static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, INT_MAX));
     }
     pollfd p{channel_->fd, POLLIN, 0};
-    if (::poll(&p, 1, wait_ms) < 0 && errno != EINTR) fail("poll on the rdma_cm channel", where(), errno);
+    if (::poll(&p, 1, wait_ms) < 0 && errno != EINTR)
+      fail("poll on the rdma_cm channel", where(), errno);
   }
 }
 
 void CmConnection::unexpected(const rdma_cm_event& ev, const std::string& waiting_for) const {
   const std::string hint = event_hint(ev.event, ev.status);
   throw core::Error(core::ExitCode::kFailure,
-                    fmt::format("rdma_cm: {} ({}) while waiting for {} on {}{}", rdma_event_str(ev.event),
-                                status_text(ev.event, ev.status), waiting_for, where(), hint.empty() ? "" : "; " + hint));
+                    fmt::format("rdma_cm: {} ({}) while waiting for {} on {}{}",
+                                rdma_event_str(ev.event), status_text(ev.event, ev.status),
+                                waiting_for, where(), hint.empty() ? "" : "; " + hint));
 }
 
 void CmConnection::check_device(const rdma_cm_id* id, const char* after) const {
   if (id->verbs == nullptr) {
-    throw core::Error(core::ExitCode::kFailure,
-                      fmt::format("rdma_cm: after {} on {} the id has no RDMA device: the address is not on an RDMA "
-                                  "interface",
-                                  after, where()));
+    throw core::Error(
+        core::ExitCode::kFailure,
+        fmt::format(
+            "rdma_cm: after {} on {} the id has no RDMA device: the address is not on an RDMA "
+            "interface",
+            after, where()));
   }
   const std::string name = ibv_get_device_name(id->verbs->device);
   if (name != port_->device || id->port_num != port_->port) {
-    throw core::UsageError(fmt::format("--cm rdmacm: {} goes through {}:{}, not {} (the port this rank measures); pick "
-                                       "that --device, or give this port's interface its own address",
-                                       local_.str(), name, id->port_num, port_->where()));
+    throw core::UsageError(fmt::format(
+        "--cm rdmacm: {} goes through {}:{}, not {} (the port this rank measures); pick "
+        "that --device, or give this port's interface its own address",
+        local_.str(), name, id->port_num, port_->where()));
   }
 }
 
@@ -267,13 +309,15 @@ void CmConnection::check_device(const rdma_cm_id* id, const char* after) const {
 // vector, PSNs, path MTU, destination QPN, rd_atomic), and fabscope's own choices where the oob
 // path makes them too (access flags, retry, RNR and ack timers: verbs::kQp*), so both methods
 // measure the same QP. resp_res / init_depth < 0: keep what rdma_cm negotiated.
-void CmConnection::bring_up(Endpoint& ep, rdma_cm_id* id, int forced_mtu, int resp_res, int init_depth) const {
+void CmConnection::bring_up(Endpoint& ep, rdma_cm_id* id, int forced_mtu, int resp_res,
+                            int init_depth) const {
   for (const ibv_qp_state state : {IBV_QPS_INIT, IBV_QPS_RTR, IBV_QPS_RTS}) {
     const char* name = state == IBV_QPS_INIT ? "INIT" : state == IBV_QPS_RTR ? "RTR" : "RTS";
     ibv_qp_attr a{};
     a.qp_state = state;
     int mask = 0;
-    if (rdma_init_qp_attr(id, &a, &mask) != 0) fail(fmt::format("rdma_init_qp_attr({})", name), where(), errno);
+    if (rdma_init_qp_attr(id, &a, &mask) != 0)
+      fail(fmt::format("rdma_init_qp_attr({})", name), where(), errno);
     if (state == IBV_QPS_INIT) {
       a.qp_access_flags = kAccess;
       mask |= IBV_QP_ACCESS_FLAGS;
@@ -293,7 +337,8 @@ void CmConnection::bring_up(Endpoint& ep, rdma_cm_id* id, int forced_mtu, int re
       mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY;
     }
     if (const int rc = ibv_modify_qp(ep.qp(), &a, mask); rc != 0) {
-      fail(fmt::format("ibv_modify_qp({}) with rdma_cm's attributes", name), fmt::format("{}, {}", ep.where(), where()), rc);
+      fail(fmt::format("ibv_modify_qp({}) with rdma_cm's attributes", name),
+           fmt::format("{}, {}", ep.where(), where()), rc);
     }
   }
 }
@@ -301,16 +346,19 @@ void CmConnection::bring_up(Endpoint& ep, rdma_cm_id* id, int forced_mtu, int re
 CmListenInfo CmConnection::listen(std::size_t backlog) {
   listen_.reset([&] {
     rdma_cm_id* id = nullptr;
-    if (rdma_create_id(channel_.get(), &id, nullptr, RDMA_PS_TCP) != 0) fail("rdma_create_id", where(), errno);
+    if (rdma_create_id(channel_.get(), &id, nullptr, RDMA_PS_TCP) != 0)
+      fail("rdma_create_id", where(), errno);
     return id;
   }());
   SockAddr bind_to = local_;
   bind_to.set_port(0);  // ephemeral
   if (rdma_bind_addr(listen_.get(), bind_to.get()) != 0) {
-    fail("rdma_bind_addr", where(), errno, "is the address still configured on the port's interface?");
+    fail("rdma_bind_addr", where(), errno,
+         "is the address still configured on the port's interface?");
   }
   check_device(listen_.get(), "rdma_bind_addr");
-  if (rdma_listen(listen_.get(), static_cast<int>(std::max<std::size_t>(backlog, 1))) != 0) fail("rdma_listen", where(), errno);
+  if (rdma_listen(listen_.get(), static_cast<int>(std::max<std::size_t>(backlog, 1))) != 0)
+    fail("rdma_listen", where(), errno);
   local_.set_port(ntohs(rdma_get_src_port(listen_.get())));
   CmListenInfo info;
   info.family = static_cast<std::uint16_t>(local_.family());
@@ -323,19 +371,22 @@ CmListenInfo CmConnection::listen(std::size_t backlog) {
   return info;
 }
 
-std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpoint>> eps, int forced_mtu,
-                                           const OnRts& on_rts) {
+std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpoint>> eps,
+                                           int forced_mtu, const OnRts& on_rts) {
   ibv_device_attr dev{};
-  if (const int rc = ibv_query_device(port_->ctx.get(), &dev); rc != 0) fail("ibv_query_device", where(), rc);
+  if (const int rc = ibv_query_device(port_->ctx.get(), &dev); rc != 0)
+    fail("ibv_query_device", where(), rc);
   std::vector<CmRemote> remote(eps.size());
   std::vector<bool> accepted(eps.size(), false);
   std::size_t established = 0;
   while (established < eps.size()) {
-    const std::string waiting = fmt::format("connection {} of {} (RDMA_CM_EVENT_CONNECT_REQUEST / ESTABLISHED)",
-                                            established + 1, eps.size());
+    const std::string waiting =
+        fmt::format("connection {} of {} (RDMA_CM_EVENT_CONNECT_REQUEST / ESTABLISHED)",
+                    established + 1, eps.size());
     CmEventPtr ev = next_event(waiting);
     if (ev->event == RDMA_CM_EVENT_ESTABLISHED) {
-      const bool ours = std::any_of(ids_.begin(), ids_.end(), [&](const CmIdPtr& p) { return p.get() == ev->id; });
+      const bool ours = std::any_of(ids_.begin(), ids_.end(),
+                                    [&](const CmIdPtr& p) { return p.get() == ev->id; });
       if (!ours) unexpected(*ev, waiting);
       ++established;
       continue;
@@ -352,11 +403,13 @@ std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpo
     SockAddr from;
     std::memcpy(&from.storage, rdma_get_peer_addr(conn.get()), sizeof(sockaddr_storage));
     remote_ = from.str();
-    if (!sized || pd.magic != kMagic || pd.generation != generation_ || pd.index >= eps.size() || accepted[pd.index]) {
+    if (!sized || pd.magic != kMagic || pd.generation != generation_ || pd.index >= eps.size() ||
+        accepted[pd.index]) {
       // Not for this link (an earlier link's late request, or another program): turn it away.
-      core::log::warn("rdma_cm: rejected a connection request on {} that is not this link's (magic 0x{:x}, "
-                      "generation {} vs {}, QP index {})",
-                      where(), pd.magic, pd.generation, generation_, pd.index);
+      core::log::warn(
+          "rdma_cm: rejected a connection request on {} that is not this link's (magic 0x{:x}, "
+          "generation {} vs {}, QP index {})",
+          where(), pd.magic, pd.generation, generation_, pd.index);
       rdma_reject(conn.get(), nullptr, 0);
       continue;
     }
@@ -365,11 +418,13 @@ std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpo
     // The request's responder_resources / initiator_depth are seen from this side (rdma_cm(7)):
     // as many reads the peer may have outstanding here, and as many this side may issue.
     const int resp = std::min<int>(req.responder_resources, std::clamp(dev.max_qp_rd_atom, 0, 255));
-    const int init = std::min<int>(req.initiator_depth, std::clamp(dev.max_qp_init_rd_atom, 0, 255));
+    const int init =
+        std::min<int>(req.initiator_depth, std::clamp(dev.max_qp_init_rd_atom, 0, 255));
     bring_up(*eps[q], conn.get(), forced_mtu, resp, init);
     if (on_rts) on_rts(q);
     const WireInfo mine = eps[q]->local_info();
-    const PrivateData reply{kMagic, generation_, static_cast<std::uint32_t>(q), mine.rkey, mine.addr};
+    const PrivateData reply{kMagic, generation_, static_cast<std::uint32_t>(q), mine.rkey,
+                            mine.addr};
     rdma_conn_param param{};
     param.private_data = &reply;
     param.private_data_len = sizeof reply;
@@ -378,7 +433,8 @@ std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpo
     param.retry_count = kQpRetryCount;
     param.rnr_retry_count = kQpRnrRetry;
     param.qp_num = mine.qpn;
-    if (rdma_accept(conn.get(), &param) != 0) fail("rdma_accept", fmt::format("{}, {}", eps[q]->where(), where()), errno);
+    if (rdma_accept(conn.get(), &param) != 0)
+      fail("rdma_accept", fmt::format("{}, {}", eps[q]->where(), where()), errno);
     remote[q] = {req.qp_num, pd.rkey, pd.addr};
     accepted[q] = true;
     ids_.push_back(std::move(conn));
@@ -386,7 +442,8 @@ std::vector<CmRemote> CmConnection::accept(std::span<const std::unique_ptr<Endpo
   return remote;
 }
 
-std::vector<CmRemote> CmConnection::connect(const CmListenInfo& to, std::span<const std::unique_ptr<Endpoint>> eps,
+std::vector<CmRemote> CmConnection::connect(const CmListenInfo& to,
+                                            std::span<const std::unique_ptr<Endpoint>> eps,
                                             int forced_mtu, const OnRts& on_rts) {
   SockAddr dst;
   if (to.family == AF_INET) {
@@ -402,35 +459,43 @@ std::vector<CmRemote> CmConnection::connect(const CmListenInfo& to, std::span<co
       in6->sin6_scope_id = reinterpret_cast<const sockaddr_in6*>(&local_.storage)->sin6_scope_id;
     }
   } else {
-    throw core::Error(core::ExitCode::kFailure,
-                      fmt::format("rdma_cm: {} could not listen for connections (its own error says why)", peer_));
+    throw core::Error(
+        core::ExitCode::kFailure,
+        fmt::format("rdma_cm: {} could not listen for connections (its own error says why)",
+                    peer_));
   }
   dst.set_port(to.port);
   remote_ = dst.str();
   std::vector<CmRemote> remote(eps.size());
   for (std::size_t q = 0; q < eps.size(); ++q) {
     rdma_cm_id* raw = nullptr;
-    if (rdma_create_id(channel_.get(), &raw, nullptr, RDMA_PS_TCP) != 0) fail("rdma_create_id", where(), errno);
+    if (rdma_create_id(channel_.get(), &raw, nullptr, RDMA_PS_TCP) != 0)
+      fail("rdma_create_id", where(), errno);
     CmIdPtr id(raw);
     // Address and route resolution give up on their own after timeout_ms (an ADDR_ERROR /
     // ROUTE_ERROR event); our own wait keeps its deadline either way.
-    const int resolve_ms = static_cast<int>(std::clamp<std::int64_t>(limits_.silence_ns / 1'000'000, 100, 60'000));
+    const int resolve_ms =
+        static_cast<int>(std::clamp<std::int64_t>(limits_.silence_ns / 1'000'000, 100, 60'000));
     SockAddr src = local_;
     src.set_port(0);
     if (rdma_resolve_addr(id.get(), src.get(), dst.get(), resolve_ms) != 0) {
-      fail("rdma_resolve_addr", where(), errno, "check the peer's address and this port's interface");
+      fail("rdma_resolve_addr", where(), errno,
+           "check the peer's address and this port's interface");
     }
     CmEventPtr ev = next_event("address resolution (RDMA_CM_EVENT_ADDR_RESOLVED)");
-    if (ev->event != RDMA_CM_EVENT_ADDR_RESOLVED || ev->status != 0) unexpected(*ev, "address resolution");
+    if (ev->event != RDMA_CM_EVENT_ADDR_RESOLVED || ev->status != 0)
+      unexpected(*ev, "address resolution");
     ev.reset();
     check_device(id.get(), "rdma_resolve_addr");
     if (rdma_resolve_route(id.get(), resolve_ms) != 0) fail("rdma_resolve_route", where(), errno);
     ev = next_event("route resolution (RDMA_CM_EVENT_ROUTE_RESOLVED)");
-    if (ev->event != RDMA_CM_EVENT_ROUTE_RESOLVED || ev->status != 0) unexpected(*ev, "route resolution");
+    if (ev->event != RDMA_CM_EVENT_ROUTE_RESOLVED || ev->status != 0)
+      unexpected(*ev, "route resolution");
     ev.reset();
 
     const WireInfo mine = eps[q]->local_info();
-    const PrivateData request{kMagic, generation_, static_cast<std::uint32_t>(q), mine.rkey, mine.addr};
+    const PrivateData request{kMagic, generation_, static_cast<std::uint32_t>(q), mine.rkey,
+                              mine.addr};
     rdma_conn_param param{};
     param.private_data = &request;
     param.private_data_len = sizeof request;
@@ -439,9 +504,10 @@ std::vector<CmRemote> CmConnection::connect(const CmListenInfo& to, std::span<co
     param.retry_count = kQpRetryCount;
     param.rnr_retry_count = kQpRnrRetry;
     param.qp_num = mine.qpn;
-    if (rdma_connect(id.get(), &param) != 0) fail("rdma_connect", fmt::format("{}, {}", eps[q]->where(), where()), errno);
-    const std::string waiting = fmt::format("the answer to connection {} of {} (RDMA_CM_EVENT_CONNECT_RESPONSE)", q + 1,
-                                            eps.size());
+    if (rdma_connect(id.get(), &param) != 0)
+      fail("rdma_connect", fmt::format("{}, {}", eps[q]->where(), where()), errno);
+    const std::string waiting = fmt::format(
+        "the answer to connection {} of {} (RDMA_CM_EVENT_CONNECT_RESPONSE)", q + 1, eps.size());
     ev = next_event(waiting);
     // Without a QP on the id, librdmacm reports the REP as CONNECT_RESPONSE and leaves the QP
     // transitions and the RTU (rdma_establish) to us.
@@ -452,14 +518,17 @@ std::vector<CmRemote> CmConnection::connect(const CmListenInfo& to, std::span<co
     if (sized) std::memcpy(&pd, rep.private_data, sizeof pd);
     ev.reset();
     if (!sized || pd.magic != kMagic || pd.generation != generation_ || pd.index != q) {
-      throw core::Error(core::ExitCode::kFailure,
-                        fmt::format("rdma_cm: the answer to connection {} on {} is not from this link (magic 0x{:x}, "
-                                    "generation {} vs {}, QP index {})",
-                                    q + 1, where(), pd.magic, pd.generation, generation_, pd.index));
+      throw core::Error(
+          core::ExitCode::kFailure,
+          fmt::format(
+              "rdma_cm: the answer to connection {} on {} is not from this link (magic 0x{:x}, "
+              "generation {} vs {}, QP index {})",
+              q + 1, where(), pd.magic, pd.generation, generation_, pd.index));
     }
     bring_up(*eps[q], id.get(), forced_mtu, -1, -1);
     if (on_rts) on_rts(q);
-    if (rdma_establish(id.get()) != 0) fail("rdma_establish", fmt::format("{}, {}", eps[q]->where(), where()), errno);
+    if (rdma_establish(id.get()) != 0)
+      fail("rdma_establish", fmt::format("{}, {}", eps[q]->where(), where()), errno);
     remote[q] = {rep.qp_num, pd.rkey, pd.addr};
     ids_.push_back(std::move(id));
   }

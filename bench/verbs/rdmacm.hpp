@@ -2,10 +2,10 @@
 //
 // rdma_cm resolves the peer's IP address and route, carries the CM handshake (REQ, REP, RTU) with
 // fabscope's private data (rkey and buffer address of each QP), and computes the attributes of
-// every QP transition (rdma_init_qp_attr(3)). The QPs are not attached to the cm ids: rdma_connect(3)
-// and rdma_accept(3) take their qp_num, and the active side completes with rdma_establish(3) once
-// its QP is in RTS. The same Endpoint (PD, MR, CQ, QP) therefore serves both connection methods and
-// the timed loops never know which one connected it.
+// every QP transition (rdma_init_qp_attr(3)). The QPs are not attached to the cm ids:
+// rdma_connect(3) and rdma_accept(3) take their qp_num, and the active side completes with
+// rdma_establish(3) once its QP is in RTS. The same Endpoint (PD, MR, CQ, QP) therefore serves both
+// connection methods and the timed loops never know which one connected it.
 //
 // Roles: the passive side binds to its port's IP address on an ephemeral TCP-space port and
 // listens; the caller tells the active side where (CmListenInfo, over MPI). The active side
@@ -47,7 +47,9 @@ using CmEventPtr = std::unique_ptr<rdma_cm_event, CmEventDeleter>;
 struct SockAddr {
   sockaddr_storage storage{};
   [[nodiscard]] sockaddr* get() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
-  [[nodiscard]] const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+  [[nodiscard]] const sockaddr* get() const noexcept {
+    return reinterpret_cast<const sockaddr*>(&storage);
+  }
   [[nodiscard]] int family() const noexcept { return storage.ss_family; }
   [[nodiscard]] std::uint16_t port() const noexcept;  // host order
   void set_port(std::uint16_t port) noexcept;
@@ -58,10 +60,12 @@ struct SockAddr {
 // else an address of the port's network interface (RoCE: the GID's netdev; InfiniBand: the IPoIB
 // interface of the port), IPv4 first. Throws core::UsageError naming the device, the interface and
 // the fix when there is none. `sysfs` is the root of the device tree (tests point it elsewhere).
-[[nodiscard]] SockAddr port_address(const Port& port, const std::string& sysfs = "/sys/class/infiniband");
+[[nodiscard]] SockAddr port_address(const Port& port,
+                                    const std::string& sysfs = "/sys/class/infiniband");
 
 // The network interface behind `port` (empty if sysfs does not say).
-[[nodiscard]] std::string port_netdev(const Port& port, const std::string& sysfs = "/sys/class/infiniband");
+[[nodiscard]] std::string port_netdev(const Port& port,
+                                      const std::string& sysfs = "/sys/class/infiniband");
 
 // Everything --cm rdmacm needs on this rank, checked before any benchmark runs: the rdma_cm device
 // (rdma_ucm module; core::Unsupported, exit 77, without it) and the port's IP address (UsageError).
@@ -111,10 +115,11 @@ class CmConnection {
   [[nodiscard]] CmListenInfo listen(std::size_t backlog);
   // Passive side: accepts one connection per endpoint (the request names its QP index) and waits
   // until each is established.
-  [[nodiscard]] std::vector<CmRemote> accept(std::span<const std::unique_ptr<Endpoint>> eps, int forced_mtu,
-                                             const OnRts& on_rts);
+  [[nodiscard]] std::vector<CmRemote> accept(std::span<const std::unique_ptr<Endpoint>> eps,
+                                             int forced_mtu, const OnRts& on_rts);
   // Active side: connects endpoint i to the listener's QP i, one after the other.
-  [[nodiscard]] std::vector<CmRemote> connect(const CmListenInfo& to, std::span<const std::unique_ptr<Endpoint>> eps,
+  [[nodiscard]] std::vector<CmRemote> connect(const CmListenInfo& to,
+                                              std::span<const std::unique_ptr<Endpoint>> eps,
                                               int forced_mtu, const OnRts& on_rts);
 
  private:
@@ -122,7 +127,8 @@ class CmConnection {
   [[noreturn]] void unexpected(const rdma_cm_event& ev, const std::string& waiting_for) const;
   void check_device(const rdma_cm_id* id, const char* after) const;
   void bring_up(Endpoint& ep, rdma_cm_id* id, int forced_mtu, int resp_res, int init_depth) const;
-  [[nodiscard]] std::string where() const;  // "rxe0:1 (198.18.0.1 -> 198.18.0.2:40123), peer rank 1"
+  [[nodiscard]] std::string where()
+      const;  // "rxe0:1 (198.18.0.1 -> 198.18.0.2:40123), peer rank 1"
 
   const Port* port_;
   std::string peer_;
