@@ -1,13 +1,13 @@
 // A user-space link between two TAP devices, for the emulated fabric (tests/fabric/rig.sh).
 //
-// This kernel has no sch_netem, so delay and loss cannot come from tc; a link that needs them is two
-// persistent TAP devices with this process in between: every frame read from one side is dropped
-// with probability --loss, else written to the other side --delay-us later (one FIFO per
+// This kernel has no sch_netem, so delay and loss cannot come from tc; a link that needs them is
+// two persistent TAP devices with this process in between: every frame read from one side is
+// dropped with probability --loss, else written to the other side --delay-us later (one FIFO per
 // direction, released by one absolute CLOCK_MONOTONIC timerfd). Rate limits stay with tc tbf on the
 // TAP devices (it works here), so this program only delays and drops.
 //
 //   forwarder --a NETNS:IFNAME --b NETNS:IFNAME [--delay-us D] [--loss P] [--seed S]
-//             [--queue FRAMES] [--ready FILE]
+//             [--queue FRAMES (default 512)] [--ready FILE]
 //
 // NETNS is a path (/run/netns/NAME) or empty for the current namespace; each TAP is attached in its
 // own namespace (setns before TUNSETIFF), so one process can join a host namespace to a switch
@@ -59,15 +59,17 @@ static int64_t now_ns(void) {
 }
 
 static void die(const char* what, const char* detail) {
-  fprintf(stderr, "forwarder: %s%s%s: %s\n", what, detail ? " " : "", detail ? detail : "", strerror(errno));
+  fprintf(stderr, "forwarder: %s%s%s: %s\n", what, detail ? " " : "", detail ? detail : "",
+          strerror(errno));
   exit(1);
 }
 
 static void usage(const char* problem) {
-  fprintf(stderr,
-          "forwarder: %s\nusage: forwarder --a NETNS:IFNAME --b NETNS:IFNAME [--delay-us D] [--loss P] "
-          "[--seed S] [--queue FRAMES] [--ready FILE]\n",
-          problem);
+  fprintf(
+      stderr,
+      "forwarder: %s\nusage: forwarder --a NETNS:IFNAME --b NETNS:IFNAME [--delay-us D] [--loss P] "
+      "[--seed S] [--queue FRAMES] [--ready FILE]\n",
+      problem);
   exit(2);
 }
 
@@ -176,7 +178,8 @@ static void arm(int tfd, int64_t at_ns) {
 
 static void print_counters(const struct Queue* q) {
   fprintf(stderr,
-          "forwarder: %s: %llu frames in, %llu forwarded, %llu dropped (loss), %llu dropped (queue full), "
+          "forwarder: %s: %llu frames in, %llu forwarded, %llu dropped (loss), %llu dropped (queue "
+          "full), "
           "%llu dropped (write), %llu dropped (too big)\n",
           q->name, (unsigned long long)q->frames_in, (unsigned long long)q->forwarded,
           (unsigned long long)q->dropped_loss, (unsigned long long)q->dropped_full,
@@ -187,18 +190,23 @@ int main(int argc, char** argv) {
   const char *a = NULL, *b = NULL, *ready = NULL;
   double delay_us = 0, loss = 0;
   unsigned long long seed = 1;
-  long queue = 4096;
+  long queue =
+      512;  // 512 jumbo frames: ~180 ms of a 200 Mbit/s link, far beyond any delay used here
   for (int i = 1; i < argc; ++i) {
     const char* opt = argv[i];
     if (i + 1 >= argc) usage("every option takes a value");
     const char* val = argv[++i];
     char* end = NULL;
-    if (strcmp(opt, "--a") == 0) a = val;
-    else if (strcmp(opt, "--b") == 0) b = val;
-    else if (strcmp(opt, "--ready") == 0) ready = val;
+    if (strcmp(opt, "--a") == 0)
+      a = val;
+    else if (strcmp(opt, "--b") == 0)
+      b = val;
+    else if (strcmp(opt, "--ready") == 0)
+      ready = val;
     else if (strcmp(opt, "--delay-us") == 0) {
       delay_us = strtod(val, &end);
-      if (*end != '\0' || !(delay_us >= 0) || delay_us > 10e6) usage("--delay-us: a number of microseconds, 0..1e7");
+      if (*end != '\0' || !(delay_us >= 0) || delay_us > 10e6)
+        usage("--delay-us: a number of microseconds, 0..1e7");
     } else if (strcmp(opt, "--loss") == 0) {
       loss = strtod(val, &end);
       if (*end != '\0' || !(loss >= 0 && loss <= 1)) usage("--loss: a probability in [0, 1]");
@@ -207,7 +215,8 @@ int main(int argc, char** argv) {
       if (*end != '\0') usage("--seed: a whole number");
     } else if (strcmp(opt, "--queue") == 0) {
       queue = strtol(val, &end, 10);
-      if (*end != '\0' || queue < 1 || queue > 1 << 20) usage("--queue: frames per direction, 1..1048576");
+      if (*end != '\0' || queue < 1 || queue > 1 << 20)
+        usage("--queue: frames per direction, 1..1048576");
     } else {
       usage("unknown option");
     }
@@ -220,7 +229,8 @@ int main(int argc, char** argv) {
   int fa = open_tap(a);
   int fb = open_tap(b);
   const int64_t delay_ns = (int64_t)(delay_us * 1000.0);
-  struct Queue q[2] = {{.in = fa, .out = fb, .name = "a->b"}, {.in = fb, .out = fa, .name = "b->a"}};
+  struct Queue q[2] = {{.in = fa, .out = fb, .name = "a->b"},
+                       {.in = fb, .out = fa, .name = "b->a"}};
   for (int d = 0; d < 2; ++d) {
     q[d].cap = delay_ns > 0 ? (uint32_t)queue : 0;
     if (q[d].cap) {
@@ -264,7 +274,8 @@ int main(int argc, char** argv) {
         drain_in(&q[which], delay_ns, loss);
       } else if (which == 2) {
         uint64_t expirations;
-        if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) die("read", "timerfd");
+        if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+          die("read", "timerfd");
         armed = 0;
       } else {
         print_counters(&q[0]);

@@ -103,8 +103,8 @@ tbf() {  # tbf NS DEV RATE|none
 valid_rate() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$ ]] || usage "rate '$1': write it like 50mbit or 1gbit"; }
 
 wait_ready() {  # wait_ready FILE PIDFILE WHAT
-  local i
-  for i in $(seq 1 200); do
+  local _
+  for _ in $(seq 1 200); do
     [ -e "$1" ] && return 0
     kill -0 "$(cat "$2")" 2>/dev/null || { cat "${2%.pid}.log" >&2 || true; fail "$3: the forwarder exited"; }
     sleep 0.01
