@@ -85,8 +85,8 @@ forwarder_bin() {
   if [ ! -x "$bin" ] || [ "$HERE/forwarder.c" -nt "$bin" ]; then
     command -v cc >/dev/null || fail "cc not found to build tests/fabric/forwarder.c (install build-essential)"
     mkdir -p "$RUN_BASE"
-    cc -O2 -Wall -Wextra -o "$bin.tmp" "$HERE/forwarder.c" || fail "building the forwarder failed"
-    mv "$bin.tmp" "$bin"
+    cc -O2 -Wall -Wextra -o "$bin.$$" "$HERE/forwarder.c" || fail "building the forwarder failed"
+    mv "$bin.$$" "$bin"
   fi
   echo "$bin"
 }
