@@ -210,7 +210,7 @@ def judge_shift(run: ShiftRun, crit: ShiftCriteria, layout: Layout, criteria: Cr
                       status=FAIL if count else PASS, judged=int(done.sum()) * run.n_ranks, failing=count, unit="flows")
         if errors is not None:
             check.examples = [f"{run.step_label(int(st))}: {layout.rank_name(int(a))} -> {layout.rank_name(int(b))}: "
-                              f"{'timeout' if code == 2 else 'failed'}: {msg}"
+                              f"{'timeout' if code == 3 else 'failed'}: {msg}"
                               for st, a, b, code, msg in zip(errors.step[:MAX_EXAMPLES], errors.rank, errors.peer,
                                                              errors.status, errors.message)]
         v.checks.append(check)

@@ -431,7 +431,7 @@ class FlowErrors:
     step: np.ndarray  # int64 [F]
     rank: np.ndarray  # int64 [F], the sender
     peer: np.ndarray  # int64 [F], the receiver
-    status: np.ndarray  # int64 [F]: 1 failed (e.g. a completion error), 2 timeout
+    status: np.ndarray  # int64 [F]: 2 failed (e.g. a completion error), 3 timeout (the pairs codes)
     message: tuple[str, ...]
 
 

@@ -192,7 +192,7 @@ def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: Pairs
     errors = run.errors
     if errors is not None and errors.step.size:
         rows = [[esc(run.step_label(int(st))), esc(layout.rank_name(int(a))), esc(layout.rank_name(int(b))),
-                 f'<span class="bad">{"timeout" if code == 2 else "failed"}</span>', esc(msg)]
+                 f'<span class="bad">{"timeout" if code == 3 else "failed"}</span>', esc(msg)]
                 for st, a, b, code, msg in zip(errors.step[:20], errors.rank, errors.peer, errors.status, errors.message)]
         parts.append(f'<p class="bad">{errors.step.size} flow(s) failed or timed out (their bandwidth is not counted)'
                      + (", the first 20:" if errors.step.size > 20 else ":") + "</p>"

@@ -29,6 +29,7 @@
 #include "core/stats.hpp"
 #include "core/units.hpp"
 #include "io/rows.hpp"
+#include "io/schema.hpp"
 #include "suites/load.hpp"
 #include "suites/sweep.hpp"
 #include "transport/multi.hpp"
@@ -37,8 +38,10 @@ namespace fabscope::suites {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Flow status in the gathered record (and errors/status).
-constexpr double kOk = 0, kFailed = 1, kTimeout = 2;
+// Flow status in the gathered record and errors/status: the pairs codes (io::schema::PairStatus).
+constexpr auto kOk = static_cast<double>(io::schema::PairStatus::kOk);
+constexpr auto kFailed = static_cast<double>(io::schema::PairStatus::kFailed);
+constexpr auto kTimeout = static_cast<double>(io::schema::PairStatus::kTimeout);
 
 // Gathered from every rank after each step: [seconds, status, samples...].
 constexpr std::size_t kHead = 2;
@@ -235,6 +238,8 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     ctx.out->write_ints(run + "/errors/rank", rank, dims, "-");
     ctx.out->write_ints(run + "/errors/peer", peer, dims, "-");
     ctx.out->write_ints(run + "/errors/status", status, dims, "-");
+    ctx.out->set_attr(run + "/errors/status", std::string(io::schema::attr::kStatusNames),
+                      std::string(io::schema::kStatusNamesValue));
     ctx.out->write_strings(run + "/errors/message", message);
     fmt::print(ctx.table,
                "# shift: {} flow(s) FAILED or timed out (see the file's errors/ datasets)\n",

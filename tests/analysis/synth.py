@@ -885,12 +885,12 @@ def _write_shift(g: h5py.Group, n: int, spec: ShiftSpec, model: FabricModel, fau
     _quantity(g, "step_aggregate_gbps", agg, "Gb/s")
     _quantity(g, "step_effective_pct", 100.0 * agg / (n * rate), "%")
     _quantity(g, "step_seconds", secs, "s")
-    if error_rows:  # as fabscope writes them: status 1 failed, 2 timeout
+    if error_rows:  # as fabscope writes them: status 2 failed, 3 timeout (the pairs codes)
         eg = g.create_group("errors")
         error_rows.sort()
         for k, name in enumerate(("step", "rank", "peer")):
             eg.create_dataset(name, data=np.array([e[k] for e in error_rows], dtype=np.int64)).attrs["units"] = "-"
-        eg.create_dataset("status", data=np.ones(len(error_rows), dtype=np.int64)).attrs["units"] = "-"
+        eg.create_dataset("status", data=np.full(len(error_rows), 2, dtype=np.int64)).attrs["units"] = "-"
         _strings(eg, "message", [f"rank {r} -> rank {peer}: IBV_WC_RETRY_EXC_ERR, {HOSTILE}" for _, r, peer in error_rows])
     if spec.counters:
         _write_counters(g.create_group("counters"), n, faults, rng)

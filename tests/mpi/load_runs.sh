@@ -85,7 +85,7 @@ flow, bad = g["flow_gbps"][:], np.zeros((3, 4), bool)
 bad[1, [0, 2]] = True  # step 1 (distance 2): rank 2 silent, rank 0 sends to it
 ok = (int(g.attrs["steps_done"]) == 3 and int(g.attrs["complete"]) == 1 and np.all(np.isnan(flow[bad]))
       and np.all(np.isfinite(flow[~bad])) and sorted(g["errors/rank"][:].tolist()) == [0, 2]
-      and set(g["errors/step"][:].tolist()) == {1} and sorted(g["errors/status"][:].tolist()) == [1, 2])
+      and set(g["errors/step"][:].tolist()) == {1} and sorted(g["errors/status"][:].tolist()) == [2, 3])
 print("shift stall:", "ok: flows 0 and 2 of step 1 failed (timeout, test hook), every other flow measured" if ok else "FAIL")
 sys.exit(0 if ok else 1)
 PY

@@ -73,7 +73,7 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_EQ(r.attr_int(run, "complete"), 0);
   EXPECT_EQ(r.attr_int("/", "complete"), 0);
 
-  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}, ""};
+  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0, {}};
   w.append_pairs(run, {p}, {0, 1, 0.25});
   // After one round: exactly that pair is filled, the rest not run.
   std::vector<std::uint64_t> dims;
@@ -93,8 +93,8 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_DOUBLE_EQ(secs[0], 0.25);
   EXPECT_TRUE(std::isnan(secs[1]));
 
-  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, ""};
-  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11"};
+  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0, {}};
+  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11", 0, {}};
   w.append_pairs(run, {q}, {1, 2, 0.5});
   w.append_pairs(run, {s}, {2, 3, 0.5});
   w.end_run(run);
@@ -108,6 +108,35 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_EQ(r.ints(run + "/status")[1 * 3 + 2], 2);
   EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2}));
   EXPECT_EQ(r.strings(run + "/errors/message"), std::vector<std::string>{"retry exceeded on rxe0:1 qpn 0x11"});
+}
+
+TEST(Results, ReopenedPairsRunKeepsItsFailuresAndCells) {
+  const auto path = temp_file("resume.h5");
+  std::string run;
+  {
+    auto w = make_writer(path, 3);
+    run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
+    w.init_pairs(run, {3, 2, 2, 3});
+    io::PairRecord bad{1, 2, 0, 3, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "peer silent", 0, {}};
+    w.append_pairs(run, {bad}, {0, 1, 0.1});
+  }  // the process that wrote round 0 is gone
+  auto w = io::ResultsWriter::reopen(path.string());
+  io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int("/", "complete"), 0);
+  w.resume_pairs(run);
+  EXPECT_EQ(r.attr_int(run, "resumed"), 1);
+  // A later failure is appended to the earlier one, not written over it.
+  io::PairRecord worse{0, 1, 1, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "retry exceeded", 0, {}};
+  // A record carrying cells (--repeat: the best repeat so far) writes those, not its samples.
+  io::PairRecord best{0, 2, 1, 1, {100, 100}, {5, 5}, {6, 6}, "", 1, io::PairCells{7, 8, 9, 10, 11, 1}};
+  w.append_pairs(run, {worse, best}, {1, 2, 0.2});
+  EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2, 0, 1}));
+  EXPECT_EQ(r.strings(run + "/errors/message"), (std::vector<std::string>{"peer silent", "retry exceeded"}));
+  EXPECT_EQ(r.ints(run + "/errors/status"), (std::vector<std::int64_t>{3, 2}));
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/latency_ns_p50")[0 * 3 + 2], 8);
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[2 * 3 + 0], 11);
+  EXPECT_EQ(r.ints(run + "/pair_samples/repeat"), (std::vector<std::int64_t>{0, 0, 1}));
+  EXPECT_EQ(r.attr_int(run, "rounds_done"), 2);
 }
 
 TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
