@@ -145,9 +145,11 @@ class Tier:
         log(f"  {name}: accept verdict {verdict['verdict']} (exit {res.returncode}); top suspects {top}")
         return res.returncode, verdict
 
+    # 30%: a capped host's flows drop by 55-60%; one repeat's 4 windows of a healthy pair vary by up
+    # to ~30% between runs on this machine (never significant so far, but not far from it).
     def compare(self, base: str, new: str, name: str) -> tuple[int, dict]:
         js = self.out / f"{name}.compare.json"
-        res = subprocess.run([PYTHON, self.analyze, "compare", base, new, "--json", str(js), "--threshold", "20%"],
+        res = subprocess.run([PYTHON, self.analyze, "compare", base, new, "--json", str(js), "--threshold", "30%"],
                              capture_output=True, text=True, timeout=300)
         if res.returncode not in (0, 1) or not js.exists():
             raise Failure(f"compare exited {res.returncode}: {res.stderr.strip()[-2000:]}")
