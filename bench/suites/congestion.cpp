@@ -271,8 +271,8 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
       load = transport::connect_flows(p.common.transport, ctx.comm,
                                       {f.to, f.from, p.aggressor_size}, p.common.options);
     }
-    std::optional<load::CounterProbe> counters;
-    if (loaded) counters.emplace(ctx, p.common);
+    std::optional<CounterProbe> counters;
+    if (loaded) counters.emplace(ctx, p.common, transport::load_counters);
     if (me == p.test_stall_rank && static_cast<int>(ph) == p.test_stall_phase) {
       // Test hook: this rank goes silent for long; its peers' --timeout must end the job first.
       std::this_thread::sleep_for(std::chrono::duration<double>(20 * timeout_s));
@@ -295,7 +295,7 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
       drained.wait_quietly();
     }
     load.reset();
-    if (counters) counters->finish(run + "/counters/" + phases[ph]);
+    if (counters) counters->finish_group(run + "/counters/" + phases[ph]);
     ctx.comm.gather(mine, all);
     if (me != 0) continue;
 

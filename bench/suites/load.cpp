@@ -145,44 +145,4 @@ PatternFlows aggressor_flows(const std::string& pattern, const std::vector<int>&
   return f;
 }
 
-CounterProbe::CounterProbe(const Context& ctx, const Common& common)
-    : ctx_(ctx),
-      common_(common),
-      before_(transport::load_counters(common.transport, common.options, ctx.comm.local_rank())) {}
-
-void CounterProbe::finish(const std::string& group) {
-  std::string mine;
-  if (!before_.empty()) {
-    for (const auto& [name, after] :
-         transport::load_counters(common_.transport, common_.options, ctx_.comm.local_rank())) {
-      const auto it = before_.find(name);
-      if (it != before_.end())
-        mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
-    }
-  }
-  const auto all = ctx_.comm.gather_strings(mine);
-  if (ctx_.out == nullptr) return;
-  std::vector<std::map<std::string, std::int64_t>> per_rank(all.size());
-  std::map<std::string, std::size_t> names;
-  for (std::size_t r = 0; r < all.size(); ++r) {
-    for (const auto line : core::split(all[r], '\n')) {
-      const auto eq = line.find('=');
-      const std::string name(line.substr(0, eq));
-      per_rank[r][name] = std::stoll(std::string(line.substr(eq + 1)));
-      names.emplace(name, 0);
-    }
-  }
-  if (names.empty()) return;
-  std::vector<std::string> name_list;
-  for (auto& [n, idx] : names) {
-    idx = name_list.size();
-    name_list.push_back(n);
-  }
-  std::vector<std::int64_t> delta(all.size() * names.size(), -1);
-  for (std::size_t r = 0; r < all.size(); ++r)
-    for (const auto& [n, v] : per_rank[r]) delta[r * names.size() + names.at(n)] = v;
-  ctx_.out->write_strings(group + "/names", name_list);
-  ctx_.out->write_ints(group + "/delta", delta, {all.size(), names.size()}, "count");
-}
-
 }  // namespace fabscope::suites::load

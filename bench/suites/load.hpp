@@ -71,17 +71,4 @@ struct PatternFlows {
 [[nodiscard]] int incast_target(const std::vector<int>& aggressors, std::uint64_t seed);
 [[nodiscard]] const std::vector<std::string>& pattern_names();
 
-// Port counters of every rank (transport::load_counters) between construction and finish():
-// rank 0 writes <group>/names [C] and <group>/delta [N, C] (int64; -1 where a rank lacks one).
-class CounterProbe {
- public:
-  CounterProbe(const Context& ctx, const Common& common);
-  void finish(const std::string& group);  // collective
-
- private:
-  const Context& ctx_;
-  const Common& common_;
-  std::map<std::string, std::uint64_t> before_;
-};
-
 }  // namespace fabscope::suites::load

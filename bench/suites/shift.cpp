@@ -125,7 +125,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
   std::vector<std::vector<double>> pair_flows(me == 0 ? un * un
                                                       : 0);  // rank 0: flow_gbps per (i, j)
   std::vector<double> aggregates;
-  load::CounterProbe counters(ctx, p.common);
+  CounterProbe counters(ctx, p.common, transport::load_counters);
   const std::int64_t t_start = core::now_ns();
   for (int s = 0; s < steps; ++s) {
     const auto& to = partner_to[static_cast<std::size_t>(s)];
@@ -221,7 +221,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     }
   }
   ctx.comm.quiet_barrier();
-  counters.finish(run + "/counters");
+  counters.finish(run);
   if (ctx.out == nullptr) return;
   if (!errors.empty()) {
     std::vector<std::int64_t> step, rank, peer, status;

@@ -14,14 +14,13 @@ namespace {
 constexpr int kTagDuration = 301;
 }  // namespace
 
-CounterProbe::CounterProbe(const Context& ctx, const Common& common)
-    : ctx_(ctx), common_(common),
-      before_(transport::port_counters(common.transport, common.options, ctx.comm.local_rank())) {}
+CounterProbe::CounterProbe(const Context& ctx, const Common& common, Reader read)
+    : ctx_(ctx), common_(common), read_(read), before_(read(common.transport, common.options, ctx.comm.local_rank())) {}
 
-void CounterProbe::finish(const std::string& run) {
+void CounterProbe::finish_group(const std::string& group) {
   std::string mine;
   if (!before_.empty()) {
-    for (const auto& [name, after] : transport::port_counters(common_.transport, common_.options, ctx_.comm.local_rank())) {
+    for (const auto& [name, after] : read_(common_.transport, common_.options, ctx_.comm.local_rank())) {
       const auto it = before_.find(name);
       if (it != before_.end()) mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
     }
@@ -47,8 +46,8 @@ void CounterProbe::finish(const std::string& run) {
   std::vector<std::int64_t> delta(all.size() * names.size(), -1);
   for (std::size_t r = 0; r < all.size(); ++r)
     for (const auto& [n, v] : per_rank[r]) delta[r * names.size() + names.at(n)] = v;
-  ctx_.out->write_strings(run + "/counters/names", name_list);
-  ctx_.out->write_ints(run + "/counters/delta", delta, {all.size(), names.size()}, "count");
+  ctx_.out->write_strings(group + "/names", name_list);
+  ctx_.out->write_ints(group + "/delta", delta, {all.size(), names.size()}, "count");
 }
 
 std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const std::string& run,

@@ -23,17 +23,23 @@ using Report = std::function<void(std::size_t, std::span<const double>)>;
 std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const std::string& run,
                                     const Measure& measure, const Report& report);
 
-// Port counters of every rank around one run (verbs: sysfs counters and hw_counters; mpi: none).
-// Construct before measuring, call finish() after (collective). Rank 0 writes <run>/counters/names
-// [C] and <run>/counters/delta [N ranks, C] (int64; -1 where a rank's port lacks that counter).
+// Port counters of every rank around one run (verbs: sysfs counters and hw_counters; mpi: none;
+// the load benchmarks read transport::load_counters, which adds the netdev's pause counters).
+// Construct before measuring, call finish() after (collective). Rank 0 writes <group>/names [C]
+// and <group>/delta [N ranks, C] (int64; -1 where a rank's port lacks that counter); finish(run)
+// uses the group <run>/counters.
 class CounterProbe {
  public:
-  CounterProbe(const Context& ctx, const Common& common);
-  void finish(const std::string& run);
+  using Reader = std::map<std::string, std::uint64_t> (*)(std::string_view transport, const transport::Options&,
+                                                          int local_rank);
+  CounterProbe(const Context& ctx, const Common& common, Reader read = transport::port_counters);
+  void finish(const std::string& run) { finish_group(run + "/counters"); }
+  void finish_group(const std::string& group);
 
  private:
   const Context& ctx_;
   const Common& common_;
+  Reader read_;
   std::map<std::string, std::uint64_t> before_;
 };
 
