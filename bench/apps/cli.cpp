@@ -460,10 +460,28 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     ss << in.rdbuf();
     inv.suite_text = ss.str();
     inv.specs = parse_suite(inv.suite_text, raw.suite_file);
+    // Transport flags given on the command line apply to every benchmark of the suite (over what
+    // the suite file says); the others keep the suite's values.
+    const transport::Options given = transport_options(raw);
+    auto has = [&](const char* flag) { return chosen->count(flag) > 0; };
     for (auto& s : inv.specs) {
       auto& c = suites::common_of(s);
       c.label = raw.label;
-      if (chosen->count("--transport") > 0) c.transport = raw.transport;
+      if (has("--transport")) c.transport = raw.transport;
+      auto& o = c.options;
+      if (has("--device")) o.device = given.device;
+      if (has("--devices")) o.devices = given.devices;
+      if (has("--gid-index")) o.gid_index = given.gid_index;
+      if (has("--mtu")) o.mtu = given.mtu;
+      if (has("--verb")) o.verb = given.verb;
+      if (has("--tx-depth")) o.tx_depth = given.tx_depth;
+      if (has("--qps")) o.qps = given.qps;
+      if (has("--post-list")) o.post_list = given.post_list;
+      if (has("--cq-mod")) o.cq_mod = given.cq_mod;
+      if (has("--inline")) o.inline_size = given.inline_size;
+      if (has("--timeout")) o.timeout_s = given.timeout_s;
+      if (has("--cm")) o.cm = given.cm;
+      validate(s, fmt::format("fabscope run {}: benchmark '{}'", raw.suite_file, c.name), true);
     }
     return inv;
   }

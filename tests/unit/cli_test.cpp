@@ -110,3 +110,27 @@ TEST(Suite, ErrorsNameFileLineAndField) {
   EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, name: \"a b\"}\n"), "may use only letters"));
   EXPECT_TRUE(contains(err("nme: x\nbenchmarks:\n  - {kind: lat}\n"), "unknown top-level field 'nme'"));
 }
+
+TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
+  const std::string path = testing::TempDir() + "/cli-run-suite.yaml";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("benchmarks:\n  - {name: lat, kind: lat, sizes: '8'}\n"
+               "  - {name: pairs, kind: pairs, timeout: 5s, repeat: 2}\n", f);
+    std::fclose(f);
+  }
+  const auto inv = parse({"run", path, "--transport", "verbs", "--cm", "rdmacm", "--qps", "2"});
+  ASSERT_EQ(inv.specs.size(), 2u);
+  for (const auto& s : inv.specs) {
+    const auto& c = suites::common_of(s);
+    EXPECT_EQ(c.transport, "verbs");
+    EXPECT_EQ(c.options.cm, "rdmacm");
+    EXPECT_EQ(c.options.qps, 2);
+    EXPECT_EQ(c.options.tx_depth, 128);  // not given: the default
+  }
+  EXPECT_DOUBLE_EQ(inv.specs[1].pairs.common.options.timeout_s, 5);  // suite value kept
+  EXPECT_EQ(inv.specs[1].pairs.repeat, 2);
+  EXPECT_TRUE(contains(usage_error({"run", path, "--verb", "fetch_add"}), "atomics"));
+  EXPECT_TRUE(contains(usage_error({"run", path, "--cm", "ucx"}), "--cm"));
+}
