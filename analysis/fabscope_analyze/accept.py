@@ -679,14 +679,22 @@ class _PairsJudge:
             on_leaf = np.unique(np.concatenate([src[mask][ls[mask] == leaf], dst[mask][ld[mask] == leaf]]))
             if touch[leaf] < max(att.min_pairs, 0.5 * total) or on_leaf.size < 2:
                 return
+            # Leaves that every one of these flows also touches (two leaves whose only failing flows
+            # run between each other): their uplinks cannot be told apart, so name them together.
+            twins = [int(o) for o in np.flatnonzero(touch == touch[leaf]) if o != leaf
+                     and np.array_equal(mask, cross & ((ls == o) | (ld == o)))]
+            names = [lay.leaf_names[x] for x in [leaf] + twins]
             d = explain(mask)
+            why = ("" if not twins else
+                   f"every one of these flows runs between {' and '.join(names)}, so which side's uplinks are at "
+                   "fault cannot be told from these pairs; ")
             out.append(Suspect(
-                run=self.name, kind="leaf_uplinks", name=f"uplinks of {lay.leaf_names[leaf]}",
+                run=self.name, kind="leaf_uplinks", name="uplinks of " + " or ".join(names),
                 failing=d["flows"], judged=0,
                 evidence=f"{d['flows']} of the {total} failing cross-leaf flows left involve this leaf, spread over "
                          f"{on_leaf.size} of its ranks (routes not recorded: which spine cable cannot be told); "
-                         + bw_lat_text(d),
-                details={**d, "ranks_on_leaf": int(on_leaf.size), "leaf": leaf},
+                         + why + bw_lat_text(d),
+                details={**d, "ranks_on_leaf": int(on_leaf.size), "leaf": leaf, "leaves": [leaf] + twins},
             ))
             alive &= ~mask
 

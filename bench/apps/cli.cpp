@@ -30,7 +30,7 @@ struct Raw {
   // verbs
   std::string device, devices, verb = "write", inline_size;
   int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
-  double timeout_s = 30;
+  std::string timeout = "30s";
   std::string cm = "oob", pair_timeout, resume;
   int repeat = 1;
   // topology and plans
@@ -72,7 +72,7 @@ void add_common(CLI::App& sub, Raw& raw) {
     sub.add_option("--cq-mod", raw.cq_mod, "verbs: request a completion every N operations (bandwidth)")
         ->capture_default_str();
     sub.add_option("--inline", raw.inline_size, "verbs: max inline bytes (default 220 where the device allows)");
-    sub.add_option("--timeout", raw.timeout_s, "seconds a peer may stay silent in one operation before the pair fails")
+    sub.add_option("--timeout", raw.timeout, "how long a peer may stay silent in one operation before the pair fails (e.g. 30s, 500ms; a plain number is seconds)")
         ->capture_default_str();
     sub.add_option("--cm", raw.cm, "verbs: connect RC QPs by oob (exchange over MPI) or rdmacm (librdmacm)")
         ->capture_default_str();
@@ -118,7 +118,7 @@ transport::Options transport_options(const Raw& raw) {
   o.post_list = raw.post_list;
   o.cq_mod = raw.cq_mod;
   o.inline_size = raw.inline_size.empty() ? -1 : static_cast<int>(core::parse_size(raw.inline_size, "--inline"));
-  o.timeout_s = raw.timeout_s;
+  o.timeout_s = core::parse_duration_s(raw.timeout, "--timeout");
   o.cm = raw.cm;
   if (!raw.pair_timeout.empty()) o.pair_timeout_s = core::parse_duration_s(raw.pair_timeout, "--pair-timeout");
   return o;

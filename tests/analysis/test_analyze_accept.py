@@ -177,6 +177,21 @@ def test_without_routes_a_bad_uplink_names_the_leaf(tmp_path: Path, capsys: pyte
     assert code == 1 and [(s["kind"], s["name"]) for s in suspects] == [("leaf_uplinks", "uplinks of leaf0003")]
 
 
+def test_two_leaves_whose_uplinks_cannot_be_told_apart_are_named_together(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Two leaves only: every failing cross-leaf flow runs between them, so neither leaf's uplinks
+    # can be singled out; accept must not pick one by index.
+    path = fabric(tmp_path / "f.h5", Faults(bad_uplinks=((1, 0),)), topology=SynthTopology(hosts_per_leaf=16),
+                  n=32, seed=11)
+    with h5py.File(path, "r+") as f:
+        del f["topology/ranks/dest_plane"]
+    code, _, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    suspects = json.loads((tmp_path / "v.json").read_text())["suspects"]
+    assert code == 1 and [(s["kind"], s["name"]) for s in suspects] == [
+        ("leaf_uplinks", "uplinks of leaf0001 or leaf0002")], suspects
+    assert "cannot be told" in suspects[0]["evidence"]
+
+
 def test_without_topology_hosts_are_still_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = fabric(tmp_path / "flat.h5", Faults(slow_hosts=(7,), bad_cables=(30,)), topology=None, n=48)
     code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)

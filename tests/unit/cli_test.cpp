@@ -134,3 +134,12 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
   EXPECT_TRUE(contains(usage_error({"run", path, "--verb", "fetch_add"}), "atomics"));
   EXPECT_TRUE(contains(usage_error({"run", path, "--cm", "ucx"}), "--cm"));
 }
+
+TEST(Cli, TimeoutsTakeDurations) {
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"}).specs[0].pairs.common.options.timeout_s, 3);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"}).specs[0].pairs.common.options.timeout_s, 0.5);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"}).specs[0].pairs.common.options.timeout_s, 7);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"}).specs[0].pairs.common.options.pair_timeout_s, 120);
+  EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "soon"}), "--timeout"));
+  EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "0"}), "--timeout"));
+}
