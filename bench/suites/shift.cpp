@@ -7,7 +7,10 @@
 // its acknowledgement (mpi) or last completion (verbs):
 //   flow_samples[s, i, k]   64 * size * 8 / window_ns                                    Gb/s
 //   flow_gbps[s, i]         p50 of rank i's samples in step s                            Gb/s
-//   step_aggregate_gbps[s]  sum over ranks of flow_gbps[s, i]                            Gb/s
+//   step_aggregate_gbps[s]  sum over ranks of each flow's mean rate: its bits / its       Gb/s
+//                           windows' total time (the harmonic mean of its samples). Not the
+//                           sum of medians: flows that share a link take turns, and their
+//                           medians add up to more than the link carries.
 //   step_effective_pct[s]   100 * step_aggregate_gbps / sum of the senders' link rates   %
 //   bw_gbps[i, j]           p50 of flow_gbps over the steps in which i sent to j         Gb/s
 //   step_seconds[s]         the slowest rank's time from the step's start to its end     s
@@ -42,6 +45,14 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr auto kOk = static_cast<double>(io::schema::PairStatus::kOk);
 constexpr auto kFailed = static_cast<double>(io::schema::PairStatus::kFailed);
 constexpr auto kTimeout = static_cast<double>(io::schema::PairStatus::kTimeout);
+
+// A flow's mean rate over its windows: bits / total time, i.e. the harmonic mean of the window
+// rates (each window carries the same bits). NaN when a sample is missing.
+double mean_rate(std::span<const double> window_gbps) {
+  double inverse = 0;
+  for (const double x : window_gbps) inverse += 1.0 / x;
+  return static_cast<double>(window_gbps.size()) / inverse;
+}
 
 // Gathered from every rank after each step: [seconds, status, samples...].
 constexpr std::size_t kHead = 2;
@@ -182,7 +193,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
                 samples.begin() + static_cast<std::ptrdiff_t>(r * iters));
       flow[r] = core::summarize(std::span<const double>(rec + kHead, iters)).p50;
       if (!std::isnan(rec[0])) step_s = std::max(step_s, rec[0]);
-      if (!std::isnan(flow[r])) aggregate += flow[r];
+      if (!std::isnan(flow[r])) aggregate += mean_rate(std::span<const double>(rec + kHead, iters));
       const auto j = static_cast<std::size_t>(to[r]);
       if (rec[1] != kOk) {
         errors.push_back({s, static_cast<std::int64_t>(r), to[r], static_cast<std::int64_t>(rec[1]),

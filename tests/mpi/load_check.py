@@ -82,7 +82,8 @@ def check_shift(g: h5py.Group, n: int, link_rate: float | None, partial: bool, v
     check(bool(np.all(np.isnan(smp[done:]))), "flow_samples of steps not done are NaN")
     check(close(flow[:done], np.percentile(smp[:done], 50, axis=2)), "flow_gbps == p50 of flow_samples")
     check(bool(np.all(np.isnan(flow[done:]))), "flow_gbps of steps not done NaN")
-    check(close(agg[:done], flow[:done].sum(axis=1)), "step_aggregate_gbps == sum of flows")
+    mean_rate = smp.shape[2] / np.sum(1.0 / smp[:done], axis=2)  # each flow's bits / its windows' time
+    check(close(agg[:done], mean_rate.sum(axis=1)), "step_aggregate_gbps == sum of the flows' mean rates")
     expected_pct = 100 * agg[:done] / (n * rate) if not math.isnan(rate) else np.full(done, np.nan)
     check(close(pct[:done], expected_pct), "step_effective_pct == 100 * aggregate / (N * link rate)")
     check(bool(np.all(np.isfinite(secs[:done])) and np.all(secs[:done] > 0)), "step_seconds of done steps positive")
