@@ -215,11 +215,7 @@ double Comm::max(double value) const {
 }
 
 void Comm::wait_all(int count, const Deadline& d, int peer, const char* what) const {
-  if (d.any()) {
-    wait_with_deadline(impl_->reqs.data(), count, d, peer, what);
-  } else {
-    check(MPI_Waitall(count, impl_->reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
-  }
+  wait_with_deadline(impl_->reqs.data(), count, d, peer, what);  // no deadline: MPI_Waitall
 }
 
 void Comm::send(const void* buf, std::size_t bytes, int peer, int tag, const Deadline& d) const {

@@ -3,27 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "core/error.hpp"
+#include "cli_util.hpp"
 
 using namespace fabscope;
+using testing_cli::parse;
+using testing_cli::usage_error;
 
 namespace {
-
-apps::Invocation parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "fabscope");
-  return apps::parse_command_line(args);
-}
-
-std::string usage_error(std::vector<std::string> args) {
-  try {
-    (void)parse(std::move(args));
-  } catch (const core::UsageError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "more than one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no usage error";
-  return "";
-}
 
 bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 

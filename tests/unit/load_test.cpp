@@ -10,9 +10,12 @@
 
 #include "apps/cli.hpp"
 #include "core/error.hpp"
+#include "cli_util.hpp"
 #include "transport/multi.hpp"
 
 using namespace fabscope;
+using testing_cli::parse;
+using testing_cli::usage_error;
 namespace load = suites::load;
 
 namespace {
@@ -24,23 +27,6 @@ bool is_derangement(const std::vector<int>& p) {
     if (sorted[i] != static_cast<int>(i) || p[i] == static_cast<int>(i)) return false;
   }
   return true;
-}
-
-apps::Invocation parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "fabscope");
-  return apps::parse_command_line(args);
-}
-
-std::string usage_error(std::vector<std::string> args) {
-  try {
-    (void)parse(std::move(args));
-  } catch (const core::UsageError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no usage error";
-  return "";
 }
 
 bool contains(const std::string& s, const std::string& needle) {
