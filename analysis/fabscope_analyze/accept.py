@@ -14,6 +14,10 @@ How a pairs run is judged (configs/criteria/README.md says the same for users):
     peer of that class);
   - per hop class: the latency limits of `hop_classes.<class>` for pairs of that class.
   - pairs that failed or timed out (status) fail, unless failed_pairs: ignore.
+* Stalled windows (bandwidth.stalls, per host): a window below window_fraction x the best window
+  of its flow in the same repeat stalled (a retransmission time-out); a host whose pairs hold more
+  stalled windows than the rest of the fabric's rate explains (one-sided binomial, BH-adjusted over
+  hosts) fails, and its flows with stalled windows join the failing flows.
 * Noise: a pair that misses a limit is *inconclusive* instead of failed when its raw samples
   (pair_samples) are too spread ((p90 - p10) / p50 above max_bw_spread / max_lat_spread) and its
   optimistic decile still meets the limit (p90 of the windows for bandwidth, p10 of the
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from scipy import stats as sps
 
 from fabscope_analyze import stats
 from fabscope_analyze.criteria import Criteria, PairsCriteria, SweepRule
@@ -50,6 +55,7 @@ PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
 R_BW_ABS, R_BW_LINK, R_BW_REL = 1, 2, 4
 R_LAT50_ABS, R_LAT99_ABS, R_LAT_RATIO, R_CLASS50, R_CLASS99 = 8, 16, 32, 64, 128
 R_ERROR = 256
+R_BW_STALL = 512  # a flow with stalled windows, of a host the stall test singled out
 BW_BITS = R_BW_ABS | R_BW_LINK | R_BW_REL
 LAT50_BITS = R_LAT50_ABS | R_LAT_RATIO | R_CLASS50
 LAT99_BITS = R_LAT99_ABS | R_CLASS99
@@ -152,6 +158,7 @@ class _Flows:
     lat: np.ndarray
     lat_limit: np.ndarray  # float32, the lowest p50 latency limit (NaN: none)
     inconclusive: np.ndarray  # bool
+    stalled: np.ndarray  # int32, its stalled bandwidth windows (counted for hosts the stall test flags)
 
     @property
     def severity(self) -> np.ndarray:
@@ -194,6 +201,7 @@ class _PairsJudge:
         self.error_codes = [c for c, name in enumerate(run.status_names) if name not in ("not_run", "ok")]
         self.verdict = RunVerdict(run=self.name, benchmark="pairs", status=PASS)
         self.checks: dict[int, Check] = {}
+        self.stall_flagged = np.zeros(self.n, dtype=bool)  # hosts the stall test singled out
 
     # references ---------------------------------------------------------------------------------
     def references(self) -> None:
@@ -424,7 +432,7 @@ class _PairsJudge:
         lat_limit[~np.isfinite(lat_limit)] = np.nan
         return _Flows(src=cat[0].astype(np.int32), dst=cat[1].astype(np.int32), reasons=cat[2], bw=cat[3],
                       bw_limit=bw_limit, lat=cat[5], lat_limit=lat_limit,
-                      inconclusive=np.zeros(cat[0].size, dtype=bool))
+                      inconclusive=np.zeros(cat[0].size, dtype=bool), stalled=np.zeros(cat[0].size, dtype=np.int32))
 
     # noise --------------------------------------------------------------------------------------
     def judge_noise(self, flows: _Flows) -> None:
@@ -514,6 +522,97 @@ class _PairsJudge:
             verdicts.extend(_limit_inconclusive(lat_rows, lat_lim, c.max_lat_spread, c.min_samples, higher_is_better=False))
         return bool(verdicts) and all(verdicts)
 
+    # stalled windows -------------------------------------------------------------------------------
+    def judge_stalls(self, flows: _Flows) -> Check:
+        """The host-level stall test (criteria pairs.bandwidth.stalls, StallRule): counts, per host,
+        the windows of its pairs (every repeat, both directions) and those that stalled; a host
+        whose count is improbable at the rest of the fabric's rate fails, and its flows with
+        stalled windows join the failing flows (R_BW_STALL) for attribution and listings."""
+        rule, n, lay = self.crit.stalls, self.n, self.layout
+        assert rule is not None
+        pct = fmt(rule.window_fraction * 100)
+        check = Check(run=self.name, rule="pairs.bandwidth.stalls",
+                      title=f"no host's bandwidth windows stall (below {pct}% of the flow's best window in the same "
+                            f"repeat) more often than the rest of the fabric's (false-discovery rate "
+                            f"{fmt(rule.significance)}, at least {rule.min_windows} windows)",
+                      status=PASS, unit="hosts")
+        self.stall_flows = flows
+        if self.run.n_pair_samples == 0 or self.run.bw_windows < 2:
+            check.status = SKIPPED
+            check.detail = ("no window samples (pair_samples) in the file" if self.run.n_pair_samples == 0 else
+                            "one bandwidth window per direction: nothing to compare a window with (--bw-iters 2+)")
+            return check
+        windows = np.zeros(n, dtype=np.int64)
+        stalled = np.zeros(n, dtype=np.int64)
+        f_src, f_dst, f_count = [], [], []
+        for pair, fwd, rev in self.run.window_blocks():
+            for x, s, d in ((fwd, pair[:, 0], pair[:, 1]), (rev, pair[:, 1], pair[:, 0])):
+                finite = np.isfinite(x)
+                usable = finite.sum(axis=1) >= 2  # a window needs a sibling to stall against
+                best = np.fmax.reduce(np.where(finite, x, -np.inf), axis=1)
+                with np.errstate(invalid="ignore"):
+                    k = (finite & (x < rule.window_fraction * best[:, None])).sum(axis=1)
+                w = np.where(usable, finite.sum(axis=1), 0)
+                k = np.where(usable, k, 0)
+                for ranks in (s, d):
+                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
+                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
+                some = k > 0
+                f_src.append(s[some])
+                f_dst.append(d[some])
+                f_count.append(k[some])
+        total_w, total_s = int(windows.sum()) // 2, int(stalled.sum()) // 2
+        rest_w, rest_s = total_w - windows, total_s - stalled
+        rate = (rest_s + 1) / (rest_w + 2)  # the rest of the fabric's stall rate (Laplace: never 0)
+        has = windows > 0
+        p = np.full(n, np.nan)
+        p[has] = sps.binom.sf(stalled[has] - 1, windows[has], rate[has])
+        q = stats.bh_adjust(p)
+        with np.errstate(invalid="ignore"):
+            flagged = has & (stalled >= rule.min_windows) & (q < rule.significance)
+        self.stall_flagged = flagged
+        self.stall_host = (windows, stalled, rest_w, rest_s, q)
+        check.judged, check.failing = int(has.sum()), int(flagged.sum())
+        check.status = FAIL if flagged.any() else PASS if has.any() else SKIPPED
+        check.detail = f"{total_s} of {total_w} windows stalled fabric-wide ({fmt(100 * total_s / max(1, total_w), 2)}%)"
+        worst = np.flatnonzero(flagged)
+        worst = worst[np.argsort(q[worst], kind="stable")]
+        check.examples = [f"{lay.rank_name(int(h))}: {self._stall_text(int(h))}" for h in worst[:10]]
+        if flagged.any():
+            self.stall_flows = self._with_stall_flows(flows, *(np.concatenate(x) for x in (f_src, f_dst, f_count)))
+        return check
+
+    def _with_stall_flows(self, flows: _Flows, src: np.ndarray, dst: np.ndarray, count: np.ndarray) -> _Flows:
+        """flows plus the flagged hosts' flows with stalled windows (bit R_BW_STALL, count in `stalled`)."""
+        n = self.n
+        mine = self.stall_flagged[src] | self.stall_flagged[dst]
+        uniq, inv = np.unique(src[mine].astype(np.int64) * n + dst[mine], return_inverse=True)
+        per_flow = np.bincount(inv, weights=count[mine]).astype(np.int32)
+        have = flows.src.astype(np.int64) * n + flows.dst
+        where = np.searchsorted(uniq, have)
+        hit = np.flatnonzero((where < uniq.size) & (uniq[np.minimum(where, uniq.size - 1)] == have))
+        reasons, stalled = flows.reasons.copy(), flows.stalled.copy()
+        reasons[hit] |= np.uint16(R_BW_STALL)
+        stalled[hit] = per_flow[where[hit]]
+        new = np.ones(uniq.size, dtype=bool)
+        new[where[hit]] = False
+        a, b = (uniq[new] // n).astype(np.int32), (uniq[new] % n).astype(np.int32)
+        nan = np.full(a.size, np.nan, dtype=np.float32)
+        return _Flows(
+            src=np.concatenate([flows.src, a]), dst=np.concatenate([flows.dst, b]),
+            reasons=np.concatenate([reasons, np.full(a.size, R_BW_STALL, dtype=np.uint16)]),
+            bw=np.concatenate([flows.bw, self.run.bw_gbps[a, b].astype(np.float32)]),
+            bw_limit=np.concatenate([flows.bw_limit, nan]),
+            lat=np.concatenate([flows.lat, self.run.latency_ns_p50[a, b].astype(np.float32)]),
+            lat_limit=np.concatenate([flows.lat_limit, nan]),
+            inconclusive=np.concatenate([flows.inconclusive, np.zeros(a.size, dtype=bool)]),
+            stalled=np.concatenate([stalled, per_flow[new]]))
+
+    def _stall_text(self, h: int) -> str:
+        windows, stalled, rest_w, rest_s, q = self.stall_host
+        return (f"{int(stalled[h])} of the {int(windows[h])} bandwidth windows in its pairs stalled, the rest of "
+                f"the fabric {int(rest_s[h])} of {int(rest_w[h])} (q = {fmt(float(q[h]), 2)})")
+
     # attribution ----------------------------------------------------------------------------------
     def attribute(self, flows: _Flows) -> None:
         lay, att = self.layout, self.criteria.attribution
@@ -521,6 +620,7 @@ class _PairsJudge:
         decisive = ~flows.inconclusive
         src, dst = flows.src[decisive], flows.dst[decisive]
         reasons, severity = flows.reasons[decisive], flows.severity[decisive]
+        stalled = flows.stalled[decisive]
         bw_ratio = np.where((reasons & BW_BITS) != 0, flows.bw[decisive] / flows.bw_limit[decisive], np.nan)
         lat_ratio = np.where((reasons & LAT50_BITS) != 0, flows.lat[decisive] / flows.lat_limit[decisive], np.nan)
         alive = np.ones(src.size, dtype=bool)
@@ -537,6 +637,8 @@ class _PairsJudge:
                 "bw_flows": int(np.count_nonzero(r & BW_BITS)),
                 "latency_flows": int(np.count_nonzero(r & (LAT50_BITS | LAT99_BITS))),
                 "error_flows": int(np.count_nonzero(r & R_ERROR)),
+                "stall_flows": int(np.count_nonzero(r & R_BW_STALL)),
+                "stalled_windows": int(stalled[sel].sum()),
                 "bw_vs_limit_median": _round(stats.nan_median(bw_ratio[sel])),
                 "latency_vs_limit_median": _round(stats.nan_median(lat_ratio[sel])),
                 "flows": k,
@@ -544,6 +646,8 @@ class _PairsJudge:
 
         def bw_lat_text(d: dict[str, Any]) -> str:
             parts = []
+            if d["stall_flows"]:
+                parts.append(f"bandwidth stalled ({d['stalled_windows']} windows in {d['stall_flows']} flows)")
             if d["bw_flows"]:
                 parts.append(f"bandwidth at {fmt(d['bw_vs_limit_median'], 2)} x its limit (median)")
             if d["latency_flows"]:
@@ -569,9 +673,11 @@ class _PairsJudge:
             host_fail = np.bincount(s_alive, minlength=n) + np.bincount(d_alive, minlength=n)
             with np.errstate(divide="ignore", invalid="ignore"):
                 host_ok = (host_fail >= att.min_pairs) & (host_fail >= host_fraction * judged_host)
+            # a host the stall test singled out is a candidate on that evidence alone ...
+            host_ok |= self.stall_flagged & (host_fail > 0)
             if lay.has_leaves:
-                # a host, its NIC or its cable slows its traffic within its leaf as well: a rank whose
-                # failures are all beyond its leaf is a victim of the leaf's uplinks, not a suspect
+                # ... but a host, its NIC or its cable slows its traffic within its leaf as well: a rank
+                # whose failures are all beyond its leaf is a victim of the leaf's uplinks, not a suspect
                 sl = alive & same_leaf
                 sl_fail = np.bincount(src[sl], minlength=n) + np.bincount(dst[sl], minlength=n)
                 host_ok &= (self.same_leaf_judged == 0) | (sl_fail >= 0.5 * host_fraction * self.same_leaf_judged)
@@ -609,7 +715,8 @@ class _PairsJudge:
                 rate = float(lay.rate_gbps[h])
                 fabric_rate = self.criteria.link_rate_gbps or stats.nan_median(lay.rate_gbps)
                 degraded = math.isfinite(rate) and math.isfinite(fabric_rate) and rate < 0.99 * fabric_rate
-                link_like = degraded or (d["bw_flows"] > 0 and d["latency_flows"] == 0 and d["error_flows"] == 0)
+                link_like = degraded or ((d["bw_flows"] + d["stall_flows"]) > 0 and d["latency_flows"] == 0
+                                         and d["error_flows"] == 0)
                 leaf = lay.leaf_name(h)
                 host = lay.rank_name(h)
                 kind = "host_link" if link_like else "host"
@@ -619,6 +726,8 @@ class _PairsJudge:
                     why.append(f"its port runs at {fmt(rate)} Gb/s, the fabric at {fmt(fabric_rate)} Gb/s")
                 elif link_like:
                     why.append("bandwidth fails while latency is normal (a link, not the host, is the usual cause)")
+                if self.stall_flagged[h]:
+                    why.append(self._stall_text(h))
                 out.append(Suspect(
                     run=self.name, kind=kind, name=name, failing=d["flows"], judged=int(judged_host[h]),
                     evidence=f"fails with {_peers(src, dst, mask & alive, h)} of {self.n - 1} peers "
@@ -776,6 +885,9 @@ class _PairsJudge:
                 f"{self.layout.rank_name(int(a))} <-> {self.layout.rank_name(int(b))}: {m}"
                 for (a, b), m in zip(self.run.errors.pair.tolist()[:20], self.run.errors.message[:20])]
         checks = list(self.checks.values())
+        if self.crit.stalls is not None:
+            checks.append(self.judge_stalls(flows))
+            flows = self.stall_flows
         total = self.n * (self.n - 1) // 2
         run = self.run
         every_pair = run.schedule == "circle"
@@ -836,6 +948,7 @@ class _PairsJudge:
                     "bw_gbps": _round(float(flows.bw[k])), "bw_limit_gbps": _round(float(flows.bw_limit[k])),
                     "latency_ns_p50": _round(float(flows.lat[k])),
                     "latency_limit_ns": _round(float(flows.lat_limit[k])),
+                    "stalled_windows": int(flows.stalled[k]),
                 })
 
     def _retest_pairs(self, flows: _Flows) -> list[tuple[int, int]]:
@@ -863,7 +976,8 @@ def _reason_names(bits: int) -> list[str]:
     names = {R_BW_ABS: "bandwidth.min_gbps", R_BW_LINK: "bandwidth.min_link_fraction",
              R_BW_REL: "bandwidth.min_fabric_fraction", R_LAT50_ABS: "latency.max_p50_us",
              R_LAT99_ABS: "latency.max_p99_us", R_LAT_RATIO: "latency.max_class_ratio",
-             R_CLASS50: "hop_classes.max_p50_us", R_CLASS99: "hop_classes.max_p99_us", R_ERROR: "status"}
+             R_CLASS50: "hop_classes.max_p50_us", R_CLASS99: "hop_classes.max_p99_us", R_ERROR: "status",
+             R_BW_STALL: "bandwidth.stalls"}
     return [name for bit, name in names.items() if bits & bit]
 
 

@@ -36,12 +36,26 @@ class LatencyLimits:
 
 
 @dataclass(frozen=True)
+class StallRule:
+    """Bandwidth windows that stall (a retransmission time-out, a link flap): a window below
+    window_fraction x the best window of the same flow in the same repeat has stalled. A host
+    fails when at least min_windows of the windows in its pairs stalled and that many is
+    improbable at the rest of the fabric's stall rate (one-sided binomial test, Benjamini-Hochberg
+    over the hosts at false-discovery rate `significance`)."""
+
+    window_fraction: float = 0.25
+    min_windows: int = 3
+    significance: float = 0.001
+
+
+@dataclass(frozen=True)
 class PairsCriteria:
     # bandwidth, per direction, the p50 of the windows of a pair
     min_gbps: float | None = None
     min_link_fraction: float | None = None
     min_fabric_fraction: float | None = None
     bw_min_size: int = 0  # absolute and link-rate bandwidth rules judge only messages this large
+    stalls: StallRule | None = None  # per host, from the window samples (pair_samples)
     # latency (one way)
     latency: LatencyLimits = LatencyLimits()
     max_class_ratio: float | None = None  # p50 above this x the best of its hop class
@@ -215,11 +229,26 @@ def _latency(c: _Checker, value: Any, where: str) -> LatencyLimits:
     return LatencyLimits(c.number(m, "max_p50_us", where), c.number(m, "max_p99_us", where))
 
 
+def _stalls(c: _Checker, value: Any) -> StallRule:
+    where = "pairs.bandwidth.stalls"
+    m = c.mapping(value, where, ("window_fraction", "min_windows", "significance"))
+    d = StallRule()
+    significance = c.number(m, "significance", where, fraction=True)
+    if significance is not None and significance >= 0.5:
+        raise c.fail(f"{where}.significance", f"expected a small probability, found {significance}",
+                     "write e.g. 0.001 (the false-discovery rate over the hosts)")
+    return StallRule(
+        window_fraction=c.number(m, "window_fraction", where, fraction=True) or d.window_fraction,
+        min_windows=c.number(m, "min_windows", where, integer=True, minimum=1) or d.min_windows,
+        significance=significance or d.significance,
+    )
+
+
 def _pairs(c: _Checker, value: Any) -> PairsCriteria:
     m = c.mapping(value, "pairs", ("bandwidth", "latency", "hop_classes", "noise", "failed_pairs",
                                    "require_all_pairs"))
     bw = c.mapping(m.get("bandwidth"), "pairs.bandwidth",
-                   ("min_gbps", "min_link_fraction", "min_fabric_fraction", "min_size"))
+                   ("min_gbps", "min_link_fraction", "min_fabric_fraction", "min_size", "stalls"))
     lat = c.mapping(m.get("latency"), "pairs.latency", ("max_p50_us", "max_p99_us", "max_class_ratio", "max_size"))
     classes = c.mapping(m.get("hop_classes"), "pairs.hop_classes", HOP_CLASS_NAMES)
     noise = c.mapping(m.get("noise"), "pairs.noise", ("max_bw_spread", "max_lat_spread", "min_samples"))
@@ -232,6 +261,7 @@ def _pairs(c: _Checker, value: Any) -> PairsCriteria:
         min_link_fraction=c.number(bw, "min_link_fraction", "pairs.bandwidth", fraction=True),
         min_fabric_fraction=c.number(bw, "min_fabric_fraction", "pairs.bandwidth", fraction=True),
         bw_min_size=c.size(bw, "min_size", "pairs.bandwidth") or 0,
+        stalls=_stalls(c, bw["stalls"]) if "stalls" in bw else None,
         latency=LatencyLimits(c.number(lat, "max_p50_us", "pairs.latency"),
                               c.number(lat, "max_p99_us", "pairs.latency")),
         max_class_ratio=ratio,

@@ -229,6 +229,21 @@ class _MatrixSource:
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
 
+    def window_blocks(self, rows_per_block: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """pair_samples/pair, bw_gbps_fwd and bw_gbps_rev in consecutive row blocks."""
+        where = f"{self.group}/pair_samples"
+        with self._open() as f:
+            try:
+                g = f[where]
+                total = g["pair"].shape[0]
+                for r0 in range(0, total, rows_per_block):
+                    sel = np.s_[r0:min(total, r0 + rows_per_block)]
+                    yield (np.asarray(g["pair"][sel], dtype=np.int32).reshape(-1, 2),
+                           np.asarray(g["bw_gbps_fwd"][sel], dtype=np.float64),
+                           np.asarray(g["bw_gbps_rev"][sel], dtype=np.float64))
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+
     def sample_pairs(self) -> np.ndarray:
         """pair_samples/pair [P, 2] alone (to find the rows of given pairs)."""
         with self._open() as f:
@@ -312,6 +327,18 @@ class PairsRun:
                                ps.bw_gbps_rev[rows])
         assert self._source is not None
         return self._source.sample_rows(None if rows is None else np.asarray(rows, dtype=np.int64))
+
+    def window_blocks(self, rows_per_block: int = 1 << 18) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(pair [B, 2], bw_gbps_fwd [B, W], bw_gbps_rev [B, W]) over every pair_samples row, in
+        blocks of consecutive rows: the window samples of a run of any size in bounded memory."""
+        if self.pair_samples is not None:
+            ps = self.pair_samples
+            for r0 in range(0, ps.pair.shape[0], rows_per_block):
+                r1 = r0 + rows_per_block
+                yield ps.pair[r0:r1], ps.bw_gbps_fwd[r0:r1], ps.bw_gbps_rev[r0:r1]
+            return
+        assert self._source is not None
+        yield from self._source.window_blocks(rows_per_block)
 
     def sample_pair_index(self) -> np.ndarray:
         """pair_samples/pair [P, 2] (the initiator first)."""

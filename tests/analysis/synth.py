@@ -86,6 +86,11 @@ class Faults:
     noisy_pairs: tuple[tuple[int, int], ...] = ()
     bad_cable_bw_factor: float = 0.5
     bad_uplink_bw_factor: float = 0.6
+    # lossy links: a bandwidth window of a lossy host's pairs stalls (runs at 10-20% of its rate, as
+    # after a retransmission time-out) with this probability; every other window with the background's
+    lossy_hosts: tuple[int, ...] = ()
+    lossy_stall_rate: float = 0.05
+    background_stall_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -604,6 +609,12 @@ def _write_pairs(
             x[noisy] *= np.where(hit, rng.uniform(0.3, 0.85, hit.shape), 1.0)
         spikes = rng.random((int(noisy.sum()), spec.lat_iters)) < 0.3
         lat_x[noisy] *= np.where(spikes, rng.uniform(1.5, 4.0, spikes.shape), 1.0)
+    stall_rate = np.where(np.isin(a, faults.lossy_hosts) | np.isin(b, faults.lossy_hosts),
+                          faults.lossy_stall_rate, faults.background_stall_rate)
+    if stall_rate.any():  # (no draws otherwise: fabrics without stalls stay as they were)
+        for x in (fwd, rev):
+            hit = rng.random(x.shape) < stall_rate[:, None]
+            x *= np.where(hit, rng.uniform(0.1, 0.2, x.shape), 1.0)
     for x in (lat_x, fwd, rev):
         x[~ok] = np.nan
 

@@ -279,3 +279,52 @@ def test_repeated_measurements_that_disagree_are_inconclusive(tmp_path: Path, ca
     target = [(p["from"], p["to"]) for p in (run["inconclusive_pairs"] if repeat else run["failing_pairs"])]
     assert target == [(f"node{a:03d}", f"node{b:03d}")]
     assert (code, run["status"]) == ((0, "inconclusive") if repeat else (1, "fail"))
+
+
+# --- stalled bandwidth windows (pairs.bandwidth.stalls) --------------------------------------------
+
+
+def checks_of(verdict: dict) -> dict:
+    return {c["rule"]: c for c in verdict["runs"][0]["checks"]}
+
+
+def test_a_lossy_host_is_named_by_its_stalled_windows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 5% of the lossy host's windows stall, 0.2% elsewhere: its pairs' medians stay at the link rate
+    # (every bandwidth limit passes), so only the stall test can name it.
+    path = fabric(tmp_path / "f.h5", Faults(lossy_hosts=(21,), lossy_stall_rate=0.05, background_stall_rate=0.002),
+                  seed=13)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    v = json.loads((tmp_path / "v.json").read_text())
+    checks = checks_of(v)
+    assert code == 1 and v["verdict"] == "fail", out
+    stall = checks["pairs.bandwidth.stalls"]
+    assert stall["status"] == "fail" and stall["failing"] == 1 and stall["judged"] == 64, stall
+    assert stall["examples"][0].startswith("node021: ") and "windows stalled fabric-wide" in stall["detail"]
+    for rule in ("pairs.bandwidth.min_gbps", "pairs.bandwidth.min_link_fraction", "pairs.bandwidth.min_fabric_fraction"):
+        assert checks[rule]["status"] == "pass", checks[rule]
+    (top, *rest) = v["suspects"]
+    assert (top["kind"], top["name"]) == ("host_link", "node021 port/cable to leaf0003") and rest == [], v["suspects"]
+    assert top["details"]["stall_flows"] > 0 and top["details"]["stalled_windows"] >= top["details"]["stall_flows"]
+    assert "bandwidth stalled" in top["evidence"] and "the rest of the fabric" in top["evidence"]
+    failing = v["runs"][0]["failing_pairs"]
+    assert failing and all(p["failed"] == ["bandwidth.stalls"] and "node021" in (p["from"], p["to"])
+                           and p["stalled_windows"] > 0 for p in failing)
+
+
+def test_stalls_spread_over_the_fabric_name_no_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 1% of every window stalls (a machine's scheduling noise, not a link): counted, nobody blamed.
+    path = fabric(tmp_path / "f.h5", Faults(background_stall_rate=0.01), seed=17)
+    code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    v = json.loads((tmp_path / "v.json").read_text())
+    stall = checks_of(v)["pairs.bandwidth.stalls"]
+    assert code == 0 and stall["status"] == "pass" and v["suspects"] == [], out
+    total, windows = (int(x) for x in re.match(r"(\d+) of (\d+) windows stalled", stall["detail"]).groups())
+    assert windows == 64 * 63 // 2 * 2 * PAIRS.bw_windows and 0.005 * windows < total < 0.02 * windows
+
+
+def test_stalls_need_more_than_one_window_per_direction(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pairs = PairsSpec(bw_size_bytes=8 << 20, lat_iters=20, bw_windows=1)
+    path = fabric(tmp_path / "f.h5", Faults(lossy_hosts=(3,), lossy_stall_rate=0.5), n=16, pairs=pairs, topology=None)
+    code, _, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
+    stall = checks_of(json.loads((tmp_path / "v.json").read_text()))["pairs.bandwidth.stalls"]
+    assert stall["status"] == "skipped" and "--bw-iters 2" in stall["detail"]

@@ -75,6 +75,14 @@ BAD = {
              "fix the value"),
     "int": ("fabscope_criteria: 1\nattribution: {min_pairs: 2.5}\n", "attribution.min_pairs: expected a whole number",
             "fix the value"),
+    "stalls typo": ("fabscope_criteria: 1\npairs:\n  bandwidth: {stalls: {fraction: 0.2}}\n",
+                    "pairs.bandwidth.stalls.fraction: unknown key", "window_fraction, min_windows, significance"),
+    "stalls fraction": ("fabscope_criteria: 1\npairs:\n  bandwidth: {stalls: {window_fraction: 25}}\n",
+                        "pairs.bandwidth.stalls.window_fraction: expected a fraction in (0, 1]", "0.9 for 90%"),
+    "stalls significance": ("fabscope_criteria: 1\npairs:\n  bandwidth: {stalls: {significance: 0.9}}\n",
+                            "pairs.bandwidth.stalls.significance: expected a small probability", "e.g. 0.001"),
+    "stalls not a mapping": ("fabscope_criteria: 1\npairs:\n  bandwidth: {stalls: yes}\n",
+                             "pairs.bandwidth.stalls: expected a mapping", "indented under it"),
 }
 
 
