@@ -26,6 +26,17 @@ class UsageError(Exception):
     """Bad command-line input found after parsing; one line."""
 
 
+def metric_kinds(text: str) -> tuple[str, ...]:
+    """"bandwidth,latency" -> ("bandwidth", "latency"), in compare.METRIC_KINDS order."""
+    from fabscope_analyze.compare import METRIC_KINDS
+
+    given = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in given if x not in METRIC_KINDS]
+    if bad or not given:
+        raise argparse.ArgumentTypeError(f"{text!r}: name one or more of {', '.join(METRIC_KINDS)}, comma-separated")
+    return tuple(k for k in METRIC_KINDS if k in given)
+
+
 def threshold(text: str) -> float:
     """"5%", "5" (percent) or "0.05" -> 0.05."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
@@ -92,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", type=Path, metavar="OUT.json")
     compare.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
     compare.add_argument("--rows", type=int, default=25, metavar="N", help="rows of the table on stdout")
+    compare.add_argument("--metrics", type=metric_kinds, default=(), metavar="KINDS",
+                         help="judge only these, comma-separated: bandwidth, latency, time (default: all); "
+                              "e.g. bandwidth where latency follows a shared machine's load")
     compare.set_defaults(func=cmd_compare)
 
     trend = commands.add_parser(
@@ -169,7 +183,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     labels = tuple(args.labels) if args.labels else (args.base.name, args.new.name)
     if labels[0] == labels[1]:
         labels = (f"{labels[0]} (base)", f"{labels[1]} (new)")
-    result = compare.compare(base, new, threshold=args.threshold, labels=labels, seed=args.seed)
+    result = compare.compare(base, new, threshold=args.threshold, labels=labels, seed=args.seed,
+                             metrics=args.metrics)
     if args.json is not None:
         _write(args.json, "JSON comparison", lambda p: compare.write_json(p, result))
     if args.output is not None:

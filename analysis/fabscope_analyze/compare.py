@@ -91,6 +91,7 @@ class Comparison:
     new: str
     labels: tuple[str, str]
     threshold: float
+    metrics: tuple[str, ...] = ()  # METRIC_KINDS judged (--metrics); () = all
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     diffs: list[PairsDiff] = field(default_factory=list)
@@ -492,9 +493,23 @@ def match_runs(base: RunFile, new: RunFile) -> tuple[list[tuple[Run, Run]], list
     return pairs, notes
 
 
+METRIC_KINDS = ("bandwidth", "latency", "time")
+
+
+def metric_kind(metric: str) -> str:
+    """What a row measures, for --metrics: latency (any latency, also its impact factor), bandwidth
+    (bandwidth and throughput), time (collective and allreduce times)."""
+    if "latency" in metric:
+        return "latency"
+    if "bandwidth" in metric or "throughput" in metric:
+        return "bandwidth"
+    return "time"
+
+
 def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tuple[str, str] = ("base", "new"),
-            seed: int = 1) -> Comparison:
-    result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold)
+            seed: int = 1, metrics: Sequence[str] = ()) -> Comparison:
+    result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold,
+                        metrics=tuple(metrics))
     matched, result.notes = match_runs(base, new)
     for rb, rn in matched:
         if isinstance(rb, SweepRun) and isinstance(rn, SweepRun):
@@ -509,6 +524,11 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
             result.rows += compare_congestion(rb, rn, base, new, seed, result.notes)
     if not matched:
         result.notes.append("no run in common: nothing compared")
+    if metrics:
+        kept = [r for r in result.rows if metric_kind(r.metric) in metrics]
+        left = len(result.rows) - len(kept)
+        result.rows = kept
+        result.notes.append(f"only {' and '.join(metrics)} metrics compared (--metrics): {left} other rows left out")
     judge(result.rows, threshold, seed)
     return result
 
@@ -615,7 +635,7 @@ def to_json(c: Comparison) -> dict[str, Any]:
 
     return {
         "fabscope_compare": 1, "base": c.base, "new": c.new, "labels": list(c.labels), "threshold": c.threshold,
-        "regression": bool(c.regressions), "notes": c.notes,
+        "metrics": list(c.metrics or METRIC_KINDS), "regression": bool(c.regressions), "notes": c.notes,
         "rows": [{k: clean(v) for k, v in asdict(r).items()} for r in c.rows],
     }
 

@@ -75,6 +75,26 @@ def test_slow_host_in_new_run(base: Path, tmp_path: Path, capsys: pytest.Capture
     assert all("node007" in r["key"] for r in regs)
 
 
+def test_metrics_limit_what_is_judged(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Latency 50% higher everywhere (a busy machine), bandwidth as before: a latency regression by
+    # default; with --metrics bandwidth only bandwidth rows are compared and nothing regressed.
+    new = run(tmp_path / "new.h5", 5, replace(MODEL, base_latency_ns=MODEL.base_latency_ns * 1.5))
+    code, _, _ = run_cli(["compare", base, new, "--json", tmp_path / "all.json"], capsys)
+    every = json.loads((tmp_path / "all.json").read_text())
+    assert code == 1 and any(r["regression"] and "latency" in r["metric"] for r in every["rows"])
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "bw.json", "--metrics", "bandwidth"], capsys)
+    c = json.loads((tmp_path / "bw.json").read_text())
+    assert code == 0 and not c["regression"] and c["metrics"] == ["bandwidth"], out
+    assert c["rows"] and {r["unit"] for r in c["rows"]} == {"Gb/s"}
+    left = len(every["rows"]) - len(c["rows"])
+    assert f"only bandwidth metrics compared (--metrics): {left} other rows left out" in c["notes"]
+    code, _, _ = run_cli(["compare", base, new, "--json", tmp_path / "lt.json", "--metrics", "time, latency"], capsys)
+    c = json.loads((tmp_path / "lt.json").read_text())
+    assert code == 1 and c["metrics"] == ["latency", "time"] and "Gb/s" not in {r["unit"] for r in c["rows"]}
+    code, _, err = run_cli(["compare", base, new, "--metrics", "bw"], capsys)
+    assert code == 2 and "--metrics: 'bw': name one or more of bandwidth, latency, time" in err
+
+
 def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["compare", base, base, "--rows", "3"], capsys)
     assert code == 0 and "0 significant, 0 regressions" in out
