@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats as sps
 
 from fabscope_analyze import stats
-from fabscope_analyze.layout import build_layout
+from fabscope_analyze.layout import Layout, build_layout
 from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
 ALPHA = 0.05
@@ -80,7 +80,7 @@ class PairsDiff:
     run: str
     labels: list[str]  # matched hosts, in BASE's display order
     bw_ratio: np.ndarray  # [M, M] NEW / BASE, row sends to column
-    lat_ratio: np.ndarray  # [M, M]
+    lat_ratio: np.ndarray | None  # [M, M]; None for shift runs (bandwidth under load only)
     block_names: list[str] | None = None
     block_bounds: np.ndarray | None = None
 
@@ -235,19 +235,26 @@ def compare_pairs(b: PairsRun, n: PairsRun, base_file: RunFile, new_file: RunFil
                         ci_high=float(np.expm1(res.confidence_interval.high)), p_value=p,
                         n_base=values.size, n_new=values.size))
     rows += _pair_sample_rows(b, n, kb, kn, seed, notes)
-    labels = [kb[i] for i in order]
-    diff = PairsDiff(run=b.info.name, labels=labels, bw_ratio=bw_ratio, lat_ratio=lat_ratio)
+    diffs.append(_diff(b.info.name, layout, kb, mb, bw_ratio, lat_ratio))
+    return rows
+
+
+def _diff(run: str, layout: Layout, keys: list[str], mb: np.ndarray, bw_ratio: np.ndarray,
+          lat_ratio: np.ndarray | None) -> PairsDiff:
+    """The diff heatmap data of the matched hosts mb (BASE ranks in display order); above 256
+    hosts aggregated by the topology's blocks, or by blocks of consecutive hosts."""
+    m = mb.size
+    labels = [keys[int(i)] for i in mb]
+    diff = PairsDiff(run=run, labels=labels, bw_ratio=bw_ratio, lat_ratio=lat_ratio)
     if m > 256:
         names, bounds = layout.blocks()
-        keep = np.isin(layout.order, mb)
-        if keep.all():
+        if np.isin(layout.order, mb).all():
             diff.block_names, diff.block_bounds = names, bounds
         else:  # hosts missing from NEW: blocks of consecutive matched hosts
             k = math.ceil(m / 100)
             diff.block_bounds = np.concatenate([np.arange(0, m, k), [m]])
             diff.block_names = [f"{labels[a]}.." for a in diff.block_bounds[:-1]]
-    diffs.append(diff)
-    return rows
+    return diff
 
 
 def _pair_sample_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str], seed: int,
@@ -340,7 +347,7 @@ def _ratio_row(run: str, bench: str, metric: str, key: str, unit: str, higher: b
 
 
 def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFile, seed: int,
-                  notes: list[str]) -> list[Row]:
+                  notes: list[str], diffs: list[PairsDiff] | None = None) -> list[Row]:
     """Effective throughput per step (aggregate Gb/s when a link rate is unknown on either side):
     paired step by step when both runs ran the same steps (same pattern and rank count; a
     permutation also the same seed), else the two sets of steps as samples; and the per-flow
@@ -399,6 +406,13 @@ def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFil
                          seed)
         if row is not None:
             rows.append(row)
+        if diffs is not None:  # the loaded matrix, NEW / BASE, hosts in BASE's display order
+            layout = build_layout(base_file)
+            shown = np.array([int(i) for i in layout.order if to_new[int(i)] >= 0], dtype=np.int64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (np.asarray(n.bw_gbps[np.ix_(to_new[shown], to_new[shown])], dtype=np.float32)
+                         / np.asarray(b.bw_gbps[np.ix_(shown, shown)], dtype=np.float32))
+            diffs.append(_diff(b.info.name, layout, kb, shown, ratio, None))
     b.release()
     n.release()
     return rows
@@ -519,7 +533,7 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
         elif isinstance(rb, PairsRun) and isinstance(rn, PairsRun):
             result.rows += compare_pairs(rb, rn, base, new, seed, result.notes, result.diffs, threshold)
         elif isinstance(rb, ShiftRun) and isinstance(rn, ShiftRun):
-            result.rows += compare_shift(rb, rn, base, new, seed, result.notes)
+            result.rows += compare_shift(rb, rn, base, new, seed, result.notes, result.diffs)
         elif isinstance(rb, CongestionRun) and isinstance(rn, CongestionRun):
             result.rows += compare_congestion(rb, rn, base, new, seed, result.notes)
     if not matched:
@@ -661,22 +675,26 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
 
     for k, d in enumerate(c.diffs):
         title = f"{d.run}: {b} / {a}"
+        what = "bandwidth" if d.lat_ratio is not None else "bandwidth under load (shift)"
         if d.block_bounds is None:
-            save(plots.heatmap_figure(d.bw_ratio, d.labels, title=f"{title}, bandwidth (row sends to column)",
+            save(plots.heatmap_figure(d.bw_ratio, d.labels, title=f"{title}, {what} (row sends to column)",
                                       cbar_label=f"bandwidth ratio {b} / {a} (>1 better)", cmap="RdBu",
                                       center=1.0, xlabel="receiver", ylabel="sender", value_format="{:.2f}"),
-                 f"{k:02d}-bw-ratio", f"bandwidth ratio {b}/{a} per pair, run {d.run}")
-            save(plots.heatmap_figure(d.lat_ratio, d.labels, title=f"{title}, latency p50",
-                                      cbar_label=f"latency ratio {b} / {a} (<1 better)", cmap="RdBu_r",
-                                      center=1.0, value_format="{:.2f}"),
-                 f"{k:02d}-lat-ratio", f"latency ratio {b}/{a} per pair, run {d.run}")
+                 f"{k:02d}-bw-ratio", f"{what} ratio {b}/{a} per pair, run {d.run}")
+            if d.lat_ratio is not None:
+                save(plots.heatmap_figure(d.lat_ratio, d.labels, title=f"{title}, latency p50",
+                                          cbar_label=f"latency ratio {b} / {a} (<1 better)", cmap="RdBu_r",
+                                          center=1.0, value_format="{:.2f}"),
+                     f"{k:02d}-lat-ratio", f"latency ratio {b}/{a} per pair, run {d.run}")
         else:
             order = np.arange(len(d.labels))
             worst, med = stats.block_reduce(d.bw_ratio, d.block_bounds, order, "min")
             save(plots.block_heatmap_figure([("worst (lowest) ratio per block pair", worst),
                                              ("median ratio per block pair", med)], d.block_names or [],
-                                            title=f"{title}, bandwidth", cbar_label=f"{b} / {a}", cmap="RdBu"),
-                 f"{k:02d}-bw-ratio", f"bandwidth ratio {b}/{a} per block pair, run {d.run}")
+                                            title=f"{title}, {what}", cbar_label=f"{b} / {a}", cmap="RdBu"),
+                 f"{k:02d}-bw-ratio", f"{what} ratio {b}/{a} per block pair, run {d.run}")
+            if d.lat_ratio is None:
+                continue
             worst, med = stats.block_reduce(d.lat_ratio, d.block_bounds, order, "max")
             save(plots.block_heatmap_figure([("worst (highest) ratio per block pair", worst),
                                              ("median ratio per block pair", med)], d.block_names or [],
@@ -708,7 +726,7 @@ A regression is significant (q &lt; {ALPHA}, interval excludes 0) and worse than
 {f"<p>{len(c.rows) - max_rows} more rows in the JSON output.</p>" if len(c.rows) > max_rows else ""}
 {f"<ul>{notes}</ul>" if notes else ""}
 <h2>Diff heatmaps</h2>
-<div class="figures">{"".join(_figure_html(f) for f in figs) or "<p>No pairs run in both files.</p>"}</div>
+<div class="figures">{"".join(_figure_html(f) for f in figs) or "<p>No pairs or shift run in both files.</p>"}</div>
 </body></html>
 """
     index = out_dir / "index.html"

@@ -12,6 +12,7 @@ class Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.images: list[str] = []
+        self.alts: list[str] = []  # alt text of each image
         self.links: list[str] = []
         self.tags: set[str] = set()
         self.alerts = 0
@@ -21,6 +22,7 @@ class Links(HTMLParser):
         self.tags.add(tag)
         if tag == "img":
             self.images.append(a.get("src") or "")
+            self.alts.append(a.get("alt") or "")
         if tag == "a" and a.get("href"):
             self.links.append(a["href"] or "")
         if a.get("role") == "alert":

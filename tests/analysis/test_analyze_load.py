@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import N_RANKS, REPO_ROOT, TESTS_DIR, run_cli, run_fabscope
+from pages import parse
 from fabscope_analyze import load
 from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.layout import build_layout
@@ -477,8 +478,15 @@ def test_compare_finds_the_load_regressions(tmp_path: Path, loaded: Path, capsys
     assert {r["metric"] for r in load_rows} >= {"effective throughput per step", "flow bandwidth per step, median over flows",
                                                 "flow bandwidth under load, median over flows",
                                                 "latency p99 impact factor", "victims' allreduce time p50"}
-    code, out, _ = run_cli(["compare", base, loaded, "--json", tmp_path / "worse.json"], capsys)
+    code, out, _ = run_cli(["compare", base, loaded, "--json", tmp_path / "worse.json", "-o", tmp_path / "html"], capsys)
     assert code == 1
+    # one NEW / BASE heatmap of the loaded matrix per shift run in both files, hosts in topology order
+    page = parse(tmp_path / "html" / "index.html")
+    shift_figs = [alt for alt in page.alts if "bandwidth under load (shift) ratio" in alt]
+    assert sorted(shift_figs) == [f"bandwidth under load (shift) ratio {loaded.name}/base.h5 per pair, run {r}"
+                                  for r in ("perm", "shift")], page.alts
+    for src in page.images:
+        assert (tmp_path / "html" / src).is_file()
     rows = json.loads((tmp_path / "worse.json").read_text())["rows"]
     regressions = {(r["run"], r["metric"], r["key"]) for r in rows if r["regression"]}
     # one slowed step: its own row regresses, the medians over steps and flows do not move
