@@ -31,7 +31,7 @@ struct Raw {
   std::string device, devices, verb = "write", inline_size;
   int gid_index = -1, mtu = 0, tx_depth = 128, qps = 1, post_list = 1, cq_mod = 1;
   std::string timeout = "30s";
-  std::string cm = "oob", pair_timeout, resume;
+  std::string cm = "oob", pair_timeout, round_timeout, resume;
   int repeat = 1;
   // topology and plans
   suites::TopologySource topo;
@@ -121,6 +121,7 @@ transport::Options transport_options(const Raw& raw) {
   o.timeout_s = core::parse_duration_s(raw.timeout, "--timeout");
   o.cm = raw.cm;
   if (!raw.pair_timeout.empty()) o.pair_timeout_s = core::parse_duration_s(raw.pair_timeout, "--pair-timeout");
+  if (!raw.round_timeout.empty()) o.round_timeout_s = core::parse_duration_s(raw.round_timeout, "--round-timeout");
   return o;
 }
 
@@ -214,6 +215,9 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
   if (!(o.timeout_s > 0)) throw core::UsageError(fmt::format("{}: {} must be positive", where, name("timeout")));
   if (o.pair_timeout_s < 0) {
     throw core::UsageError(fmt::format("{}: {} must be positive (e.g. 10s), or 0 for none", where, name("pair_timeout")));
+  }
+  if (o.round_timeout_s < 0 && o.round_timeout_s != -1) {
+    throw core::UsageError(fmt::format("{}: {} must be positive (e.g. 2m), or 0 for none", where, name("round_timeout")));
   }
   if (o.cm != "oob" && o.cm != "rdmacm") {
     throw core::UsageError(fmt::format("{}: {}: unknown connection method '{}'; use oob or rdmacm", where, name("cm"), o.cm));
@@ -361,6 +365,10 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   pairs->add_option("--pair-timeout", raw.pair_timeout,
                     "deadline for one pair (connect, latency, both bandwidth directions), e.g. 10s; a pair that misses "
                     "it is recorded as timed out and the run goes on (default: none, --timeout per operation)");
+  pairs->add_option("--round-timeout", raw.round_timeout,
+                    "how long a rank waits for the others between pairs before it ends the job, keeping the rounds "
+                    "measured (a rank cut off from the rest would otherwise hang it; finish with --resume); "
+                    "0 = forever (default: pair timeout + 2 x timeout + 30 s with --pair-timeout, else forever)");
   pairs->add_option("--resume", raw.resume,
                     "finish the pairs run of an interrupted results file (same ranks; its command line is reused)");
   add_sweep(*coll, raw, "8:256M", 20, 5);

@@ -99,7 +99,7 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
   const bool is_congestion = *kind == suites::Kind::kCongestion;
   const std::set<std::string> allowed =
       is_pairs  ? std::set<std::string>{"name", "kind", "transport", "lat_size", "bw_size", "iters", "bw_iters", "warmup",
-                                        "repeat", "pair_timeout", "timeout"}
+                                        "repeat", "pair_timeout", "round_timeout", "timeout"}
       : is_coll ? std::set<std::string>{"name", "kind", "transport", "sizes", "iters", "warmup", "ops", "dtype", "op",
                                         "nonblocking", "check", "ranks_per_node", "node_by", "max_buffer"}
       : is_shift ? std::set<std::string>{"name", "kind", "transport", "pattern", "size", "iters", "warmup", "steps", "seed",
@@ -154,6 +154,7 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
     else if (key == "aggressor_size") spec.congestion.aggressor_size = core::parse_size(as_text(v, where), where);
     else if (key == "repeat") spec.pairs.repeat = as_int(v, where);
     else if (key == "pair_timeout") common.options.pair_timeout_s = core::parse_duration_s(as_text(v, where), where);
+    else if (key == "round_timeout") common.options.round_timeout_s = core::parse_duration_s(as_text(v, where), where);
     else if (key == "timeout") common.options.timeout_s = core::parse_duration_s(as_text(v, where), where);
     else if (key == "iters") iters_of(spec) = as_int(v, where);
     else if (key == "warmup") warmup_of(spec) = as_int(v, where);

@@ -39,12 +39,18 @@ int as_count(std::size_t bytes) {
   return static_cast<int>(bytes);
 }
 
-// Completes a non-blocking operation without holding the CPU: test, then sleep.
-void wait_quietly(MPI_Request& req) {
+// Completes a non-blocking operation without holding the CPU: test, then sleep. With a limit
+// (seconds, > 0) it throws core::Timeout once that long has passed; a collective cannot be
+// cancelled, so the caller must then end the job.
+void wait_quietly(MPI_Request& req, double limit_s = 0, const char* what = "") {
+  const std::int64_t until = limit_s > 0 ? core::now_ns() + static_cast<std::int64_t>(limit_s * 1e9) : 0;
   int done = 0;
   for (;;) {
     check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
     if (done) return;
+    if (until != 0 && core::now_ns() > until) {
+      throw core::Timeout(fmt::format("not every rank reached the {} within {:g} s", what, limit_s));
+    }
     std::this_thread::sleep_for(kQuietPoll);
   }
 }
@@ -143,28 +149,28 @@ Comm& Comm::operator=(Comm&&) noexcept = default;
 
 Comm Comm::world() { return Comm(std::make_unique<Impl>()); }
 
-void Comm::quiet_barrier() const {
+void Comm::quiet_barrier(double limit_s) const {
   MPI_Request req{};
   check(MPI_Ibarrier(impl_->comm, &req), "MPI_Ibarrier");
-  wait_quietly(req);
+  wait_quietly(req, limit_s, "barrier");
 }
 
-void Comm::gather(std::span<const double> mine, std::span<double> all) const {
+void Comm::gather(std::span<const double> mine, std::span<double> all, double limit_s) const {
   MPI_Request req{};
   check(MPI_Igather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE,
                     rank_ == 0 ? all.data() : nullptr, static_cast<int>(mine.size()), MPI_DOUBLE,
                     0, impl_->comm, &req),
         "MPI_Igather");
-  wait_quietly(req);
+  wait_quietly(req, limit_s, "gather");
 }
 
-std::vector<std::string> Comm::gather_strings(const std::string& mine) const {
+std::vector<std::string> Comm::gather_strings(const std::string& mine, double limit_s) const {
   int len = as_count(mine.size());
   std::vector<int> lens(rank_ == 0 ? static_cast<std::size_t>(size_) : 0);
   MPI_Request req{};
   check(MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, impl_->comm, &req),
         "MPI_Igather");
-  wait_quietly(req);
+  wait_quietly(req, limit_s, "gather");
   std::vector<int> displs(lens.size());
   std::string all;
   if (rank_ == 0) {
@@ -178,7 +184,7 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine) const {
   check(MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
                      0, impl_->comm, &req),
         "MPI_Igatherv");
-  wait_quietly(req);
+  wait_quietly(req, limit_s, "gather");
   std::vector<std::string> out;
   for (std::size_t i = 0; i < lens.size(); ++i) {
     out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));

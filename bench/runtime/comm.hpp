@@ -49,11 +49,13 @@ class Comm {
   [[nodiscard]] int rank() const noexcept { return rank_; }
   [[nodiscard]] int size() const noexcept { return size_; }
 
-  void quiet_barrier() const;
+  // limit_s > 0: a rank that waits longer than that (a peer stuck, or cut off from the others)
+  // gets core::Timeout; a collective cannot be cancelled, so it must then end the job (abort).
+  void quiet_barrier(double limit_s = 0) const;
   // Every rank passes the same number of values; rank 0 receives size() * mine.size() in `all`.
-  void gather(std::span<const double> mine, std::span<double> all) const;
+  void gather(std::span<const double> mine, std::span<double> all, double limit_s = 0) const;
   // Rank 0 receives every rank's string (rank order); other ranks get an empty vector.
-  [[nodiscard]] std::vector<std::string> gather_strings(const std::string& mine) const;
+  [[nodiscard]] std::vector<std::string> gather_strings(const std::string& mine, double limit_s = 0) const;
   [[nodiscard]] std::string broadcast_string(const std::string& value, int root) const;
   // True on every rank iff `value` is true on every rank.
   [[nodiscard]] bool all_true(bool value) const;

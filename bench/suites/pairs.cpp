@@ -43,6 +43,17 @@ struct Layout {
   [[nodiscard]] std::size_t size() const { return kHead + lat + bw; }
 };
 
+// How long a rank waits for the others between pairs (transport::Options::round_timeout_s): every
+// pair ends within its own deadline, so only a rank the harness cannot reach (its link down for
+// good, when MPI shares the fabric; a stuck process) is later. Rank 0 gives up first and says why
+// (main() then ends the job); the others wait 15 s more.
+double round_limit_s(const Context& ctx, const transport::Options& o) {
+  const double limit = o.round_timeout_s >= 0 ? o.round_timeout_s
+                       : o.pair_timeout_s > 0 ? o.pair_timeout_s + 2 * o.timeout_s + 30
+                                              : 0;
+  return limit > 0 && ctx.comm.rank() != 0 ? limit + 15 : limit;
+}
+
 void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   std::vector<double> lat, bw;
   const io::PairRecord* worst = nullptr;
@@ -297,7 +308,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
                      {"bw_windows", p.bw_iters},
                      {"window", transport::kWindow},
                      {"repeats", p.repeat},
-                     {"pair_timeout_ms", static_cast<std::int64_t>(p.common.options.pair_timeout_s * 1e3)}});
+                     {"pair_timeout_ms", static_cast<std::int64_t>(p.common.options.pair_timeout_s * 1e3)},
+                     {"round_timeout_ms", static_cast<std::int64_t>(round_limit_s(ctx, p.common.options) * 1e3)}});
   }
   if (ctx.out != nullptr && ctx.resume == nullptr) {
     ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
@@ -316,12 +328,30 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   std::size_t failed = 0;
   Progress progress(ctx, rounds, p.repeat, first_round);
   const std::size_t max_size = std::max(p.lat_size, p.bw_size);
+  const double limit = round_limit_s(ctx, p.common.options);
+  const std::string path = ctx.out != nullptr ? ctx.out->path() : std::string("the results file");
+  // Between pairs every rank meets the others (barrier, gather); one that cannot be reached would
+  // hang them all: give up after `limit`, keeping the completed rounds on disk.
+  auto cut_off = [&](std::int64_t round, const core::Timeout& e) {
+    const std::string where = round < rounds ? fmt::format("round {} of {}", round + 1, rounds) : "after the last round";
+    const std::string held = round == 0 ? "no round was completed" : round == 1 ? fmt::format("round 1 is in {}", path)
+                                                                                : fmt::format("rounds 1-{} are in {}", round, path);
+    const std::string kept = round < rounds ? fmt::format("{}: once every rank reaches the others again, finish the "
+                                                          "run with `fabscope pairs --resume {}`", held, path)
+                                            : fmt::format("every round is in {}", path);
+    return core::Timeout(fmt::format("pairs {}: {} (--round-timeout {:g} s): a rank is stuck or cut off from the "
+                                     "others; {}", where, e.what(), limit, kept));
+  };
   for (std::int64_t round = first_round; round < rounds; ++round) {
     const RoundOf at = round_of(round, base_rounds);
     // Rounds do not overlap: a fast pair must not start the next round while a slow pair of this
     // round is still measuring (its peer would be waiting, and the round's pairs would no longer
     // load the fabric together).
-    ctx.comm.quiet_barrier();
+    try {
+      ctx.comm.quiet_barrier(limit);
+    } catch (const core::Timeout& e) {
+      throw cut_off(round, e);
+    }
     const std::int64_t partner = circle ? topology::circle_partner(n, at.base, me)
                                         : plan_round(ctx, plan.get(), at.base, n)[static_cast<std::size_t>(me)];
     std::fill(mine.begin(), mine.end(), kNaN);
@@ -362,8 +392,13 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       }
       mine[1] = static_cast<double>(core::now_ns() - t0) / 1e9;
     }
-    ctx.comm.gather(mine, all);
-    const auto errors = ctx.comm.gather_strings(error);
+    std::vector<std::string> errors;
+    try {
+      ctx.comm.gather(mine, all, limit);
+      errors = ctx.comm.gather_strings(error, limit);
+    } catch (const core::Timeout& e) {
+      throw cut_off(round, e);
+    }
     if (me != 0) continue;
     std::vector<io::PairRecord> records;
     double measure_s = 0;
@@ -396,7 +431,11 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     done.insert(done.end(), records.begin(), records.end());
     progress.round_done(round, done.size(), failed);
   }
-  ctx.comm.quiet_barrier();
+  try {
+    ctx.comm.quiet_barrier(limit);
+  } catch (const core::Timeout& e) {
+    throw cut_off(rounds, e);
+  }
   counters.finish(run);
   if (ctx.out == nullptr) return;
   print_summary(ctx, done);

@@ -63,6 +63,10 @@ struct Options {
   int inline_size = -1;              // verbs: max inline bytes; -1 = 220 (perftest's default) if possible
   double timeout_s = 30;             // per operation; a peer silent this long fails the pair
   double pair_timeout_s = 0;         // pairs: the whole pair (connect + every pattern) must finish in this; 0 = none
+  // pairs: how long a rank waits for the others between pairs (round barrier, result gather)
+  // before it ends the job; -1 = pair_timeout + 2 x timeout + 30 s when pair_timeout is set, else
+  // none; 0 = none
+  double round_timeout_s = -1;
   int channel = 0;                   // mpi: this connection's message tags (pairs: the round), so a late
                                      // message of a pair that timed out never matches a later pair's
   std::string cm = "oob";            // verbs: how RC QPs connect: oob (exchange over MPI) or rdmacm (librdmacm)

@@ -9,7 +9,7 @@ between), and takes it down, also when a scenario fails or this script is killed
 tears the rig down when this one dies, even by SIGKILL). Needs root: without it, or when the rig
 cannot be built, the tier FAILS (it never passes silently).
 
-Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap resume):
+Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap cut resume):
   rig        the rig itself: addresses, no default routes, IPv6 off, equal MTU, one host name per
              rank under mpirun, cross-rack latency above same-rack latency; leftovers of a crashed
              rig are removed by `down`; bad input is one line and exit 2
@@ -27,6 +27,10 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
   flap       h6's switch port disabled for 15 s mid-run (pairs --pair-timeout 4s --timeout 3): the
              pair(s) of h6 in the round of the outage are recorded as timeout (status, errors/),
              every other pair ok, the run completes after the link returns
+  cut        h5's switch port disabled for good after round 2 (pairs --pair-timeout 4s --timeout 3
+             --round-timeout 20s): the job ends with exit 1 and one line naming the round, the
+             rounds kept and the --resume command, instead of waiting for the link; the file holds
+             those rounds; with the port back, `pairs --resume` finishes the run, every pair ok
   resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
              --resume` finishes it and every pair is ok
 
@@ -61,6 +65,7 @@ CAPPED_HOST, CAPPED_RATE = "h3", "80mbit"
 UPLINK_LEAF, UPLINK_RATE = "leaf3", "80mbit"
 LOSSY_HOST, LOSS = "h7", "0.02"
 FLAP_HOST, FLAP_SECONDS = "h6", 15.0
+CUT_HOST, CUT_ROUND_TIMEOUT = "h5", 20
 
 
 class Failure(Exception):
@@ -361,8 +366,12 @@ class Tier:
         path = str(self.out / "flap.h5")
         if os.path.exists(path):
             os.remove(path)
+        # 16 windows each way: a pair takes ~1.5 s, so the port goes down while the round's pairs are
+        # measuring, not while the ranks meet between rounds (the progress line reaches this script
+        # a few hundred ms after the round ended; with 4 windows a pair took ~0.5 s and the outage
+        # could fall between pairs, costing no pair at all).
         argv = [RIG, "--id", self.id, "mpirun", self.fabscope, "pairs", "--topology", self.topology, "--lat-size", "8",
-                "--bw-size", "16K", "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--pair-timeout", "4s",
+                "--bw-size", "16K", "--iters", "200", "--bw-iters", "16", "--warmup", "10", "--pair-timeout", "4s",
                 "--timeout", "3", "--out", path]
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -440,6 +449,66 @@ class Tier:
                 raise Failure(f"errors/status {e['status'][:].tolist()} is not timeout")
             log(f"  flap: errors/message: {msgs[0][:200]}")
 
+    def s_cut(self) -> None:
+        """A host cut off for good: its switch port stays down. Over the mpi transport the harness's
+        round barrier and gather travel over the fabric too, so without --round-timeout the job
+        would wait for the link forever; with it the job ends, the file keeps the rounds done, and
+        --resume finishes them once the port is back."""
+        path = str(self.out / "cut.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        argv = [RIG, "--id", self.id, "mpirun", self.fabscope, "pairs", "--topology", self.topology, "--lat-size", "8",
+                "--bw-size", "16K", "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--pair-timeout", "4s",
+                "--timeout", "3", "--round-timeout", f"{CUT_ROUND_TIMEOUT}s", "--out", path]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        watchdog = threading.Timer(180, proc.kill)
+        watchdog.start()
+        lines, cut_at = [], None
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if cut_at is None and re.match(r"pairs: round 2 of \d+", line):
+                    self.rig("port", CUT_HOST, "down")
+                    cut_at = time.monotonic() - t0
+            proc.wait()
+        finally:
+            watchdog.cancel()
+        ended = time.monotonic() - t0
+        text = "".join(lines)
+        (self.out / "cut.log").write_text(text)
+        self.rig("port", CUT_HOST, "up")
+        if cut_at is None:
+            raise Failure("never saw round 2 complete:\n" + text[-3000:])
+        m = re.search(r"pairs round (\d+) of (\d+): .*--round-timeout (\d+) s\): a rank is stuck or cut off from the "
+                      r"others; rounds? 1(?:-(\d+))? (?:is|are) in (\S+): .*`fabscope pairs --resume (\S+)`", text)
+        if proc.returncode != 1 or not m:
+            raise Failure(f"{CUT_HOST} cut off: exit {proc.returncode} (expected 1 and one line saying what is kept):\n"
+                          + text[-3000:])
+        stopped_round, kept = int(m.group(1)), int(m.group(4) or 1)
+        with h5py.File(path, "r") as f:
+            done = int(f["runs/00_pairs"].attrs["rounds_done"])
+        if done != kept or kept != stopped_round - 1 or kept < 2 or m.group(5) != path or m.group(6) != path:
+            raise Failure(f"the message says rounds 1-{kept} kept (stopped in round {stopped_round}) in {m.group(5)}; "
+                          f"the file {path} holds {done}")
+        if ended - cut_at > 4 + CUT_ROUND_TIMEOUT + 30:
+            raise Failure(f"the job ended {ended - cut_at:.0f} s after the cut (round timeout {CUT_ROUND_TIMEOUT} s)")
+        log(f"  cut: {CUT_HOST}'s port down at {cut_at:.1f} s; job ended {ended - cut_at:.1f} s later (exit 1), "
+            f"rounds 1-{kept} kept")
+        res, secs = self.mpirun(["pairs", "--resume", path, "--quiet"], 240, "cut-resume")
+        if res.returncode != 0:
+            raise Failure(f"--resume after the cut exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+        with h5py.File(path, "r") as f:
+            r = f["runs/00_pairs"]
+            status = r["status"][:]
+            n = status.shape[0]
+            if int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]) or \
+                    not np.array_equal(status, np.ones((n, n), int) - np.eye(n, dtype=int)):
+                raise Failure(f"after --resume: rounds {r.attrs['rounds_done']}/{r.attrs['rounds_total']}, "
+                              f"status {status.tolist()}")
+        log(f"  cut: --resume with the port back finished the run in {secs:.1f} s, every pair ok")
+
     @staticmethod
     def _round_at(round_end: dict[int, float], t: float) -> int:
         """0-based index of the round running at time t (the first whose end is after t)."""
@@ -511,9 +580,9 @@ class Tier:
 
 SCENARIOS = {
     "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
-    "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "resume": Tier.s_resume,
+    "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "cut": Tier.s_cut, "resume": Tier.s_resume,
 }
-GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "resume"]}
+GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "cut", "resume"]}
 
 
 def start_guard(rig_id: str) -> int:

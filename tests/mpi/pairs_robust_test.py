@@ -10,6 +10,9 @@ usage: pairs_robust_test.py MPIEXEC FABSCOPE OUTDIR
    ok, the same pair measured again in the next repeat is ok (its late messages never match the
    later connection), the matrix keeps the worst status (timeout) with the good repeat's values,
    and the run finishes instead of hanging.
+3. A rank silent beyond --round-timeout between pairs (the same hook, a longer --pair-timeout):
+   the job ends with exit 1 and one line naming the round, the limit, what the file holds and the
+   --resume command; the file holds the completed round; --resume finishes the run, every pair ok.
 """
 import os
 import subprocess
@@ -116,10 +119,47 @@ def check_stall(mpiexec, binary, outdir):
     return failures
 
 
+def check_cut_off(mpiexec, binary, outdir):
+    """A rank the others cannot reach between pairs (here: silent past --round-timeout) ends the job
+    with one line saying what is kept, instead of hanging it; --resume then finishes the run."""
+    failures = []
+    out = os.path.join(outdir, "cut.h5")
+    n = 4
+    # Rank 3 stays silent for 9 s in round 2 (pair timeout 8 s + 1); rank 0 waits 3 s at most.
+    res, secs = run(mpiexec, binary, n, ["--pair-timeout", "8s", "--round-timeout", "3s", "--iters", "200",
+                                         "--bw-iters", "5", "--out", out], env={"FABSCOPE_TEST_STALL": "3,1"})
+    line = f"pairs round 2 of 3: not every rank reached the gather within 3 s (--round-timeout 3 s): a rank is stuck " \
+           f"or cut off from the others; round 1 is in {out}: once every rank reaches the others again, finish the " \
+           f"run with `fabscope pairs --resume {out}`"
+    if res.returncode != 1 or line not in res.stderr:
+        failures.append(f"cut-off run: exit {res.returncode} (expected 1), stderr without the expected line:\n"
+                        f"{res.stderr[-2000:]}")
+    if secs > 30:
+        failures.append(f"cut-off run took {secs:.0f} s to end")
+    with h5py.File(out, "r") as f:
+        r = f["runs/00_pairs"]
+        if int(r.attrs["rounds_done"]) != 1 or int(r.attrs["round_timeout_ms"]) != 3000:
+            failures.append(f"cut-off file: rounds_done {r.attrs['rounds_done']}, round_timeout_ms "
+                            f"{r.attrs['round_timeout_ms']}; expected 1 and 3000")
+    res2, secs2 = run(mpiexec, binary, n, ["--resume", out])
+    if res2.returncode != 0:
+        failures.append(f"--resume after the cut-off exited {res2.returncode}: {res2.stderr[-2000:]}")
+    else:
+        with h5py.File(out, "r") as f:
+            r = f["runs/00_pairs"]
+            status = r["status"][:]
+            if int(r.attrs["rounds_done"]) != 3 or not np.array_equal(status, np.ones((n, n), int) - np.eye(n, dtype=int)):
+                failures.append(f"after --resume: rounds_done {r.attrs['rounds_done']}, status {status.tolist()}")
+    print(f"cut-off: job ended {secs:.1f} s after start with exit {res.returncode}, resumed in {secs2:.1f} s: "
+          f"{'ok' if not failures else 'FAILED'}")
+    return failures
+
+
 def main() -> int:
     mpiexec, binary, outdir = sys.argv[1:4]
     os.makedirs(outdir, exist_ok=True)
-    failures = check_repeat(mpiexec, binary, outdir) + check_stall(mpiexec, binary, outdir)
+    failures = check_repeat(mpiexec, binary, outdir) + check_stall(mpiexec, binary, outdir) + \
+        check_cut_off(mpiexec, binary, outdir)
     for m in failures:
         print("FAIL:", m)
     return 1 if failures else 0

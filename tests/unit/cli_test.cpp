@@ -103,7 +103,7 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
     std::FILE* f = std::fopen(path.c_str(), "w");
     ASSERT_NE(f, nullptr);
     std::fputs("benchmarks:\n  - {name: lat, kind: lat, sizes: '8'}\n"
-               "  - {name: pairs, kind: pairs, timeout: 5s, repeat: 2}\n", f);
+               "  - {name: pairs, kind: pairs, timeout: 5s, repeat: 2, round_timeout: 2m}\n", f);
     std::fclose(f);
   }
   const auto inv = parse({"run", path, "--transport", "verbs", "--cm", "rdmacm", "--qps", "2"});
@@ -117,6 +117,7 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
   }
   EXPECT_DOUBLE_EQ(inv.specs[1].pairs.common.options.timeout_s, 5);  // suite value kept
   EXPECT_EQ(inv.specs[1].pairs.repeat, 2);
+  EXPECT_DOUBLE_EQ(inv.specs[1].pairs.common.options.round_timeout_s, 120);
   EXPECT_TRUE(contains(usage_error({"run", path, "--verb", "fetch_add"}), "atomics"));
   EXPECT_TRUE(contains(usage_error({"run", path, "--cm", "ucx"}), "--cm"));
 }
@@ -126,6 +127,10 @@ TEST(Cli, TimeoutsTakeDurations) {
   EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"}).specs[0].pairs.common.options.timeout_s, 0.5);
   EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"}).specs[0].pairs.common.options.timeout_s, 7);
   EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"}).specs[0].pairs.common.options.pair_timeout_s, 120);
+  EXPECT_DOUBLE_EQ(parse({"pairs"}).specs[0].pairs.common.options.round_timeout_s, -1);  // derived at run time
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "90s"}).specs[0].pairs.common.options.round_timeout_s, 90);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "0"}).specs[0].pairs.common.options.round_timeout_s, 0);
+  EXPECT_TRUE(contains(usage_error({"pairs", "--round-timeout", "later"}), "--round-timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "soon"}), "--timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "0"}), "--timeout"));
 }
