@@ -256,10 +256,6 @@ void validate(const suites::BenchSpec& spec, const std::string& where, bool cli)
       throw core::UsageError(fmt::format("{}: {} {}: {} runs one queue pair per flow; drop the option", where,
                                          name("qps"), o.qps, suites::kind_name(spec.kind)));
     }
-    if (common.transport == "verbs" && o.cm != "oob") {
-      throw core::UsageError(fmt::format("{}: {} {}: {} connects its queue pairs over MPI (oob) only", where, name("cm"), o.cm,
-                                         suites::kind_name(spec.kind)));
-    }
   }
   if (spec.kind == suites::Kind::kShift) {
     const auto& s = spec.shift;

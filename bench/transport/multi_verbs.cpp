@@ -1,5 +1,7 @@
 // Flows over RC queue pairs: one verbs::Endpoint (QP, CQ, registered buffer) per flow, connected
-// by an out-of-band exchange over MPI with every peer at once (runtime::Requests).
+// by an out-of-band exchange over MPI with every peer at once (runtime::Requests), or with
+// --cm rdmacm by librdmacm (verbs/rdmacm.hpp): the receiving end of each flow listens, the sending
+// end connects, and only where the listener listens goes over MPI.
 // Buffer of every endpoint: [0, size) send area, [size, 2 size) receive area.
 //   outgoing window: kWindow RDMA WRITEs from the send area into the peer's receive area; the
 //     send area's last byte carries the window's tag, so the receiver can see its flow move.
@@ -14,14 +16,17 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fstream>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "runtime/comm.hpp"
 #include "transport/multi_impl.hpp"
+#include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
 namespace fabscope::transport::flows {
@@ -66,6 +71,8 @@ std::string read_line(const std::string& path) {
 struct Conn {
   int peer = 0;
   Tags tags{};
+  // --cm rdmacm: declared before the endpoint, so the QP goes before its cm id (rdmacm.hpp)
+  std::unique_ptr<verbs::CmConnection> cm;
   std::unique_ptr<verbs::Endpoint> ep;
   verbs::WireInfo remote{};
   // outgoing: operations posted and not yet known complete; posted since the last signaled one
@@ -99,7 +106,27 @@ class VerbsFlows final : public Flows {
     };
     for (const int p : spec.to) outs_.push_back(make(p));
     for (const int p : spec.from) ins_.push_back(make(p));
-    // Out of band: my outgoing endpoint goes to the peer's incoming one and the other way round.
+    if (opt.cm == "rdmacm") {
+      connect_rdmacm();
+    } else {
+      connect_oob();
+    }
+    // Every QP of every peer is ready to receive before anyone writes.
+    const std::size_t n = outs_.size() + ins_.size();
+    std::vector<char> flag(2 * n, 1);
+    std::size_t k = 0;
+    for (const auto* list : {&outs_, &ins_}) {
+      for (const Conn& c : *list) {
+        reqs_.irecv(2 * k, &flag[2 * k], 1, c.peer, c.tags.ready);
+        reqs_.isend(2 * k + 1, &flag[2 * k + 1], 1, c.peer, c.tags.ready);
+        ++k;
+      }
+    }
+    reqs_.wait_quietly(0, 2 * n, {0, silence_ns_}, first_peer(), "connection ready");
+  }
+
+  // Out of band: my outgoing endpoint goes to the peer's incoming one and the other way round.
+  void connect_oob() {
     std::vector<verbs::WireInfo> mine;
     for (const auto* list : {&outs_, &ins_})
       for (const Conn& c : *list) mine.push_back(c.ep->local_info());
@@ -118,18 +145,67 @@ class VerbsFlows final : public Flows {
     }
     reqs_.wait_quietly(0, 2 * n, {0, silence_ns_}, first_peer(), "connection exchange");
     for (auto* list : {&outs_, &ins_})
-      for (Conn& c : *list) c.ep->connect(c.remote, mtu_enum(opt.mtu));
-    // Every QP of every peer is ready to receive before anyone writes.
-    std::vector<char> flag(2 * n, 1);
-    k = 0;
-    for (const auto* list : {&outs_, &ins_}) {
-      for (const Conn& c : *list) {
-        reqs_.irecv(2 * k, &flag[2 * k], 1, c.peer, c.tags.ready);
-        reqs_.isend(2 * k + 1, &flag[2 * k + 1], 1, c.peer, c.tags.ready);
-        ++k;
-      }
+      for (Conn& c : *list) c.ep->connect(c.remote, mtu_enum(opt_.mtu));
+  }
+
+  // rdma_cm: every incoming flow listens (its address goes to the sender over MPI, every peer at
+  // once), then the flows connect one by one in an order all ranks share: by the pair of ranks
+  // (lower, higher), the flow from the lower rank first. The first flow not yet connected is
+  // then the next one on both of its ends, so no cycle of ranks can wait on each other.
+  void connect_rdmacm() {
+    const verbs::CmLimits limits{silence_ns_, 0};
+    const int me = comm_.rank();
+    const std::size_t w = sizeof(verbs::CmListenInfo);
+    std::vector<verbs::CmListenInfo> where(outs_.size() + ins_.size());
+    std::exception_ptr failed;
+    std::size_t k = 0;
+    for (Conn& c : outs_) {
+      reqs_.irecv(k, &where[k], w, c.peer, c.tags.wire_in);
+      ++k;
     }
-    reqs_.wait_quietly(0, 2 * n, {0, silence_ns_}, first_peer(), "connection ready");
+    for (Conn& c : ins_) {
+      // The generation (the flow's tag) is checked in the handshake: a request left over from an
+      // earlier connection between the same ranks is refused.
+      c.cm = std::make_unique<verbs::CmConnection>(port_, fmt::format("rank {}", c.peer), limits,
+                                                   static_cast<std::uint32_t>(c.tags.wire_in));
+      try {
+        where[k] = c.cm->listen(1);
+      } catch (const core::Error&) {
+        where[k] = verbs::CmListenInfo{};  // family 0: the sender fails at once
+        if (!failed) failed = std::current_exception();
+      }
+      reqs_.isend(k, &where[k], w, c.peer, c.tags.wire_in);
+      ++k;
+    }
+    reqs_.wait_quietly(0, k, {0, silence_ns_}, first_peer(), "where the peers listen for rdma_cm connections");
+    if (failed) std::rethrow_exception(failed);
+    struct Step {
+      std::tuple<int, int, int> key;
+      Conn* c;
+      const verbs::CmListenInfo* to;  // outgoing flows: where the receiver listens
+    };
+    std::vector<Step> order;
+    auto key = [](int from, int to) { return std::tuple{std::min(from, to), std::max(from, to), from < to ? 0 : 1}; };
+    for (std::size_t i = 0; i < outs_.size(); ++i) order.push_back({key(me, outs_[i].peer), &outs_[i], &where[i]});
+    for (Conn& c : ins_) order.push_back({key(c.peer, me), &c, nullptr});
+    std::sort(order.begin(), order.end(), [](const Step& a, const Step& b) { return a.key < b.key; });
+    const int mtu = mtu_enum(opt_.mtu);
+    const auto nothing = [](std::size_t) {};  // RDMA WRITE needs no posted receives
+    for (const Step& st : order) {
+      Conn& c = *st.c;
+      const std::span<const std::unique_ptr<verbs::Endpoint>> eps(&c.ep, 1);
+      std::vector<verbs::CmRemote> remote;
+      if (st.to != nullptr) {
+        c.cm = std::make_unique<verbs::CmConnection>(port_, fmt::format("rank {}", c.peer), limits,
+                                                     static_cast<std::uint32_t>(c.tags.wire_in));
+        remote = c.cm->connect(*st.to, eps, mtu, nothing);
+      } else {
+        remote = c.cm->accept(eps, mtu, nothing);
+      }
+      c.remote.qpn = remote[0].qpn;
+      c.remote.rkey = remote[0].rkey;
+      c.remote.addr = remote[0].addr;
+    }
   }
 
   void run(int warmup, int windows, std::span<double> window_ns) override {
@@ -442,10 +518,6 @@ class VerbsFlows final : public Flows {
 
 std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec,
                                         const Options& opt) {
-  if (opt.cm != "oob") {
-    throw core::UsageError(fmt::format(
-        "--cm {}: shift and congestion connect their queue pairs over MPI (oob) only", opt.cm));
-  }
   return std::make_unique<VerbsFlows>(comm, spec, opt);
 }
 

@@ -205,6 +205,10 @@ TEST(LoadCli, BadInputNamesTheFlag) {
   EXPECT_TRUE(
       contains(usage_error({"shift", "--transport", "verbs", "--verb", "send"}), "--verb send"));
   EXPECT_TRUE(contains(usage_error({"shift", "--qps", "4"}), "--qps 4: shift runs one queue pair per flow"));
+  // rdma_cm connects flows too (tests/verbs/load_2vm_test.sh runs it)
+  EXPECT_EQ(parse({"shift", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].shift.common.options.cm, "rdmacm");
+  EXPECT_EQ(parse({"congestion", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].congestion.common.options.cm,
+            "rdmacm");
   EXPECT_TRUE(contains(usage_error({"congestion", "--victims", "1.5"}), "--victims 1.5"));
   EXPECT_TRUE(contains(usage_error({"congestion", "--placement", "near"}),
                        "--placement: unknown placement 'near'"));

@@ -2,8 +2,10 @@
 # shift and congestion over verbs on a real two-node RoCE fabric: two Soft-RoCE VMs
 # (tests/verbs/vm/run-2vm.sh), rxe0 on each, joined by a QEMU UDP socket on host loopback.
 #   shift, 2 ranks (one per VM): both ranks write to each other at once over RC queue pairs;
-#   shift --pattern permutation, 4 ranks (two per VM sharing rxe0);
-#   congestion, 4 ranks: 2 victims, 2 aggressors, every pattern.
+#   shift --pattern permutation, 4 ranks (two per VM sharing rxe0), queue pairs connected by
+#   librdmacm (--cm rdmacm);
+#   congestion, 4 ranks: 2 victims, 2 aggressors, every pattern; again with --cm rdmacm and the
+#   all-to-all pattern (every rank connects flows to and from three peers at once).
 # Every file is checked on the host with tests/mpi/load_check.py --verbs (derived numbers from the
 # samples, the port's active rate, counter deltas of the loaded phases), plus: in the 2-rank shift
 # each VM's rxe0 sent and received at least the payload it carried (the traffic crossed the wire).
@@ -16,7 +18,7 @@ root=$(cd "$here/../.." && pwd)
 T0=$(date +%s.%N)
 bin=$root/build/release/bin/fabscope
 out=
-timeout_s=600
+timeout_s=750
 while (($#)); do
   case $1 in
     --outdir) out=${2:?}; shift 2 ;;
@@ -48,10 +50,12 @@ m4=\$(echo "\$FABSCOPE_MPIRUN_2VM" | sed 's/vm1:1,vm2:1/vm1:2,vm2:2/')
 t=\$(date +%s)
 \$FABSCOPE_MPIRUN_2VM -np 2 \$f shift --transport verbs --size 4K --tx-depth 8 --iters 3 --warmup 1 --out /results/shift2.h5 || { echo "shift np 2 failed"; rc=1; }
 echo "shift np 2: \$((\$(date +%s) - t)) s"; t=\$(date +%s)
-\$m4 -np 4 --oversubscribe \$f shift --transport verbs --pattern permutation --steps 2 --seed 3 --size 4K --tx-depth 8 --iters 3 --warmup 1 --out /results/shift4.h5 --quiet || { echo "shift np 4 failed"; rc=1; }
+\$m4 -np 4 --oversubscribe \$f shift --transport verbs --cm rdmacm --pattern permutation --steps 2 --seed 3 --size 4K --tx-depth 8 --iters 3 --warmup 1 --out /results/shift4.h5 --quiet || { echo "shift np 4 --cm rdmacm failed"; rc=1; }
 echo "shift np 4: \$((\$(date +%s) - t)) s"; t=\$(date +%s)
 \$m4 -np 4 --oversubscribe \$f congestion --transport verbs --victims 0.5 --iters 20 --bw-iters 2 --bw-size 4K --aggressor-size 4K --tx-depth 8 --warmup 2 --out /results/cong4.h5 || { echo "congestion np 4 failed"; rc=1; }
-echo "congestion np 4: \$((\$(date +%s) - t)) s"
+echo "congestion np 4: \$((\$(date +%s) - t)) s"; t=\$(date +%s)
+\$m4 -np 4 --oversubscribe \$f congestion --transport verbs --cm rdmacm --patterns alltoall --victims 0.5 --iters 20 --bw-iters 2 --bw-size 4K --aggressor-size 4K --tx-depth 8 --warmup 2 --out /results/cong4cm.h5 --quiet || { echo "congestion np 4 --cm rdmacm failed"; rc=1; }
+echo "congestion np 4 --cm rdmacm: \$((\$(date +%s) - t)) s"
 exit \$rc
 CMDS
 )
@@ -79,10 +83,24 @@ check() {  # description, command...
   if "$@"; then echo "ok:   $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
 }
 lc=$root/tests/mpi/load_check.py
-check "guest commands (shift at 2 and 4 ranks, congestion at 4, across vm1 and vm2) exit 0 (rc $rc)" test "$rc" = 0
+check "guest commands (shift at 2 and 4 ranks, congestion at 4 twice, across vm1 and vm2) exit 0 (rc $rc)" test "$rc" = 0
 check "shift2.h5" /usr/bin/python3 "$lc" "$out/shift2.h5" --ranks 2 --expect shift --verbs
-check "shift4.h5" /usr/bin/python3 "$lc" "$out/shift4.h5" --ranks 4 --expect shift --verbs
+check "shift4.h5 (--cm rdmacm)" /usr/bin/python3 "$lc" "$out/shift4.h5" --ranks 4 --expect shift --verbs
 check "cong4.h5" /usr/bin/python3 "$lc" "$out/cong4.h5" --ranks 4 --expect congestion --verbs
+check "cong4cm.h5 (--cm rdmacm, alltoall)" /usr/bin/python3 "$lc" "$out/cong4cm.h5" --ranks 4 --expect congestion --verbs
+check "run attribute cm: oob in shift2 and cong4, rdmacm in shift4 and cong4cm" /usr/bin/python3 - "$out" <<'PY'
+import sys
+import h5py
+
+want = {"shift2": "oob", "cong4": "oob", "shift4": "rdmacm", "cong4cm": "rdmacm"}
+got = {}
+for name in want:
+    with h5py.File(f"{sys.argv[1]}/{name}.h5", "r") as f:
+        run = f["runs"][sorted(f["runs"])[0]]
+        got[name] = run.attrs["cm"].decode() if isinstance(run.attrs["cm"], bytes) else str(run.attrs["cm"])
+print(f"  cm attributes: {got}")
+sys.exit(0 if got == want else 1)
+PY
 check "shift2.h5: two hosts, and each VM's rxe0 sent and received the payload it carried" /usr/bin/python3 - "$out/shift2.h5" <<'PY'
 import sys
 import h5py
