@@ -18,7 +18,6 @@
 #include <cmath>
 #include <exception>
 #include <fstream>
-#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -26,6 +25,7 @@
 #include "core/error.hpp"
 #include "runtime/comm.hpp"
 #include "transport/multi_impl.hpp"
+#include "transport/verbs_port.hpp"
 #include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
@@ -35,14 +35,6 @@ namespace {
 constexpr std::uint32_t kDefaultInline = 220;
 constexpr int kMaxPostList = 64;
 constexpr int kPollsPerClockRead = 4096;
-
-verbs::Port& shared_port(const Options& opt, int local_rank) {
-  static std::optional<verbs::Port> port;
-  if (!port)
-    port.emplace(verbs::open_port(verbs::DeviceOptions{opt.device, opt.devices, opt.gid_index, 0},
-                                  local_rank));
-  return *port;
-}
 
 int mtu_enum(int bytes) {
   switch (bytes) {

@@ -35,6 +35,7 @@
 #include "core/error.hpp"
 #include "runtime/comm.hpp"
 #include "transport/link.hpp"
+#include "transport/verbs_port.hpp"
 #include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
@@ -55,15 +56,6 @@ constexpr std::uint32_t kDefaultInline = 220;
 constexpr int kMaxPostList = 64;
 
 // One open port per process, shared by every link (opening a device costs milliseconds).
-verbs::Port& shared_port(const Options& opt, int local_rank) {
-  static std::optional<verbs::Port> port;
-  if (!port) {
-    verbs::DeviceOptions d{opt.device, opt.devices, opt.gid_index, 0};
-    port.emplace(verbs::open_port(d, local_rank));
-  }
-  return *port;
-}
-
 int next_generation(int peer) {
   static std::map<int, int> generations;
   return generations[peer]++ % kGenerations;

@@ -496,18 +496,25 @@ class Tier:
             raise Failure(f"the job ended {ended - cut_at:.0f} s after the cut (round timeout {CUT_ROUND_TIMEOUT} s)")
         log(f"  cut: {CUT_HOST}'s port down at {cut_at:.1f} s; job ended {ended - cut_at:.1f} s later (exit 1), "
             f"rounds 1-{kept} kept")
-        res, secs = self.mpirun(["pairs", "--resume", path, "--quiet"], 240, "cut-resume")
+        secs = self.resume_run(path, "cut-resume")
+        with h5py.File(path, "r") as f:
+            status = f["runs/00_pairs/status"][:]
+            n = status.shape[0]
+            if not np.array_equal(status, np.ones((n, n), int) - np.eye(n, dtype=int)):
+                raise Failure(f"after --resume: status {status.tolist()}")
+        log(f"  cut: --resume with the port back finished the run in {secs:.1f} s, every pair ok")
+
+    def resume_run(self, path: str, name: str) -> float:
+        """`pairs --resume PATH` on the rig; fails the scenario unless it exits 0 and the file is
+        complete. Returns its runtime."""
+        res, secs = self.mpirun(["pairs", "--resume", path, "--quiet"], 240, name)
         if res.returncode != 0:
-            raise Failure(f"--resume after the cut exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+            raise Failure(f"pairs --resume {path} exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
         with h5py.File(path, "r") as f:
             r = f["runs/00_pairs"]
-            status = r["status"][:]
-            n = status.shape[0]
-            if int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]) or \
-                    not np.array_equal(status, np.ones((n, n), int) - np.eye(n, dtype=int)):
-                raise Failure(f"after --resume: rounds {r.attrs['rounds_done']}/{r.attrs['rounds_total']}, "
-                              f"status {status.tolist()}")
-        log(f"  cut: --resume with the port back finished the run in {secs:.1f} s, every pair ok")
+            if int(f.attrs["complete"]) != 1 or int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]):
+                raise Failure(f"the resumed file {path} is not complete")
+        return secs
 
     @staticmethod
     def _round_at(round_end: dict[int, float], t: float) -> int:
@@ -554,14 +561,10 @@ class Tier:
             if not np.array_equal(ok, (rnd >= 0) & (rnd < done) & off):
                 raise Failure("the ok pairs of the killed file are not exactly those of the completed rounds")
         log(f"  resume: killed after round {killed_after}; the file holds rounds_done={done} of {total}")
-        res, secs = self.mpirun(["pairs", "--resume", path, "--quiet"], 240, "resume")
-        if res.returncode != 0:
-            raise Failure(f"pairs --resume exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+        secs = self.resume_run(path, "resume")
         with h5py.File(path, "r") as f:
             r = f["runs/00_pairs"]
             status = r["status"][:]
-            if int(f.attrs["complete"]) != 1 or int(r.attrs["rounds_done"]) != int(r.attrs["rounds_total"]):
-                raise Failure("the resumed file is not complete")
             if not np.all(status[off] == 1):
                 raise Failure(f"not every pair ok after --resume: {status.tolist()}")
             if not np.all(np.isfinite(r["bw_gbps"][:][off])) or not np.all(np.isfinite(r["latency_ns_p50"][:][off])):
