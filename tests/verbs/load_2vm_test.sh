@@ -13,29 +13,10 @@
 # usage: load_2vm_test.sh [FABSCOPE_BINARY] [--outdir DIR] [--timeout S]
 #   Exit 0 only if every check passed; 1 on any failure; 77 when the VM rig cannot run here.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-T0=$(date +%s.%N)
-bin=$root/build/release/bin/fabscope
-out=
-timeout_s=750
-while (($#)); do
-  case $1 in
-    --outdir) out=${2:?}; shift 2 ;;
-    --timeout) timeout_s=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-    -*) echo "load_2vm_test.sh: unknown option '$1'" >&2; exit 2 ;;
-    *) bin=$1; shift ;;
-  esac
-done
-[[ -x $bin ]] || { echo "load_2vm_test.sh: no fabscope binary at $bin" >&2; exit 1; }
-bin=$(readlink -f "$bin")
-keep_out=1
-if [[ -z $out ]]; then out=$(mktemp -d "${TMPDIR:-/tmp}/load-2vm-test.XXXXXX"); keep_out=0; fi
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-cleanup() { ((keep_out)) || rm -rf "$out"; }
-trap cleanup EXIT
+VM2_NAME=load_2vm_test VM2_TIMEOUT_S=750 VM2_HELP_LINES=2,14  # read by vm/two_vm_lib.sh
+# shellcheck source-path=SCRIPTDIR source=vm/two_vm_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/vm/two_vm_lib.sh"
+vm2_args "$@"
 
 # Messages of 4 KiB (one packet at the 4096-byte path MTU) and --tx-depth 8: the qemu socket
 # between the VMs drops packets under load (rxe counts hundreds of retries), and the VM's 6.1
@@ -59,29 +40,8 @@ echo "congestion np 4 --cm rdmacm: \$((\$(date +%s) - t)) s"
 exit \$rc
 CMDS
 )
-echo "load_2vm_test: two VMs, fabscope shift and congestion over verbs (rxe0 on each), results in $out"
-set +e
-"$here/vm/run-2vm.sh" --quiet --timeout "$timeout_s" --bin "$bin" --outdir "$out" --log "$out/console.log" -- "$guest"
-rc=$?
-set -e
-t_vm=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $T0 }")
-if ((rc == 77)); then echo "load_2vm_test: the VM rig cannot run here (exit 77)"; exit 77; fi
-sed -n '/FABSCOPE-VM-CMD-BEGIN/,/FABSCOPE-VM-CMD-END/p' "$out/console.log" | grep -v '^FABSCOPE-VM-CMD' || true
-if ! grep -q 'FABSCOPE-VM-CMD-BEGIN' "$out/console.log" 2>/dev/null; then
-  echo "load_2vm_test: FAIL: a VM did not boot (rc $rc); console logs:"
-  for log in "$out/console.log" "$out/console.log.vm2"; do
-    [[ -f $log ]] && { echo "---- $log (last 80 lines) ----"; tail -80 "$log"; }
-  done
-  keep_out=1
-  exit 1
-fi
+vm2_run "$guest" "fabscope shift and congestion over verbs"
 
-fails=0
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok:   $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
 lc=$root/tests/mpi/load_check.py
 check "guest commands (shift at 2 and 4 ranks, congestion at 4 twice, across vm1 and vm2) exit 0 (rc $rc)" test "$rc" = 0
 check "shift2.h5" /usr/bin/python3 "$lc" "$out/shift2.h5" --ranks 2 --expect shift --verbs
@@ -121,11 +81,4 @@ print(f"  hosts {hosts}; link_rate_gbps {rate}; payload per rank {payload} B (>=
 ok = hosts == ["vm1", "vm2"] and all(s >= need for s in sent) and all(r >= need for r in rcvd)
 sys.exit(0 if ok else 1)
 PY
-total=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $T0 }")
-echo "load_2vm_test: $fails failures; VMs ${t_vm}s, total ${total}s"
-if ((fails > 0)); then
-  keep_out=1
-  echo "load_2vm_test: files kept in $out"
-  exit 1
-fi
-exit 0
+vm2_finish

@@ -16,29 +16,10 @@
 #   default binary: build/release/bin/fabscope. Exit 0 only if every check passed; 1 on any
 #   failure; 77 when the VM rig cannot run on this host (as tests/verbs/vm/run-vm.sh).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-T0=$(date +%s.%N)
-bin=$root/build/release/bin/fabscope
-out=
-timeout_s=420
-while (($#)); do
-  case $1 in
-    --outdir) out=${2:?}; shift 2 ;;
-    --timeout) timeout_s=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    -*) echo "two_vm_test.sh: unknown option '$1'" >&2; exit 2 ;;
-    *) bin=$1; shift ;;
-  esac
-done
-[[ -x $bin ]] || { echo "two_vm_test.sh: no fabscope binary at $bin" >&2; exit 1; }
-bin=$(readlink -f "$bin")
-keep_out=1
-if [[ -z $out ]]; then out=$(mktemp -d "${TMPDIR:-/tmp}/two-vm-test.XXXXXX"); keep_out=0; fi
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-cleanup() { ((keep_out)) || rm -rf "$out"; }
-trap cleanup EXIT
+VM2_NAME=two_vm_test VM2_TIMEOUT_S=420 VM2_HELP_LINES=2,16  # read by vm/two_vm_lib.sh
+# shellcheck source-path=SCRIPTDIR source=vm/two_vm_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/vm/two_vm_lib.sh"
+vm2_args "$@"
 
 guest=$(cat <<CMDS
 set -u
@@ -57,30 +38,8 @@ cm="--transport verbs --cm rdmacm --quiet"
 exit \$rc
 CMDS
 )
-echo "two_vm_test: two VMs, fabscope lat/bw/pairs over verbs (rxe0 on each), results in $out"
-set +e
-"$here/vm/run-2vm.sh" --quiet --timeout "$timeout_s" --bin "$bin" --outdir "$out" --log "$out/console.log" -- "$guest"
-rc=$?
-set -e
-t_vm=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $T0 }")
-if ((rc == 77)); then echo "two_vm_test: the VM rig cannot run here (exit 77)"; exit 77; fi
-sed -n '/FABSCOPE-VM-CMD-BEGIN/,/FABSCOPE-VM-CMD-END/p' "$out/console.log" | grep -v '^FABSCOPE-VM-CMD' || true
-if ! grep -q 'FABSCOPE-VM-CMD-BEGIN' "$out/console.log" 2>/dev/null; then
-  # The VM never got to the commands: it did not boot (or vm2 did not come up). Show why.
-  echo "two_vm_test: FAIL: a VM did not boot (rc $rc); console logs:"
-  for log in "$out/console.log" "$out/console.log.vm2"; do
-    [[ -f $log ]] && { echo "---- $log (last 80 lines) ----"; tail -80 "$log"; }
-  done
-  keep_out=1
-  exit 1
-fi
+vm2_run "$guest" "fabscope lat/bw/pairs over verbs"
 
-fails=0
-check() { # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok:   $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
 check "guest commands (lat, bw, pairs; lat, bw, bibw, pairs with --cm rdmacm; across vm1 and vm2) exit 0 (rc $rc)" test "$rc" = 0
 for file in lat bw pairs cm-lat cm-bw cm-bibw cm-pairs; do
   kind=${file#cm-}
@@ -147,11 +106,4 @@ for p, group in ((out / "bw.h5", "runs/00_bw"), (out / "cm-bw.h5", "runs/00_bw")
             ok = False
 sys.exit(0 if ok else 1)
 PY
-total=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $T0 }")
-echo "two_vm_test: $fails failures; VMs ${t_vm}s, total ${total}s"
-if ((fails > 0)); then
-  keep_out=1
-  echo "two_vm_test: files kept in $out"
-  exit 1
-fi
-exit 0
+vm2_finish
