@@ -542,25 +542,8 @@ class _PairsJudge:
             check.detail = ("no window samples (pair_samples) in the file" if self.run.n_pair_samples == 0 else
                             "one bandwidth window per direction: nothing to compare a window with (--bw-iters 2+)")
             return check
-        windows = np.zeros(n, dtype=np.int64)
-        stalled = np.zeros(n, dtype=np.int64)
-        f_src, f_dst, f_count = [], [], []
-        for pair, fwd, rev in self.run.window_blocks():
-            for x, s, d in ((fwd, pair[:, 0], pair[:, 1]), (rev, pair[:, 1], pair[:, 0])):
-                finite = np.isfinite(x)
-                usable = finite.sum(axis=1) >= 2  # a window needs a sibling to stall against
-                best = np.fmax.reduce(np.where(finite, x, -np.inf), axis=1)
-                with np.errstate(invalid="ignore"):
-                    k = (finite & (x < rule.window_fraction * best[:, None])).sum(axis=1)
-                w = np.where(usable, finite.sum(axis=1), 0)
-                k = np.where(usable, k, 0)
-                for ranks in (s, d):
-                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
-                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
-                some = k > 0
-                f_src.append(s[some])
-                f_dst.append(d[some])
-                f_count.append(k[some])
+        counts = stall_counts(self.run, rule.window_fraction)
+        windows, stalled = counts.windows, counts.stalled
         total_w, total_s = int(windows.sum()) // 2, int(stalled.sum()) // 2
         rest_w, rest_s = total_w - windows, total_s - stalled
         rate = (rest_s + 1) / (rest_w + 2)  # the rest of the fabric's stall rate (Laplace: never 0)
@@ -579,7 +562,7 @@ class _PairsJudge:
         worst = worst[np.argsort(q[worst], kind="stable")]
         check.examples = [f"{lay.rank_name(int(h))}: {self._stall_text(int(h))}" for h in worst[:10]]
         if flagged.any():
-            self.stall_flows = self._with_stall_flows(flows, *(np.concatenate(x) for x in (f_src, f_dst, f_count)))
+            self.stall_flows = self._with_stall_flows(flows, counts.src, counts.dst, counts.count)
         return check
 
     def _with_stall_flows(self, flows: _Flows, src: np.ndarray, dst: np.ndarray, count: np.ndarray) -> _Flows:
@@ -959,6 +942,51 @@ class _PairsJudge:
         sel = sel[np.argsort(flows.severity[sel], kind="stable")]
         pairs.extend((int(flows.src[k]), int(flows.dst[k])) for k in sel[: self.criteria.retest.max_pairs])
         return pairs
+
+
+@dataclass
+class StallCounts:
+    """Stalled bandwidth windows of a pairs run (criteria.StallRule): per rank, the windows of the
+    pairs it is in (both directions, every repeat; rows with at least two windows per direction)
+    and how many stalled; per directed flow with stalls, how many (src, dst, count)."""
+
+    windows: np.ndarray  # int64 [N]
+    stalled: np.ndarray  # int64 [N]
+    src: np.ndarray
+    dst: np.ndarray
+    count: np.ndarray
+
+    @property
+    def total(self) -> tuple[int, int]:
+        """(stalled, windows) over the run, each window counted once."""
+        return int(self.stalled.sum()) // 2, int(self.windows.sum()) // 2
+
+
+def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
+    """A window stalled when it ran below window_fraction x the best window of the same flow
+    (direction) in the same pair_samples row (repeat); read in row blocks."""
+    n = run.n_ranks
+    windows = np.zeros(n, dtype=np.int64)
+    stalled = np.zeros(n, dtype=np.int64)
+    f_src, f_dst, f_count = [np.empty(0, np.int32)], [np.empty(0, np.int32)], [np.empty(0, np.int64)]
+    if run.n_pair_samples:
+        for pair, fwd, rev in run.window_blocks():
+            for x, s, d in ((fwd, pair[:, 0], pair[:, 1]), (rev, pair[:, 1], pair[:, 0])):
+                finite = np.isfinite(x)
+                usable = finite.sum(axis=1) >= 2  # a window needs a sibling to stall against
+                best = np.fmax.reduce(np.where(finite, x, -np.inf), axis=1)
+                with np.errstate(invalid="ignore"):
+                    k = (finite & (x < window_fraction * best[:, None])).sum(axis=1)
+                w = np.where(usable, finite.sum(axis=1), 0)
+                k = np.where(usable, k, 0)
+                for ranks in (s, d):
+                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
+                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
+                some = k > 0
+                f_src.append(s[some])
+                f_dst.append(d[some])
+                f_count.append(k[some])
+    return StallCounts(windows, stalled, *(np.concatenate(x) for x in (f_src, f_dst, f_count)))
 
 
 def _peers(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, h: int) -> int:

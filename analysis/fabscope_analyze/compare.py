@@ -235,6 +235,7 @@ def compare_pairs(b: PairsRun, n: PairsRun, base_file: RunFile, new_file: RunFil
                         ci_high=float(np.expm1(res.confidence_interval.high)), p_value=p,
                         n_base=values.size, n_new=values.size))
     rows += _pair_sample_rows(b, n, kb, kn, seed, notes)
+    rows += _stall_rows(b, n, kb, kn)
     diffs.append(_diff(b.info.name, layout, kb, mb, bw_ratio, lat_ratio))
     return rows
 
@@ -255,6 +256,50 @@ def _diff(run: str, layout: Layout, keys: list[str], mb: np.ndarray, bw_ratio: n
             diff.block_bounds = np.concatenate([np.arange(0, m, k), [m]])
             diff.block_names = [f"{labels[a]}.." for a in diff.block_bounds[:-1]]
     return diff
+
+
+STALL_METRIC = "stalled bandwidth windows"
+
+
+def _stall_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str]) -> list[Row]:
+    """Stalled bandwidth windows (accept's pairs.bandwidth.stalls: below 25% of the best window of
+    the same flow and repeat), as % of the windows: fabric-wide, and per host that stalled in
+    either file. A loss repaired by retransmission time-outs leaves medians where they were, so
+    this is how a newly lossy link shows. p-value: one-sided binomial of NEW's count at BASE's
+    rate ((stalled + 1) / (windows + 2)); for a host also at the rate of the rest of NEW's fabric
+    (the windows of the pairs without it), the larger p-value of the two: a host stalls more than
+    before AND more than the others now, so the peers of a lossy host (whose pairs with it stall
+    too) are not flagged. change: NEW / BASE - 1 of the fractions with half a window added to each
+    count (a BASE of 0 stays finite). No interval: judged on the q-value."""
+    from fabscope_analyze.accept import stall_counts
+    from fabscope_analyze.criteria import StallRule
+
+    if b.n_pair_samples == 0 or n.n_pair_samples == 0:
+        return []
+    fraction = StallRule().window_fraction
+    cb, cn = stall_counts(b, fraction), stall_counts(n, fraction)
+    index_n = {k: i for i, k in enumerate(kn)}
+
+    total_sn, total_wn = cn.total
+
+    def row(key: str, sb: int, wb: int, sn: int, wn: int, host: bool = True) -> Row | None:
+        if wb == 0 or wn == 0:
+            return None
+        p = float(sps.binom.sf(sn - 1, wn, (sb + 1) / (wb + 2))) if sn > 0 else 1.0
+        if host and sn > 0:
+            rest = (total_sn - sn + 1) / (total_wn - wn + 2)
+            p = max(p, float(sps.binom.sf(sn - 1, wn, rest)))
+        change = ((sn + 0.5) / (wn + 1)) / ((sb + 0.5) / (wb + 1)) - 1
+        return Row(run=b.info.name, benchmark="pairs", metric=STALL_METRIC, key=key, unit="% of windows",
+                   higher_is_better=False, base=100 * sb / wb, new=100 * sn / wn, change=change, p_value=p,
+                   n_base=wb, n_new=wn)
+
+    out = [row(f"fabric, {b.n_ranks} vs {n.n_ranks} ranks", *cb.total, *cn.total, host=False)]
+    for i, key in enumerate(kb):
+        j = index_n.get(key)
+        if j is not None and (cb.stalled[i] > 0 or cn.stalled[j] > 0):
+            out.append(row(key, int(cb.stalled[i]), int(cb.windows[i]), int(cn.stalled[j]), int(cn.windows[j])))
+    return [r for r in out if r is not None]
 
 
 def _pair_sample_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str], seed: int,

@@ -12,7 +12,7 @@ from conftest import run_cli
 from fabscope_analyze.compare import compare
 from fabscope_analyze.reader import read_results
 from pages import parse
-from synth import CollSpec, FabricModel, PairsSpec, write_synthetic_run
+from synth import CollSpec, FabricModel, Faults, PairsSpec, write_synthetic_run
 
 MODEL = FabricModel()
 COLL = CollSpec(sizes=(8, 1024, 65536, 1 << 20))
@@ -85,7 +85,7 @@ def test_metrics_limit_what_is_judged(base: Path, tmp_path: Path, capsys: pytest
     code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "bw.json", "--metrics", "bandwidth"], capsys)
     c = json.loads((tmp_path / "bw.json").read_text())
     assert code == 0 and not c["regression"] and c["metrics"] == ["bandwidth"], out
-    assert c["rows"] and {r["unit"] for r in c["rows"]} == {"Gb/s"}
+    assert c["rows"] and {r["unit"] for r in c["rows"]} == {"Gb/s", "% of windows"}
     left = len(every["rows"]) - len(c["rows"])
     assert f"only bandwidth metrics compared (--metrics): {left} other rows left out" in c["notes"]
     code, _, _ = run_cli(["compare", base, new, "--json", tmp_path / "lt.json", "--metrics", "time, latency"], capsys)
@@ -93,6 +93,25 @@ def test_metrics_limit_what_is_judged(base: Path, tmp_path: Path, capsys: pytest
     assert code == 1 and c["metrics"] == ["latency", "time"] and "Gb/s" not in {r["unit"] for r in c["rows"]}
     code, _, err = run_cli(["compare", base, new, "--metrics", "bw"], capsys)
     assert code == 2 and "--metrics: 'bw': name one or more of bandwidth, latency, time" in err
+
+
+def test_a_newly_lossy_host_regresses_in_stalled_windows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 6% of host 5's windows stall (retransmission time-outs): its medians stay put, so only the
+    # stalled-window rows can show it, for the fabric and for node005, not for its peers.
+    spec = PairsSpec(bw_windows=16)
+    base = run(tmp_path / "base.h5", 1, pairs=spec)
+    new = run(tmp_path / "new.h5", 6, pairs=spec, faults=Faults(lossy_hosts=(5,), lossy_stall_rate=0.06))
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--metrics", "bandwidth"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    regs = {r["key"] for r in c["rows"] if r["regression"]}
+    assert code == 1 and regs == {f"fabric, {N} vs {N} ranks", "node005"}, out
+    host = next(r for r in c["rows"] if r["key"] == "node005")
+    assert host["metric"] == "stalled bandwidth windows" and host["base"] == 0 and host["new"] > 2
+    assert host["n_new"] == (N - 1) * 2 * spec.bw_windows  # every window of its pairs, both directions
+    peers = [r for r in c["rows"] if r["metric"] == "stalled bandwidth windows" and r["key"] not in regs]
+    assert peers and not any(r["significant"] for r in peers)  # they stalled only with node005
+    code, _, _ = run_cli(["compare", base, run(tmp_path / "again.h5", 7, pairs=spec), "--metrics", "bandwidth"], capsys)
+    assert code == 0
 
 
 def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
