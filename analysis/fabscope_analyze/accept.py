@@ -523,11 +523,12 @@ class _PairsJudge:
         return bool(verdicts) and all(verdicts)
 
     # stalled windows -------------------------------------------------------------------------------
-    def judge_stalls(self, flows: _Flows) -> Check:
+    def judge_stalls(self, flows: _Flows) -> tuple[Check, _Flows]:
         """The host-level stall test (criteria pairs.bandwidth.stalls, StallRule): counts, per host,
         the windows of its pairs (every repeat, both directions) and those that stalled; a host
         whose count is improbable at the rest of the fabric's rate fails, and its flows with
-        stalled windows join the failing flows (R_BW_STALL) for attribution and listings."""
+        stalled windows join the failing flows (R_BW_STALL) for attribution and listings: returns
+        the check and the flows with them."""
         rule, n, lay = self.crit.stalls, self.n, self.layout
         assert rule is not None
         pct = fmt(rule.window_fraction * 100)
@@ -536,25 +537,22 @@ class _PairsJudge:
                             f"repeat) more often than the rest of the fabric's (false-discovery rate "
                             f"{fmt(rule.significance)}, at least {rule.min_windows} windows)",
                       status=PASS, unit="hosts")
-        self.stall_flows = flows
         if self.run.n_pair_samples == 0 or self.run.bw_windows < 2:
             check.status = SKIPPED
             check.detail = ("no window samples (pair_samples) in the file" if self.run.n_pair_samples == 0 else
                             "one bandwidth window per direction: nothing to compare a window with (--bw-iters 2+)")
-            return check
+            return check, flows
         counts = stall_counts(self.run, rule.window_fraction)
         windows, stalled = counts.windows, counts.stalled
-        total_w, total_s = int(windows.sum()) // 2, int(stalled.sum()) // 2
-        rest_w, rest_s = total_w - windows, total_s - stalled
-        rate = (rest_s + 1) / (rest_w + 2)  # the rest of the fabric's stall rate (Laplace: never 0)
+        total_s, total_w = counts.total
         has = windows > 0
         p = np.full(n, np.nan)
-        p[has] = sps.binom.sf(stalled[has] - 1, windows[has], rate[has])
+        p[has] = sps.binom.sf(stalled[has] - 1, windows[has], counts.rest_rate()[has])
         q = stats.bh_adjust(p)
         with np.errstate(invalid="ignore"):
             flagged = has & (stalled >= rule.min_windows) & (q < rule.significance)
         self.stall_flagged = flagged
-        self.stall_host = (windows, stalled, rest_w, rest_s, q)
+        self.stall_host = (windows, stalled, total_w - windows, total_s - stalled, q)
         check.judged, check.failing = int(has.sum()), int(flagged.sum())
         check.status = FAIL if flagged.any() else PASS if has.any() else SKIPPED
         check.detail = f"{total_s} of {total_w} windows stalled fabric-wide ({fmt(100 * total_s / max(1, total_w), 2)}%)"
@@ -562,8 +560,8 @@ class _PairsJudge:
         worst = worst[np.argsort(q[worst], kind="stable")]
         check.examples = [f"{lay.rank_name(int(h))}: {self._stall_text(int(h))}" for h in worst[:10]]
         if flagged.any():
-            self.stall_flows = self._with_stall_flows(flows, counts.src, counts.dst, counts.count)
-        return check
+            flows = self._with_stall_flows(flows, counts.src, counts.dst, counts.count)
+        return check, flows
 
     def _with_stall_flows(self, flows: _Flows, src: np.ndarray, dst: np.ndarray, count: np.ndarray) -> _Flows:
         """flows plus the flagged hosts' flows with stalled windows (bit R_BW_STALL, count in `stalled`)."""
@@ -869,8 +867,8 @@ class _PairsJudge:
                 for (a, b), m in zip(self.run.errors.pair.tolist()[:20], self.run.errors.message[:20])]
         checks = list(self.checks.values())
         if self.crit.stalls is not None:
-            checks.append(self.judge_stalls(flows))
-            flows = self.stall_flows
+            stall_check, flows = self.judge_stalls(flows)
+            checks.append(stall_check)
         total = self.n * (self.n - 1) // 2
         run = self.run
         every_pair = run.schedule == "circle"
@@ -960,6 +958,12 @@ class StallCounts:
     def total(self) -> tuple[int, int]:
         """(stalled, windows) over the run, each window counted once."""
         return int(self.stalled.sum()) // 2, int(self.windows.sum()) // 2
+
+    def rest_rate(self) -> np.ndarray:
+        """Per rank, the stall rate of the rest of the fabric (the windows of the pairs without the
+        rank), Laplace-smoothed so that it is never 0: (stalled + 1) / (windows + 2)."""
+        total_s, total_w = self.total
+        return (total_s - self.stalled + 1) / (total_w - self.windows + 2)
 
 
 def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:

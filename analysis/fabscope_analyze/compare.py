@@ -280,25 +280,24 @@ def _stall_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str]) -> list[
     cb, cn = stall_counts(b, fraction), stall_counts(n, fraction)
     index_n = {k: i for i, k in enumerate(kn)}
 
-    total_sn, total_wn = cn.total
+    rest_n = cn.rest_rate()
 
-    def row(key: str, sb: int, wb: int, sn: int, wn: int, host: bool = True) -> Row | None:
+    def row(key: str, sb: int, wb: int, sn: int, wn: int, rank_new: int = -1) -> Row | None:
         if wb == 0 or wn == 0:
             return None
         p = float(sps.binom.sf(sn - 1, wn, (sb + 1) / (wb + 2))) if sn > 0 else 1.0
-        if host and sn > 0:
-            rest = (total_sn - sn + 1) / (total_wn - wn + 2)
-            p = max(p, float(sps.binom.sf(sn - 1, wn, rest)))
+        if rank_new >= 0 and sn > 0:
+            p = max(p, float(sps.binom.sf(sn - 1, wn, rest_n[rank_new])))
         change = ((sn + 0.5) / (wn + 1)) / ((sb + 0.5) / (wb + 1)) - 1
         return Row(run=b.info.name, benchmark="pairs", metric=STALL_METRIC, key=key, unit="% of windows",
                    higher_is_better=False, base=100 * sb / wb, new=100 * sn / wn, change=change, p_value=p,
                    n_base=wb, n_new=wn)
 
-    out = [row(f"fabric, {b.n_ranks} vs {n.n_ranks} ranks", *cb.total, *cn.total, host=False)]
+    out = [row(f"fabric, {b.n_ranks} vs {n.n_ranks} ranks", *cb.total, *cn.total)]
     for i, key in enumerate(kb):
         j = index_n.get(key)
         if j is not None and (cb.stalled[i] > 0 or cn.stalled[j] > 0):
-            out.append(row(key, int(cb.stalled[i]), int(cb.windows[i]), int(cn.stalled[j]), int(cn.windows[j])))
+            out.append(row(key, int(cb.stalled[i]), int(cb.windows[i]), int(cn.stalled[j]), int(cn.windows[j]), j))
     return [r for r in out if r is not None]
 
 

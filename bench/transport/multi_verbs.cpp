@@ -150,16 +150,19 @@ class VerbsFlows final : public Flows {
     const std::size_t w = sizeof(verbs::CmListenInfo);
     std::vector<verbs::CmListenInfo> where(outs_.size() + ins_.size());
     std::exception_ptr failed;
+    // The generation (the flow's tag) is checked in the handshake: a request left over from an
+    // earlier connection between the same ranks is refused.
+    auto make_cm = [&](const Conn& c) {
+      return std::make_unique<verbs::CmConnection>(port_, fmt::format("rank {}", c.peer), limits,
+                                                   static_cast<std::uint32_t>(c.tags.wire_in));
+    };
     std::size_t k = 0;
     for (Conn& c : outs_) {
       reqs_.irecv(k, &where[k], w, c.peer, c.tags.wire_in);
       ++k;
     }
     for (Conn& c : ins_) {
-      // The generation (the flow's tag) is checked in the handshake: a request left over from an
-      // earlier connection between the same ranks is refused.
-      c.cm = std::make_unique<verbs::CmConnection>(port_, fmt::format("rank {}", c.peer), limits,
-                                                   static_cast<std::uint32_t>(c.tags.wire_in));
+      c.cm = make_cm(c);
       try {
         where[k] = c.cm->listen(1);
       } catch (const core::Error&) {
@@ -188,8 +191,7 @@ class VerbsFlows final : public Flows {
       const std::span<const std::unique_ptr<verbs::Endpoint>> eps(&c.ep, 1);
       std::vector<verbs::CmRemote> remote;
       if (st.to != nullptr) {
-        c.cm = std::make_unique<verbs::CmConnection>(port_, fmt::format("rank {}", c.peer), limits,
-                                                     static_cast<std::uint32_t>(c.tags.wire_in));
+        c.cm = make_cm(c);
         remote = c.cm->connect(*st.to, eps, mtu, nothing);
       } else {
         remote = c.cm->accept(eps, mtu, nothing);
