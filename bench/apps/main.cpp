@@ -18,7 +18,7 @@
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
 #include "suites/fabric.hpp"
-#include "suites/suite.hpp"
+#include "suites/benchmark.hpp"
 #include "topology/plan.hpp"
 
 using namespace fabscope;
@@ -128,16 +128,14 @@ int main(int argc, char** argv) {
       inv.out = path;
       inv.quiet = inv.quiet || quiet;
     }
-    // Test hook (tests/mpi): corrupt one rank's collective result so --check must catch it.
-    if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK")) {
-      for (auto& spec : inv.specs) spec.coll.test_corrupt_rank = std::atoi(corrupt);
-    }
-    // Test hook (tests/mpi): one rank goes silent for a round, so its partner's deadline must fire.
-    if (const char* stall = std::getenv("FABSCOPE_TEST_STALL")) {
-      const auto parts = core::split(stall, ',');
-      for (auto& spec : inv.specs) {
-        spec.pairs.test_stall_rank = std::atoi(std::string(parts.at(0)).c_str());
-        spec.pairs.test_stall_round = parts.size() > 1 ? std::atoi(std::string(parts[1]).c_str()) : 0;
+    // Test hooks (tests/mpi): corrupt one rank's collective result so --check must catch it; one
+    // rank of pairs goes silent for a round, so its partner's deadline must fire.
+    for (auto& spec : inv.specs) {
+      if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK"); corrupt && spec.params().find("test_corrupt_rank")) {
+        spec.params().set("test_corrupt_rank", corrupt, "FABSCOPE_TEST_CORRUPT_RANK");
+      }
+      if (const char* stall = std::getenv("FABSCOPE_TEST_STALL"); stall && spec.kind() == "pairs") {
+        spec.params().set("test_stall", stall, "FABSCOPE_TEST_STALL");
       }
     }
   } catch (const core::Error& e) {
@@ -209,7 +207,7 @@ int main(int argc, char** argv) {
   if (!inv.resume.empty()) {
     error.clear();
     try {
-      if (rank == 0) resume = suites::find_resume_point(probe_ctx, inv.specs.at(0).pairs, inv.resume);
+      if (rank == 0) resume = suites::find_resume_point(probe_ctx, inv.specs.at(0).as<suites::PairsParams>(), inv.resume);
     } catch (const core::Error& e) {
       error = e.what();
       code = e.code();

@@ -139,6 +139,7 @@ std::string ResultsWriter::begin_run(const RunInfo& info) {
   for (const auto& [k, v] : info.int_attrs) h5::set_attr(g.id(), k, v);
   g.close();
   file.close();
+  if (!info.parameters.empty()) write_strings(group + "/parameters", info.parameters);
   return group;
 }
 

@@ -12,9 +12,11 @@
 
 #include "core/stats.hpp"
 #include "core/units.hpp"
+#include "suites/benchmark.hpp"
 #include "suites/sweep.hpp"
 
 namespace fabscope::suites {
+namespace {
 
 void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
   const std::string_view name = bidirectional ? "bibw" : "bw";
@@ -73,6 +75,23 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
   data.columns.push_back({"bw_gbps_overall", "Gb/s", std::move(overall)});
   ctx.out->write_sweep(run, data);
   ctx.out->end_run(run);
+}
+
+template <bool kBidirectional>
+class Bw : public BenchmarkWith<SweepParams> {
+ public:
+  void declare(ParamSet& set) override { declare_sweep(set, p, {.iters = 20, .warmup = 2}); }
+  void resolve(const ParamSet& set, const Where& where) override { resolve_sweep(set, p, where); }
+  void run(Context& ctx) const override { run_bw(ctx, p, kBidirectional); }
+};
+
+}  // namespace
+
+void register_bw() {
+  register_benchmark({"bw", "unidirectional windowed bandwidth, rank 0 -> rank 1", {},
+                      [] { return std::make_unique<Bw<false>>(); }});
+  register_benchmark({"bibw", "bidirectional windowed bandwidth between ranks 0 and 1", {},
+                      [] { return std::make_unique<Bw<true>>(); }});
 }
 
 }  // namespace fabscope::suites

@@ -32,7 +32,8 @@
 #include "core/stats.hpp"
 #include "core/units.hpp"
 #include "io/schema.hpp"
-#include "suites/suite.hpp"
+#include "suites/benchmark.hpp"
+#include "suites/sweep.hpp"
 #include "transport/buffer.hpp"
 
 namespace fabscope::suites {
@@ -292,19 +293,15 @@ struct Group {
 
 }  // namespace
 
+namespace {
 int coll_node_count(bool node_per_rank) { return find_nodes(node_per_rank).n_nodes; }
-
 const std::vector<std::string>& coll_op_names() {
   static const std::vector<std::string> names{"allreduce", "allgather", "reduce_scatter", "alltoall", "bcast", "barrier"};
   return names;
 }
-bool is_coll_dtype(const std::string& name) {
-  return name == "int32" || name == "int64" || name == "float" || name == "double";
-}
-bool is_coll_reduction(const std::string& name) {
-  return name == "sum" || name == "prod" || name == "min" || name == "max";
-}
+}  // namespace
 
+void run_coll(Context& ctx, const CollParams& p);  // the harness below runs it
 void run_coll(Context& ctx, const CollParams& p) {
   const int me = ctx.comm.rank();
   const NodeLayout layout = find_nodes(p.node_per_rank);
@@ -325,13 +322,11 @@ void run_coll(Context& ctx, const CollParams& p) {
   const std::size_t n_groups = groups.size(), iters = static_cast<std::size_t>(p.iters);
   const std::size_t world = static_cast<std::size_t>(ctx.comm.size());
 
-  const std::string run = ctx.out ? ctx.out->begin_run({"coll", p.common.name, p.common.transport, p.common.label,
-                                                         p.iters, p.warmup,
-                                                         {{"ranks_per_node", p.ranks_per_node},
-                                                          {"n_nodes", layout.n_nodes},
-                                                          {"nonblocking", p.nonblocking ? 1 : 0},
-                                                          {"check", p.check ? 1 : 0}}})
-                                  : "";
+  const std::string run = begin_run(ctx, "coll", p.common, p.iters, p.warmup,
+                                    {{"ranks_per_node", p.ranks_per_node},
+                                     {"n_nodes", layout.n_nodes},
+                                     {"nonblocking", p.nonblocking ? 1 : 0},
+                                     {"check", p.check ? 1 : 0}});
   if (ctx.out) {
     ctx.out->set_attr(run, "dtype", p.dtype);
     ctx.out->set_attr(run, "reduction", p.op);
@@ -459,6 +454,55 @@ void run_coll(Context& ctx, const CollParams& p) {
     if (grp.comm != MPI_COMM_NULL) MPI_Comm_free(&grp.comm);
   ctx.comm.quiet_barrier();
   if (ctx.out) ctx.out->end_run(run);
+}
+
+namespace {
+
+class Coll : public BenchmarkWith<CollParams> {
+ public:
+  void declare(ParamSet& set) override {
+    set.sizes("sizes", p.sizes, "8:256M", "message sizes: LO:HI powers of two, or a list (8,64K,1M)");
+    set.integer("iters", p.iters, 20, "timed iterations per size").at_least(1);
+    set.integer("warmup", p.warmup, 5, "untimed iterations per size").at_least(0);
+    auto& ops = set.list("ops", p.ops, "allreduce,allgather,reduce_scatter,alltoall,bcast,barrier",
+                         "comma list of allreduce, allgather, reduce_scatter, alltoall, bcast, barrier");
+    ops.choices(coll_op_names(), "operation");
+    ops.check = [this, check = ops.check](const Where& where) {
+      if (p.ops.empty()) where.fail(fmt::format("{}: no operations given", where.name("ops")));
+      check(where);
+    };
+    set.text("dtype", p.dtype, "float", "int32, int64, float, double").choices({"int32", "int64", "float", "double"}, "data type");
+    set.text("op", p.op, "sum", "reduction: sum, prod, min, max").choices({"sum", "prod", "min", "max"}, "reduction");
+    set.flag("nonblocking", p.nonblocking, "use MPI_Iallreduce etc. followed by MPI_Wait");
+    set.flag("check", p.check, "verify every result against known per-rank inputs");
+    set.integer("ranks_per_node", p.ranks_per_node, 1, "ranks of each node that take part").at_least(1);
+    set.custom(
+        "node_by", "host", "host: ranks sharing memory form a node; rank: every rank is a node",
+        [this](const std::string& text, const std::string& where) {
+          if (text != "host" && text != "rank") throw core::UsageError(fmt::format("{}: '{}' is not host or rank", where, text));
+          p.node_per_rank = text == "rank";
+        },
+        [this] { return std::string(p.node_per_rank ? "rank" : "host"); });
+    set.size("max_buffer", p.max_buffer_bytes, "1G", "largest buffer per rank; larger sizes are skipped");
+    set.integer("test_corrupt_rank", p.test_corrupt_rank, -1, "").hide();  // FABSCOPE_TEST_CORRUPT_RANK (tests/mpi)
+  }
+  void preflight(const runtime::Comm& comm, const Context& /*ctx*/) const override {
+    const int nodes = coll_node_count(p.node_per_rank);  // collective: every rank takes part
+    (void)comm;
+    if (nodes < 2) {
+      throw core::UsageError(fmt::format("coll found {} node (ranks sharing memory count as one node); scaling needs at "
+                                         "least 2: launch one rank per node, or on one host pass --node-by rank",
+                                         nodes));
+    }
+  }
+  void run(Context& ctx) const override { run_coll(ctx, p); }
+};
+
+}  // namespace
+
+void register_coll() {
+  register_benchmark({"coll", "collective scaling over node counts and message sizes",
+                      {.verbs = false, .timeout = false}, [] { return std::make_unique<Coll>(); }});
 }
 
 }  // namespace fabscope::suites

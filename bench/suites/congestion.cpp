@@ -43,6 +43,7 @@
 #include "core/strings.hpp"
 #include "core/units.hpp"
 #include "io/rows.hpp"
+#include "suites/benchmark.hpp"
 #include "suites/load.hpp"
 #include "suites/sweep.hpp"
 #include "transport/multi.hpp"
@@ -175,8 +176,6 @@ std::string join(const std::vector<std::string>& v) {
   for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
   return out;
 }
-
-}  // namespace
 
 void run_congestion(Context& ctx, const CongestionParams& p) {
   const int n = ctx.comm.size();
@@ -371,6 +370,63 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   vf = {};
   ctx.comm.quiet_barrier();
   if (ctx.out != nullptr) ctx.out->end_run(run);
+}
+
+class Congestion : public BenchmarkWith<CongestionParams> {
+ public:
+  void declare(ParamSet& set) override {
+    set.number("victims", p.victim_fraction, 0.2, "victims' share of the ranks (at least 2 victims and 2 aggressors)")
+        .check = [this](const Where& where) {
+      if (!(p.victim_fraction > 0 && p.victim_fraction < 1)) {
+        where.fail(fmt::format("{} {}: give the victims' share of the ranks, between 0 and 1 (e.g. 0.2)",
+                               where.name("victims"), p.victim_fraction));
+      }
+    };
+    set.text("placement", p.placement, "random",
+             "random, leaf (victims fill whole leaves) or spread (over leaves); leaf and spread need a topology")
+        .choices({"random", "leaf", "spread"}, "placement");
+    set.seed("seed", p.seed, 1, "seed of the random choices");
+    auto& patterns = set.list("patterns", p.patterns, "incast,alltoall,flood", "aggressor patterns in order: incast, "
+                                                                                "alltoall, flood");
+    patterns.choices(load::pattern_names(), "pattern").unique();
+    patterns.check = [this, check = patterns.check](const Where& where) {
+      if (p.patterns.empty()) where.fail(fmt::format("{}: no aggressor patterns given", where.name("patterns")));
+      check(where);
+    };
+    set.size("aggressor_size", p.aggressor_size, "1M", "aggressors' message size").at_least(1);
+    set.size("lat_size", p.lat_size, "8", "victims' ping-pong size").at_least(1);
+    set.size("bw_size", p.bw_size, "1M", "victims' bandwidth message size").at_least(1);
+    set.integer("iters", p.iters, 1000, "victims' ping-pongs and allreduces per phase").at_least(1);
+    set.integer("bw_iters", p.bw_iters, 20, "victims' bandwidth windows per phase").at_least(1);
+    set.integer("warmup", p.warmup, 10, "untimed ping-pongs and allreduces per phase").at_least(0);
+    load::declare_test_stall(set, p.test_stall_rank, p.test_stall_phase, "PHASE");
+  }
+  void validate(const Where& where) const override { load::validate_flows_transport(p.common, "congestion", where); }
+  void preflight(const runtime::Comm& comm, const Context& ctx) const override {
+    constexpr int kMinCongestion = 4;  // a ring of 2 victims and a pattern of 2 aggressors
+    if (comm.size() < kMinCongestion) {
+      throw core::UsageError(fmt::format("congestion needs at least {} ranks (2 victims and 2 aggressors; got {}); launch "
+                                         "with e.g. 'mpirun -np {} fabscope congestion ...'",
+                                         kMinCongestion, comm.size(), kMinCongestion));
+    }
+    if (p.placement != "random" && comm.rank() == 0 && ctx.endpoints == nullptr) {
+      throw core::UsageError(fmt::format("congestion --placement {}: needs the fabric's topology and every rank's place in "
+                                         "it; pass --topology, --ibnetdiscover, --ibnd-cache, --live, --hostname-pattern or "
+                                         "--generate (with --rank-as-host on one machine), or use --placement random",
+                                         p.placement));
+    }
+  }
+  void run(Context& ctx) const override { run_congestion(ctx, p); }
+};
+
+}  // namespace
+
+void register_congestion() {
+  register_benchmark({"congestion",
+                      "victims' latency, bandwidth and allreduce alone and under aggressor traffic (GPCNeT): impact "
+                      "factors",
+                      {},
+                      [] { return std::make_unique<Congestion>(); }});
 }
 
 }  // namespace fabscope::suites

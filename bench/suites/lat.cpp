@@ -6,9 +6,11 @@
 
 #include "core/stats.hpp"
 #include "core/units.hpp"
+#include "suites/benchmark.hpp"
 #include "suites/sweep.hpp"
 
 namespace fabscope::suites {
+namespace {
 
 void run_lat(Context& ctx, const SweepParams& p) {
   const std::string run = begin_run(ctx, "lat", p.common, p.iters, p.warmup, duration_attrs(p));
@@ -37,6 +39,20 @@ void run_lat(Context& ctx, const SweepParams& p) {
   data.metrics.push_back({"latency_ns", "ns", samples, true});
   ctx.out->write_sweep(run, data);
   ctx.out->end_run(run);
+}
+
+class Lat : public BenchmarkWith<SweepParams> {
+ public:
+  void declare(ParamSet& set) override { declare_sweep(set, p, {.iters = 1000, .warmup = 100}); }
+  void resolve(const ParamSet& set, const Where& where) override { resolve_sweep(set, p, where); }
+  void run(Context& ctx) const override { run_lat(ctx, p); }
+};
+
+}  // namespace
+
+void register_lat() {
+  register_benchmark({"lat", "ping-pong latency between ranks 0 and 1 over message sizes", {.atomics = true},
+                      [] { return std::make_unique<Lat>(); }});
 }
 
 }  // namespace fabscope::suites

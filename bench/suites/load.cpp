@@ -103,6 +103,38 @@ std::vector<int> choose_victims(int n, double fraction, const std::string& place
   return chosen;
 }
 
+void declare_test_stall(ParamSet& set, int& rank, int& when, const char* when_name) {
+  rank = -1;
+  when = -1;
+  set.custom(
+         "test_stall", "", "",
+         [&rank, &when, when_name](const std::string& text, const std::string& where) {
+           const auto parts = split_list(text);
+           try {
+             if (parts.size() == 2) {
+               rank = std::stoi(parts[0]);
+               when = std::stoi(parts[1]);
+               return;
+             }
+           } catch (const std::exception&) {
+           }
+           throw core::UsageError(fmt::format("{} '{}': give RANK,{}", where, text, when_name));
+         },
+         [&rank, &when] { return fmt::format("{},{}", rank, when); })
+      .hide();
+}
+
+void validate_flows_transport(const Common& common, std::string_view kind, const Where& where) {
+  const auto& o = common.options;
+  if (common.transport == "verbs" && o.verb != "write") {
+    where.fail(fmt::format("{} {}: {} streams RDMA WRITEs only; drop the option (write is the default)",
+                           where.name("verb"), o.verb, kind));
+  }
+  if (o.qps != 1) {
+    where.fail(fmt::format("{} {}: {} runs one queue pair per flow; drop the option", where.name("qps"), o.qps, kind));
+  }
+}
+
 const std::vector<std::string>& pattern_names() {
   static const std::vector<std::string> names{"incast", "alltoall", "flood"};
   return names;

@@ -7,8 +7,10 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "suites/params.hpp"
 #include "suites/suite.hpp"
 
 namespace fabscope::suites::load {
@@ -70,5 +72,11 @@ struct PatternFlows {
                                            std::uint64_t seed);
 [[nodiscard]] int incast_target(const std::vector<int>& aggressors, std::uint64_t seed);
 [[nodiscard]] const std::vector<std::string>& pattern_names();
+
+// What shift and congestion declare alike: the hidden --test-stall RANK,WHEN hook (a rank that
+// stays silent, tests/mpi/load_runs.sh), and the transport rule that every flow is one queue pair
+// streaming RDMA WRITEs.
+void declare_test_stall(ParamSet& set, int& rank, int& when, const char* when_name);
+void validate_flows_transport(const Common& common, std::string_view kind, const Where& where);
 
 }  // namespace fabscope::suites::load

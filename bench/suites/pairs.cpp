@@ -25,6 +25,7 @@
 #include "core/stats.hpp"
 #include "core/units.hpp"
 #include "io/schema.hpp"
+#include "suites/benchmark.hpp"
 #include "suites/sweep.hpp"
 #include "topology/plan_file.hpp"
 #include "topology/schedule.hpp"
@@ -277,6 +278,8 @@ std::unique_ptr<topology::Plan> make_pairs_plan(const Context& ctx, const PairsP
   return topology::make_plan(p.plan, *ctx.endpoints, p.plan_options);
 }
 
+namespace {
+
 void run_pairs(Context& ctx, const PairsParams& p) {
   const int n = ctx.comm.size();
   const int me = ctx.comm.rank();
@@ -440,6 +443,78 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   if (ctx.out == nullptr) return;
   print_summary(ctx, done);
   ctx.out->end_run(run);
+}
+
+class Pairs : public BenchmarkWith<PairsParams> {
+ public:
+  void declare(ParamSet& set) override {
+    set.text("plan", p.plan, "all-pairs", "all-pairs, hop-class, new-rack, rail-aligned or budget")
+        .choices(topology::plan_names(), "plan");
+    set.text("plan_file", p.plan_file, "", "run the rounds of a plan file (topology/PLANS.md)");
+    declare_plan_options(set, p.plan_options);
+    set.size("lat_size", p.lat_size, "8", "latency message size").at_least(1);
+    set.size("bw_size", p.bw_size, "1M", "bandwidth message size").at_least(1);
+    set.integer("iters", p.lat_iters, 1000, "latency ping-pongs per pair").at_least(1);
+    set.integer("bw_iters", p.bw_iters, 20, "bandwidth windows per direction per pair").at_least(1);
+    set.integer("warmup", p.warmup, 10, "untimed ping-pongs per pair").at_least(0);
+    set.integer("repeat", p.repeat, 1, "measure every pair K times, repeats interleaved (the whole schedule K times)")
+        .at_least(1);
+    transport::Options& o = p.common.options;
+    o.pair_timeout_s = 0;
+    set.duration("pair_timeout", o.pair_timeout_s, "",
+                 "deadline for one pair (connect, latency, both bandwidth directions), e.g. 10s; a pair that misses it "
+                 "is recorded as timed out and the run goes on (default: none, --timeout per operation)");
+    o.round_timeout_s = -1;  // derived at run time (round_limit_s)
+    set.duration("round_timeout", o.round_timeout_s, "",
+                 "how long a rank waits for the others between pairs before it ends the job, keeping the rounds "
+                 "measured (a rank cut off from the rest would otherwise hang it; finish with --resume); 0 = forever "
+                 "(default: pair timeout + 2 x timeout + 30 s with --pair-timeout, else forever)");
+    set.text("resume", p.resume, "", "finish the pairs run of an interrupted results file (same ranks; its command "
+                                     "line is reused)")
+        .command_line_only();
+    // Test hook (FABSCOPE_TEST_STALL=RANK[,ROUND], tests/mpi): that rank goes silent in that round.
+    set.custom(
+           "test_stall", "", "",
+           [this](const std::string& text, const std::string& where) {
+             const auto parts = split_list(text);
+             try {
+               if (parts.size() == 1 || parts.size() == 2) {
+                 p.test_stall_rank = std::stoi(parts[0]);
+                 p.test_stall_round = parts.size() == 2 ? std::stoi(parts[1]) : 0;
+                 return;
+               }
+             } catch (const std::exception&) {
+             }
+             throw core::UsageError(fmt::format("{} '{}': give RANK,ROUND", where, text));
+           },
+           [this] { return fmt::format("{},{}", p.test_stall_rank, p.test_stall_round); })
+        .hide();
+  }
+  void preflight(const runtime::Comm& comm, const Context& ctx) const override {
+    if (comm.rank() == 0) (void)make_pairs_plan(ctx, p);
+  }
+  void run(Context& ctx) const override { run_pairs(ctx, p); }
+};
+
+}  // namespace
+
+void declare_plan_options(ParamSet& set, topology::PlanOptions& o) {
+  set.integer("k", o.k, 2, "hop-class plan: partners per host per hop class").at_least(1);
+  set.custom(
+      "budget", "", "budget plan: the time the plan may take (e.g. 30m)",
+      [&o](const std::string& text, const std::string& where) { o.budget_s = core::parse_duration_s(text, where); },
+      [&o] { return o.budget_s ? fmt::format("{:g}", *o.budget_s) : std::string(); });
+  set.duration("pair_time", o.pair_time_s, "1s", "time one round of pairs takes, for plan estimates (e.g. 2s)")
+      .check = [&o](const Where& where) {
+    if (!(o.pair_time_s > 0)) where.fail(fmt::format("{} must be positive (e.g. 2s)", where.name("pair_time")));
+  };
+  set.list("new", o.new_hosts, "", "new-rack plan: comma list of new racks or hosts");
+  set.seed("seed", o.seed, 1, "seed of the sampled plans");
+}
+
+void register_pairs() {
+  register_benchmark({"pairs", "all-pairs latency and bandwidth matrix over every rank", {},
+                      [] { return std::make_unique<Pairs>(); }});
 }
 
 }  // namespace fabscope::suites

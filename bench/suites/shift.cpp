@@ -33,6 +33,7 @@
 #include "core/units.hpp"
 #include "io/rows.hpp"
 #include "io/schema.hpp"
+#include "suites/benchmark.hpp"
 #include "suites/load.hpp"
 #include "suites/sweep.hpp"
 #include "transport/multi.hpp"
@@ -72,8 +73,6 @@ std::vector<double> link_rates(const Context& ctx, const ShiftParams& p) {
   ctx.comm.gather(std::span<const double>(&mine, 1), all);
   return all;
 }
-
-}  // namespace
 
 void run_shift(Context& ctx, const ShiftParams& p) {
   const int n = ctx.comm.size();
@@ -266,6 +265,42 @@ void run_shift(Context& ctx, const ShiftParams& p) {
                  : fmt::format("; effective min {:.1f} / median {:.1f} % of {:g} Gb/s x {} senders",
                                100 * a.min / rate_sum, 100 * a.p50 / rate_sum, link_rate, n));
   ctx.out->end_run(run);
+}
+
+class Shift : public BenchmarkWith<ShiftParams> {
+ public:
+  void declare(ParamSet& set) override {
+    set.text("pattern", p.pattern, "shift",
+             "shift (step d: rank i sends to i + d) or permutation (seeded random derangements)")
+        .choices({"shift", "permutation"}, "pattern");
+    set.size("size", p.size, "1M", "message size").at_least(1);
+    set.integer("iters", p.iters, 10, "timed windows per flow and step").at_least(1);
+    set.integer("warmup", p.warmup, 2, "untimed windows per flow and step").at_least(0);
+    set.integer("steps", p.steps, 0, "permutation: steps (default N - 1)").at_least(0).shown_default("");
+    set.rate("link_rate", p.link_rate_gbps,
+             "the senders' link rate for effective throughput, e.g. 100G, 400Gb/s (default: the verbs port's active "
+             "rate; unknown on mpi)");
+    set.seed("seed", p.seed, 1, "seed of the random choices");
+    load::declare_test_stall(set, p.test_stall_rank, p.test_stall_step, "STEP");
+  }
+  void validate(const Where& where) const override {
+    load::validate_flows_transport(p.common, "shift", where);
+    if (p.steps > 0 && p.pattern != "permutation") {
+      where.fail(fmt::format("{} applies to the permutation pattern only (shift always runs N - 1 steps)",
+                             where.name("steps")));
+    }
+  }
+  void run(Context& ctx) const override { run_shift(ctx, p); }
+};
+
+}  // namespace
+
+void register_shift() {
+  register_benchmark({"shift",
+                      "the whole fabric loaded at once, step by step (mpiGraph): N x N bandwidth under load, effective "
+                      "throughput per step",
+                      {},
+                      [] { return std::make_unique<Shift>(); }});
 }
 
 }  // namespace fabscope::suites

@@ -110,10 +110,28 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
   info.iters = iters;
   info.warmup = warmup;
   info.int_attrs = std::move(extra);
+  info.parameters = common.parameters;
   const std::string run = ctx.out->begin_run(info);
   // How the verbs transport connected its QPs (oob or rdmacm); see results/SCHEMA.md.
   if (common.transport == "verbs") ctx.out->set_attr(run, "cm", common.options.cm);
   return run;
+}
+
+void declare_sweep(ParamSet& set, SweepParams& p, SweepDefaults defaults) {
+  set.sizes("sizes", p.sizes, "1:4M", "message sizes: LO:HI powers of two, or a list (8,64K,1M)");
+  set.integer("iters", p.iters, defaults.iters, "timed iterations per size").at_least(1);
+  set.integer("warmup", p.warmup, defaults.warmup, "untimed iterations per size").at_least(0);
+  p.duration_s = 0;
+  set.duration("duration", p.duration_s, "",
+               "run for this long in all (e.g. 30s), split over the sizes, instead of --iters times per size (--iters "
+               "then caps each size; default cap 100000)");
+}
+
+void resolve_sweep(const ParamSet& set, SweepParams& p, const Where& where) {
+  constexpr int kDurationCap = 100000;
+  if (!set.given("duration")) return;
+  if (!(p.duration_s > 0)) where.fail(fmt::format("{} must be longer than 0 s (e.g. 30s)", where.name("duration")));
+  if (!set.given("iters")) p.iters = kDurationCap;
 }
 
 std::vector<std::pair<std::string, std::int64_t>> duration_attrs(const SweepParams& p) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "suites/params.hpp"
 #include "suites/suite.hpp"
 #include "transport/link.hpp"
 
@@ -48,6 +49,15 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
                       int warmup, std::vector<std::pair<std::string, std::int64_t>> extra = {});
 
 std::vector<std::int64_t> to_int64(const std::vector<std::size_t>& sizes);
+
+// The settings every two-rank sweep declares (lat, bw, bibw) with its own default counts, and the
+// --duration rule: run by time, --iters then caps each size (default cap 100000).
+struct SweepDefaults {
+  int iters;
+  int warmup;
+};
+void declare_sweep(ParamSet& set, SweepParams& p, SweepDefaults defaults);
+void resolve_sweep(const ParamSet& set, SweepParams& p, const Where& where);
 
 // {"duration_ms", ...} when the sweep runs by time, else nothing.
 std::vector<std::pair<std::string, std::int64_t>> duration_attrs(const SweepParams& p);

@@ -18,7 +18,7 @@
 
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
-#include "suites/suite.hpp"
+#include "suites/benchmark.hpp"
 
 using namespace fabscope;
 
@@ -94,22 +94,17 @@ double harness(const runtime::Comm& comm, const std::string& what, int size, int
   if (comm.rank() == 0) out.emplace(path, io::RootInfo{"perf", "", "overhead", "", comm.size()}, std::vector<io::HostRecord>(static_cast<std::size_t>(comm.size())));
   std::FILE* sink = std::fopen("/dev/null", "w");
   suites::Context ctx{comm, out ? &*out : nullptr, std::vector<std::string>(static_cast<std::size_t>(comm.size()), "h"), true, sink};
-  suites::BenchSpec spec;
+  // Through the registry, as the command line does: the benchmark's declared defaults, then these.
+  suites::BenchSpec spec(*suites::find_benchmark(what == "allreduce" ? "coll" : what));
+  auto& set = spec.params();
+  set.set("sizes", std::to_string(size), "sizes");
+  set.set("iters", std::to_string(iters), "iters");
+  set.set("warmup", std::to_string(warmup), "warmup");
   if (what == "allreduce") {
-    spec.kind = suites::Kind::kColl;
-    spec.coll.common = {"coll", "", "mpi", {}};
-    spec.coll.ops = {"allreduce"};
-    spec.coll.sizes = {static_cast<std::size_t>(size)};
-    spec.coll.iters = iters;
-    spec.coll.warmup = warmup;
-    spec.coll.node_per_rank = true;
-  } else {
-    spec.kind = what == "lat" ? suites::Kind::kLat : suites::Kind::kBw;
-    spec.sweep.common = {what, "", "mpi", {}};
-    spec.sweep.sizes = {static_cast<std::size_t>(size)};
-    spec.sweep.iters = iters;
-    spec.sweep.warmup = warmup;
+    set.set("ops", "allreduce", "ops");
+    set.set("node_by", "rank", "node_by");
   }
+  spec.finish({"overhead", true});
   suites::run(ctx, spec);
   std::fclose(sink);
   double v = 0;

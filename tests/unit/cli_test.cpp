@@ -19,22 +19,22 @@ TEST(Cli, LatDefaultsAndOptions) {
   const auto inv = parse({"lat", "--sizes", "8:64", "--iters", "50", "--warmup", "5", "--out", "x.h5", "--label", "fw 1.2"});
   ASSERT_EQ(inv.specs.size(), 1u);
   const auto& s = inv.specs[0];
-  EXPECT_EQ(s.kind, suites::Kind::kLat);
-  EXPECT_EQ(s.sweep.sizes, (std::vector<std::size_t>{8, 16, 32, 64}));
-  EXPECT_EQ(s.sweep.iters, 50);
-  EXPECT_EQ(s.sweep.warmup, 5);
-  EXPECT_EQ(s.sweep.common.label, "fw 1.2");
-  EXPECT_EQ(s.sweep.common.transport, "mpi");
+  EXPECT_EQ(s.kind(), "lat");
+  EXPECT_EQ(s.as<suites::SweepParams>().sizes, (std::vector<std::size_t>{8, 16, 32, 64}));
+  EXPECT_EQ(s.as<suites::SweepParams>().iters, 50);
+  EXPECT_EQ(s.as<suites::SweepParams>().warmup, 5);
+  EXPECT_EQ(s.as<suites::SweepParams>().common.label, "fw 1.2");
+  EXPECT_EQ(s.as<suites::SweepParams>().common.transport, "mpi");
   EXPECT_EQ(inv.out, "x.h5");
   const auto bw = parse({"bw"});
-  EXPECT_EQ(bw.specs[0].sweep.iters, 20);
-  EXPECT_EQ(bw.specs[0].sweep.sizes.back(), 4u << 20);
+  EXPECT_EQ(bw.specs[0].as<suites::SweepParams>().iters, 20);
+  EXPECT_EQ(bw.specs[0].as<suites::SweepParams>().sizes.back(), 4u << 20);
 }
 
 TEST(Cli, PairsOptions) {
   const auto inv = parse({"pairs", "--lat-size", "64", "--bw-size", "4M", "--iters", "10", "--bw-iters", "3"});
-  const auto& p = inv.specs[0].pairs;
-  EXPECT_EQ(inv.specs[0].kind, suites::Kind::kPairs);
+  const auto& p = inv.specs[0].as<suites::PairsParams>();
+  EXPECT_EQ(inv.specs[0].kind(), "pairs");
   EXPECT_EQ(p.lat_size, 64u);
   EXPECT_EQ(p.bw_size, 4u << 20);
   EXPECT_EQ(p.lat_iters, 10);
@@ -68,13 +68,13 @@ benchmarks:
   - {name: p, kind: pairs, lat_size: 8, bw_size: 64K, iters: 9, bw_iters: 2}
 )", "t.yaml");
   ASSERT_EQ(specs.size(), 3u);
-  EXPECT_EQ(specs[0].sweep.common.name, "l");
-  EXPECT_EQ(specs[0].sweep.sizes.size(), 4u);
-  EXPECT_EQ(specs[0].sweep.iters, 7);
-  EXPECT_EQ(specs[1].kind, suites::Kind::kBibw);
-  EXPECT_EQ(specs[1].sweep.common.name, "bibw");
-  EXPECT_EQ(specs[2].pairs.bw_size, 65536u);
-  EXPECT_EQ(specs[2].pairs.lat_iters, 9);
+  EXPECT_EQ(specs[0].as<suites::SweepParams>().common.name, "l");
+  EXPECT_EQ(specs[0].as<suites::SweepParams>().sizes.size(), 4u);
+  EXPECT_EQ(specs[0].as<suites::SweepParams>().iters, 7);
+  EXPECT_EQ(specs[1].kind(), "bibw");
+  EXPECT_EQ(specs[1].as<suites::SweepParams>().common.name, "bibw");
+  EXPECT_EQ(specs[2].as<suites::PairsParams>().bw_size, 65536u);
+  EXPECT_EQ(specs[2].as<suites::PairsParams>().lat_iters, 9);
 }
 
 TEST(Suite, ErrorsNameFileLineAndField) {
@@ -115,21 +115,21 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
     EXPECT_EQ(c.options.qps, 2);
     EXPECT_EQ(c.options.tx_depth, 128);  // not given: the default
   }
-  EXPECT_DOUBLE_EQ(inv.specs[1].pairs.common.options.timeout_s, 5);  // suite value kept
-  EXPECT_EQ(inv.specs[1].pairs.repeat, 2);
-  EXPECT_DOUBLE_EQ(inv.specs[1].pairs.common.options.round_timeout_s, 120);
+  EXPECT_DOUBLE_EQ(inv.specs[1].as<suites::PairsParams>().common.options.timeout_s, 5);  // suite value kept
+  EXPECT_EQ(inv.specs[1].as<suites::PairsParams>().repeat, 2);
+  EXPECT_DOUBLE_EQ(inv.specs[1].as<suites::PairsParams>().common.options.round_timeout_s, 120);
   EXPECT_TRUE(contains(usage_error({"run", path, "--verb", "fetch_add"}), "atomics"));
   EXPECT_TRUE(contains(usage_error({"run", path, "--cm", "ucx"}), "--cm"));
 }
 
 TEST(Cli, TimeoutsTakeDurations) {
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"}).specs[0].pairs.common.options.timeout_s, 3);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"}).specs[0].pairs.common.options.timeout_s, 0.5);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"}).specs[0].pairs.common.options.timeout_s, 7);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"}).specs[0].pairs.common.options.pair_timeout_s, 120);
-  EXPECT_DOUBLE_EQ(parse({"pairs"}).specs[0].pairs.common.options.round_timeout_s, -1);  // derived at run time
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "90s"}).specs[0].pairs.common.options.round_timeout_s, 90);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "0"}).specs[0].pairs.common.options.round_timeout_s, 0);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 3);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 0.5);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 7);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"}).specs[0].as<suites::PairsParams>().common.options.pair_timeout_s, 120);
+  EXPECT_DOUBLE_EQ(parse({"pairs"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, -1);  // derived at run time
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "90s"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, 90);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "0"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, 0);
   EXPECT_TRUE(contains(usage_error({"pairs", "--round-timeout", "later"}), "--round-timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "soon"}), "--timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "0"}), "--timeout"));

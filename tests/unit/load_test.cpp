@@ -153,15 +153,15 @@ TEST(LoadCli, ShiftOptions) {
   const auto inv = parse({"shift", "--pattern", "permutation", "--size", "64K", "--iters", "3",
                           "--steps", "5", "--seed", "11", "--link-rate", "25G"});
   const auto& s = inv.specs.at(0);
-  EXPECT_EQ(s.kind, suites::Kind::kShift);
-  EXPECT_EQ(s.shift.pattern, "permutation");
-  EXPECT_EQ(s.shift.size, 64u << 10);
-  EXPECT_EQ(s.shift.iters, 3);
-  EXPECT_EQ(s.shift.warmup, 2);
-  EXPECT_EQ(s.shift.steps, 5);
-  EXPECT_EQ(s.shift.seed, 11u);
-  EXPECT_DOUBLE_EQ(s.shift.link_rate_gbps, 25.0);
-  EXPECT_EQ(parse({"shift"}).specs[0].shift.iters, 10);
+  EXPECT_EQ(s.kind(), "shift");
+  EXPECT_EQ(s.as<suites::ShiftParams>().pattern, "permutation");
+  EXPECT_EQ(s.as<suites::ShiftParams>().size, 64u << 10);
+  EXPECT_EQ(s.as<suites::ShiftParams>().iters, 3);
+  EXPECT_EQ(s.as<suites::ShiftParams>().warmup, 2);
+  EXPECT_EQ(s.as<suites::ShiftParams>().steps, 5);
+  EXPECT_EQ(s.as<suites::ShiftParams>().seed, 11u);
+  EXPECT_DOUBLE_EQ(s.as<suites::ShiftParams>().link_rate_gbps, 25.0);
+  EXPECT_EQ(parse({"shift"}).specs[0].as<suites::ShiftParams>().iters, 10);
 }
 
 TEST(LoadCli, LinkRates) {
@@ -179,8 +179,8 @@ TEST(LoadCli, CongestionOptions) {
   const auto inv =
       parse({"congestion", "--victims", "0.5", "--placement", "spread", "--patterns",
              "flood,incast", "--aggressor-size", "4K", "--bw-iters", "3", "--iters", "50"});
-  const auto& c = inv.specs.at(0).congestion;
-  EXPECT_EQ(inv.specs[0].kind, suites::Kind::kCongestion);
+  const auto& c = inv.specs.at(0).as<suites::CongestionParams>();
+  EXPECT_EQ(inv.specs[0].kind(), "congestion");
   EXPECT_DOUBLE_EQ(c.victim_fraction, 0.5);
   EXPECT_EQ(c.placement, "spread");
   EXPECT_EQ(c.patterns, (std::vector<std::string>{"flood", "incast"}));
@@ -188,7 +188,7 @@ TEST(LoadCli, CongestionOptions) {
   EXPECT_EQ(c.lat_size, 8u);
   EXPECT_EQ(c.bw_iters, 3);
   EXPECT_EQ(c.iters, 50);
-  const auto d = parse({"congestion"}).specs[0].congestion;
+  const auto d = parse({"congestion"}).specs[0].as<suites::CongestionParams>();
   EXPECT_DOUBLE_EQ(d.victim_fraction, 0.2);
   EXPECT_EQ(d.patterns.size(), 3u);
   EXPECT_EQ(d.iters, 1000);
@@ -206,8 +206,8 @@ TEST(LoadCli, BadInputNamesTheFlag) {
       contains(usage_error({"shift", "--transport", "verbs", "--verb", "send"}), "--verb send"));
   EXPECT_TRUE(contains(usage_error({"shift", "--qps", "4"}), "--qps 4: shift runs one queue pair per flow"));
   // rdma_cm connects flows too (tests/verbs/load_2vm_test.sh runs it)
-  EXPECT_EQ(parse({"shift", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].shift.common.options.cm, "rdmacm");
-  EXPECT_EQ(parse({"congestion", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].congestion.common.options.cm,
+  EXPECT_EQ(parse({"shift", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].as<suites::ShiftParams>().common.options.cm, "rdmacm");
+  EXPECT_EQ(parse({"congestion", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].as<suites::CongestionParams>().common.options.cm,
             "rdmacm");
   EXPECT_TRUE(contains(usage_error({"congestion", "--victims", "1.5"}), "--victims 1.5"));
   EXPECT_TRUE(contains(usage_error({"congestion", "--placement", "near"}),
@@ -230,15 +230,15 @@ TEST(LoadSuite, EntriesAndErrors) {
       "     lat_size: 16, bw_size: 32K, iters: 40, bw_iters: 2, warmup: 3, seed: 9}\n",
       "load.yaml");
   ASSERT_EQ(specs.size(), 2u);
-  EXPECT_EQ(specs[0].shift.size, 4096u);
-  EXPECT_EQ(specs[0].shift.steps, 2);
-  EXPECT_EQ(specs[0].shift.warmup, 1);
-  EXPECT_DOUBLE_EQ(specs[0].shift.link_rate_gbps, 10.0);
-  EXPECT_EQ(specs[0].shift.common.name, "s");
-  EXPECT_EQ(specs[1].congestion.patterns, (std::vector<std::string>{"flood"}));
-  EXPECT_EQ(specs[1].congestion.lat_size, 16u);
-  EXPECT_EQ(specs[1].congestion.bw_iters, 2);
-  EXPECT_EQ(specs[1].congestion.seed, 9u);
+  EXPECT_EQ(specs[0].as<suites::ShiftParams>().size, 4096u);
+  EXPECT_EQ(specs[0].as<suites::ShiftParams>().steps, 2);
+  EXPECT_EQ(specs[0].as<suites::ShiftParams>().warmup, 1);
+  EXPECT_DOUBLE_EQ(specs[0].as<suites::ShiftParams>().link_rate_gbps, 10.0);
+  EXPECT_EQ(specs[0].as<suites::ShiftParams>().common.name, "s");
+  EXPECT_EQ(specs[1].as<suites::CongestionParams>().patterns, (std::vector<std::string>{"flood"}));
+  EXPECT_EQ(specs[1].as<suites::CongestionParams>().lat_size, 16u);
+  EXPECT_EQ(specs[1].as<suites::CongestionParams>().bw_iters, 2);
+  EXPECT_EQ(specs[1].as<suites::CongestionParams>().seed, 9u);
   auto error = [](const std::string& text) {
     try {
       (void)apps::parse_suite(text, "load.yaml");
