@@ -163,6 +163,21 @@ def check_coll(g: h5py.Group, n: int, expect_failed: bool) -> None:
         check(bool(np.allclose(eff[0][ran[0]], 1.0)), f"{o.name} scaling efficiency 1 for the 2-node group")
 
 
+def check_rate(g: h5py.Group) -> None:
+    """rate: every (qps, post_list, size) point has its windows, and the two metrics agree with each
+    other and the size (msg_rate_mpps * size * 8 / 1e3 == bw_gbps for every window)."""
+    q, l, s = len(g["qps"]), len(g["post_list"]), len(g["size_bytes"])
+    rate, bw = g["samples/msg_rate_mpps"][:], g["samples/bw_gbps"][:]
+    check(rate.shape[:3] == (q, l, s) and rate.shape[3] == int(g.attrs["iters"]), f"{g.name} samples shape {rate.shape}")
+    check(finite_positive(rate) and finite_positive(bw), f"{g.name} samples finite and positive")
+    size = g["size_bytes"][:].astype(float)[None, None, :, None]
+    check(np.allclose(rate * size * 8 / 1e3, bw, rtol=1e-9), f"{g.name} bw_gbps = msg_rate_mpps * size * 8 / 1e3")
+    check(np.allclose(g["summary/msg_rate_mpps_p50"][:], np.median(rate, axis=3)), f"{g.name} p50 of the samples")
+    check(g["samples/msg_rate_mpps"].attrs["units"] == "Mpps", f"{g.name} units")
+    params = [p.decode() for p in g["parameters"][:]]
+    check(f"iters={int(g.attrs['iters'])}" in params, f"{g.name} parameters record iters: {params}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
@@ -194,6 +209,8 @@ def main() -> int:
                 check_pairs(g, a.ranks)
             elif g.attrs["benchmark"] == "coll":
                 check_coll(g, a.ranks, a.expect_failed)
+            elif g.attrs["benchmark"] == "rate":
+                check_rate(g)
             else:
                 check_sweep(g, g.attrs["benchmark"])
     for msg in failures:

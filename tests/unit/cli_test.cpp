@@ -1,9 +1,13 @@
 #include "apps/cli.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
-#include "core/error.hpp"
+#include <algorithm>
+
 #include "cli_util.hpp"
+#include "core/error.hpp"
 
 using namespace fabscope;
 using testing_cli::parse;
@@ -11,12 +15,15 @@ using testing_cli::usage_error;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
 TEST(Cli, LatDefaultsAndOptions) {
-  const auto inv = parse({"lat", "--sizes", "8:64", "--iters", "50", "--warmup", "5", "--out", "x.h5", "--label", "fw 1.2"});
+  const auto inv = parse({"lat", "--sizes", "8:64", "--iters", "50", "--warmup", "5", "--out",
+                          "x.h5", "--label", "fw 1.2"});
   ASSERT_EQ(inv.specs.size(), 1u);
   const auto& s = inv.specs[0];
   EXPECT_EQ(s.kind(), "lat");
@@ -32,7 +39,8 @@ TEST(Cli, LatDefaultsAndOptions) {
 }
 
 TEST(Cli, PairsOptions) {
-  const auto inv = parse({"pairs", "--lat-size", "64", "--bw-size", "4M", "--iters", "10", "--bw-iters", "3"});
+  const auto inv =
+      parse({"pairs", "--lat-size", "64", "--bw-size", "4M", "--iters", "10", "--bw-iters", "3"});
   const auto& p = inv.specs[0].as<suites::PairsParams>();
   EXPECT_EQ(inv.specs[0].kind(), "pairs");
   EXPECT_EQ(p.lat_size, 64u);
@@ -51,7 +59,8 @@ TEST(Cli, BadInputNamesTheFlag) {
   EXPECT_TRUE(contains(usage_error({"lat", "--sizes", "1:3"}), "--sizes"));
   EXPECT_TRUE(contains(usage_error({"lat", "--iters", "0"}), "--iters must be at least 1"));
   EXPECT_TRUE(contains(usage_error({"lat", "--iters", "-1"}), "--iters"));
-  EXPECT_TRUE(contains(usage_error({"bw", "--transport", "carrier-pigeon"}), "unknown transport 'carrier-pigeon'"));
+  EXPECT_TRUE(contains(usage_error({"bw", "--transport", "carrier-pigeon"}),
+                       "unknown transport 'carrier-pigeon'"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--bw-size", "lots"}), "--bw-size"));
   EXPECT_TRUE(contains(usage_error({"lat", "--frobnicate"}), "--frobnicate"));
   EXPECT_TRUE(contains(usage_error({}), "subcommand"));
@@ -66,7 +75,8 @@ benchmarks:
   - {name: l, kind: lat, sizes: "1:8", iters: 7, warmup: 1}
   - {kind: bibw, sizes: 1M}
   - {name: p, kind: pairs, lat_size: 8, bw_size: 64K, iters: 9, bw_iters: 2}
-)", "t.yaml");
+)",
+                                       "t.yaml");
   ASSERT_EQ(specs.size(), 3u);
   EXPECT_EQ(specs[0].as<suites::SweepParams>().common.name, "l");
   EXPECT_EQ(specs[0].as<suites::SweepParams>().sizes.size(), 4u);
@@ -86,15 +96,22 @@ TEST(Suite, ErrorsNameFileLineAndField) {
     }
     return std::string("no error");
   };
-  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, iters: many}\n"), "s.yaml:2: benchmarks[0].iters: expected an integer"));
-  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: lat\n    sizze: 8\n"), "s.yaml:3: benchmarks[0].sizze: unknown field"));
-  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: allreduce\n"), "benchmarks[0].kind: unknown benchmark 'allreduce'"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, iters: many}\n"),
+                       "s.yaml:2: benchmarks[0].iters: expected an integer"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: lat\n    sizze: 8\n"),
+                       "s.yaml:3: benchmarks[0].sizze: unknown field"));
+  EXPECT_TRUE(contains(err("benchmarks:\n  - kind: allreduce\n"),
+                       "benchmarks[0].kind: unknown benchmark 'allreduce'"));
   EXPECT_TRUE(contains(err("benchmarks: []\n"), "'benchmarks' must be a non-empty list"));
   EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat\n"), "s.yaml:"));
-  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, iters: 0}\n"), "iters must be at least 1"));
-  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: pairs, bw_size: 3X}\n"), "benchmarks[0].bw_size"));
-  EXPECT_TRUE(contains(err("benchmarks:\n  - {kind: lat, name: \"a b\"}\n"), "may use only letters"));
-  EXPECT_TRUE(contains(err("nme: x\nbenchmarks:\n  - {kind: lat}\n"), "unknown top-level field 'nme'"));
+  EXPECT_TRUE(
+      contains(err("benchmarks:\n  - {kind: lat, iters: 0}\n"), "iters must be at least 1"));
+  EXPECT_TRUE(
+      contains(err("benchmarks:\n  - {kind: pairs, bw_size: 3X}\n"), "benchmarks[0].bw_size"));
+  EXPECT_TRUE(
+      contains(err("benchmarks:\n  - {kind: lat, name: \"a b\"}\n"), "may use only letters"));
+  EXPECT_TRUE(
+      contains(err("nme: x\nbenchmarks:\n  - {kind: lat}\n"), "unknown top-level field 'nme'"));
 }
 
 TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
@@ -102,8 +119,10 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
   {
     std::FILE* f = std::fopen(path.c_str(), "w");
     ASSERT_NE(f, nullptr);
-    std::fputs("benchmarks:\n  - {name: lat, kind: lat, sizes: '8'}\n"
-               "  - {name: pairs, kind: pairs, timeout: 5s, repeat: 2, round_timeout: 2m}\n", f);
+    std::fputs(
+        "benchmarks:\n  - {name: lat, kind: lat, sizes: '8'}\n"
+        "  - {name: pairs, kind: pairs, timeout: 5s, repeat: 2, round_timeout: 2m}\n",
+        f);
     std::fclose(f);
   }
   const auto inv = parse({"run", path, "--transport", "verbs", "--cm", "rdmacm", "--qps", "2"});
@@ -115,7 +134,8 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
     EXPECT_EQ(c.options.qps, 2);
     EXPECT_EQ(c.options.tx_depth, 128);  // not given: the default
   }
-  EXPECT_DOUBLE_EQ(inv.specs[1].as<suites::PairsParams>().common.options.timeout_s, 5);  // suite value kept
+  EXPECT_DOUBLE_EQ(inv.specs[1].as<suites::PairsParams>().common.options.timeout_s,
+                   5);  // suite value kept
   EXPECT_EQ(inv.specs[1].as<suites::PairsParams>().repeat, 2);
   EXPECT_DOUBLE_EQ(inv.specs[1].as<suites::PairsParams>().common.options.round_timeout_s, 120);
   EXPECT_TRUE(contains(usage_error({"run", path, "--verb", "fetch_add"}), "atomics"));
@@ -123,14 +143,113 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
 }
 
 TEST(Cli, TimeoutsTakeDurations) {
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 3);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 0.5);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"}).specs[0].as<suites::PairsParams>().common.options.timeout_s, 7);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"}).specs[0].as<suites::PairsParams>().common.options.pair_timeout_s, 120);
-  EXPECT_DOUBLE_EQ(parse({"pairs"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, -1);  // derived at run time
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "90s"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, 90);
-  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "0"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s, 0);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.timeout_s,
+                   3);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "500ms"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.timeout_s,
+                   0.5);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "7"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.timeout_s,
+                   7);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--pair-timeout", "2m"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.pair_timeout_s,
+                   120);
+  EXPECT_DOUBLE_EQ(
+      parse({"pairs"}).specs[0].as<suites::PairsParams>().common.options.round_timeout_s,
+      -1);  // derived at run time
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "90s"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.round_timeout_s,
+                   90);
+  EXPECT_DOUBLE_EQ(parse({"pairs", "--round-timeout", "0"})
+                       .specs[0]
+                       .as<suites::PairsParams>()
+                       .common.options.round_timeout_s,
+                   0);
   EXPECT_TRUE(contains(usage_error({"pairs", "--round-timeout", "later"}), "--round-timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "soon"}), "--timeout"));
   EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "0"}), "--timeout"));
+}
+
+// The registry: one declaration drives the flags, the suite fields and the help of every benchmark.
+TEST(Registry, EveryDeclaredSettingIsAFlagAndASuiteField) {
+  ASSERT_GE(suites::benchmarks().size(), 8u);
+  for (const auto& info : suites::benchmarks()) {
+    suites::BenchSpec spec(info);
+    const auto help = parse({info.name, "--help"}).help_text;
+    for (const auto& p : spec.params().params()) {
+      if (p.hidden) {
+        EXPECT_FALSE(contains(help, suites::flag_of(p.name) + " "))
+            << info.name << " shows hidden " << p.name;
+        continue;
+      }
+      EXPECT_TRUE(contains(help, suites::flag_of(p.name)))
+          << info.name << " --help lacks " << p.name;
+      if (p.cli_only || p.is_flag) continue;
+      // The default, given back as a suite field, parses and validates (over verbs where the
+      // benchmark runs over verbs: the defaults of verbs-only sweeps are the verbs ones).
+      if (p.default_text.empty()) continue;
+      const std::string transport =
+          info.traits.verbs && p.name != "transport" ? "transport: verbs, " : "";
+      const auto specs =
+          apps::parse_suite(fmt::format("benchmarks:\n  - {{kind: {}, {}{}: \"{}\"}}\n", info.name,
+                                        transport, p.name, p.default_text),
+                            "r.yaml");
+      ASSERT_EQ(specs.size(), 1u);
+      EXPECT_EQ(specs[0].kind(), info.name);
+    }
+  }
+}
+
+TEST(Registry, SubcommandsShowOnlyTheFlagsTheyTake) {
+  const auto plan = parse({"plan", "--help"}).help_text;
+  for (const char* flag : {"--verb", "--qps", "--device", "--cm", "--transport", "--tx-depth"})
+    EXPECT_FALSE(contains(plan, flag)) << "plan --help lists " << flag;
+  EXPECT_TRUE(contains(plan, "--budget"));
+  const auto coll = parse({"coll", "--help"}).help_text;
+  EXPECT_FALSE(contains(coll, "--verb"));
+  EXPECT_TRUE(contains(coll, "--transport"));
+  EXPECT_TRUE(contains(parse({"lat", "--help"}).help_text, "--sizes SIZES=1:4M"));
+  EXPECT_TRUE(contains(usage_error({"plan", "--verb", "write"}), "--verb"));
+  EXPECT_TRUE(parse({"--version"}).help);
+  EXPECT_TRUE(contains(parse({"--version"}).help_text, "fabscope"));
+}
+
+TEST(Registry, ParametersRecordedForTheFile) {
+  const auto inv = parse({"pairs", "--bw-size", "64K", "--repeat", "3"});
+  const auto& values = inv.specs[0].common().parameters;
+  auto has = [&](const std::string& kv) {
+    return std::find(values.begin(), values.end(), kv) != values.end();
+  };
+  EXPECT_TRUE(has("bw_size=65536"));
+  EXPECT_TRUE(has("repeat=3"));
+  EXPECT_TRUE(has("iters=1000"));
+  EXPECT_TRUE(has("transport=mpi"));
+  EXPECT_FALSE(has("test_stall=-1,-1"));  // test hooks are not stored
+}
+
+TEST(Rate, PointsPerTransport) {
+  const auto mpi = parse({"rate"}).specs[0];
+  EXPECT_EQ(mpi.kind(), "rate");
+  EXPECT_TRUE(contains(fmt::format("{}", fmt::join(mpi.common().parameters, " ")),
+                       "qp_counts=1 post_lists=1"));
+  const auto verbs = parse({"rate", "--transport", "verbs"}).specs[0];
+  EXPECT_TRUE(contains(fmt::format("{}", fmt::join(verbs.common().parameters, " ")),
+                       "qp_counts=1,2,4,8 post_lists=1,4,16"));
+  EXPECT_TRUE(contains(usage_error({"rate", "--qp-counts", "2,4"}),
+                       "--qp-counts 2,4: queue pairs and post lists exist over verbs only"));
+  EXPECT_TRUE(contains(usage_error({"rate", "--transport", "verbs", "--post-lists", "1,65"}),
+                       "--post-lists 65"));
+  EXPECT_TRUE(contains(usage_error({"rate", "--transport", "verbs", "--qp-counts", "x"}),
+                       "--qp-counts: expected an integer"));
 }
