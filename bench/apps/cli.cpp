@@ -69,7 +69,7 @@ class BoundParams {
 
 struct AppOptions {
   std::string out, label;
-  bool quiet = false;
+  bool quiet = false, overwrite = false;
   std::vector<std::string> attach;
   suites::TopologySource topo;
   bool rank_as_host = false;
@@ -78,6 +78,8 @@ struct AppOptions {
 // What every subcommand takes: the results file, the label, progress, attachments, the topology.
 void add_app_options(CLI::App& sub, AppOptions& o) {
   sub.add_option("--out", o.out, "results file (HDF5); default results/fabscope-<cmd>-<time>.h5");
+  sub.add_flag("--overwrite", o.overwrite,
+               "replace --out when it already holds fabscope results (never other files)");
   sub.add_option("--label", o.label, "free text stored with the results (e.g. firmware version)");
   sub.add_flag("--quiet", o.quiet, "no progress lines");
   sub.add_option("--attach", o.attach,
@@ -158,6 +160,14 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   suites::declare_plan_options(plan_set, plan_options);
   BoundParams plan_bound(*plan, plan_set);
 
+  if (args.size() > 1 && !args[1].starts_with('-')) {
+    std::vector<std::string> names;
+    for (const auto* s : app.get_subcommands({})) names.push_back(s->get_name());
+    if (std::find(names.begin(), names.end(), args[1]) == names.end()) {
+      throw core::UsageError(fmt::format("unknown subcommand '{}'; use {} (see 'fabscope --help')",
+                                         args[1], fmt::join(names, ", ")));
+    }
+  }
   std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed, no argv[0]
   Invocation inv;
   try {
@@ -185,6 +195,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.subcommand = chosen->get_name();
   inv.out = common.out;
   inv.quiet = common.quiet;
+  inv.overwrite = common.overwrite;
   inv.attach = common.attach;
   inv.topology = common.topo;
   inv.rank_as_host = common.rank_as_host;
@@ -213,6 +224,10 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
           s.params().set(name, run_bound.text_of(name), suites::flag_of(name));
       s.finish({fmt::format("fabscope run {}: benchmark '{}'", suite_file, s.common().name), true});
     }
+    for (const auto& s : inv.specs) {
+      s.check_verbs_settings(
+          {fmt::format("fabscope run {}: benchmark '{}'", suite_file, s.common().name), true});
+    }
     return inv;
   }
   const std::size_t i = index.at(inv.subcommand);
@@ -220,6 +235,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   (void)bound[i].apply();
   spec.common().label = common.label;
   spec.finish({"fabscope " + inv.subcommand, true});
+  spec.check_verbs_settings({"fabscope " + inv.subcommand, true});
   if (const auto* resume = spec.params().find("resume"); resume != nullptr)
     inv.resume = resume->get();
   inv.specs.push_back(spec);

@@ -19,6 +19,7 @@ struct Invocation {
   std::string suite_text;  // YAML text for `run`
   std::string subcommand;
   bool quiet = false;
+  bool overwrite = false;   // --overwrite: replace an existing results file at --out
   std::string resume;  // pairs --resume FILE: finish that file's interrupted pairs run
   std::vector<std::string>
       attach;         // files stored verbatim under /attachments (e.g. fabscope-micro JSON)

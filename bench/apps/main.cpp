@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <optional>
+#include <sstream>
 
 #include "apps/cli.hpp"
 #include "core/clock.hpp"
@@ -17,8 +17,8 @@
 #include "core/strings.hpp"
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
-#include "suites/fabric.hpp"
 #include "suites/benchmark.hpp"
+#include "suites/fabric.hpp"
 #include "topology/plan.hpp"
 
 using namespace fabscope;
@@ -57,16 +57,18 @@ std::string join(const std::vector<std::string>& v, const char* sep);
 
 // pairs --resume FILE: the command line the file was measured with (rank 0 reads it, every rank
 // gets it). Only --quiet may accompany --resume; everything else comes from the file.
-std::vector<std::string> resumed_args(const runtime::Comm& comm, const std::vector<std::string>& args,
+std::vector<std::string> resumed_args(const runtime::Comm& comm,
+                                      const std::vector<std::string>& args,
                                       const std::string& path) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
-    const bool allowed = a == "pairs" || a == "--quiet" || a == "--resume" || a.starts_with("--resume=") ||
-                         (args[i - 1] == "--resume" && a == path);
+    const bool allowed = a == "pairs" || a == "--quiet" || a == "--resume" ||
+                         a.starts_with("--resume=") || (args[i - 1] == "--resume" && a == path);
     if (!allowed) {
-      throw core::UsageError(fmt::format("--resume: '{}' cannot be combined with --resume; the settings come from {} "
-                                         "(only --quiet may be added)",
-                                         a, path));
+      throw core::UsageError(
+          fmt::format("--resume: '{}' cannot be combined with --resume; the settings come from {} "
+                      "(only --quiet may be added)",
+                      a, path));
     }
   }
   std::string text;
@@ -78,7 +80,8 @@ std::vector<std::string> resumed_args(const runtime::Comm& comm, const std::vect
       if (in.exists("/command_argv")) {
         stored = in.strings("/command_argv");
       } else {
-        for (const auto piece : core::split(in.attr_string("/", "command_line"), ' ')) stored.emplace_back(piece);
+        for (const auto piece : core::split(in.attr_string("/", "command_line"), ' '))
+          stored.emplace_back(piece);
       }
       for (const auto& a : stored) text += a + '\0';
     } catch (const core::Error& e) {
@@ -92,9 +95,10 @@ std::vector<std::string> resumed_args(const runtime::Comm& comm, const std::vect
   for (const auto piece : core::split(text, '\0')) out.emplace_back(piece);
   if (!out.empty() && out.back().empty()) out.pop_back();
   if (out.size() < 2 || out[1] != "pairs") {
-    throw core::UsageError(fmt::format("--resume {}: the file was not written by 'fabscope pairs' (its command: {}); "
-                                       "only pairs runs can be resumed",
-                                       path, join(out, " ")));
+    throw core::UsageError(
+        fmt::format("--resume {}: the file was not written by 'fabscope pairs' (its command: {}); "
+                    "only pairs runs can be resumed",
+                    path, join(out, " ")));
   }
   return out;
 }
@@ -131,7 +135,8 @@ int main(int argc, char** argv) {
     // Test hooks (tests/mpi): corrupt one rank's collective result so --check must catch it; one
     // rank of pairs goes silent for a round, so its partner's deadline must fire.
     for (auto& spec : inv.specs) {
-      if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK"); corrupt && spec.params().find("test_corrupt_rank")) {
+      if (const char* corrupt = std::getenv("FABSCOPE_TEST_CORRUPT_RANK");
+          corrupt && spec.params().find("test_corrupt_rank")) {
         spec.params().set("test_corrupt_rank", corrupt, "FABSCOPE_TEST_CORRUPT_RANK");
       }
       if (const char* stall = std::getenv("FABSCOPE_TEST_STALL"); stall && spec.kind() == "pairs") {
@@ -170,17 +175,26 @@ int main(int argc, char** argv) {
       if (fabric && inv.rank_as_host) {
         endpoints = topology::Endpoints::per_host(*fabric);
         if (endpoints->size() != static_cast<std::size_t>(comm.size()) && !fabric_command) {
-          throw core::UsageError(fmt::format("--rank-as-host: the fabric has {} hosts but the job has {} ranks; launch "
-                                             "one rank per host",
-                                             endpoints->size(), comm.size()));
+          throw core::UsageError(fmt::format(
+              "--rank-as-host: the fabric has {} hosts but the job has {} ranks; launch "
+              "one rank per host",
+              endpoints->size(), comm.size()));
         }
       } else if (fabric) {
         const std::vector<std::string> devices =
-            inv.specs.empty() ? std::vector<std::string>{} : suites::common_of(inv.specs[0]).options.devices;
+            inv.specs.empty() ? std::vector<std::string>{}
+                              : suites::common_of(inv.specs[0]).options.devices;
         try {
           endpoints = topology::Endpoints::from_ranks(*fabric, hostnames, devices);
-        } catch (const core::UsageError&) {
+        } catch (const core::UsageError& e) {
           endpoints.reset();  // ranks not in the fabric: heatmaps stay in rank order; plans say why
+          if (rank == 0 && inv.topology.any()) {
+            fmt::print(stderr,
+                       "fabscope: warning: the ranks' hosts are not all in the topology ({}); "
+                       "results are kept "
+                       "in rank order without /topology/ranks\n",
+                       e.what());
+          }
         }
       }
     } catch (const core::Error& e) {
@@ -207,7 +221,9 @@ int main(int argc, char** argv) {
   if (!inv.resume.empty()) {
     error.clear();
     try {
-      if (rank == 0) resume = suites::find_resume_point(probe_ctx, inv.specs.at(0).as<suites::PairsParams>(), inv.resume);
+      if (rank == 0)
+        resume = suites::find_resume_point(probe_ctx, inv.specs.at(0).as<suites::PairsParams>(),
+                                           inv.resume);
     } catch (const core::Error& e) {
       error = e.what();
       code = e.code();
@@ -216,19 +232,32 @@ int main(int argc, char** argv) {
   }
 
   if (inv.subcommand == "plan") {
+    // A plan's inputs (--new, --budget) are judged here: a bad one is one line and exit 2 on every
+    // rank.
+    error.clear();
     if (rank == 0) {
-      const auto eps = inv.per_nic ? topology::Endpoints::per_nic(*fabric) : topology::Endpoints::per_host(*fabric);
-      std::vector<topology::PlanSummary> summaries;
-      if (inv.plan_name.empty()) {
-        summaries = topology::summarize_plans(eps, inv.plan_options);
-      } else {
-        summaries.push_back(topology::summarize(*topology::make_plan(inv.plan_name, eps, inv.plan_options), eps, inv.plan_options));
+      try {
+        if (!fabric)
+          throw core::UsageError(
+              "plan: needs a fabric; pass --topology, --ibnetdiscover, --ibnd-cache, --live, "
+              "--hostname-pattern or --generate");
+        const auto eps = inv.per_nic ? topology::Endpoints::per_nic(*fabric)
+                                     : topology::Endpoints::per_host(*fabric);
+        std::vector<topology::PlanSummary> summaries;
+        if (inv.plan_name.empty()) {
+          summaries = topology::summarize_plans(eps, inv.plan_options);
+        } else {
+          summaries.push_back(topology::summarize(
+              *topology::make_plan(inv.plan_name, eps, inv.plan_options), eps, inv.plan_options));
+        }
+        fmt::print("{}", topology::format_summary(*fabric, 12));
+        fmt::print("{}", topology::format_plan_summaries(summaries));
+      } catch (const core::Error& e) {
+        error = e.what();
+        code = e.code();
       }
-      fmt::print("{}", topology::format_summary(*fabric, 12));
-      fmt::print("{}", topology::format_plan_summaries(summaries));
     }
-    comm.quiet_barrier();
-    return 0;
+    return agree(comm, error, code);
   }
 
   // Preflight 4: rank 0 creates the results file.
@@ -236,10 +265,19 @@ int main(int argc, char** argv) {
   error.clear();
   if (rank == 0) {
     try {
+      for (const auto& path :
+           inv.attach) {  // before the file exists: a bad attachment leaves no file
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(path, ec)) {
+          throw core::UsageError(
+              fmt::format("--attach {}: not a readable regular file; give a file path", path));
+        }
+      }
       if (resume) {
         writer.emplace(io::ResultsWriter::reopen(inv.out));
       } else {
-        io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "), inv.suite_text, comm.size()};
+        io::RootInfo root{FABSCOPE_VERSION, core::utc_now_iso(), join(args, " "),
+                          inv.suite_text,   comm.size(),         inv.overwrite};
         writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
         writer->write_strings("/command_argv", args);
       }
@@ -248,7 +286,8 @@ int main(int argc, char** argv) {
         if (!in) throw core::UsageError(fmt::format("--attach {}: cannot read the file", path));
         std::stringstream text;
         text << in.rdbuf();
-        writer->write_strings("/attachments/" + std::filesystem::path(path).filename().string(), {text.str()});
+        writer->write_strings("/attachments/" + std::filesystem::path(path).filename().string(),
+                              {text.str()});
       }
     } catch (const core::Error& e) {
       error = e.what();
@@ -262,7 +301,8 @@ int main(int argc, char** argv) {
   ctx.endpoints = probe_ctx.endpoints;
   ctx.resume = resume ? &*resume : nullptr;
   try {
-    if (writer && fabric && !resume) suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
+    if (writer && fabric && !resume)
+      suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
     if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
     if (writer) {

@@ -82,7 +82,7 @@ suites::BenchSpec parse_entry(const YAML::Node& e, std::size_t index, const std:
                                          entry, spec.common().name));
     }
   }
-  spec.finish({entry, false});
+  spec.finish({entry, false});  // check_verbs_settings: after `run` applies its command line
   return spec;
 }
 

@@ -81,9 +81,15 @@ double parse_duration_s(std::string_view text, std::string_view what) {
   else if (unit == "ms") mult = 1e-3;
   else if (unit == "m" || unit == "min") mult = 60;
   else if (unit == "h") mult = 3600;
+  else if (unit == "d") mult = 86400;
   if (ec != std::errc{} || mult < 0 || !(value >= 0) || !std::isfinite(value)) {
     throw UsageError(fmt::format("{}: '{}' is not a duration; use e.g. 90s, 30m, 2h or 500ms",
                                  what, text));
+  }
+  // Beyond this no deadline or budget is meant, and nanosecond clocks (int64) would overflow.
+  constexpr double kMaxDurationS = 30 * 86400.0;
+  if (value * mult > kMaxDurationS) {
+    throw UsageError(fmt::format("{}: '{}' is out of range; give at most 30 days (e.g. 30s, 2h, 7d)", what, text));
   }
   return value * mult;
 }

@@ -15,7 +15,8 @@ namespace fabscope::core {
 // sizes ("8,64K,1M"), or one size. Ascending, no duplicates. Throws UsageError naming `what`.
 [[nodiscard]] std::vector<std::size_t> parse_sizes(std::string_view text, std::string_view what);
 
-// "1.5s", "30m", "2h", "500ms", "90" (seconds). Returns seconds. Throws UsageError naming `what`.
+// "1.5s", "30m", "2h", "7d", "500ms", "90" (seconds), at most 30 days. Returns seconds. Throws
+// UsageError naming `what`.
 [[nodiscard]] double parse_duration_s(std::string_view text, std::string_view what);
 
 // 4096 -> "4K", 1048576 -> "1M", 1000 -> "1000".

@@ -22,6 +22,7 @@ struct HostRecord {
 struct RootInfo {
   std::string fabscope_version, created_utc, command_line, suite_text;
   std::int64_t n_ranks = 0;
+  bool overwrite = false;  // replace an existing results file (--overwrite); other files never
 };
 
 struct RunInfo {

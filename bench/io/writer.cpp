@@ -43,6 +43,29 @@ ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
   }
+  // Results already measured are never lost, and no other file is ever replaced.
+  std::error_code exists_ec;
+  if (std::filesystem::exists(p, exists_ec)) {
+    if (!std::filesystem::is_regular_file(p, exists_ec)) {
+      throw core::UsageError(fmt::format("--out {}: exists and is not a regular file; give a file path", path_));
+    }
+    bool ours = false;
+    try {
+      const ResultsReader existing(path_);
+      ours = true;
+    } catch (const core::Error&) {
+    }
+    if (!ours) {
+      throw core::UsageError(fmt::format("--out {}: the file exists and is not a fabscope results file; choose another "
+                                         "path (fabscope never replaces other files)",
+                                         path_));
+    }
+    if (!root.overwrite) {
+      throw core::UsageError(fmt::format("--out {}: the file already holds fabscope results; choose another path, or "
+                                         "pass --overwrite to replace them",
+                                         path_));
+    }
+  }
   // Probe with stdio first: HDF5's own failure does not say why (permissions, missing folder).
   if (std::FILE* f = std::fopen(path_.c_str(), "wb")) {
     std::fclose(f);

@@ -158,6 +158,21 @@ void BenchSpec::finish(const Where& where) {
   b.common().parameters = state_->params.values();
 }
 
+void BenchSpec::check_verbs_settings(const Where& where) const {
+  // Verbs settings given for an MPI run would be silently ignored: say so instead.
+  if (common().transport == "mpi") {
+    for (const char* name : {"device", "devices", "gid_index", "mtu", "verb", "tx_depth", "qps",
+                             "post_list", "cq_mod", "inline", "cm"}) {
+      if (state_->params.given(name)) {
+        where.fail(fmt::format(
+            "{} applies to --transport verbs only ({} runs over mpi here); drop it or add "
+            "--transport verbs",
+            where.name(name), kind()));
+      }
+    }
+  }
+}
+
 void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::string& subcommand,
                const Context& ctx) {
   const int min_ranks = spec.info().traits.min_ranks;

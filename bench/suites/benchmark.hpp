@@ -100,6 +100,9 @@ class BenchSpec {
   // benchmark's own checks; then records the parameters for the results file. Throws
   // core::UsageError starting with where.prefix.
   void finish(const Where& where);
+  // Verbs settings given to an MPI run would be silently ignored: throws core::UsageError naming
+  // the first (after every entry's own checks, so those speak first).
+  void check_verbs_settings(const Where& where) const;
 
  private:
   struct State {

@@ -13,11 +13,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
-#include <cstdlib>
-#include <unordered_map>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <thread>
+#include <unordered_map>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -77,18 +77,25 @@ void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
   }
   const auto l = core::summarize(lat);
   const auto b = core::summarize(bw);
-  if (failed > 0) fmt::print(ctx.table, "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n", failed);
-  fmt::print(ctx.table, "# pairs summary: {} pair measurements; latency p50 across pairs min {:.2f} / median {:.2f} / max {:.2f} us; "
+  if (failed > 0)
+    fmt::print(ctx.table,
+               "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n",
+               failed);
+  fmt::print(ctx.table,
+             "# pairs summary: {} pair measurements; latency p50 across pairs min {:.2f} / median "
+             "{:.2f} / max {:.2f} us; "
              "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
              all.size(), l.min / 1e3, l.p50 / 1e3, l.max / 1e3, b.min, b.p50, b.max);
   if (worst != nullptr) {
-    fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n", ctx.hostnames[static_cast<std::size_t>(worst->a)],
+    fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n",
+               ctx.hostnames[static_cast<std::size_t>(worst->a)],
                ctx.hostnames[static_cast<std::size_t>(worst->b)], worst_bw);
   }
 }
 
 // Partners of every rank in one round, from the plan on rank 0, broadcast to all ("" = circle).
-std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* plan, std::int64_t round, int n) {
+std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* plan,
+                                     std::int64_t round, int n) {
   std::string text;
   if (ctx.comm.rank() == 0) {
     std::vector<topology::Pair> pairs;
@@ -100,7 +107,8 @@ std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* p
   std::size_t pos = 0;
   while (pos < text.size()) {
     const auto comma = text.find(',', pos), semi = text.find(';', pos);
-    const auto a = std::stoll(text.substr(pos, comma - pos)), b = std::stoll(text.substr(comma + 1, semi - comma - 1));
+    const auto a = std::stoll(text.substr(pos, comma - pos)),
+               b = std::stoll(text.substr(comma + 1, semi - comma - 1));
     partner[static_cast<std::size_t>(a)] = b;
     partner[static_cast<std::size_t>(b)] = a;
     pos = semi + 1;
@@ -142,22 +150,26 @@ class BestOf {
   // After --resume: the cells already in the file's matrices.
   void load(const io::ResultsReader& in, const std::string& run) {
     const auto st = in.ints(run + "/status");
-    const auto lmin = in.doubles(run + "/latency_ns_min"), l50 = in.doubles(run + "/latency_ns_p50"),
-               l99 = in.doubles(run + "/latency_ns_p99"), bw = in.doubles(run + "/bw_gbps");
+    const auto lmin = in.doubles(run + "/latency_ns_min"),
+               l50 = in.doubles(run + "/latency_ns_p50"), l99 = in.doubles(run + "/latency_ns_p99"),
+               bw = in.doubles(run + "/bw_gbps");
     const auto n = static_cast<std::size_t>(n_);
     for (std::size_t a = 0; a < n; ++a) {
       for (std::size_t b = a + 1; b < n; ++b) {
         const std::size_t ab = a * n + b, ba = b * n + a;
         if (st[ab] == static_cast<std::int64_t>(io::schema::PairStatus::kNotRun)) continue;
-        const io::PairCells c{lmin[ab], l50[ab], l99[ab], bw[ab], bw[ba], static_cast<std::int8_t>(st[ab])};
-        best_[key(static_cast<int>(a), static_cast<int>(b))] = {c, std::isfinite(c.lat_p50) || std::isfinite(c.bw_fwd)};
+        const io::PairCells c{lmin[ab], l50[ab], l99[ab],
+                              bw[ab],   bw[ba],  static_cast<std::int8_t>(st[ab])};
+        best_[key(static_cast<int>(a), static_cast<int>(b))] = {
+            c, std::isfinite(c.lat_p50) || std::isfinite(c.bw_fwd)};
       }
     }
   }
 
  private:
   [[nodiscard]] std::uint64_t key(int a, int b) const {
-    return static_cast<std::uint64_t>(std::min(a, b)) * static_cast<std::uint64_t>(n_) + static_cast<std::uint64_t>(std::max(a, b));
+    return static_cast<std::uint64_t>(std::min(a, b)) * static_cast<std::uint64_t>(n_) +
+           static_cast<std::uint64_t>(std::max(a, b));
   }
   struct Entry {
     io::PairCells cells;
@@ -181,7 +193,11 @@ bool rewrite_in_place(std::FILE* out) {
 class Progress {
  public:
   Progress(const Context& ctx, std::int64_t rounds, int repeats, std::int64_t first_round)
-      : ctx_(ctx), rounds_(rounds), repeats_(repeats), first_(first_round), start_ns_(core::now_ns()),
+      : ctx_(ctx),
+        rounds_(rounds),
+        repeats_(repeats),
+        first_(first_round),
+        start_ns_(core::now_ns()),
         tty_(rewrite_in_place(ctx.table)) {}
 
   void round_done(std::int64_t round, std::size_t measured, std::size_t failed) {
@@ -190,10 +206,11 @@ class Progress {
     const double per_round = elapsed / static_cast<double>(round + 1 - first_);
     const double eta = per_round * static_cast<double>(rounds_ - round - 1);
     const std::int64_t per_repeat = rounds_ / repeats_;
-    const std::string rep = repeats_ > 1 ? fmt::format(" (repeat {} of {})", round / per_repeat + 1, repeats_) : "";
-    const std::string line = fmt::format("pairs: round {} of {}{} done, {} pairs measured, {} failed, elapsed {}, ETA {}",
-                                         round + 1, rounds_, rep, measured, failed, core::format_duration(elapsed),
-                                         core::format_duration(eta));
+    const std::string rep =
+        repeats_ > 1 ? fmt::format(" (repeat {} of {})", round / per_repeat + 1, repeats_) : "";
+    const std::string line = fmt::format(
+        "pairs: round {} of {}{} done, {} pairs measured, {} failed, elapsed {}, ETA {}", round + 1,
+        rounds_, rep, measured, failed, core::format_duration(elapsed), core::format_duration(eta));
     if (tty_) {
       fmt::print(ctx_.table, "\r{}\x1b[K{}", line, round + 1 == rounds_ ? "\n" : "");
     } else {
@@ -232,36 +249,41 @@ ResumePoint find_resume_point(const Context& ctx, const PairsParams& p, const st
     }
   }
   if (run.empty()) {
-    throw core::UsageError(fmt::format("--resume {}: no interrupted pairs run in the file (every pairs run is "
-                                       "complete); nothing to resume",
-                                       path));
+    throw core::UsageError(
+        fmt::format("--resume {}: no interrupted pairs run in the file (every pairs run is "
+                    "complete); nothing to resume",
+                    path));
   }
   const std::int64_t n_file = in.attr_int("/", std::string(io::schema::attr::kNRanks));
   if (n_file != ctx.comm.size()) {
-    throw core::UsageError(fmt::format("--resume {}: the file was measured with {} ranks, this job has {}; launch "
-                                       "{} ranks on the same hosts",
-                                       path, n_file, ctx.comm.size(), n_file));
+    throw core::UsageError(
+        fmt::format("--resume {}: the file was measured with {} ranks, this job has {}; launch "
+                    "{} ranks on the same hosts",
+                    path, n_file, ctx.comm.size(), n_file));
   }
   const auto names = in.strings(std::string(io::schema::kHosts) + "/hostname");
   for (std::size_t r = 0; r < names.size() && r < ctx.hostnames.size(); ++r) {
     if (names[r] != ctx.hostnames[r]) {
-      throw core::UsageError(fmt::format("--resume {}: rank {} ran on {} in the file but runs on {} now; launch the "
-                                         "ranks in the same order on the same hosts",
-                                         path, r, names[r], ctx.hostnames[r]));
+      throw core::UsageError(
+          fmt::format("--resume {}: rank {} ran on {} in the file but runs on {} now; launch the "
+                      "ranks in the same order on the same hosts",
+                      path, r, names[r], ctx.hostnames[r]));
     }
   }
   if (!in.exists(run + "/pair_samples/repeat")) {
-    throw core::UsageError(fmt::format("--resume {}: {} was written by an older fabscope without pair_samples/repeat; "
-                                       "rerun it instead",
-                                       path, run));
+    throw core::UsageError(
+        fmt::format("--resume {}: {} was written by an older fabscope without pair_samples/repeat; "
+                    "rerun it instead",
+                    path, run));
   }
   const std::unique_ptr<topology::Plan> plan = make_pairs_plan(ctx, p);
   const std::int64_t base = plan ? plan->rounds() : topology::circle_rounds(ctx.comm.size());
   const std::int64_t total = in.attr_int(run, std::string(io::schema::attr::kRoundsTotal));
   if (total != base * p.repeat) {
-    throw core::UsageError(fmt::format("--resume {}: {} has {} rounds but its command line now plans {}; the topology "
-                                       "or plan inputs changed since the run",
-                                       path, run, total, base * p.repeat));
+    throw core::UsageError(
+        fmt::format("--resume {}: {} has {} rounds but its command line now plans {}; the topology "
+                    "or plan inputs changed since the run",
+                    path, run, total, base * p.repeat));
   }
   return {run, in.attr_int(run, std::string(io::schema::attr::kRoundsDone))};
 }
@@ -269,12 +291,14 @@ ResumePoint find_resume_point(const Context& ctx, const PairsParams& p, const st
 std::unique_ptr<topology::Plan> make_pairs_plan(const Context& ctx, const PairsParams& p) {
   if (p.plan_file.empty() && p.plan == "all-pairs") return nullptr;
   if (ctx.endpoints == nullptr) {
-    throw core::UsageError(fmt::format("pairs {}: needs the fabric's topology and every rank's place in it; pass "
-                                       "--topology, --ibnetdiscover, --ibnd-cache, --live, --hostname-pattern "
-                                       "or --generate (with --rank-as-host on one machine)",
-                                       p.plan_file.empty() ? "--plan " + p.plan : "--plan-file " + p.plan_file));
+    throw core::UsageError(
+        fmt::format("pairs {}: needs the fabric's topology and every rank's place in it; pass "
+                    "--topology, --ibnetdiscover, --ibnd-cache, --live, --hostname-pattern "
+                    "or --generate (with --rank-as-host on one machine)",
+                    p.plan_file.empty() ? "--plan " + p.plan : "--plan-file " + p.plan_file));
   }
-  if (!p.plan_file.empty()) return topology::plan_from_file(topology::load_plan_file(p.plan_file), *ctx.endpoints);
+  if (!p.plan_file.empty())
+    return topology::plan_from_file(topology::load_plan_file(p.plan_file), *ctx.endpoints);
   return topology::make_plan(p.plan, *ctx.endpoints, p.plan_options);
 }
 
@@ -285,11 +309,13 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   const int me = ctx.comm.rank();
   const std::unique_ptr<topology::Plan> plan = me == 0 ? make_pairs_plan(ctx, p) : nullptr;
   const bool circle = ctx.comm.broadcast_string(me == 0 && plan ? "plan" : "circle", 0) == "circle";
-  const std::int64_t base_rounds = circle ? topology::circle_rounds(n)
-                                          : std::stoll(ctx.comm.broadcast_string(me == 0 ? std::to_string(plan->rounds()) : "", 0));
+  const std::int64_t base_rounds =
+      circle
+          ? topology::circle_rounds(n)
+          : std::stoll(ctx.comm.broadcast_string(me == 0 ? std::to_string(plan->rounds()) : "", 0));
   const std::int64_t rounds = base_rounds * p.repeat;
-  const std::int64_t first_round =
-      std::stoll(ctx.comm.broadcast_string(me == 0 && ctx.resume != nullptr ? std::to_string(ctx.resume->rounds_done) : "0", 0));
+  const std::int64_t first_round = std::stoll(ctx.comm.broadcast_string(
+      me == 0 && ctx.resume != nullptr ? std::to_string(ctx.resume->rounds_done) : "0", 0));
   const std::string schedule = circle ? "circle" : (p.plan_file.empty() ? p.plan : "plan-file");
   const int bw_warmup = std::max(1, p.warmup / 10);
   const Layout layout{static_cast<std::size_t>(p.lat_iters), static_cast<std::size_t>(p.bw_iters)};
@@ -300,28 +326,34 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     if (ctx.out != nullptr) {
       ctx.out->resume_pairs(run);
       if (p.repeat > 1) best.load(io::ResultsReader(ctx.out->path()), run);
-      fmt::print(ctx.table, "# fabscope pairs --resume: {} of {} rounds already in {}; measuring rounds {}..{}\n",
-                 first_round, rounds, ctx.out->path(), first_round + 1, rounds);
+      fmt::print(
+          ctx.table,
+          "# fabscope pairs --resume: {} of {} rounds already in {}; measuring rounds {}..{}\n",
+          first_round, rounds, ctx.out->path(), first_round + 1, rounds);
     }
   } else {
-    run = begin_run(ctx, "pairs", p.common, p.lat_iters, p.warmup,
-                    {{"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
-                     {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
-                     {"lat_iters", p.lat_iters},
-                     {"bw_windows", p.bw_iters},
-                     {"window", transport::kWindow},
-                     {"repeats", p.repeat},
-                     {"pair_timeout_ms", static_cast<std::int64_t>(p.common.options.pair_timeout_s * 1e3)},
-                     {"round_timeout_ms", static_cast<std::int64_t>(round_limit_s(ctx, p.common.options) * 1e3)}});
+    run = begin_run(
+        ctx, "pairs", p.common, p.lat_iters, p.warmup,
+        {{"lat_size_bytes", static_cast<std::int64_t>(p.lat_size)},
+         {"bw_size_bytes", static_cast<std::int64_t>(p.bw_size)},
+         {"lat_iters", p.lat_iters},
+         {"bw_windows", p.bw_iters},
+         {"window", transport::kWindow},
+         {"repeats", p.repeat},
+         {"pair_timeout_ms", static_cast<std::int64_t>(p.common.options.pair_timeout_s * 1e3)},
+         {"round_timeout_ms",
+          static_cast<std::int64_t>(round_limit_s(ctx, p.common.options) * 1e3)}});
   }
   if (ctx.out != nullptr && ctx.resume == nullptr) {
     ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
     ctx.out->set_attr(run, "schedule", schedule);
-    fmt::print(ctx.table, "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}{}), transport {}; "
-               "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
-               n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once",
-               p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", p.common.transport, p.lat_size, p.lat_iters,
-               core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
+    fmt::print(
+        ctx.table,
+        "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}{}), transport {}; "
+        "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
+        n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once",
+        p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", p.common.transport, p.lat_size,
+        p.lat_iters, core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
     std::fflush(ctx.table);
   }
   CounterProbe counters(ctx, p.common);
@@ -336,14 +368,21 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   // Between pairs every rank meets the others (barrier, gather); one that cannot be reached would
   // hang them all: give up after `limit`, keeping the completed rounds on disk.
   auto cut_off = [&](std::int64_t round, const core::Timeout& e) {
-    const std::string where = round < rounds ? fmt::format("round {} of {}", round + 1, rounds) : "after the last round";
-    const std::string held = round == 0 ? "no round was completed" : round == 1 ? fmt::format("round 1 is in {}", path)
-                                                                                : fmt::format("rounds 1-{} are in {}", round, path);
-    const std::string kept = round < rounds ? fmt::format("{}: once every rank reaches the others again, finish the "
-                                                          "run with `fabscope pairs --resume {}`", held, path)
-                                            : fmt::format("every round is in {}", path);
-    return core::Timeout(fmt::format("pairs {}: {} (--round-timeout {:g} s): a rank is stuck or cut off from the "
-                                     "others; {}", where, e.what(), limit, kept));
+    const std::string where =
+        round < rounds ? fmt::format("round {} of {}", round + 1, rounds) : "after the last round";
+    const std::string held = round == 0   ? "no round was completed"
+                             : round == 1 ? fmt::format("round 1 is in {}", path)
+                                          : fmt::format("rounds 1-{} are in {}", round, path);
+    const std::string kept = round < rounds
+                                 ? fmt::format(
+                                       "{}: once every rank reaches the others again, finish the "
+                                       "run with `fabscope pairs --resume {}`",
+                                       held, path)
+                                 : fmt::format("every round is in {}", path);
+    return core::Timeout(
+        fmt::format("pairs {}: {} (--round-timeout {:g} s): a rank is stuck or cut off from the "
+                    "others; {}",
+                    where, e.what(), limit, kept));
   };
   for (std::int64_t round = first_round; round < rounds; ++round) {
     const RoundOf at = round_of(round, base_rounds);
@@ -355,15 +394,17 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     } catch (const core::Timeout& e) {
       throw cut_off(round, e);
     }
-    const std::int64_t partner = circle ? topology::circle_partner(n, at.base, me)
-                                        : plan_round(ctx, plan.get(), at.base, n)[static_cast<std::size_t>(me)];
+    const std::int64_t partner =
+        circle ? topology::circle_partner(n, at.base, me)
+               : plan_round(ctx, plan.get(), at.base, n)[static_cast<std::size_t>(me)];
     std::fill(mine.begin(), mine.end(), kNaN);
     mine[0] = static_cast<double>(partner);
     std::string error;
     mine[2] = static_cast<double>(io::schema::PairStatus::kOk);
     if (partner >= 0 && me == p.test_stall_rank && round == p.test_stall_round) {
       // Test hook: be the peer that stops answering; the partner's deadline must record it.
-      std::this_thread::sleep_for(std::chrono::duration<double>(p.common.options.pair_timeout_s + 1.0));
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(p.common.options.pair_timeout_s + 1.0));
       mine[2] = static_cast<double>(io::schema::PairStatus::kFailed);
       error = fmt::format("rank {}: test hook FABSCOPE_TEST_STALL kept this rank silent", me);
     } else if (partner >= 0) {
@@ -375,7 +416,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       try {
         transport::Options options = p.common.options;
         options.channel = static_cast<int>(round);
-        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner), max_size, options);
+        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner),
+                                       max_size, options);
         std::vector<double> window_ns(layout.bw);
         link->pingpong(initiator, p.lat_size, p.warmup, lat);
         // Each rank times the windows it sends (fwd: initiator, rev: peer); the receiver's span is
@@ -386,10 +428,12 @@ void run_pairs(Context& ctx, const PairsParams& p) {
         for (std::size_t i = 0; i < layout.bw; ++i) bw[i] = bits / window_ns[i];
       } catch (const core::Error& e) {
         const bool timed_out = dynamic_cast<const core::Timeout*>(&e) != nullptr;
-        mine[2] = static_cast<double>(timed_out ? io::schema::PairStatus::kTimeout : io::schema::PairStatus::kFailed);
+        mine[2] = static_cast<double>(timed_out ? io::schema::PairStatus::kTimeout
+                                                : io::schema::PairStatus::kFailed);
         std::fill(lat.begin(), lat.end(), kNaN);
         std::fill(bw.begin(), bw.end(), kNaN);
-        error = fmt::format("rank {} ({}) with rank {} ({}): {}", me, ctx.hostnames[static_cast<std::size_t>(me)], partner,
+        error = fmt::format("rank {} ({}) with rank {} ({}): {}", me,
+                            ctx.hostnames[static_cast<std::size_t>(me)], partner,
                             ctx.hostnames[static_cast<std::size_t>(partner)], e.what());
         core::log::error("pairs round {}: {}", round + 1, error);
       }
@@ -457,20 +501,26 @@ class Pairs : public BenchmarkWith<PairsParams> {
     set.integer("iters", p.lat_iters, 1000, "latency ping-pongs per pair").at_least(1);
     set.integer("bw_iters", p.bw_iters, 20, "bandwidth windows per direction per pair").at_least(1);
     set.integer("warmup", p.warmup, 10, "untimed ping-pongs per pair").at_least(0);
-    set.integer("repeat", p.repeat, 1, "measure every pair K times, repeats interleaved (the whole schedule K times)")
+    set.integer("repeat", p.repeat, 1,
+                "measure every pair K times, repeats interleaved (the whole schedule K times)")
         .at_least(1);
     transport::Options& o = p.common.options;
     o.pair_timeout_s = 0;
-    set.duration("pair_timeout", o.pair_timeout_s, "",
-                 "deadline for one pair (connect, latency, both bandwidth directions), e.g. 10s; a pair that misses it "
-                 "is recorded as timed out and the run goes on (default: none, --timeout per operation)");
+    set.duration(
+        "pair_timeout", o.pair_timeout_s, "",
+        "deadline for one pair (connect, latency, both bandwidth directions), e.g. 10s; a pair "
+        "that misses it "
+        "is recorded as timed out and the run goes on (default: none, --timeout per operation)");
     o.round_timeout_s = -1;  // derived at run time (round_limit_s)
     set.duration("round_timeout", o.round_timeout_s, "",
-                 "how long a rank waits for the others between pairs before it ends the job, keeping the rounds "
-                 "measured (a rank cut off from the rest would otherwise hang it; finish with --resume); 0 = forever "
+                 "how long a rank waits for the others between pairs before it ends the job, "
+                 "keeping the rounds "
+                 "measured (a rank cut off from the rest would otherwise hang it; finish with "
+                 "--resume); 0 = forever "
                  "(default: pair timeout + 2 x timeout + 30 s with --pair-timeout, else forever)");
-    set.text("resume", p.resume, "", "finish the pairs run of an interrupted results file (same ranks; its command "
-                                     "line is reused)")
+    set.text("resume", p.resume, "",
+             "finish the pairs run of an interrupted results file (same ranks; its command "
+             "line is reused)")
         .command_line_only();
     // Test hook (FABSCOPE_TEST_STALL=RANK[,ROUND], tests/mpi): that rank goes silent in that round.
     set.custom(
@@ -490,6 +540,16 @@ class Pairs : public BenchmarkWith<PairsParams> {
            [this] { return fmt::format("{},{}", p.test_stall_rank, p.test_stall_round); })
         .hide();
   }
+  void validate(const Where& where) const override {
+    const auto& o = p.common.options;
+    if (o.round_timeout_s > 0 && o.pair_timeout_s > 0 && o.round_timeout_s <= o.pair_timeout_s) {
+      where.fail(fmt::format(
+          "{} {:g}s must be longer than {} {:g}s (a round waits for its slowest pair); raise it or "
+          "leave it out for the default",
+          where.name("round_timeout"), o.round_timeout_s, where.name("pair_timeout"),
+          o.pair_timeout_s));
+    }
+  }
   void preflight(const runtime::Comm& comm, const Context& ctx) const override {
     if (comm.rank() == 0) (void)make_pairs_plan(ctx, p);
   }
@@ -502,19 +562,24 @@ void declare_plan_options(ParamSet& set, topology::PlanOptions& o) {
   set.integer("k", o.k, 2, "hop-class plan: partners per host per hop class").at_least(1);
   set.custom(
       "budget", "", "budget plan: the time the plan may take (e.g. 30m)",
-      [&o](const std::string& text, const std::string& where) { o.budget_s = core::parse_duration_s(text, where); },
+      [&o](const std::string& text, const std::string& where) {
+        o.budget_s = core::parse_duration_s(text, where);
+      },
       [&o] { return o.budget_s ? fmt::format("{:g}", *o.budget_s) : std::string(); });
-  set.duration("pair_time", o.pair_time_s, "1s", "time one round of pairs takes, for plan estimates (e.g. 2s)")
+  set.duration("pair_time", o.pair_time_s, "1s",
+               "time one round of pairs takes, for plan estimates (e.g. 2s)")
       .check = [&o](const Where& where) {
-    if (!(o.pair_time_s > 0)) where.fail(fmt::format("{} must be positive (e.g. 2s)", where.name("pair_time")));
+    if (!(o.pair_time_s > 0))
+      where.fail(fmt::format("{} must be positive (e.g. 2s)", where.name("pair_time")));
   };
   set.list("new", o.new_hosts, "", "new-rack plan: comma list of new racks or hosts");
   set.seed("seed", o.seed, 1, "seed of the sampled plans");
 }
 
 void register_pairs() {
-  register_benchmark({"pairs", "all-pairs latency and bandwidth matrix over every rank", {},
-                      [] { return std::make_unique<Pairs>(); }});
+  register_benchmark({"pairs", "all-pairs latency and bandwidth matrix over every rank", {}, [] {
+                        return std::make_unique<Pairs>();
+                      }});
 }
 
 }  // namespace fabscope::suites

@@ -40,6 +40,26 @@ expect_usage 3 "--dtype: unknown data type 'half'" coll --node-by rank --dtype h
 printf 'benchmarks:\n  - {kind: lat, itres: 5}\n' >"$tmp/bad.yaml"
 expect_usage 2 "bad.yaml:2: benchmarks[0].itres: unknown field" run "$tmp/bad.yaml" --out "$tmp/r.h5"
 
+expect_usage 2 "unknown subcommand 'frobnicate'" frobnicate
+expect_usage 2 "--pair-timeout" pairs --pair-timeout 99999999999999999s --out "$tmp/p.h5"
+expect_usage 2 "--qps applies to --transport verbs only" pairs --qps 2 --out "$tmp/p.h5"
+expect_usage 2 "--attach /tmp: not a readable regular file" lat --attach /tmp --out "$tmp/a.h5"
+# Results and other files are never replaced (issue 18): a text file, a system file, an earlier run.
+mkdir -p "$tmp/keep"
+printf 'my notes\n' >"$tmp/keep/notes.txt"
+expect_usage 2 "not a fabscope results file" lat --out "$tmp/keep/notes.txt"
+[ "$(cat "$tmp/keep/notes.txt")" = "my notes" ] || { echo "FAIL: notes.txt was changed"; fails=$((fails + 1)); }
+expect_usage 2 "not a fabscope results file" lat --out /proc/version
+if timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" lat --sizes 8 --iters 10 --quiet --label first --out "$tmp/keep/keep.h5" >"$tmp/out" 2>&1; then
+  expect_usage 2 "already holds fabscope results; choose another path, or pass --overwrite" lat --sizes 8 --out "$tmp/keep/keep.h5"
+  /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); sys.exit(0 if f['runs/00_lat'].attrs['label']=='first' else 1)" "$tmp/keep/keep.h5" \
+    || { echo "FAIL: the earlier results were replaced"; fails=$((fails + 1)); }
+  timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" lat --sizes 8 --iters 10 --quiet --overwrite --out "$tmp/keep/keep.h5" >"$tmp/out" 2>&1 \
+    && echo "ok: --overwrite replaces a results file" || { echo "FAIL: --overwrite exited $?"; fails=$((fails + 1)); }
+else
+  echo "FAIL: lat exited $?: $(tail -3 "$tmp/out")"; fails=$((fails + 1))
+fi
+
 # --help prints once (rank 0) and exits 0.
 timeout 60 "$mpiexec" --oversubscribe -np 3 "$bin" pairs --help >"$tmp/out" 2>"$tmp/err"
 rc=$?

@@ -21,7 +21,7 @@ for ((r = 1; r <= reps; r++)); do
     for who in $order; do
       if [ "$who" = fab ]; then
         "${mpi[@]}" $bin/fabscope coll --node-by rank --ops allreduce --sizes $size --iters $iters \
-          --warmup $((iters / 10)) --out "$tmp/c.h5" --quiet >/dev/null
+          --warmup $((iters / 10)) --out "$tmp/c.h5" --overwrite --quiet >/dev/null
         fab=$(/usr/bin/python3 -c "import h5py; f=h5py.File('$tmp/c.h5','r'); o=f['runs/00_coll/allreduce']; print(o['summary/time_ns_p50'][-1, 0])")
       else
         bare=$("${mpi[@]}" $bin/fabscope-bare-mpi allreduce $size $iters $((iters / 10)) | awk '{print $2}')

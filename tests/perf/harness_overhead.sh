@@ -30,7 +30,7 @@ for ((r = 1; r <= reps; r++)); do
     if ((r % 2)); then order="fab bare"; else order="bare fab"; fi
     for who in $order; do
       if [ "$who" = fab ]; then
-        "${mpi[@]}" $bin/fabscope lat --sizes $size --iters 10000 --warmup 1000 --out "$tmp/lat.h5" --quiet >/dev/null
+        "${mpi[@]}" $bin/fabscope lat --sizes $size --iters 10000 --warmup 1000 --out "$tmp/lat.h5" --overwrite --quiet >/dev/null
         fab=$(h5get "$tmp/lat.h5" "f['runs/00_lat/summary/latency_ns_p50'][0]")
       else
         bare=$("${mpi[@]}" $bin/fabscope-bare-mpi lat $size 10000 1000 | awk '{print $2}')
@@ -45,7 +45,7 @@ for ((r = 1; r <= reps; r++)); do
   if ((r % 2)); then order="fab bare"; else order="bare fab"; fi
   for who in $order; do
     if [ "$who" = fab ]; then
-      "${mpi[@]}" $bin/fabscope bw --sizes 1M --iters 200 --warmup 20 --out "$tmp/bw.h5" --quiet >/dev/null
+      "${mpi[@]}" $bin/fabscope bw --sizes 1M --iters 200 --warmup 20 --out "$tmp/bw.h5" --overwrite --quiet >/dev/null
       fabbw=$(h5get "$tmp/bw.h5" "f['runs/00_bw/summary/bw_gbps_p50'][0]")
     else
       barebw=$("${mpi[@]}" $bin/fabscope-bare-mpi bw 1048576 200 20 | awk '{print $2}')
@@ -57,7 +57,7 @@ for ((r = 1; r <= reps; r++)); do
   values[bare_bw]+="$barebw "
   printf 'repeat %d bw  1 MiB: fabscope p50 %8.2f Gb/s, bare p50 %8.2f Gb/s, ratio %.3f\n' $r "$fabbw" "$barebw" "$ratio"
   mpirun --oversubscribe -np 4 --bind-to none $bin/fabscope pairs --bw-size 1M --iters 5000 --bw-iters 40 \
-    --out "$tmp/pairs.h5" --quiet >/dev/null
+    --out "$tmp/pairs.h5" --overwrite --quiet >/dev/null
   pr=$(h5get "$tmp/pairs.h5" "'%.4f %.4f %d' % (f['runs/00_pairs'].attrs['wall_seconds'], __import__('numpy').nansum(f['runs/00_pairs/round_seconds'][:]), f['runs/00_pairs'].attrs['rounds_total'])")
   read -r wall measured rounds <<<"$pr"
   ratio=$($py -c "print($wall / $measured)")

@@ -91,7 +91,7 @@ double bare(const std::string& what, int size, int iters, int warmup) {
 double harness(const runtime::Comm& comm, const std::string& what, int size, int iters, int warmup,
                const std::string& path) {
   std::optional<io::ResultsWriter> out;
-  if (comm.rank() == 0) out.emplace(path, io::RootInfo{"perf", "", "overhead", "", comm.size()}, std::vector<io::HostRecord>(static_cast<std::size_t>(comm.size())));
+  if (comm.rank() == 0) out.emplace(path, io::RootInfo{"perf", "", "overhead", "", comm.size(), true}, std::vector<io::HostRecord>(static_cast<std::size_t>(comm.size())));
   std::FILE* sink = std::fopen("/dev/null", "w");
   suites::Context ctx{comm, out ? &*out : nullptr, std::vector<std::string>(static_cast<std::size_t>(comm.size()), "h"), true, sink};
   // Through the registry, as the command line does: the benchmark's declared defaults, then these.

@@ -253,3 +253,23 @@ TEST(Rate, PointsPerTransport) {
   EXPECT_TRUE(contains(usage_error({"rate", "--transport", "verbs", "--qp-counts", "x"}),
                        "--qp-counts: expected an integer"));
 }
+
+// Issue 18's command-line rows: one line, exit 2, naming what to fix.
+TEST(Cli, HostileInputIsAUsageError) {
+  EXPECT_TRUE(
+      contains(usage_error({"pairs", "--pair-timeout", "99999999999999999s"}), "--pair-timeout"));
+  EXPECT_TRUE(contains(usage_error({"pairs", "--pair-timeout", "10000000000s"}), "out of range"));
+  EXPECT_TRUE(
+      contains(usage_error({"pairs", "--round-timeout", "99999999999999999s"}), "--round-timeout"));
+  EXPECT_TRUE(contains(usage_error({"pairs", "--timeout", "99999999999999999s"}), "--timeout"));
+  EXPECT_TRUE(contains(usage_error({"pairs", "--round-timeout", "1s", "--pair-timeout", "10s"}),
+                       "--round-timeout 1s must be longer than --pair-timeout 10s"));
+  EXPECT_TRUE(contains(usage_error({"frobnicate"}), "unknown subcommand 'frobnicate'"));
+  EXPECT_TRUE(
+      contains(usage_error({"pairs", "--qps", "2"}), "--qps applies to --transport verbs only"));
+  EXPECT_TRUE(
+      contains(usage_error({"lat", "--cm", "rdmacm"}), "--cm applies to --transport verbs only"));
+  EXPECT_EQ(parse({"lat", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].common().options.cm,
+            "rdmacm");
+  EXPECT_TRUE(parse({"lat", "--overwrite"}).overwrite);
+}

@@ -1,4 +1,6 @@
 // Writer/reader round trip of the results schema, and the reader's verdict on bad files.
+#include "io/results.hpp"
+
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -7,7 +9,6 @@
 #include <fstream>
 
 #include "core/error.hpp"
-#include "io/results.hpp"
 #include "io/schema.hpp"
 
 using namespace fabscope;
@@ -24,9 +25,11 @@ fs::path temp_file(const std::string& name) {
 io::ResultsWriter make_writer(const fs::path& path, int n) {
   std::vector<io::HostRecord> hosts;
   for (int i = 0; i < n; ++i) {
-    hosts.push_back({"node" + std::to_string(i), "Linux 6.1", "Test CPU", "Open MPI v4.1.4", "1.14.44.0", ""});
+    hosts.push_back(
+        {"node" + std::to_string(i), "Linux 6.1", "Test CPU", "Open MPI v4.1.4", "1.14.44.0", ""});
   }
-  return io::ResultsWriter(path.string(), {"0.1.0", "2026-11-28T08:00:00Z", "fabscope test", "", n}, hosts);
+  return io::ResultsWriter(path.string(), {"0.1.0", "2026-11-28T08:00:00Z", "fabscope test", "", n},
+                           hosts);
 }
 
 }  // namespace
@@ -53,7 +56,8 @@ TEST(Results, SweepRoundTrip) {
   EXPECT_EQ(r.attr_string(run, "label"), "my <label>");
   EXPECT_EQ(r.attr_int(run, "complete"), 1);
   std::vector<std::uint64_t> dims;
-  EXPECT_EQ(r.doubles(run + "/samples/latency_ns", &dims), (std::vector<double>{1, 2, 3, 10, 20, 30}));
+  EXPECT_EQ(r.doubles(run + "/samples/latency_ns", &dims),
+            (std::vector<double>{1, 2, 3, 10, 20, 30}));
   EXPECT_EQ(dims, (std::vector<std::uint64_t>{2, 3}));
   EXPECT_EQ(r.doubles(run + "/summary/latency_ns_p50"), (std::vector<double>{2, 20}));
   EXPECT_EQ(r.doubles(run + "/summary/latency_ns_max"), (std::vector<double>{3, 30}));
@@ -94,20 +98,24 @@ TEST(Results, PairsRoundsAppendAndStayReadable) {
   EXPECT_TRUE(std::isnan(secs[1]));
 
   io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0, {}};
-  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11", 0, {}};
+  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11",
+                   0, {}};
   w.append_pairs(run, {q}, {1, 2, 0.5});
   w.append_pairs(run, {s}, {2, 3, 0.5});
   w.end_run(run);
   std::vector<std::uint64_t> pdims;
-  EXPECT_EQ(r.ints(run + "/pair_samples/pair", &pdims), (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
+  EXPECT_EQ(r.ints(run + "/pair_samples/pair", &pdims),
+            (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
   EXPECT_EQ(pdims, (std::vector<std::uint64_t>{3, 2}));
-  EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns"), (std::vector<double>{100, 300, 10, 10, 20, 20}));
+  EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns"),
+            (std::vector<double>{100, 300, 10, 10, 20, 20}));
   EXPECT_EQ(r.ints(run + "/round"), (std::vector<std::int64_t>{-1, 1, 0, 1, -1, 2, 0, 2, -1}));
   EXPECT_EQ(r.attr_int(run, "complete"), 1);
   // The failed pair (1, 2) is recorded with its message.
   EXPECT_EQ(r.ints(run + "/status")[1 * 3 + 2], 2);
   EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2}));
-  EXPECT_EQ(r.strings(run + "/errors/message"), std::vector<std::string>{"retry exceeded on rxe0:1 qpn 0x11"});
+  EXPECT_EQ(r.strings(run + "/errors/message"),
+            std::vector<std::string>{"retry exceeded on rxe0:1 qpn 0x11"});
 }
 
 TEST(Results, ReopenedPairsRunKeepsItsFailuresAndCells) {
@@ -128,10 +136,12 @@ TEST(Results, ReopenedPairsRunKeepsItsFailuresAndCells) {
   // A later failure is appended to the earlier one, not written over it.
   io::PairRecord worse{0, 1, 1, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "retry exceeded", 0, {}};
   // A record carrying cells (--repeat: the best repeat so far) writes those, not its samples.
-  io::PairRecord best{0, 2, 1, 1, {100, 100}, {5, 5}, {6, 6}, "", 1, io::PairCells{7, 8, 9, 10, 11, 1}};
+  io::PairRecord best{0,      2,      1,  1, {100, 100},
+                      {5, 5}, {6, 6}, "", 1, io::PairCells{7, 8, 9, 10, 11, 1}};
   w.append_pairs(run, {worse, best}, {1, 2, 0.2});
   EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2, 0, 1}));
-  EXPECT_EQ(r.strings(run + "/errors/message"), (std::vector<std::string>{"peer silent", "retry exceeded"}));
+  EXPECT_EQ(r.strings(run + "/errors/message"),
+            (std::vector<std::string>{"peer silent", "retry exceeded"}));
   EXPECT_EQ(r.ints(run + "/errors/status"), (std::vector<std::int64_t>{3, 2}));
   EXPECT_DOUBLE_EQ(r.doubles(run + "/latency_ns_p50")[0 * 3 + 2], 8);
   EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[2 * 3 + 0], 11);
@@ -158,7 +168,10 @@ TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
 
   // A real results file cut in half.
   const auto full = temp_file("full.h5");
-  { auto w = make_writer(full, 2); w.finish(); }
+  {
+    auto w = make_writer(full, 2);
+    w.finish();
+  }
   const auto cut = temp_file("cut.h5");
   fs::copy_file(full, cut, fs::copy_options::overwrite_existing);
   fs::resize_file(cut, fs::file_size(full) / 2);
@@ -181,6 +194,53 @@ TEST(Results, UnwritableOutputIsAUsageError) {
     auto w = make_writer("/proc/fabscope-cannot-write/x.h5", 2);
     FAIL() << "wrote into /proc";
   } catch (const core::UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--out /proc/fabscope-cannot-write/x.h5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--out /proc/fabscope-cannot-write/x.h5"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Results already measured are never lost, and no other file is replaced (issue 18: `--out
+// notes.txt` replaced the text file by HDF5; `--out keep.h5` destroyed the earlier run).
+TEST(Results, NeverReplacesOtherFilesOrResultsWithoutOverwrite) {
+  const auto text = temp_file("notes.txt");
+  {
+    std::FILE* f = std::fopen(text.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("my notes\n", f);
+    std::fclose(f);
+  }
+  try {
+    (void)make_writer(text, 2);
+    ADD_FAILURE() << "a text file was replaced";
+  } catch (const core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a fabscope results file"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(fs::file_size(text), 9u);  // untouched
+
+  const auto kept = temp_file("keep.h5");
+  fs::remove(kept);
+  {
+    auto w = make_writer(kept, 2);
+    w.finish();
+  }
+  try {
+    (void)make_writer(kept, 2);
+    ADD_FAILURE() << "an existing results file was replaced";
+  } catch (const core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(io::ResultsReader(kept.string()).attr_int("/", "complete"),
+            1);  // still the earlier run
+  std::vector<io::HostRecord> hosts(2);
+  io::ResultsWriter replaced(kept.string(), {"0.1.0", "now", "again", "", 2, true}, hosts);
+  replaced.finish();
+  EXPECT_EQ(io::ResultsReader(kept.string()).attr_string("/", "command_line"), "again");
+  try {
+    (void)make_writer(fs::temp_directory_path(), 2);
+    ADD_FAILURE() << "a folder was accepted";
+  } catch (const core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
   }
 }

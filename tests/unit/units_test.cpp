@@ -53,6 +53,17 @@ TEST(Units, Durations) {
   EXPECT_DOUBLE_EQ(parse_duration_s("500ms", "--budget"), 0.5);
   EXPECT_THROW((void)parse_duration_s("soon", "--budget"), UsageError);
   EXPECT_THROW((void)parse_duration_s("-3s", "--budget"), UsageError);
+  EXPECT_DOUBLE_EQ(parse_duration_s("7d", "--budget"), 7 * 86400);
+  // Out of range: a deadline past 30 days would overflow the int64 nanosecond clock arithmetic
+  // (issue 18: --timeout 99999999999999999s stored pairs as "peer silent for -9223372036.9 s").
+  for (const char* big : {"99999999999999999s", "10000000000s", "31d", "1e300", "inf"}) {
+    try {
+      (void)parse_duration_s(big, "--pair-timeout");
+      ADD_FAILURE() << big << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--pair-timeout"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Units, Formatting) {
