@@ -109,6 +109,11 @@ std::vector<suites::BenchSpec> parse_suite(const std::string& text, const std::s
   if (!list || !list.IsSequence() || list.size() == 0) {
     throw core::UsageError(fmt::format("{}: 'benchmarks' must be a non-empty list", file));
   }
+  constexpr std::size_t kMaxEntries = 1000;
+  if (list.size() > kMaxEntries) {
+    throw core::UsageError(fmt::format("{}: {} benchmarks; a suite holds at most {} (split it into several runs)", file,
+                                       list.size(), kMaxEntries));
+  }
   std::vector<suites::BenchSpec> specs;
   for (std::size_t i = 0; i < list.size(); ++i) specs.push_back(parse_entry(list[i], i, file));
   return specs;

@@ -272,4 +272,21 @@ TEST(Cli, HostileInputIsAUsageError) {
   EXPECT_EQ(parse({"lat", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].common().options.cm,
             "rdmacm");
   EXPECT_TRUE(parse({"lat", "--overwrite"}).overwrite);
+  std::string big = "benchmarks:\n";
+  for (int i = 0; i < 1001; ++i) big += "  - {kind: lat}\n";
+  try {
+    (void)apps::parse_suite(big, "big.yaml");
+    ADD_FAILURE() << "1001 entries accepted";
+  } catch (const core::UsageError& e) {
+    EXPECT_TRUE(contains(e.what(), "at most 1000"));
+  }
+  const std::string path = testing::TempDir() + "/cli-huge-suite.yaml";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(big.c_str(), f);
+    for (int i = 0; i < 20000; ++i) std::fputs("# padding to make the file larger than the limit\n", f);
+    std::fclose(f);
+  }
+  EXPECT_TRUE(contains(usage_error({"run", path}), "at most 256 KiB"));
 }
