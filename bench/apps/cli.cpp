@@ -72,6 +72,7 @@ struct AppOptions {
   std::string out, label;
   bool quiet = false, overwrite = false;
   std::vector<std::string> attach;
+  std::vector<std::string> config;
   suites::TopologySource topo;
   bool rank_as_host = false;
 };
@@ -83,6 +84,10 @@ void add_app_options(CLI::App& sub, AppOptions& o) {
                "replace --out when it already holds fabscope results (never other files)");
   sub.add_option("--label", o.label, "free text stored with the results (e.g. firmware version)");
   sub.add_flag("--quiet", o.quiet, "no progress lines");
+  sub.add_option(
+      "--config", o.config,
+      "KEY=VALUE: a setting of the fabric fabscope cannot see (e.g. adaptive_routing=on, "
+      "switch_fw=31.2010); repeatable, stored in /config for compare");
   sub.add_option("--attach", o.attach,
                  "store this file verbatim under /attachments (e.g. fabscope-micro JSON)");
   auto* t = sub.add_option_group("topology",
@@ -113,12 +118,14 @@ std::string read_file(const std::string& path) {
     throw core::UsageError(fmt::format("{}: cannot read the suite file; check the path", path));
   }
   if (const auto bytes = std::filesystem::file_size(path, ec); !ec && bytes > kMaxSuiteBytes) {
-    throw core::UsageError(fmt::format("{}: the suite file is {} bytes; a suite holds at most {} KiB (split it into "
-                                       "several runs)",
-                                       path, bytes, kMaxSuiteBytes / 1024));
+    throw core::UsageError(
+        fmt::format("{}: the suite file is {} bytes; a suite holds at most {} KiB (split it into "
+                    "several runs)",
+                    path, bytes, kMaxSuiteBytes / 1024));
   }
   std::ifstream in(path);
-  if (!in) throw core::UsageError(fmt::format("{}: cannot read the suite file; check the path", path));
+  if (!in)
+    throw core::UsageError(fmt::format("{}: cannot read the suite file; check the path", path));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -210,6 +217,14 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.quiet = common.quiet;
   inv.overwrite = common.overwrite;
   inv.attach = common.attach;
+  for (const auto& kv : common.config) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || kv.find('\n') != std::string::npos) {
+      throw core::UsageError(
+          fmt::format("--config '{}': give KEY=VALUE (e.g. adaptive_routing=on)", kv));
+    }
+  }
+  inv.config = common.config;
   inv.topology = common.topo;
   inv.rank_as_host = common.rank_as_host;
   if (!common.topo.routes.empty() && common.topo.ibnetdiscover.empty()) {

@@ -19,11 +19,12 @@ struct Invocation {
   std::string suite_text;  // YAML text for `run`
   std::string subcommand;
   bool quiet = false;
-  bool overwrite = false;   // --overwrite: replace an existing results file at --out
-  std::string resume;  // pairs --resume FILE: finish that file's interrupted pairs run
+  bool overwrite = false;  // --overwrite: replace an existing results file at --out
+  std::string resume;      // pairs --resume FILE: finish that file's interrupted pairs run
   std::vector<std::string>
-      attach;         // files stored verbatim under /attachments (e.g. fabscope-micro JSON)
-  bool help = false;  // --help or --version was given: help_text holds the text
+      attach;  // files stored verbatim under /attachments (e.g. fabscope-micro JSON)
+  std::vector<std::string> config;  // --config KEY=VALUE: settings fabscope cannot see (-> /config)
+  bool help = false;                // --help or --version was given: help_text holds the text
   std::string help_text;
   suites::TopologySource topology;  // where the fabric's topology comes from (optional)
   bool rank_as_host = false;        // rank i plays the fabric's i-th host (one-machine tests)

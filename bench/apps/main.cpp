@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
                           inv.suite_text,   comm.size(),         inv.overwrite};
         writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
         writer->write_strings("/command_argv", args);
+        if (!inv.config.empty()) writer->write_strings("/config", inv.config);
       }
       for (const auto& path : resume ? std::vector<std::string>{} : inv.attach) {
         std::ifstream in(path);

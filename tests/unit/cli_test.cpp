@@ -272,6 +272,10 @@ TEST(Cli, HostileInputIsAUsageError) {
   EXPECT_EQ(parse({"lat", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].common().options.cm,
             "rdmacm");
   EXPECT_TRUE(parse({"lat", "--overwrite"}).overwrite);
+  EXPECT_EQ(parse({"lat", "--config", "ar=on", "--config", "fw=31.2"}).config,
+            (std::vector<std::string>{"ar=on", "fw=31.2"}));
+  EXPECT_TRUE(contains(usage_error({"lat", "--config", "adaptive"}),
+                       "--config 'adaptive': give KEY=VALUE"));
   std::string big = "benchmarks:\n";
   for (int i = 0; i < 1001; ++i) big += "  - {kind: lat}\n";
   try {
@@ -285,7 +289,8 @@ TEST(Cli, HostileInputIsAUsageError) {
     std::FILE* f = std::fopen(path.c_str(), "w");
     ASSERT_NE(f, nullptr);
     std::fputs(big.c_str(), f);
-    for (int i = 0; i < 20000; ++i) std::fputs("# padding to make the file larger than the limit\n", f);
+    for (int i = 0; i < 20000; ++i)
+      std::fputs("# padding to make the file larger than the limit\n", f);
     std::fclose(f);
   }
   EXPECT_TRUE(contains(usage_error({"run", path}), "at most 256 KiB"));
