@@ -13,6 +13,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/log.hpp"
 
 namespace fabscope::verbs {
@@ -86,24 +87,19 @@ std::vector<int> parse_cpulist(const std::string& text) {
   return cpus;
 }
 
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 // Warns when none of this rank's CPUs is on the NIC's NUMA node: traffic then crosses the
 // inter-socket link and the numbers describe the host, not the fabric.
 void warn_if_far(const std::string& device) {
   int node = -1;
   try {
-    node = std::stoi(read_first_line("/sys/class/infiniband/" + device + "/device/numa_node"));
+    node =
+        std::stoi(core::read_first_line("/sys/class/infiniband/" + device + "/device/numa_node"));
   } catch (const std::exception&) {
     return;
   }
   if (node < 0) return;
-  const auto near = parse_cpulist(read_first_line("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
+  const auto near = parse_cpulist(
+      core::read_first_line("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0 || near.empty()) return;
