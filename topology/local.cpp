@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "core/c_array.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/strings.hpp"
@@ -72,16 +73,14 @@ struct HwlocTopology {
   HwlocTopology& operator=(const HwlocTopology&) = delete;
 };
 
-struct DeviceList {
-  ibv_device** list = nullptr;
+// The same owner type as verbs::DeviceList (bench/verbs, which topology may not use).
+using DeviceList = core::CArray<ibv_device*, ibv_free_device_list>;
+
+DeviceList device_list() {
   int n = 0;
-  DeviceList() : list(ibv_get_device_list(&n)) {}
-  ~DeviceList() {
-    if (list != nullptr) ibv_free_device_list(list);
-  }
-  DeviceList(const DeviceList&) = delete;
-  DeviceList& operator=(const DeviceList&) = delete;
-};
+  ibv_device** list = ibv_get_device_list(&n);
+  return {list, static_cast<std::size_t>(std::max(n, 0))};
+}
 
 struct ContextCloser {
   void operator()(ibv_context* c) const noexcept { ibv_close_device(c); }
@@ -219,10 +218,10 @@ LocalHost discover_local(const LocalOptions& o) {
   }
   // Active MTU from libibverbs (real sysfs only: a fake tree has no devices behind it).
   if (o.use_verbs && o.sysfs_root == "/sys" && !h.nics.empty()) {
-    DeviceList devs;
-    for (int i = 0; i < devs.n; ++i) {
-      const std::string name = ibv_get_device_name(devs.list[i]);
-      std::unique_ptr<ibv_context, ContextCloser> ctx(ibv_open_device(devs.list[i]));
+    const DeviceList devs = device_list();
+    for (ibv_device* dev : devs) {
+      const std::string name = ibv_get_device_name(dev);
+      std::unique_ptr<ibv_context, ContextCloser> ctx(ibv_open_device(dev));
       if (!ctx) {
         h.notes += fmt::format("ibv_open_device({}) failed; ", name);
         continue;

@@ -45,17 +45,6 @@ bool is_ipv4_mapped(const ibv_gid& g) noexcept {
 
 namespace {
 
-struct DeviceList {
-  ibv_device** list = nullptr;
-  int n = 0;
-  DeviceList() { list = ibv_get_device_list(&n); }
-  ~DeviceList() {
-    if (list) ibv_free_device_list(list);
-  }
-  DeviceList(const DeviceList&) = delete;
-  DeviceList& operator=(const DeviceList&) = delete;
-};
-
 const char* state_name(ibv_port_state s) { return ibv_port_state_str(s); }
 
 std::string memlock_hint() {
@@ -112,9 +101,15 @@ void warn_if_far(const std::string& device) {
 
 }  // namespace
 
+DeviceList device_list() {
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  return {list, static_cast<std::size_t>(std::max(n, 0))};
+}
+
 Port open_port(const DeviceOptions& opt, int local_rank) {
-  DeviceList devs;
-  if (devs.list == nullptr || devs.n == 0) {
+  const DeviceList devs = device_list();
+  if (devs.empty()) {
     throw core::Unsupported("no RDMA device found (ibv_get_device_list returned none): this host has no "
                             "InfiniBand/RoCE device or driver; use --transport mpi, or load a driver "
                             "(e.g. rdma_rxe for Soft-RoCE)");
@@ -131,13 +126,14 @@ Port open_port(const DeviceOptions& opt, int local_rank) {
     want.resize(colon);
   }
   std::string names;
-  for (int i = 0; i < devs.n; ++i) names += (i ? ", " : "") + std::string(ibv_get_device_name(devs.list[i]));
-  for (int i = 0; i < devs.n; ++i) {
-    const std::string name = ibv_get_device_name(devs.list[i]);
+  for (std::size_t i = 0; i < devs.size(); ++i)
+    names += (i ? ", " : "") + std::string(ibv_get_device_name(devs[i]));
+  for (ibv_device* d : devs) {
+    const std::string name = ibv_get_device_name(d);
     if (!want.empty() && name != want) continue;
     Port p;
     p.device = name;
-    p.ctx.reset(ibv_open_device(devs.list[i]));
+    p.ctx.reset(ibv_open_device(d));
     if (!p.ctx) fail("ibv_open_device", name, errno);
     ibv_device_attr dattr{};
     if (const int rc = ibv_query_device(p.ctx.get(), &dattr); rc != 0) fail("ibv_query_device", name, rc);

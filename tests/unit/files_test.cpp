@@ -1,4 +1,5 @@
-// core::read_first_line: the one sysfs/procfs line reader.
+// core::read_first_line (the one sysfs/procfs line reader) and core::CArray (the owner of a C
+// library's array, e.g. ibv_get_device_list's).
 #include "core/files.hpp"
 
 #include <gtest/gtest.h>
@@ -8,7 +9,10 @@
 #include <fstream>
 #include <string>
 
+#include "core/c_array.hpp"
+
 namespace fs = std::filesystem;
+using fabscope::core::CArray;
 using fabscope::core::read_first_line;
 
 namespace {
@@ -34,6 +38,13 @@ class TempDir {
   fs::path path_;
 };
 
+int g_freed = 0;
+void count_free(int* p) {
+  ++g_freed;
+  delete[] p;
+}
+using Ints = CArray<int, count_free>;
+
 }  // namespace
 
 TEST(ReadFirstLine, SysfsValueWithoutItsNewline) {
@@ -53,4 +64,33 @@ TEST(ReadFirstLine, MissingOrEmptyFileReadsEmpty) {
   EXPECT_EQ(read_first_line(d.path() / "absent"), "");
   EXPECT_EQ(read_first_line(d.write("empty", "")), "");
   EXPECT_EQ(read_first_line(d.path()), "");  // a directory
+}
+
+TEST(CArray, FreesOnceAndIterates) {
+  g_freed = 0;
+  {
+    Ints a(new int[3]{1, 2, 3}, 3);
+    int sum = 0;
+    for (int v : a) sum += v;
+    EXPECT_EQ(sum, 6);
+    EXPECT_EQ(a.size(), 3U);
+    EXPECT_EQ(a[2], 3);
+    Ints b(std::move(a));
+    EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+    EXPECT_EQ(b.size(), 3U);
+    Ints c;
+    c = std::move(b);
+    EXPECT_EQ(g_freed, 0);
+  }
+  EXPECT_EQ(g_freed, 1);
+}
+
+TEST(CArray, NullBlockIsEmptyAndNotFreed) {
+  g_freed = 0;
+  {
+    const Ints a(nullptr, 5);
+    EXPECT_TRUE(a.empty());
+    EXPECT_EQ(a.begin(), a.end());
+  }
+  EXPECT_EQ(g_freed, 0);
 }
