@@ -522,8 +522,7 @@ double verbs_port_rate_gbps(const Options& opt, int local_rank) {
 std::string verbs_netdev(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
   if (!p.is_roce() || p.gid_index < 0) return "";
-  return core::read_first_line(fmt::format("/sys/class/infiniband/{}/ports/{}/gid_attrs/ndevs/{}",
-                                           p.device, p.port, p.gid_index));
+  return verbs::port_netdev(p);  // the GID's netdev (gid_attrs/ndevs/<gid_index>)
 }
 
 }  // namespace fabscope::transport::flows
