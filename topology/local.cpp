@@ -8,29 +8,20 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <optional>
 #include <type_traits>
 #include <unordered_map>
 
+#include "core/c_array.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/strings.hpp"
 
 namespace fabscope::topology {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::optional<std::string> first_line(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  std::string s;
-  std::getline(in, s);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 template <typename T>
 bool to_num(std::string_view s, T& v, int base = 10) {
@@ -82,16 +73,14 @@ struct HwlocTopology {
   HwlocTopology& operator=(const HwlocTopology&) = delete;
 };
 
-struct DeviceList {
-  ibv_device** list = nullptr;
+// The same owner type as verbs::DeviceList (bench/verbs, which topology may not use).
+using DeviceList = core::CArray<ibv_device*, ibv_free_device_list>;
+
+DeviceList device_list() {
   int n = 0;
-  DeviceList() : list(ibv_get_device_list(&n)) {}
-  ~DeviceList() {
-    if (list != nullptr) ibv_free_device_list(list);
-  }
-  DeviceList(const DeviceList&) = delete;
-  DeviceList& operator=(const DeviceList&) = delete;
-};
+  ibv_device** list = ibv_get_device_list(&n);
+  return {list, static_cast<std::size_t>(std::max(n, 0))};
+}
 
 struct ContextCloser {
   void operator()(ibv_context* c) const noexcept { ibv_close_device(c); }
@@ -191,13 +180,13 @@ LocalHost discover_local(const LocalOptions& o) {
   const fs::path ib = fs::path(o.sysfs_root) / "class" / "infiniband";
   for (const std::string& dev : list_dir(ib)) {
     const fs::path d = ib / dev;
-    const std::uint64_t node_guid = hex_groups(first_line(d / "node_guid").value_or(""));
+    const std::uint64_t node_guid = hex_groups(core::read_first_line(d / "node_guid"));
     std::string pci;
     int numa = -1;
     std::error_code ec;
     const fs::path real = fs::canonical(d / "device", ec);
     if (!ec && looks_like_pci(real.filename().string())) pci = real.filename().string();
-    if (const auto v = first_line(d / "device" / "numa_node")) (void)to_num(*v, numa);
+    (void)to_num(core::read_first_line(d / "device" / "numa_node"), numa);
     const auto net = list_dir(d / "device" / "net");
     if (numa < 0 && osdevs.count(dev) != 0) numa = osdevs[dev].first;
     if (pci.empty() && osdevs.count(dev) != 0) pci = osdevs[dev].second;
@@ -208,20 +197,19 @@ LocalHost discover_local(const LocalOptions& o) {
       const fs::path p = d / "ports" / port;
       n.node_guid = node_guid;
       int state = 0;
-      if (const auto v = first_line(p / "state")) {
-        (void)std::from_chars(v->data(), v->data() + v->size(), state);
-      }
+      const std::string state_text = core::read_first_line(p / "state");
+      (void)std::from_chars(state_text.data(), state_text.data() + state_text.size(), state);
       n.state = state >= 1 && state <= 4 ? static_cast<PortState>(state) : PortState::kUnknown;
-      std::tie(n.rate_gbps, n.width) = parse_sysfs_rate(first_line(p / "rate").value_or(""));
+      std::tie(n.rate_gbps, n.width) = parse_sysfs_rate(core::read_first_line(p / "rate"));
       std::uint32_t lid = 0;
-      if (const auto v = first_line(p / "lid"); v && to_num(*v, lid, 16))
+      if (to_num(core::read_first_line(p / "lid"), lid, 16))
         n.lid = static_cast<std::uint16_t>(lid);
-      n.link_layer = parse_link_layer(first_line(p / "link_layer").value_or(""));
+      n.link_layer = parse_link_layer(core::read_first_line(p / "link_layer"));
       if (n.link_layer == LinkLayer::kInfiniBand) {
-        const std::string gid = first_line(p / "gids" / "0").value_or("");
+        const std::string gid = core::read_first_line(p / "gids" / "0");
         if (gid.size() >= 19) n.port_guid = hex_groups(gid.substr(gid.size() - 19));
       }
-      n.netdev = first_line(p / "gid_attrs" / "ndevs" / "0").value_or("");
+      n.netdev = core::read_first_line(p / "gid_attrs" / "ndevs" / "0");
       if (n.netdev.empty() && !net.empty()) n.netdev = net.front();
       n.numa_node = numa;
       n.pci_address = pci;
@@ -230,10 +218,10 @@ LocalHost discover_local(const LocalOptions& o) {
   }
   // Active MTU from libibverbs (real sysfs only: a fake tree has no devices behind it).
   if (o.use_verbs && o.sysfs_root == "/sys" && !h.nics.empty()) {
-    DeviceList devs;
-    for (int i = 0; i < devs.n; ++i) {
-      const std::string name = ibv_get_device_name(devs.list[i]);
-      std::unique_ptr<ibv_context, ContextCloser> ctx(ibv_open_device(devs.list[i]));
+    const DeviceList devs = device_list();
+    for (ibv_device* dev : devs) {
+      const std::string name = ibv_get_device_name(dev);
+      std::unique_ptr<ibv_context, ContextCloser> ctx(ibv_open_device(dev));
       if (!ctx) {
         h.notes += fmt::format("ibv_open_device({}) failed; ", name);
         continue;

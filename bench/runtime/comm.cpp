@@ -39,6 +39,42 @@ int as_count(std::size_t bytes) {
   return static_cast<int>(bytes);
 }
 
+MPI_Datatype mpi_type(DataType t) {
+  switch (t) {
+    case DataType::kInt32:
+      return MPI_INT32_T;
+    case DataType::kInt64:
+      return MPI_INT64_T;
+    case DataType::kDouble:
+      return MPI_DOUBLE;
+    case DataType::kFloat:
+      break;
+  }
+  return MPI_FLOAT;
+}
+
+MPI_Op mpi_op(Reduction op) {
+  switch (op) {
+    case Reduction::kProd:
+      return MPI_PROD;
+    case Reduction::kMin:
+      return MPI_MIN;
+    case Reduction::kMax:
+      return MPI_MAX;
+    case Reduction::kSum:
+      break;
+  }
+  return MPI_SUM;
+}
+
+int as_elements(std::size_t count) {
+  if (count > static_cast<std::size_t>(INT_MAX)) {
+    throw core::UsageError(
+        fmt::format("a collective of {} elements is above MPI's int count", count));
+  }
+  return static_cast<int>(count);
+}
+
 // Completes a non-blocking operation without holding the CPU: test, then sleep. With a limit
 // (seconds, > 0) it throws core::Timeout once that long has passed; a collective cannot be
 // cancelled, so the caller must then end the job.
@@ -107,7 +143,10 @@ struct Comm::Impl {
   ~Impl() {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (owned && !finalized) MPI_Comm_free(&comm);
+    // Never throws: the communicator has MPI_ERRORS_RETURN, so a failed free comes back as a code.
+    if (owned && !finalized && MPI_Comm_free(&comm) != MPI_SUCCESS) {
+      core::log::warn("MPI_Comm_free failed on a split communicator");
+    }
   }
 };
 
@@ -333,6 +372,154 @@ std::optional<Comm> Comm::split(int color, int key) const {
   MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN);
   return Comm(std::move(impl));
 }
+
+Comm Comm::split_shared(int key) const {
+  MPI_Comm sub = MPI_COMM_NULL;
+  check(MPI_Comm_split_type(impl_->comm, MPI_COMM_TYPE_SHARED, key, MPI_INFO_NULL, &sub),
+        "MPI_Comm_split_type");
+  auto impl = std::make_unique<Impl>();
+  impl->comm = sub;
+  impl->owned = true;
+  MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN);
+  return Comm(std::move(impl));
+}
+
+void Comm::barrier() const { check(MPI_Barrier(impl_->comm), "MPI_Barrier"); }
+
+void Comm::allreduce(const void* send, void* recv, std::size_t count, DataType type,
+                     Reduction op) const {
+  check(MPI_Allreduce(send, recv, as_elements(count), mpi_type(type), mpi_op(op), impl_->comm),
+        "MPI_Allreduce");
+}
+
+void Comm::reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                  int root) const {
+  check(MPI_Reduce(send, recv, as_elements(count), mpi_type(type), mpi_op(op), root, impl_->comm),
+        "MPI_Reduce");
+}
+
+void Comm::allgather(const void* send, void* recv, std::size_t count, DataType type) const {
+  const int n = as_elements(count);
+  check(MPI_Allgather(send, n, mpi_type(type), recv, n, mpi_type(type), impl_->comm),
+        "MPI_Allgather");
+}
+
+void Comm::reduce_scatter_block(const void* send, void* recv, std::size_t count, DataType type,
+                                Reduction op) const {
+  check(MPI_Reduce_scatter_block(send, recv, as_elements(count), mpi_type(type), mpi_op(op),
+                                 impl_->comm),
+        "MPI_Reduce_scatter_block");
+}
+
+void Comm::alltoall(const void* send, void* recv, std::size_t count, DataType type) const {
+  const int n = as_elements(count);
+  check(MPI_Alltoall(send, n, mpi_type(type), recv, n, mpi_type(type), impl_->comm),
+        "MPI_Alltoall");
+}
+
+void Comm::bcast(void* buf, std::size_t count, DataType type, int root) const {
+  check(MPI_Bcast(buf, as_elements(count), mpi_type(type), root, impl_->comm), "MPI_Bcast");
+}
+
+struct Collective::Impl {
+  CollectiveSpec::Kind kind{};
+  bool nonblocking = false;
+  const void* send = nullptr;
+  void* recv = nullptr;
+  int count = 0;
+  int root = 0;
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  MPI_Op op = MPI_OP_NULL;
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Request req = MPI_REQUEST_NULL;
+};
+
+Collective Comm::prepare(const CollectiveSpec& spec) const {
+  auto impl = std::make_unique<Collective::Impl>();
+  impl->kind = spec.kind;
+  impl->nonblocking = spec.nonblocking;
+  impl->send = spec.send;
+  impl->recv = spec.recv;
+  impl->count = as_elements(spec.count);
+  impl->root = spec.root;
+  impl->type = mpi_type(spec.type);
+  impl->op = mpi_op(spec.op);
+  impl->comm = impl_->comm;
+  return Collective(std::move(impl));
+}
+
+Collective::Collective(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Collective::Collective(Collective&&) noexcept = default;
+Collective& Collective::operator=(Collective&&) noexcept = default;
+Collective::~Collective() {
+  // A pending collective may not be freed (MPI 4.0, 3.7.3): left to MPI; only reached when an
+  // error is already ending the job.
+  if (impl_ && impl_->req != MPI_REQUEST_NULL)
+    core::log::warn("a collective was abandoned before it completed");
+}
+
+void Collective::run() {
+  if (impl_->nonblocking) {
+    start();
+    wait();
+    return;
+  }
+  Impl& c = *impl_;
+  using Kind = CollectiveSpec::Kind;
+  switch (c.kind) {
+    case Kind::kAllreduce:
+      check(MPI_Allreduce(c.send, c.recv, c.count, c.type, c.op, c.comm), "MPI_Allreduce");
+      return;
+    case Kind::kAllgather:
+      check(MPI_Allgather(c.send, c.count, c.type, c.recv, c.count, c.type, c.comm),
+            "MPI_Allgather");
+      return;
+    case Kind::kReduceScatterBlock:
+      check(MPI_Reduce_scatter_block(c.send, c.recv, c.count, c.type, c.op, c.comm),
+            "MPI_Reduce_scatter_block");
+      return;
+    case Kind::kAlltoall:
+      check(MPI_Alltoall(c.send, c.count, c.type, c.recv, c.count, c.type, c.comm), "MPI_Alltoall");
+      return;
+    case Kind::kBcast:
+      check(MPI_Bcast(c.recv, c.count, c.type, c.root, c.comm), "MPI_Bcast");
+      return;
+    case Kind::kBarrier:
+      check(MPI_Barrier(c.comm), "MPI_Barrier");
+      return;
+  }
+}
+
+void Collective::start() {
+  Impl& c = *impl_;
+  using Kind = CollectiveSpec::Kind;
+  switch (c.kind) {
+    case Kind::kAllreduce:
+      check(MPI_Iallreduce(c.send, c.recv, c.count, c.type, c.op, c.comm, &c.req),
+            "MPI_Iallreduce");
+      return;
+    case Kind::kAllgather:
+      check(MPI_Iallgather(c.send, c.count, c.type, c.recv, c.count, c.type, c.comm, &c.req),
+            "MPI_Iallgather");
+      return;
+    case Kind::kReduceScatterBlock:
+      check(MPI_Ireduce_scatter_block(c.send, c.recv, c.count, c.type, c.op, c.comm, &c.req),
+            "MPI_Ireduce_scatter_block");
+      return;
+    case Kind::kAlltoall:
+      check(MPI_Ialltoall(c.send, c.count, c.type, c.recv, c.count, c.type, c.comm, &c.req),
+            "MPI_Ialltoall");
+      return;
+    case Kind::kBcast:
+      check(MPI_Ibcast(c.recv, c.count, c.type, c.root, c.comm, &c.req), "MPI_Ibcast");
+      return;
+    case Kind::kBarrier:
+      check(MPI_Ibarrier(c.comm, &c.req), "MPI_Ibarrier");
+      return;
+  }
+}
+
+void Collective::wait() { check(MPI_Wait(&impl_->req, MPI_STATUS_IGNORE), "MPI_Wait"); }
 
 void Comm::allreduce_sum(const double* in, double* out, int count, const Deadline& d) const {
   check(MPI_Iallreduce(in, out, count, MPI_DOUBLE, MPI_SUM, impl_->comm, &impl_->reqs[0]), "MPI_Iallreduce");

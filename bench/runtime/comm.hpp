@@ -1,5 +1,5 @@
 // The MPI session and communicator, behind an interface that does not expose mpi.h: only this
-// module (and the collective suite) talks to MPI directly.
+// module talks to MPI directly.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +23,41 @@ struct Deadline {
 };
 
 class PendingBarrier;
+class Collective;
+
+// Element types and reductions of the typed collectives; comm.cpp maps them to MPI's handles.
+enum class DataType : std::uint8_t { kInt32, kInt64, kFloat, kDouble };
+enum class Reduction : std::uint8_t { kSum, kProd, kMin, kMax };
+[[nodiscard]] constexpr std::size_t size_of(DataType t) noexcept {
+  return t == DataType::kInt64 || t == DataType::kDouble ? 8 : 4;
+}
+
+// One collective operation with everything resolved once (communicator, MPI datatype and op,
+// counts), so a timed loop calls only Collective::run(). Counts are in elements:
+//   kAllreduce           `count` elements from `send` reduced into `recv` on every rank
+//   kAllgather           `count` elements per rank; `recv` holds size() * count
+//   kReduceScatterBlock  `send` holds size() * count; rank i receives block i (count) in `recv`
+//   kAlltoall            `count` elements per peer in both buffers (size() * count each)
+//   kBcast               `count` elements of `recv`, from `root`
+//   kBarrier             no buffers
+struct CollectiveSpec {
+  enum class Kind : std::uint8_t {
+    kAllreduce,
+    kAllgather,
+    kReduceScatterBlock,
+    kAlltoall,
+    kBcast,
+    kBarrier
+  };
+  Kind kind = Kind::kBarrier;
+  const void* send = nullptr;
+  void* recv = nullptr;
+  std::size_t count = 0;
+  DataType type = DataType::kFloat;
+  Reduction op = Reduction::kSum;
+  int root = 0;
+  bool nonblocking = false;  // run() = MPI_I<op> + MPI_Wait instead of the blocking call
+};
 
 // MPI_Init_thread / MPI_Finalize. One per process, created first in main().
 class Session {
@@ -87,6 +122,26 @@ class Comm {
   // The ranks that pass the same `color` (>= 0), ordered by `key`, as a communicator of their own
   // (MPI_Comm_split); nullopt where color < 0. Collective over this Comm.
   [[nodiscard]] std::optional<Comm> split(int color, int key) const;
+  // The ranks of this Comm that share memory with this one (its node), ordered by `key`
+  // (MPI_Comm_split_type, MPI_COMM_TYPE_SHARED). Collective over this Comm. A Comm made by split()
+  // or split_shared() frees its communicator when destroyed (never throws).
+  [[nodiscard]] Comm split_shared(int key) const;
+
+  // Blocking typed collectives over raw buffers (counts in elements, as in CollectiveSpec), for
+  // benchmarks and their setup: they hold the CPU like the MPI call does. MPI errors end the job.
+  void barrier() const;
+  void allreduce(const void* send, void* recv, std::size_t count, DataType type,
+                 Reduction op) const;
+  // Only `root` receives (its `recv` holds `count` elements; other ranks may pass nullptr).
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+              int root) const;
+  void allgather(const void* send, void* recv, std::size_t count, DataType type) const;
+  void reduce_scatter_block(const void* send, void* recv, std::size_t count, DataType type,
+                            Reduction op) const;
+  void alltoall(const void* send, void* recv, std::size_t count, DataType type) const;
+  void bcast(void* buf, std::size_t count, DataType type, int root) const;
+  // A collective ready to run many times on this Comm (which must outlive it).
+  [[nodiscard]] Collective prepare(const CollectiveSpec& spec) const;
   // Sum of `count` doubles over every rank of this Comm into `out` on every rank: a timed
   // operation (MPI_Iallreduce polled without sleeping), throws core::Timeout when `d` gives up.
   void allreduce_sum(const double* in, double* out, int count, const Deadline& d = {}) const;
@@ -105,6 +160,26 @@ class Comm {
   int rank_ = 0;
   int size_ = 1;
   friend class Requests;
+};
+
+// A prepared collective (Comm::prepare): run() allocates nothing and dispatches with one switch,
+// so it can sit inside a timed loop. run() is the blocking call, or for a non-blocking spec
+// start() then wait(); start() (MPI_I<op>) and wait() (MPI_Wait) let a caller overlap work.
+// Move-only; one operation in flight at a time.
+class Collective {
+ public:
+  ~Collective();
+  Collective(Collective&&) noexcept;
+  Collective& operator=(Collective&&) noexcept;
+  void run();
+  void start();
+  void wait();
+
+ private:
+  friend class Comm;
+  struct Impl;
+  explicit Collective(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // A barrier every rank enters now and that completes once all have (MPI_Ibarrier): a rank that

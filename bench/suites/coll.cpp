@@ -1,9 +1,9 @@
 // coll: how collectives scale with node count and message size.
 //
-// Groups: nodes are found with MPI_Comm_split_type(SHARED) (or, with node_per_rank, every rank is
+// Groups: nodes are found with Comm::split_shared() (or, with node_per_rank, every rank is
 // a node) and ordered by their lowest world rank; group g holds the first g nodes (g = 2, 4, 8,
 // ... and N), ranks_per_node ranks of each. Ranks outside the group wait without spinning.
-// One sample = one iteration: MPI_Barrier on the group, then the collective, timed on every rank;
+// One sample = one iteration: a barrier on the group, then the collective, timed on every rank;
 // the sample is the maximum of that iteration's time over the group's ranks.
 // Sizes follow nccl-tests: `size` is the per-rank buffer of allreduce and bcast, the total
 // (gathered) output of allgather, the total input of reduce_scatter, and the whole per-rank
@@ -15,8 +15,6 @@
 //   scaling_efficiency = busbw_gbps(group) / busbw_gbps(2-node group), same size
 // --check fills inputs with known per-rank patterns, runs one more (untimed) collective and
 // counts wrong elements on every rank; any error marks that (group, size) failed.
-#include <mpi.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -48,30 +46,21 @@ struct NodeLayout {
 };
 
 NodeLayout find_nodes(bool node_per_rank) {
-  int rank = 0, size = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  int mine[2] = {rank, 0};  // node index, local rank
+  const runtime::Comm world = runtime::Comm::world();
+  const int rank = world.rank(), size = world.size();
+  std::int32_t mine[2] = {rank, 0};  // node index, local rank
   if (!node_per_rank) {
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
-    int local = 0;
-    MPI_Comm_rank(node, &local);
+    const runtime::Comm node = world.split_shared(rank);
+    const int local = node.rank();
     // Node index = rank of the node's leader among leaders (leaders ordered by world rank).
-    MPI_Comm leaders;
-    MPI_Comm_split(MPI_COMM_WORLD, local == 0 ? 0 : MPI_UNDEFINED, rank, &leaders);
-    int index = 0;
-    if (leaders != MPI_COMM_NULL) {
-      MPI_Comm_rank(leaders, &index);
-      MPI_Comm_free(&leaders);
-    }
-    MPI_Bcast(&index, 1, MPI_INT, 0, node);
-    MPI_Comm_free(&node);
+    std::int32_t index = 0;
+    if (const auto leaders = world.split(local == 0 ? 0 : -1, rank)) index = leaders->rank();
+    node.bcast(&index, 1, runtime::DataType::kInt32, 0);
     mine[0] = index;
     mine[1] = local;
   }
-  std::vector<int> all(2 * static_cast<std::size_t>(size));
-  MPI_Allgather(mine, 2, MPI_INT, all.data(), 2, MPI_INT, MPI_COMM_WORLD);
+  std::vector<std::int32_t> all(2 * static_cast<std::size_t>(size));
+  world.allgather(mine, all.data(), 2, runtime::DataType::kInt32);
   NodeLayout out;
   for (int r = 0; r < size; ++r) {
     out.node_of_rank.push_back(all[2 * static_cast<std::size_t>(r)]);
@@ -88,22 +77,20 @@ std::vector<int> group_node_counts(int n_nodes) {
   return g;
 }
 
-MPI_Datatype mpi_type(const std::string& dtype) {
-  if (dtype == "int32") return MPI_INT32_T;
-  if (dtype == "int64") return MPI_INT64_T;
-  if (dtype == "double") return MPI_DOUBLE;
-  return MPI_FLOAT;
+runtime::DataType data_type(const std::string& dtype) {
+  if (dtype == "int32") return runtime::DataType::kInt32;
+  if (dtype == "int64") return runtime::DataType::kInt64;
+  if (dtype == "double") return runtime::DataType::kDouble;
+  return runtime::DataType::kFloat;
 }
 
-std::size_t type_bytes(const std::string& dtype) {
-  return dtype == "int64" || dtype == "double" ? 8 : 4;
-}
+std::size_t type_bytes(const std::string& dtype) { return runtime::size_of(data_type(dtype)); }
 
-MPI_Op mpi_op(const std::string& op) {
-  if (op == "prod") return MPI_PROD;
-  if (op == "min") return MPI_MIN;
-  if (op == "max") return MPI_MAX;
-  return MPI_SUM;
+runtime::Reduction reduction(const std::string& op) {
+  if (op == "prod") return runtime::Reduction::kProd;
+  if (op == "min") return runtime::Reduction::kMin;
+  if (op == "max") return runtime::Reduction::kMax;
+  return runtime::Reduction::kSum;
 }
 
 double busbw_factor(const std::string& op, int n) {
@@ -193,39 +180,52 @@ std::int64_t mismatches(const std::string& dtype, const void* buf, std::size_t c
 
 class Runner {
  public:
-  Runner(const CollParams& p, MPI_Comm comm, void* sbuf, void* rbuf)
-      : p_(p), comm_(comm), sbuf_(sbuf), rbuf_(rbuf), type_(mpi_type(p.dtype)), op_(mpi_op(p.op)) {
-    MPI_Comm_rank(comm, &rank_);
-    MPI_Comm_size(comm, &n_);
-  }
+  Runner(const CollParams& p, const runtime::Comm& comm, void* sbuf, void* rbuf)
+      : p_(p),
+        comm_(comm),
+        sbuf_(sbuf),
+        rbuf_(rbuf),
+        type_(data_type(p.dtype)),
+        op_(reduction(p.op)),
+        rank_(comm.rank()),
+        n_(comm.size()) {}
 
-  // One collective; non-blocking forms are started and waited for at once.
-  void once(const std::string& op, const Shape& s) {
-    MPI_Request req = MPI_REQUEST_NULL;
-    const bool nb = p_.nonblocking;
-    const auto sc = static_cast<int>(s.send_count), rc = static_cast<int>(s.recv_count), bc = static_cast<int>(s.block);
+  // One collective of `op` on these buffers, resolved once; a non-blocking form is started and
+  // waited for at once by each run().
+  runtime::Collective prepare(const std::string& op, const Shape& s) const {
+    using Kind = runtime::CollectiveSpec::Kind;
+    runtime::CollectiveSpec c{.kind = Kind::kBarrier,
+                              .send = sbuf_,
+                              .recv = rbuf_,
+                              .count = s.send_count,
+                              .type = type_,
+                              .op = op_,
+                              .root = 0,
+                              .nonblocking = p_.nonblocking};
     if (op == "allreduce") {
-      nb ? MPI_Iallreduce(sbuf_, rbuf_, sc, type_, op_, comm_, &req) : MPI_Allreduce(sbuf_, rbuf_, sc, type_, op_, comm_);
+      c.kind = Kind::kAllreduce;
     } else if (op == "allgather") {
-      nb ? MPI_Iallgather(sbuf_, bc, type_, rbuf_, bc, type_, comm_, &req) : MPI_Allgather(sbuf_, bc, type_, rbuf_, bc, type_, comm_);
+      c.kind = Kind::kAllgather;
+      c.count = s.block;
     } else if (op == "reduce_scatter") {
-      nb ? MPI_Ireduce_scatter_block(sbuf_, rbuf_, rc, type_, op_, comm_, &req) : MPI_Reduce_scatter_block(sbuf_, rbuf_, rc, type_, op_, comm_);
+      c.kind = Kind::kReduceScatterBlock;
+      c.count = s.recv_count;
     } else if (op == "alltoall") {
-      nb ? MPI_Ialltoall(sbuf_, bc, type_, rbuf_, bc, type_, comm_, &req) : MPI_Alltoall(sbuf_, bc, type_, rbuf_, bc, type_, comm_);
+      c.kind = Kind::kAlltoall;
+      c.count = s.block;
     } else if (op == "bcast") {
-      nb ? MPI_Ibcast(rbuf_, sc, type_, 0, comm_, &req) : MPI_Bcast(rbuf_, sc, type_, 0, comm_);
-    } else {
-      nb ? MPI_Ibarrier(comm_, &req) : MPI_Barrier(comm_);
+      c.kind = Kind::kBcast;
     }
-    if (nb) MPI_Wait(&req, MPI_STATUS_IGNORE);
+    return comm_.prepare(c);
   }
 
   // Timed samples (ns) on every rank: barrier, collective.
   void time(const std::string& op, const Shape& s, std::span<double> out) {
+    runtime::Collective coll = prepare(op, s);
     for (int i = 0; i < p_.warmup + static_cast<int>(out.size()); ++i) {
-      MPI_Barrier(comm_);
+      comm_.barrier();
       const std::int64_t t0 = core::now_ns();
-      once(op, s);
+      coll.run();
       const std::int64_t t1 = core::now_ns();
       if (i >= p_.warmup) out[static_cast<std::size_t>(i - p_.warmup)] = static_cast<double>(t1 - t0);
     }
@@ -245,7 +245,7 @@ class Runner {
       const bool product = p_.op == "prod" && op != "allgather";  // products stay exact with 1s and 2s
       fill(dt, sbuf_, s.send_count, [&](std::size_t k) { return product ? prod_pattern(r, k, n) : pattern(r, k); });
     }
-    once(op, s);
+    prepare(op, s).run();
     if (rank_ == p_.test_corrupt_rank && s.recv_count > 0) fill(dt, rbuf_, 1, [](std::size_t) { return 12345.0; });
     if (op == "allreduce") {
       return mismatches(dt, rbuf_, s.recv_count, [&](std::size_t k) { return reduce_expected(p_.op, n, k); });
@@ -264,11 +264,11 @@ class Runner {
 
  private:
   const CollParams& p_;
-  MPI_Comm comm_;
+  const runtime::Comm& comm_;
   void* sbuf_;
   void* rbuf_;
-  MPI_Datatype type_;
-  MPI_Op op_;
+  runtime::DataType type_;
+  runtime::Reduction op_;
   int rank_ = 0, n_ = 1;
 };
 
@@ -287,7 +287,7 @@ std::size_t mem_available_bytes() {
 struct Group {
   int nodes = 0;
   std::vector<int> ranks;  // world ranks, ascending
-  MPI_Comm comm = MPI_COMM_NULL;
+  std::optional<runtime::Comm> comm;  // members only; freed with the group
   bool member = false;
 };
 
@@ -315,7 +315,7 @@ void run_coll(Context& ctx, const CollParams& p) {
       if (layout.node_of_rank[ur] < g && layout.local_rank[ur] < p.ranks_per_node) grp.ranks.push_back(r);
     }
     grp.member = std::find(grp.ranks.begin(), grp.ranks.end(), me) != grp.ranks.end();
-    MPI_Comm_split(MPI_COMM_WORLD, grp.member ? 0 : MPI_UNDEFINED, me, &grp.comm);
+    grp.comm = ctx.comm.split(grp.member ? 0 : -1, me);
     groups.push_back(std::move(grp));
   }
   const std::size_t tb = type_bytes(p.dtype);
@@ -355,8 +355,10 @@ void run_coll(Context& ctx, const CollParams& p) {
                                                            layout.node_of_rank[static_cast<std::size_t>(me)]));
     const std::size_t avail = mem_available_bytes();
     if (avail > 0) cap = std::min(cap, avail / (3 * 2 * std::max<std::size_t>(local, 1)));  // two buffers
-    unsigned long long c = cap, all_min = 0;
-    MPI_Allreduce(&c, &all_min, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    const auto c = static_cast<std::int64_t>(
+        std::min<std::size_t>(cap, std::numeric_limits<std::int64_t>::max()));
+    std::int64_t all_min = 0;
+    ctx.comm.allreduce(&c, &all_min, 1, runtime::DataType::kInt64, runtime::Reduction::kMin);
     cap = static_cast<std::size_t>(all_min);
   }
   std::size_t max_bytes = 0;
@@ -381,16 +383,18 @@ void run_coll(Context& ctx, const CollParams& p) {
       const Group& grp = groups[g];
       const std::size_t n = grp.ranks.size();
       if (grp.member) {
-        Runner runner(p, grp.comm, sbuf.data(), rbuf.data());
+        Runner runner(p, *grp.comm, sbuf.data(), rbuf.data());
         for (std::size_t s = 0; s < ns; ++s) {
           const Shape sh = shape_of(op, sizes[s], tb, n);
           const std::size_t need = std::max({sh.send_count, sh.recv_count}) * tb;
           if (!barrier && (sh.bytes == 0 || need > max_bytes)) continue;  // same verdict on every member
           std::fill(mine.begin(), mine.end(), kNaN);
           runner.time(op, sh, mine);
-          MPI_Reduce(mine.data(), maxed.data(), static_cast<int>(iters), MPI_DOUBLE, MPI_MAX, 0, grp.comm);
+          grp.comm->reduce(mine.data(), maxed.data(), iters, runtime::DataType::kDouble,
+                           runtime::Reduction::kMax, 0);
           std::int64_t bad = p.check ? runner.check(op, sh) : 0, total_bad = 0;
-          MPI_Reduce(&bad, &total_bad, 1, MPI_INT64_T, MPI_SUM, 0, grp.comm);
+          grp.comm->reduce(&bad, &total_bad, 1, runtime::DataType::kInt64, runtime::Reduction::kSum,
+                           0);
           if (me == 0) {
             const std::size_t cell = g * ns + s;
             std::copy(maxed.begin(), maxed.end(), samples.begin() + static_cast<std::ptrdiff_t>(cell * iters));
@@ -450,8 +454,7 @@ void run_coll(Context& ctx, const CollParams& p) {
     ctx.out->set_attr(base + "/status", std::string(io::schema::attr::kStatusNames), "not_run,ok,failed");
     if (p.check) ctx.out->write_ints(base + "/check_errors", errors, {n_groups, ns}, "elements");
   }
-  for (auto& grp : groups)
-    if (grp.comm != MPI_COMM_NULL) MPI_Comm_free(&grp.comm);
+  groups.clear();  // frees the group communicators (an exception frees them too)
   ctx.comm.quiet_barrier();
   if (ctx.out) ctx.out->end_run(run);
 }

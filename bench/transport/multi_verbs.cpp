@@ -17,12 +17,12 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
-#include <fstream>
 #include <thread>
 #include <tuple>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "runtime/comm.hpp"
 #include "transport/multi_impl.hpp"
 #include "transport/verbs_port.hpp"
@@ -51,13 +51,6 @@ int mtu_enum(int bytes) {
     default:
       return 0;
   }
-}
-
-std::string read_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
 }
 
 struct Conn {
@@ -517,8 +510,8 @@ std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSp
 
 double verbs_port_rate_gbps(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
-  const std::string text =
-      read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/rate", p.device, p.port));
+  const std::string text = core::read_first_line(
+      fmt::format("/sys/class/infiniband/{}/ports/{}/rate", p.device, p.port));
   try {
     return std::stod(text);  // "100 Gb/sec (4X EDR)"
   } catch (const std::exception&) {
@@ -529,8 +522,7 @@ double verbs_port_rate_gbps(const Options& opt, int local_rank) {
 std::string verbs_netdev(const Options& opt, int local_rank) {
   const verbs::Port& p = shared_port(opt, local_rank);
   if (!p.is_roce() || p.gid_index < 0) return "";
-  return read_line(fmt::format("/sys/class/infiniband/{}/ports/{}/gid_attrs/ndevs/{}", p.device,
-                               p.port, p.gid_index));
+  return verbs::port_netdev(p);  // the GID's netdev (gid_attrs/ndevs/<gid_index>)
 }
 
 }  // namespace fabscope::transport::flows

@@ -12,10 +12,10 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/log.hpp"
 
 namespace fabscope::verbs {
@@ -32,14 +32,6 @@ struct PrivateData {
 };
 static_assert(sizeof(PrivateData) <= 56);
 constexpr std::uint32_t kMagic = 0x4d435346;  // "FSCM"
-
-std::string read_line(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
-  return line;
-}
 
 struct IfAddrsDeleter {
   void operator()(ifaddrs* p) const noexcept { freeifaddrs(p); }
@@ -135,8 +127,8 @@ std::string port_netdev(const Port& port, const std::string& sysfs) {
   const fs::path dev = fs::path(sysfs) / port.device;
   if (port.is_roce()) {
     // The GID table entry names its netdev (sysfs-class-infiniband: gid_attrs/ndevs/<index>).
-    return read_line(dev / "ports" / std::to_string(port.port) / "gid_attrs" / "ndevs" /
-                     std::to_string(std::max(port.gid_index, 0)));
+    return core::read_first_line(dev / "ports" / std::to_string(port.port) / "gid_attrs" / "ndevs" /
+                                 std::to_string(std::max(port.gid_index, 0)));
   }
   // InfiniBand: the IPoIB interfaces of the HCA; dev_port (or, on old kernels, dev_id) says the
   // port.
@@ -147,8 +139,8 @@ std::string port_netdev(const Port& port, const std::string& sysfs) {
     std::string name = e.path().filename().string();
     ++count;
     only = name;
-    std::string dev_port = read_line(e.path() / "dev_port");
-    if (dev_port.empty()) dev_port = read_line(e.path() / "dev_id");
+    std::string dev_port = core::read_first_line(e.path() / "dev_port");
+    if (dev_port.empty()) dev_port = core::read_first_line(e.path() / "dev_id");
     try {
       if (!dev_port.empty() && std::stoi(dev_port, nullptr, 0) == port.port - 1) return name;
     } catch (const std::exception&) {

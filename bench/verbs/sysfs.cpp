@@ -4,20 +4,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
+
+#include "core/files.hpp"
 
 namespace fabscope::verbs {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_line(const fs::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
-  return line;
-}
 
 // sysfs state reads "4: ACTIVE"; keep the name.
 std::string after_colon(const std::string& s) {
@@ -42,11 +35,11 @@ std::vector<PortInfo> scan_ports(const std::string& root) {
       } catch (const std::exception&) {
         continue;
       }
-      p.fw_ver = read_line(dev.path() / "fw_ver");
-      p.node_guid = read_line(dev.path() / "node_guid");
-      p.link_layer = read_line(port.path() / "link_layer");
-      p.state = after_colon(read_line(port.path() / "state"));
-      p.rate = read_line(port.path() / "rate");
+      p.fw_ver = core::read_first_line(dev.path() / "fw_ver");
+      p.node_guid = core::read_first_line(dev.path() / "node_guid");
+      p.link_layer = core::read_first_line(port.path() / "link_layer");
+      p.state = after_colon(core::read_first_line(port.path() / "state"));
+      p.rate = core::read_first_line(port.path() / "rate");
       out.push_back(std::move(p));
     }
   }

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/log.hpp"
 
 namespace fabscope::verbs {
@@ -43,17 +44,6 @@ bool is_ipv4_mapped(const ibv_gid& g) noexcept {
 }
 
 namespace {
-
-struct DeviceList {
-  ibv_device** list = nullptr;
-  int n = 0;
-  DeviceList() { list = ibv_get_device_list(&n); }
-  ~DeviceList() {
-    if (list) ibv_free_device_list(list);
-  }
-  DeviceList(const DeviceList&) = delete;
-  DeviceList& operator=(const DeviceList&) = delete;
-};
 
 const char* state_name(ibv_port_state s) { return ibv_port_state_str(s); }
 
@@ -86,24 +76,19 @@ std::vector<int> parse_cpulist(const std::string& text) {
   return cpus;
 }
 
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 // Warns when none of this rank's CPUs is on the NIC's NUMA node: traffic then crosses the
 // inter-socket link and the numbers describe the host, not the fabric.
 void warn_if_far(const std::string& device) {
   int node = -1;
   try {
-    node = std::stoi(read_first_line("/sys/class/infiniband/" + device + "/device/numa_node"));
+    node =
+        std::stoi(core::read_first_line("/sys/class/infiniband/" + device + "/device/numa_node"));
   } catch (const std::exception&) {
     return;
   }
   if (node < 0) return;
-  const auto near = parse_cpulist(read_first_line("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
+  const auto near = parse_cpulist(
+      core::read_first_line("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist"));
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0 || near.empty()) return;
@@ -116,9 +101,15 @@ void warn_if_far(const std::string& device) {
 
 }  // namespace
 
+DeviceList device_list() {
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  return {list, static_cast<std::size_t>(std::max(n, 0))};
+}
+
 Port open_port(const DeviceOptions& opt, int local_rank) {
-  DeviceList devs;
-  if (devs.list == nullptr || devs.n == 0) {
+  const DeviceList devs = device_list();
+  if (devs.empty()) {
     throw core::Unsupported("no RDMA device found (ibv_get_device_list returned none): this host has no "
                             "InfiniBand/RoCE device or driver; use --transport mpi, or load a driver "
                             "(e.g. rdma_rxe for Soft-RoCE)");
@@ -135,13 +126,14 @@ Port open_port(const DeviceOptions& opt, int local_rank) {
     want.resize(colon);
   }
   std::string names;
-  for (int i = 0; i < devs.n; ++i) names += (i ? ", " : "") + std::string(ibv_get_device_name(devs.list[i]));
-  for (int i = 0; i < devs.n; ++i) {
-    const std::string name = ibv_get_device_name(devs.list[i]);
+  for (std::size_t i = 0; i < devs.size(); ++i)
+    names += (i ? ", " : "") + std::string(ibv_get_device_name(devs[i]));
+  for (ibv_device* d : devs) {
+    const std::string name = ibv_get_device_name(d);
     if (!want.empty() && name != want) continue;
     Port p;
     p.device = name;
-    p.ctx.reset(ibv_open_device(devs.list[i]));
+    p.ctx.reset(ibv_open_device(d));
     if (!p.ctx) fail("ibv_open_device", name, errno);
     ibv_device_attr dattr{};
     if (const int rc = ibv_query_device(p.ctx.get(), &dattr); rc != 0) fail("ibv_query_device", name, rc);

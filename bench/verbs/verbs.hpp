@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/c_array.hpp"
+
 namespace fabscope::verbs {
 
 // "<verb> on DEV:PORT[ qpn 0x..]: <strerror> (errno N)[; hint]" as a core::Error (exit 1).
@@ -27,6 +29,12 @@ using MrPtr = std::unique_ptr<ibv_mr, Destroyer<ibv_mr, ibv_dereg_mr>>;
 using CqPtr = std::unique_ptr<ibv_cq, Destroyer<ibv_cq, ibv_destroy_cq>>;
 using QpPtr = std::unique_ptr<ibv_qp, Destroyer<ibv_qp, ibv_destroy_qp>>;
 using ChannelPtr = std::unique_ptr<ibv_comp_channel, Destroyer<ibv_comp_channel, ibv_destroy_comp_channel>>;
+
+// The RDMA devices libibverbs sees, freed with ibv_free_device_list(3) (after which a device that
+// was not opened must not be used).
+using DeviceList = core::CArray<ibv_device*, ibv_free_device_list>;
+// ibv_get_device_list(3); empty when there is no device or the call fails.
+[[nodiscard]] DeviceList device_list();
 
 // What the user asked for (typed; only apps/ reads the command line).
 struct DeviceOptions {
