@@ -156,6 +156,28 @@ TEST(Ibnetdiscover, BrokenDumpsNameTheLine) {
                      {"/nonexistent/cache", "ibnd_load_fabric"});
 }
 
+TEST(Ibnetdiscover, EveryCabledPortOfACaIsANic) {
+  // node00001's CA has two ports, both cabled: two NICs of one host (guards against keeping only a
+  // CA's first cabled port).
+  const Fabric f = load_ibnetdiscover(data_path("dual-port-ca.ibnetdiscover"));
+  ASSERT_EQ(f.hosts().size(), 2u);
+  EXPECT_EQ(f.nics().size(), 3u);
+  ASSERT_EQ(f.links().size(), 3u);
+  for (const Link& l : f.links()) {  // every link joins a NIC and the leaf
+    EXPECT_NE(l.a.kind == NodeKind::kNic, l.b.kind == NodeKind::kNic);
+  }
+  const Host& h = f.hosts()[static_cast<std::size_t>(f.find_host("node00001"))];
+  ASSERT_EQ(h.nic_count, 2);
+  const Nic& p1 = f.nics()[static_cast<std::size_t>(h.first_nic)];
+  const Nic& p2 = f.nics()[static_cast<std::size_t>(h.first_nic) + 1];
+  EXPECT_EQ(p1.port, 1);
+  EXPECT_EQ(p2.port, 2);
+  EXPECT_EQ(p1.lid, 2);
+  EXPECT_EQ(p2.lid, 3);
+  EXPECT_EQ(p1.leaf, f.find_switch("leaf0001"));
+  EXPECT_EQ(p2.leaf, f.find_switch("leaf0001"));
+}
+
 TEST(Ibnetdiscover, PortCountsBelowOneAreRefused) {
   for (const char* count : {"-5", "0", "256"}) {
     expect_usage_error(
