@@ -1,8 +1,10 @@
 #include "topology/plan.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -234,6 +236,36 @@ TEST(Plans, NewRackPairsTheNewHostsAndSamplesEveryPod) {
                      {"new-rack", "name the new racks"});
   expect_usage_error([&] { (void)make_plan("everything", e, {}); },
                      {"unknown plan 'everything'", "all-pairs"});
+}
+
+TEST(Plans, NewRackErrorsNameTheFlagAndTheKnownRacks) {
+  // `fabscope plan --new rack99` and `plan --plan new-rack` without --new: one line naming --new
+  // and the first racks of the fabric, from make_plan and from the summary of every plan alike.
+  const Fabric f = load_ibnetdiscover(data_path("fat16.ibnetdiscover"));
+  const Endpoints e = Endpoints::per_host(f);
+  ASSERT_FALSE(f.racks().empty());
+  const std::string first_rack = f.racks()[0];
+  PlanOptions unknown;
+  unknown.new_hosts = {"rack99"};
+  for (const auto& call :
+       std::vector<std::function<void()>>{[&] { (void)make_plan("new-rack", e, unknown); },
+                                          [&] { (void)summarize_plans(e, unknown); },
+                                          [&] {
+                                            PlanOptions b = unknown;
+                                            b.budget_s = 3600;
+                                            (void)make_plan("budget", e, b);
+                                          }}) {
+    expect_usage_error(call, {"--new", "'rack99'", "racks: " + first_rack});
+  }
+  expect_usage_error([&] { (void)make_plan("new-rack", e, {}); },
+                     {"new-rack", "--new", "racks: " + first_rack});
+  // More than eight racks: the first eight and the count.
+  const Fabric big = gen(kSpecs[1]);
+  ASSERT_GT(big.racks().size(), 8u);
+  const Endpoints eb = Endpoints::per_host(big);
+  expect_usage_error(
+      [&] { (void)make_plan("new-rack", eb, unknown); },
+      {"--new", big.racks()[7] + ", ...", fmt::format("({} racks)", big.racks().size())});
 }
 
 TEST(Coverage, MatchesBruteForceWithoutRoutes) {
