@@ -431,9 +431,23 @@ TEST(PlanFile, RoundTripAndRules) {
       {"r.plan:4:", "'h99' is not an endpoint"});
   expect_usage_error(
       [&] {
-        (void)plan_from_file(parse_plan_file("fabscope-plan 1\nendpoints nic\n", "r.plan"), e);
+        (void)plan_from_file(
+            parse_plan_file("fabscope-plan 1\nendpoints nic\nround\nh1:m h2:m\n", "r.plan"), e);
       },
       {"r.plan", "NIC endpoints", "one rank per host"});
+}
+
+TEST(PlanFile, EmptyRoundsAndFilesWithoutRoundsAreRefused) {
+  const auto bad = [](const std::string& text, const std::vector<std::string>& parts) {
+    expect_usage_error([&] { (void)parse_plan_file(text, "r.plan"); }, parts, text);
+  };
+  // The empty round is named by the line of its 'round', wherever it is.
+  bad("fabscope-plan 1\nendpoints host\nround 0\nround 1\nh1 h2\n",
+      {"r.plan:3:", "round 0 has no pairs"});
+  bad("fabscope-plan 1\nendpoints host\nround\nh1 h2\n# last\nround\n\n",
+      {"r.plan:6:", "round 1 has no pairs"});
+  bad("fabscope-plan 1\nendpoints host\n", {"r.plan:", "without a round"});
+  bad("# only a header\nfabscope-plan 1\n", {"r.plan:", "without a round"});
 }
 
 TEST(Endpoints, FromRanksNamesAndErrors) {
