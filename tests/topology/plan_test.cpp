@@ -450,6 +450,37 @@ TEST(PlanFile, EmptyRoundsAndFilesWithoutRoundsAreRefused) {
   bad("# only a header\nfabscope-plan 1\n", {"r.plan:", "without a round"});
 }
 
+TEST(PlanFile, EveryPlanRoundTripsThroughTheWriter) {
+  // write_plan_file is what `fabscope plan --write NAME --out F` is to call: what it writes reads
+  // back to the same rounds, for every plan, host and NIC endpoints.
+  const Fabric f = gen(kSpecs[2]);
+  for (const Endpoints& e : {Endpoints::per_host(f), Endpoints::per_nic(f)}) {
+    PlanOptions o;
+    o.new_hosts = {f.racks()[0]};
+    o.budget_s = 20;
+    for (const std::string& name : plan_names()) {
+      const auto p = make_plan(name, e, o);
+      std::ostringstream out;
+      write_plan_file(out, *p, e);
+      const PlanFile pf = parse_plan_file(out.str(), name + ".plan");
+      EXPECT_EQ(pf.mode, e.mode()) << name;
+      const auto back = plan_from_file(pf, e);
+      std::vector<std::vector<Pair>> want, got;
+      std::vector<Pair> buf;
+      for (std::int64_t r = 0; r < p->rounds(); ++r) {
+        p->round(r, buf);
+        if (!buf.empty()) want.push_back(buf);
+      }
+      for (std::int64_t r = 0; r < back->rounds(); ++r) {
+        back->round(r, buf);
+        got.push_back(buf);
+      }
+      EXPECT_FALSE(want.empty()) << name;
+      EXPECT_EQ(got, want) << name << (e.mode() == EndpointMode::kNic ? " per NIC" : " per host");
+    }
+  }
+}
+
 TEST(Endpoints, FromRanksNamesAndErrors) {
   const Fabric f = gen(kSpecs[2]);
   const std::vector<std::string> hosts = {"node00003", "node00001", "node00003"};
