@@ -313,6 +313,12 @@ Fabric parse_ibnetdiscover(std::string_view text, const std::string& name) {
       const auto [p, ec] = std::from_chars(count.data(), count.data() + count.size(), n.nports);
       if (ec != std::errc{} || p != count.data() + count.size())
         fail(fmt::format("'{}': the port count '{}' is not a number", body, count));
+      if (n.nports < 1 || n.nports > 255) {  // NumPorts is an 8-bit field (IBA 14.2.5.3)
+        fail(
+            fmt::format("'{}': the port count {} must be between 1 and 255; a node has at least "
+                        "one port",
+                        body, n.nports));
+      }
       std::size_t qp = 0;
       const std::string_view after = rest.substr(q);
       if (!quoted(after, qp, n.id))
@@ -362,7 +368,7 @@ Fabric parse_ibnetdiscover(std::string_view text, const std::string& name) {
         std::uint64_t v = 0;
         if (parse_u64(w[1], v, 10)) port.lid = static_cast<std::uint16_t>(v);
       }
-      if (port.num < 0 || (n.nports > 0 && port.num > n.nports)) {
+      if (port.num < 0 || port.num > n.nports) {
         fail(fmt::format("port [{}] is beyond the {} ports of \"{}\"", port.num, n.nports, n.id));
       }
       for (const auto& other : n.ports) {
@@ -396,7 +402,11 @@ Fabric load_ibnetdiscover(const std::string& path) {
 std::vector<SwitchLft> parse_ibroute_dump(std::string_view text, const std::string& name) {
   std::vector<SwitchLft> out;
   int line_no = 0;
+  std::size_t entries = 0;
   std::size_t start = 0;
+  const auto fail = [&](const std::string& msg) {
+    throw core::UsageError(fmt::format("{}:{}: {}", name, line_no, msg));
+  };
   while (start < text.size()) {
     auto nl = text.find('\n', start);
     if (nl == std::string_view::npos) nl = text.size();
@@ -406,33 +416,39 @@ std::vector<SwitchLft> parse_ibroute_dump(std::string_view text, const std::stri
     if (starts_with(line, "Unicast lids")) {
       const auto g = line.find("guid ");
       std::uint64_t guid = 0;
-      if (g == std::string_view::npos) {
-        throw core::UsageError(fmt::format("{}:{}: switch header without 'guid'", name, line_no));
-      }
+      if (g == std::string_view::npos) fail("switch header without 'guid'");
       std::string_view gs = line.substr(g + 5);
       gs = gs.substr(0, gs.find_first_of(" (:"));
-      if (!parse_u64(gs, guid, 16)) {
-        throw core::UsageError(
-            fmt::format("{}:{}: cannot read the switch GUID '{}'", name, line_no, gs));
-      }
+      if (!parse_u64(gs, guid, 16)) fail(fmt::format("cannot read the switch GUID '{}'", gs));
       out.push_back(SwitchLft{guid, {}});
     } else if (starts_with(line, "0x") && !out.empty()) {
       const auto sp = line.find_first_of(" \t");
       std::uint64_t lid = 0, port = 0;
-      if (sp == std::string_view::npos || !parse_u64(line.substr(0, sp), lid, 16)) {
-        throw core::UsageError(
-            fmt::format("{}:{}: cannot read the LID in '{}'", name, line_no, line));
+      if (sp == std::string_view::npos || !parse_u64(line.substr(0, sp), lid, 16) || lid > 0xffff) {
+        fail(fmt::format("cannot read the LID in '{}'; expected '0xLID PORT : ...'", line));
       }
       std::string_view rest = trim(line.substr(sp));
       rest = rest.substr(0, rest.find_first_of(" \t:"));
-      if (!parse_u64(rest, port, 10) || lid > 0xffff || port > 255) {
-        throw core::UsageError(
-            fmt::format("{}:{}: cannot read the output port in '{}'", name, line_no, line));
+      if (!parse_u64(rest, port, 10) || port > 254) {
+        fail(fmt::format("cannot read the output port in '{}'; expected a port number 0 to 254",
+                         line));
       }
-      auto& t = out.back().ports;
-      if (t.size() <= lid) t.resize(lid + 1, kNoPort);
-      t[lid] = static_cast<std::uint8_t>(port);
+      SwitchLft& t = out.back();
+      if (t.ports.size() <= lid) t.ports.resize(lid + 1, kNoPort);
+      t.ports[lid] = static_cast<std::uint8_t>(port);
+      if (port > t.max_port) {
+        t.max_port = static_cast<std::uint8_t>(port);
+        t.max_port_at = fmt::format("{}:{}", name, line_no);
+      }
+      ++entries;
     }
+  }
+  if (entries == 0) {
+    throw core::UsageError(fmt::format(
+        "{}: no forwarding table entries (no 'Unicast lids ... guid 0x...' header followed by "
+        "'0xLID PORT' lines); give the output of `ibroute <switch LID>` for every switch, e.g. "
+        "from dump_lfts.sh",
+        name));
   }
   return out;
 }

@@ -761,6 +761,15 @@ void Fabric::set_routes(std::span<const SwitchLft> tables) {
                       "({}); take the routes and the topology from the same fabric",
                       t.guid, source_));
     }
+    const Switch& sw = switches_[uz(s)];
+    if (sw.ports > 0 && t.max_port > sw.ports && t.max_port != kNoPort) {
+      throw core::UsageError(fmt::format(
+          "{}routes: the forwarding table of switch '{}' (GUID 0x{:016x}) sends to port {}, but "
+          "it has {} ports in the fabric ({}); take the routes and the topology from the same "
+          "fabric",
+          t.max_port_at.empty() ? std::string() : t.max_port_at + ": ", sw.name, t.guid, t.max_port,
+          sw.ports, source_));
+    }
     lft_[uz(s)] = t.ports;
   }
   nic_by_lid_.clear();

@@ -113,6 +113,10 @@ inline constexpr std::uint8_t kNoPort = 0xff;
 struct SwitchLft {
   std::uint64_t guid = 0;
   std::vector<std::uint8_t> ports;  // indexed by LID
+  // The highest output port in `ports` and where it was read ("FILE:LINE"), so that set_routes can
+  // name the line that routes through a port the switch does not have. Empty when not from a file.
+  std::uint8_t max_port = 0;
+  std::string max_port_at{};  // a default initializer keeps {guid, ports} free of warnings
 };
 
 struct Route {
@@ -169,7 +173,8 @@ class Fabric {
   // order[i] = host at position i.
   [[nodiscard]] std::vector<Index> host_order() const;
 
-  // Routes. set_routes maps tables by switch GUID; tables for unknown GUIDs are an error.
+  // Routes. set_routes maps tables by switch GUID; tables for unknown GUIDs, or naming an output
+  // port beyond a switch's port count, are a core::UsageError.
   void set_routes(std::span<const SwitchLft> tables);
   [[nodiscard]] bool has_routes() const { return has_routes_; }
   [[nodiscard]] const std::vector<std::vector<std::uint8_t>>& lfts() const { return lft_; }

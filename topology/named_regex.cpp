@@ -12,12 +12,107 @@
 #include "topology/sources.hpp"
 
 namespace fabscope::topology {
+namespace {
 
-NamedRegex::NamedRegex(std::string_view pattern, std::string_view what) : pattern_(pattern) {
+// Refuses the patterns std::regex may backtrack on exponentially (see named_regex.hpp). `re` is the
+// translated pattern (named groups already plain groups); returns why it is refused, or "".
+// A group is "ambiguous" when it holds a variable repetition (min != max) or an alternation, at
+// any depth; repeating an ambiguous group more than once lets the engine split the same text in
+// exponentially many ways before it fails.
+std::string backtracking_hazard(std::string_view re) {
+  struct Frame {
+    bool varies = false, alternates = false;
+  };
+  std::vector<Frame> frames(1);
+  // Reads a quantifier at `i`; leaves `i` on its last character. false when there is none.
+  const auto quantifier = [&](std::size_t& i, long& lo, long& hi) {
+    if (i >= re.size()) return false;
+    const char c = re[i];
+    if (c == '*' || c == '+' || c == '?') {
+      lo = c == '+' ? 1 : 0;
+      hi = c == '?' ? 1 : -1;  // -1: unbounded
+    } else if (c == '{') {
+      std::size_t j = i + 1;
+      const auto number = [&](long& v) {
+        const auto* end = re.data() + re.size();
+        const auto [p, ec] = std::from_chars(re.data() + j, end, v);
+        if (ec != std::errc{}) return false;
+        j = static_cast<std::size_t>(p - re.data());
+        return true;
+      };
+      if (!number(lo)) return false;  // a literal '{'
+      hi = lo;
+      if (j < re.size() && re[j] == ',') {
+        ++j;
+        if (!number(hi)) hi = -1;
+      }
+      if (j >= re.size() || re[j] != '}') return false;
+      i = j;
+    } else {
+      return false;
+    }
+    if (i + 1 < re.size() && re[i + 1] == '?') ++i;  // lazy: the same search, another order
+    return true;
+  };
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    long lo = 0, hi = 0;
+    if (c == '\\') {
+      if (i + 1 < re.size() && ((re[i + 1] >= '1' && re[i + 1] <= '9') || re[i + 1] == 'k')) {
+        return "backreferences (\\1, \\k<name>) are not supported";
+      }
+      ++i;
+    } else if (c == '[') {  // a class is one atom; skip to its end as the translation does
+      ++i;
+      if (i < re.size() && re[i] == '^') ++i;
+      if (i < re.size() && re[i] == ']') ++i;
+      while (i < re.size() && re[i] != ']') i += re[i] == '\\' ? 2 : 1;
+    } else if (c == '(') {
+      frames.emplace_back();
+      if (i + 1 < re.size() && re[i + 1] == '?') i += 2;  // (?: (?= (?!
+      continue;
+    } else if (c == ')') {
+      if (frames.size() < 2) return "";  // unbalanced: std::regex has said so already
+      const Frame group = frames.back();
+      frames.pop_back();
+      ++i;
+      if (!quantifier(i, lo, hi)) {
+        --i;
+        lo = hi = 1;
+      }
+      if ((hi < 0 || hi > 1) && (group.varies || group.alternates)) {
+        return "a repeated group holds another repetition or '|' (like (a+)+ or (a|ab)*), which "
+               "can backtrack for hours; repeat a character class instead, e.g. [a-z0-9-]+";
+      }
+      frames.back().varies |= group.varies || lo != hi;
+      frames.back().alternates |= group.alternates;
+      continue;
+    } else if (c == '|') {
+      frames.back().alternates = true;
+      continue;
+    } else if (quantifier(i, lo, hi)) {
+      frames.back().varies |= lo != hi;
+      continue;
+    }
+    // An atom: a following quantifier is read on the next turn.
+  }
+  return "";
+}
+
+}  // namespace
+
+NamedRegex::NamedRegex(std::string_view pattern, std::string_view what)
+    : what_(what), pattern_(pattern) {
   const auto bad = [&](const std::string& why) {
     throw core::UsageError(fmt::format(
         "{}: pattern '{}': {}; named groups are written (?<name>...)", what, pattern_, why));
   };
+  if (pattern.empty()) {
+    throw core::UsageError(
+        fmt::format("{}: the pattern is empty; give a regex with a (?<rack>...) group, e.g. "
+                    "'(?<rack>r[0-9]+)n(?<node>[0-9]+)'",
+                    what));
+  }
   int group = 0;
   bool in_class = false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
@@ -70,11 +165,26 @@ NamedRegex::NamedRegex(std::string_view pattern, std::string_view what) : patter
   if (static_cast<int>(re_.mark_count()) != group) {
     bad(fmt::format("counted {} groups but the regex engine found {}", group, re_.mark_count()));
   }
+  if (const std::string why = backtracking_hazard(translated_); !why.empty()) {
+    throw core::UsageError(fmt::format("{}: pattern '{}': {}", what, pattern_, why));
+  }
 }
 
 bool NamedRegex::match(const std::string& text, std::vector<std::string>& groups) const {
+  if (text.size() > kMaxTextLength) {
+    throw core::UsageError(fmt::format(
+        "{}: '{}...' is {} characters long; the pattern is only matched against names of at most "
+        "{} characters",
+        what_, text.substr(0, 40), text.size(), kMaxTextLength));
+  }
   std::smatch m;
-  if (!std::regex_match(text, m, re_)) return false;
+  try {
+    if (!std::regex_match(text, m, re_)) return false;
+  } catch (const std::regex_error& e) {  // error_complexity / error_stack: the engine gave up
+    throw core::UsageError(
+        fmt::format("{}: pattern '{}' is too costly to match against '{}' ({}); simplify it", what_,
+                    pattern_, text, e.what()));
+  }
   groups.assign(names_.size(), std::string());
   for (std::size_t i = 0; i < names_.size(); ++i) {
     const auto& sub = m[static_cast<std::size_t>(group_numbers_[i])];
@@ -88,14 +198,15 @@ int NamedRegex::index_of(std::string_view name) const {
   return it == names_.end() ? -1 : static_cast<int>(it - names_.begin());
 }
 
-Fabric fabric_from_hostnames(std::span<const std::string> hostnames, std::string_view pattern) {
-  const NamedRegex re(pattern, "host-name pattern");
+Fabric fabric_from_hostnames(std::span<const std::string> hostnames, std::string_view pattern,
+                             std::string_view what) {
+  const NamedRegex re(pattern, what);
   const int g_rack = re.index_of("rack"), g_node = re.index_of("node"), g_pod = re.index_of("pod"),
             g_leaf = re.index_of("leaf");
   if (g_rack < 0) {
-    throw core::UsageError(fmt::format(
-        "host-name pattern '{}' has no (?<rack>...) group; e.g. '(?<rack>r[0-9]+)n(?<node>[0-9]+)'",
-        pattern));
+    throw core::UsageError(
+        fmt::format("{} '{}' has no (?<rack>...) group; e.g. '(?<rack>r[0-9]+)n(?<node>[0-9]+)'",
+                    what, pattern));
   }
   FabricBuilder b("hostnames", fmt::format("host-name pattern '{}'", pattern));
   b.assume_clos(true);
@@ -109,16 +220,16 @@ Fabric fabric_from_hostnames(std::span<const std::string> hostnames, std::string
   for (const std::string& h : hostnames) {
     if (!re.match(h, groups)) {
       throw core::UsageError(
-          fmt::format("host-name pattern '{}' does not match host '{}'; fix the pattern or give a "
+          fmt::format("{} '{}' does not match host '{}'; fix the pattern or give a "
                       "topology file",
-                      pattern, h));
+                      what, pattern, h));
     }
     Row r;
     r.host = h;
     r.rack = groups[static_cast<std::size_t>(g_rack)];
     if (r.rack.empty()) {
       throw core::UsageError(
-          fmt::format("host-name pattern '{}': group 'rack' is empty for host '{}'", pattern, h));
+          fmt::format("{} '{}': group 'rack' is empty for host '{}'", what, pattern, h));
     }
     r.leaf = g_leaf >= 0 && !groups[static_cast<std::size_t>(g_leaf)].empty()
                  ? groups[static_cast<std::size_t>(g_leaf)]
@@ -145,9 +256,8 @@ Fabric fabric_from_hostnames(std::span<const std::string> hostnames, std::string
   for (const Row& r : rows) {
     const auto [it, ins] = leaf_pod.emplace(r.leaf, r.pod);
     if (!ins && it->second != r.pod) {
-      throw core::UsageError(
-          fmt::format("host-name pattern '{}': leaf '{}' appears in pods '{}' and '{}'", pattern,
-                      r.leaf, it->second, r.pod));
+      throw core::UsageError(fmt::format("{} '{}': leaf '{}' appears in pods '{}' and '{}'", what,
+                                         pattern, r.leaf, it->second, r.pod));
     }
   }
   for (const auto& [leaf, pod] : leaf_pod) {

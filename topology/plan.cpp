@@ -267,6 +267,15 @@ class HopClassPlan final : public Plan {
 
 // ------------------------------------------------------------------------------------ new-rack
 
+// "r1, r2, ... (12 racks)": the first racks of the fabric, for messages about --new.
+std::string some_racks(const Fabric& f) {
+  if (f.racks().empty()) return "the topology has no racks; name hosts";
+  std::string s;
+  for (std::size_t r = 0; r < f.racks().size() && r < 8; ++r) s += (r ? ", " : "") + f.racks()[r];
+  if (f.racks().size() > 8) s += fmt::format(", ... ({} racks)", f.racks().size());
+  return "racks: " + s;
+}
+
 class NewRackPlan final : public Plan {
  public:
   NewRackPlan(const Endpoints& e, const std::vector<std::string>& names, int samples) {
@@ -282,12 +291,10 @@ class NewRackPlan final : public Plan {
       } else if (host != kNone) {
         is_new[uz(host)] = 1;
       } else {
-        std::string racks;
-        for (std::size_t r = 0; r < f.racks().size() && r < 8; ++r)
-          racks += (r ? ", " : "") + f.racks()[r];
         throw core::UsageError(fmt::format(
-            "new-rack: '{}' is neither a rack nor a host of the topology ({}); racks: {}{}", name,
-            f.source(), racks, f.racks().size() > 8 ? ", ..." : ""));
+            "--new: '{}' is neither a rack nor a host of the topology ({}); give racks or hosts "
+            "it has ({})",
+            name, f.source(), some_racks(f)));
       }
     }
     std::vector<Index> pos(f.hosts().size());
@@ -297,8 +304,11 @@ class NewRackPlan final : public Plan {
     for (std::size_t i = 0; i < e.size(); ++i) {
       (is_new[uz(e[i].host)] ? new_ : old).push_back(static_cast<Index>(i));
     }
-    if (new_.empty())
-      throw core::UsageError("new-rack: the new racks/hosts have no endpoint in this run");
+    if (new_.empty()) {
+      throw core::UsageError(
+          "--new: the new racks/hosts have no endpoint in this run; name racks or hosts that run "
+          "a rank");
+    }
     // Existing endpoints by pod (unknown pod last), each in topology order.
     std::sort(old.begin(), old.end(), [&](Index a, Index b) {
       return std::pair(pos[uz(e[uz(a)].host)], a) < std::pair(pos[uz(e[uz(b)].host)], b);
@@ -729,7 +739,9 @@ std::unique_ptr<Plan> make_plan(std::string_view name, const Endpoints& e, const
   if (name == "new-rack") {
     if (o.new_hosts.empty()) {
       throw core::UsageError(
-          "new-rack: name the new racks or hosts (e.g. --new r7 or --new node0101,node0102)");
+          fmt::format("new-rack: name the new racks or hosts with --new (e.g. --new RACK or --new "
+                      "HOST1,HOST2; {})",
+                      some_racks(e.fabric())));
     }
     return std::make_unique<NewRackPlan>(e, o.new_hosts, o.new_rack_samples);
   }

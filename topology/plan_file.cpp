@@ -50,8 +50,18 @@ PlanFile parse_plan_file(std::string_view text, const std::string& name) {
   int line_no = 0;
   bool header = false, have_mode = false;
   std::unordered_map<std::string, int> in_round;  // name -> line, for the current round
+  int round_line = 0;                             // the line of the current 'round'
   const auto fail = [&](const std::string& msg) {
     throw core::UsageError(fmt::format("{}:{}: {}", name, line_no, msg));
+  };
+  // An empty round would run nothing and still count as a round; a plan of only empty rounds
+  // would "pass" having measured nothing. Both are mistakes of whatever wrote the file.
+  const auto check_last_round = [&] {
+    if (!pf.rounds.empty() && pf.rounds.back().empty()) {
+      throw core::UsageError(fmt::format(
+          "{}:{}: round {} has no pairs; give it at least one pair or remove the 'round' line",
+          name, round_line, pf.rounds.size() - 1));
+    }
   };
   for (const std::string_view line : core::split(text, '\n')) {
     ++line_no;
@@ -78,6 +88,7 @@ PlanFile parse_plan_file(std::string_view text, const std::string& name) {
     } else if (w[0] == "round") {
       if (!have_mode) fail("missing 'endpoints host' or 'endpoints nic' before the first round");
       if (w.size() > 2) fail("write 'round' or 'round N'");
+      check_last_round();
       if (w.size() == 2) {
         long long n = -1;
         const auto [p, ec] = std::from_chars(w[1].data(), w[1].data() + w[1].size(), n);
@@ -90,6 +101,7 @@ PlanFile parse_plan_file(std::string_view text, const std::string& name) {
       }
       pf.rounds.emplace_back();
       in_round.clear();
+      round_line = line_no;
     } else {
       if (pf.rounds.empty()) fail(fmt::format("'{}' before the first 'round' line", line));
       if (w.size() != 2) fail(fmt::format("'{}': a pair is two names separated by a space", line));
@@ -109,6 +121,12 @@ PlanFile parse_plan_file(std::string_view text, const std::string& name) {
   if (!header)
     throw core::UsageError(
         fmt::format("{}: empty; a plan file starts with 'fabscope-plan 1'", name));
+  check_last_round();
+  if (pf.rounds.empty()) {
+    throw core::UsageError(fmt::format(
+        "{}:{}: the file ends without a round; add 'round' followed by one pair per line", name,
+        line_no));
+  }
   return pf;
 }
 
@@ -154,9 +172,11 @@ void write_plan_file(std::ostream& out, const Plan& plan, const Endpoints& e) {
   out << "plan " << plan.name() << ": " << plan.description() << "\n";
   out << "endpoints " << (e.mode() == EndpointMode::kNic ? "nic" : "host") << "\n";
   std::vector<Pair> buf;
+  std::int64_t written = 0;
   for (std::int64_t r = 0; r < plan.rounds(); ++r) {
     plan.round(r, buf);
-    out << "round " << r << "\n";
+    if (buf.empty()) continue;  // the reader refuses empty rounds; they measure nothing
+    out << "round " << written++ << "\n";
     for (const auto& [a, b] : buf)
       out << e.name(static_cast<std::size_t>(a)) << ' ' << e.name(static_cast<std::size_t>(b))
           << '\n';

@@ -11,7 +11,8 @@
 //   ...
 //
 // Rules: a name appears at most once per round (pairs of a round run at the same time), never
-// paired with itself; rounds run in file order; an empty round is allowed and skipped.
+// paired with itself; rounds run in file order; a round has at least one pair and a file at least
+// one round.
 #pragma once
 
 #include <iosfwd>
@@ -46,7 +47,9 @@ struct PlanFile {
 [[nodiscard]] std::unique_ptr<Plan> plan_from_file(const PlanFile& file,
                                                    const Endpoints& endpoints);
 
-// Streams every round of `plan` (never holding more than one round).
+// Streams every round of `plan` (never holding more than one round) in the format above, what
+// `fabscope plan --write NAME --out F` is meant to call. Empty rounds are left out (the reader
+// refuses them), so the rounds are numbered 0, 1, ... over the rounds written.
 void write_plan_file(std::ostream& out, const Plan& plan, const Endpoints& endpoints);
 
 }  // namespace fabscope::topology

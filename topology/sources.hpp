@@ -29,9 +29,11 @@ namespace fabscope::topology {
 // (leaf = the `leaf` group, else one leaf per rack, named after the rack); racks go to pods by the
 // `pod` group (else one pod). Spines are unknown, so the model assumes a Clos: same rack 2 hops,
 // same pod 4, different pods 6. Hosts are ordered by the numeric value of `node` within a rack when
-// it is a number. Throws core::UsageError naming the first host the pattern does not match.
+// it is a number. Throws core::UsageError naming `what` (the flag that gave the pattern) and the
+// first host the pattern does not match, or why the pattern is refused (named_regex.hpp).
 [[nodiscard]] Fabric fabric_from_hostnames(std::span<const std::string> hostnames,
-                                           std::string_view pattern);
+                                           std::string_view pattern,
+                                           std::string_view what = "--hostname-pattern");
 
 // Parses what `ibnetdiscover` prints (also accepts ibsim net files: `Hca` records, no GUIDs).
 // Hosts are named by the first word of a CA's NodeDescription ("node01 mlx5_0"), devices by the

@@ -84,8 +84,15 @@ class Parser {
     return n.as<std::string>();
   }
 
+  // A name given as a plain scalar (cores, list entries); never empty.
+  std::string entry_name(const YAML::Node& n, const std::string& field) const {
+    std::string s = scalar(n, field);
+    if (s.empty()) fail(n, field, "empty name; give every entry a name");
+    return s;
+  }
+
   std::string name_of(const YAML::Node& n, const std::string& field) const {
-    if (n.IsScalar()) return n.as<std::string>();
+    if (n.IsScalar()) return entry_name(n, field);
     if (!n.IsMap()) fail(n, field, "expected a name or a map with 'name'");
     if (!n["name"]) fail(n, field + ".name", "missing; every entry needs a name");
     std::string s = scalar(n["name"], field + ".name");
@@ -171,7 +178,7 @@ class Parser {
       const auto v = list(root["cores"], "cores");
       for (std::size_t i = 0; i < v.size(); ++i) {
         const std::string f = fmt::format("cores[{}]", i);
-        const std::string n = scalar(v[i], f);
+        const std::string n = entry_name(v[i], f);
         cores.push_back(add_switch(v[i], f, n, 3, kNone));
         core_names.emplace(n, cores.back());
       }
@@ -386,6 +393,7 @@ class Parser {
       }
       if (!r["hosts"]) fail(r, f + ".hosts", "missing; list the rack's host names");
       const auto hv = list(r["hosts"], f + ".hosts");
+      if (hv.empty()) fail(r["hosts"], f + ".hosts", "empty; list the rack's host names");
       for (std::size_t k = 0; k < hv.size(); ++k) {
         const std::string hf = fmt::format("{}.hosts[{}]", f, k);
         const std::string hn = name_of(hv[k], hf);
@@ -475,6 +483,24 @@ class Parser {
   std::string file_;
 };
 
+// yaml-cpp keeps both entries of a key given twice in one map and answers a lookup with the
+// first, so `leaf: l1` followed by `leaf: l2` would silently mean l1. Every map of the file is
+// checked for repeated keys before anything is read.
+void check_duplicate_keys(const YAML::Node& n, const std::string& file) {
+  if (n.IsSequence()) {
+    for (const auto& x : n) check_duplicate_keys(x, file);
+  } else if (n.IsMap()) {
+    std::set<std::string> keys;
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar() && !keys.insert(kv.first.Scalar()).second) {
+        throw core::UsageError(fmt::format("{}:{}: duplicate key '{}'; give each key once per map",
+                                           file, kv.first.Mark().line + 1, kv.first.Scalar()));
+      }
+      check_duplicate_keys(kv.second, file);
+    }
+  }
+}
+
 }  // namespace
 
 Fabric parse_topology_yaml(std::string_view text, const std::string& name) {
@@ -487,6 +513,7 @@ Fabric parse_topology_yaml(std::string_view text, const std::string& name) {
                     e.mark.line + 1, e.msg));
   }
   try {
+    check_duplicate_keys(root, name);
     return Parser(name).parse(root);
   } catch (const YAML::Exception& e) {  // a type conversion the checks above did not anticipate
     throw core::UsageError(fmt::format("{}:{}: {}", name, e.mark.line + 1, e.msg));

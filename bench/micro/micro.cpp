@@ -11,13 +11,18 @@
 // the reason. `--benchmark_format=json` output can be stored in a results file with
 // `fabscope ... --attach micro.json`.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -88,9 +93,11 @@ void reg_mr(benchmark::State& state, bool huge) {
   const auto n = static_cast<std::size_t>(state.range(0));
   Mapping m;
   m.n = huge ? (n + (2u << 20) - 1) / (2u << 20) * (2u << 20) : n;
-  m.p = mmap(nullptr, m.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0), -1, 0);
+  m.p = mmap(nullptr, m.n, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0), -1, 0);
   if (m.p == MAP_FAILED) {
-    state.SkipWithError(huge ? "no huge pages (set /proc/sys/vm/nr_hugepages)" : "mmap failed (memory)");
+    state.SkipWithError(huge ? "no huge pages (set /proc/sys/vm/nr_hugepages)"
+                             : "mmap failed (memory)");
     return;
   }
   std::memset(m.p, 1, m.n);
@@ -108,7 +115,10 @@ void reg_mr(benchmark::State& state, bool huge) {
 void BM_reg_mr(benchmark::State& state) { reg_mr(state, false); }
 void BM_reg_mr_huge(benchmark::State& state) { reg_mr(state, true); }
 BENCHMARK(BM_reg_mr)->RangeMultiplier(4)->Range(4 << 10, 1 << 30)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_reg_mr_huge)->RangeMultiplier(4)->Range(2 << 20, 1 << 30)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_reg_mr_huge)
+    ->RangeMultiplier(4)
+    ->Range(2 << 20, 1 << 30)
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_post_poll(benchmark::State& state) {
   Device& d = device();
@@ -146,6 +156,48 @@ void BM_post_poll(benchmark::State& state) {
 }
 BENCHMARK(BM_post_poll)->Unit(benchmark::kMicrosecond);
 
+// Google Benchmark checks some of its flags with BM_CHECK, which aborts (SIGABRT) instead of
+// saying what is wrong: --benchmark_repetitions=-1 is one. The numeric flags known to do so are
+// read here first; a bad one is one line on stderr and exit 2 (usage), like every fabscope tool.
+// Returns the message, or "" when every flag is fine.
+std::string bad_benchmark_flag(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const auto value = [&](std::string_view flag, std::string_view& v) {
+      if (arg.substr(0, flag.size()) != flag || arg.size() == flag.size() ||
+          arg[flag.size()] != '=') {
+        return false;
+      }
+      v = arg.substr(flag.size() + 1);
+      return true;
+    };
+    std::string_view v;
+    if (value("--benchmark_repetitions", v)) {
+      int n = 0;
+      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc{} || p != v.data() + v.size() || n < 1)
+        return fmt::format("{}: give a positive integer", arg);
+    } else if (value("--benchmark_min_time", v) || value("--benchmark_min_warmup_time", v)) {
+      double t = 0;
+      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), t);
+      if (ec != std::errc{} || p != v.data() + v.size() || !std::isfinite(t) || t < 0)
+        return fmt::format("{}: give a non-negative number of seconds, e.g. 0.5", arg);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN(), with the flags checked first.
+int main(int argc, char** argv) {
+  if (const std::string bad = bad_benchmark_flag(argc, argv); !bad.empty()) {
+    std::fprintf(stderr, "fabscope-micro: %s\n", bad.c_str());
+    return static_cast<int>(fabscope::core::ExitCode::kUsage);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,5 +1,6 @@
 // ibnetdiscover dumps, ibsim net files, ibnd cache files and ibroute dumps. The fixtures in data/
 // were captured from ibsim running data/fat16.net after `opensm --once` (see data/README.md).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -155,6 +156,41 @@ TEST(Ibnetdiscover, BrokenDumpsNameTheLine) {
                      {"/nonexistent/cache", "ibnd_load_fabric"});
 }
 
+TEST(Ibnetdiscover, EveryCabledPortOfACaIsANic) {
+  // node00001's CA has two ports, both cabled: two NICs of one host (guards against keeping only a
+  // CA's first cabled port).
+  const Fabric f = load_ibnetdiscover(data_path("dual-port-ca.ibnetdiscover"));
+  ASSERT_EQ(f.hosts().size(), 2u);
+  EXPECT_EQ(f.nics().size(), 3u);
+  ASSERT_EQ(f.links().size(), 3u);
+  for (const Link& l : f.links()) {  // every link joins a NIC and the leaf
+    EXPECT_NE(l.a.kind == NodeKind::kNic, l.b.kind == NodeKind::kNic);
+  }
+  const Host& h = f.hosts()[static_cast<std::size_t>(f.find_host("node00001"))];
+  ASSERT_EQ(h.nic_count, 2);
+  const Nic& p1 = f.nics()[static_cast<std::size_t>(h.first_nic)];
+  const Nic& p2 = f.nics()[static_cast<std::size_t>(h.first_nic) + 1];
+  EXPECT_EQ(p1.port, 1);
+  EXPECT_EQ(p2.port, 2);
+  EXPECT_EQ(p1.lid, 2);
+  EXPECT_EQ(p2.lid, 3);
+  EXPECT_EQ(p1.leaf, f.find_switch("leaf0001"));
+  EXPECT_EQ(p2.leaf, f.find_switch("leaf0001"));
+}
+
+TEST(Ibnetdiscover, PortCountsBelowOneAreRefused) {
+  for (const char* count : {"-5", "0", "256"}) {
+    expect_usage_error(
+        [&] {
+          (void)parse_ibnetdiscover(fmt::format("\n\nSwitch {} \"a\"\n[1] \"h\"[1]\n", count),
+                                    "d.txt");
+        },
+        {"d.txt:3:", fmt::format("port count {}", count), "between 1 and 255"}, count);
+  }
+  expect_usage_error([] { (void)parse_ibnetdiscover("Ca 0 \"h\"\n", "d.txt"); },
+                     {"d.txt:1:", "port count 0"});
+}
+
 TEST(Ibroute, RoutesFromTheOpensmTablesFollowTheHierarchy) {
   Fabric f = load_ibnetdiscover(data_path("fat16.ibnetdiscover"));
   const auto lfts =
@@ -198,6 +234,39 @@ TEST(Ibroute, ParsesHeadersAndEntries) {
         (void)parse_ibroute_dump("Unicast lids [0x0-0x3] of switch Lid 2 guid zz (s):\n", "r.txt");
       },
       {"r.txt:1:", "GUID"});
+}
+
+TEST(Ibroute, DumpsWithoutRoutesOrWithUnknownPortsAreUsageErrors) {
+  for (const char* garbage : {"", "hello\nworld\n",
+                              "Unicast lids [0x0-0x3] of switch Lid 2 guid 0x200000 (s):\n"
+                              "  Lid  Out   Destination\n0 valid lids dumped\n"}) {
+    expect_usage_error([&] { (void)parse_ibroute_dump(garbage, "r.txt"); },
+                       {"r.txt", "no forwarding table entries", "ibroute"}, garbage);
+  }
+  expect_usage_error(
+      [] {
+        (void)parse_ibroute_dump(
+            "Unicast lids [0x0-0x3] of switch Lid 2 guid 0x200000 (s):\n0x0001 300 : x\n", "r.txt");
+      },
+      {"r.txt:2:", "output port", "0 to 254"});
+  // A table that routes through port 99 of a 40-port switch names the line of that entry.
+  Fabric f = parse_ibnetdiscover(
+      "switchguid=0x200000(200000)\n"
+      "Switch 40 \"S-0000000000200000\" # \"leaf1\" enhanced port 0 lid 1 lmc 0\n"
+      "[1] \"H-0000000000100000\"[1](100001) # \"h1 mlx5_0\" lid 2 4xHDR\n"
+      "caguid=0x100000\n"
+      "Ca 1 \"H-0000000000100000\" # \"h1 mlx5_0\"\n"
+      "[1](100001) \"S-0000000000200000\"[1] # lid 2 lmc 0 \"leaf1\" lid 1 4xHDR\n",
+      "d.txt");
+  const auto lfts = parse_ibroute_dump(
+      "Unicast lids [0x0-0x3] of switch Lid 1 guid 0x0000000000200000 (leaf1):\n"
+      "  Lid  Out   Destination\n"
+      "       Port     Info \n"
+      "0x0002 001 : (Channel Adapter portguid 0x0000000000100001: 'h1 mlx5_0')\n"
+      "0x0003 099 : (Channel Adapter portguid 0x0000000000100003: 'h2 mlx5_0')\n",
+      "r.txt");
+  expect_usage_error([&] { f.set_routes(lfts); },
+                     {"r.txt:5:", "port 99", "40 ports", "leaf1", "same fabric"});
 }
 
 TEST(Ibnd, LiveDiscoveryWithoutInfinibandIsUnsupported) {

@@ -1,8 +1,10 @@
 #include "topology/plan.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -236,6 +238,36 @@ TEST(Plans, NewRackPairsTheNewHostsAndSamplesEveryPod) {
                      {"unknown plan 'everything'", "all-pairs"});
 }
 
+TEST(Plans, NewRackErrorsNameTheFlagAndTheKnownRacks) {
+  // `fabscope plan --new rack99` and `plan --plan new-rack` without --new: one line naming --new
+  // and the first racks of the fabric, from make_plan and from the summary of every plan alike.
+  const Fabric f = load_ibnetdiscover(data_path("fat16.ibnetdiscover"));
+  const Endpoints e = Endpoints::per_host(f);
+  ASSERT_FALSE(f.racks().empty());
+  const std::string first_rack = f.racks()[0];
+  PlanOptions unknown;
+  unknown.new_hosts = {"rack99"};
+  for (const auto& call :
+       std::vector<std::function<void()>>{[&] { (void)make_plan("new-rack", e, unknown); },
+                                          [&] { (void)summarize_plans(e, unknown); },
+                                          [&] {
+                                            PlanOptions b = unknown;
+                                            b.budget_s = 3600;
+                                            (void)make_plan("budget", e, b);
+                                          }}) {
+    expect_usage_error(call, {"--new", "'rack99'", "racks: " + first_rack});
+  }
+  expect_usage_error([&] { (void)make_plan("new-rack", e, {}); },
+                     {"new-rack", "--new", "racks: " + first_rack});
+  // More than eight racks: the first eight and the count.
+  const Fabric big = gen(kSpecs[1]);
+  ASSERT_GT(big.racks().size(), 8u);
+  const Endpoints eb = Endpoints::per_host(big);
+  expect_usage_error(
+      [&] { (void)make_plan("new-rack", eb, unknown); },
+      {"--new", big.racks()[7] + ", ...", fmt::format("({} racks)", big.racks().size())});
+}
+
 TEST(Coverage, MatchesBruteForceWithoutRoutes) {
   for (const auto& spec : kSpecs) {
     const Fabric f = gen(spec);
@@ -399,9 +431,54 @@ TEST(PlanFile, RoundTripAndRules) {
       {"r.plan:4:", "'h99' is not an endpoint"});
   expect_usage_error(
       [&] {
-        (void)plan_from_file(parse_plan_file("fabscope-plan 1\nendpoints nic\n", "r.plan"), e);
+        (void)plan_from_file(
+            parse_plan_file("fabscope-plan 1\nendpoints nic\nround\nh1:m h2:m\n", "r.plan"), e);
       },
       {"r.plan", "NIC endpoints", "one rank per host"});
+}
+
+TEST(PlanFile, EmptyRoundsAndFilesWithoutRoundsAreRefused) {
+  const auto bad = [](const std::string& text, const std::vector<std::string>& parts) {
+    expect_usage_error([&] { (void)parse_plan_file(text, "r.plan"); }, parts, text);
+  };
+  // The empty round is named by the line of its 'round', wherever it is.
+  bad("fabscope-plan 1\nendpoints host\nround 0\nround 1\nh1 h2\n",
+      {"r.plan:3:", "round 0 has no pairs"});
+  bad("fabscope-plan 1\nendpoints host\nround\nh1 h2\n# last\nround\n\n",
+      {"r.plan:6:", "round 1 has no pairs"});
+  bad("fabscope-plan 1\nendpoints host\n", {"r.plan:", "without a round"});
+  bad("# only a header\nfabscope-plan 1\n", {"r.plan:", "without a round"});
+}
+
+TEST(PlanFile, EveryPlanRoundTripsThroughTheWriter) {
+  // write_plan_file is what `fabscope plan --write NAME --out F` is to call: what it writes reads
+  // back to the same rounds, for every plan, host and NIC endpoints.
+  const Fabric f = gen(kSpecs[2]);
+  for (const Endpoints& e : {Endpoints::per_host(f), Endpoints::per_nic(f)}) {
+    PlanOptions o;
+    o.new_hosts = {f.racks()[0]};
+    o.budget_s = 20;
+    for (const std::string& name : plan_names()) {
+      const auto p = make_plan(name, e, o);
+      std::ostringstream out;
+      write_plan_file(out, *p, e);
+      const PlanFile pf = parse_plan_file(out.str(), name + ".plan");
+      EXPECT_EQ(pf.mode, e.mode()) << name;
+      const auto back = plan_from_file(pf, e);
+      std::vector<std::vector<Pair>> want, got;
+      std::vector<Pair> buf;
+      for (std::int64_t r = 0; r < p->rounds(); ++r) {
+        p->round(r, buf);
+        if (!buf.empty()) want.push_back(buf);
+      }
+      for (std::int64_t r = 0; r < back->rounds(); ++r) {
+        back->round(r, buf);
+        got.push_back(buf);
+      }
+      EXPECT_FALSE(want.empty()) << name;
+      EXPECT_EQ(got, want) << name << (e.mode() == EndpointMode::kNic ? " per NIC" : " per host");
+    }
+  }
 }
 
 TEST(Endpoints, FromRanksNamesAndErrors) {

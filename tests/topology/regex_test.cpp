@@ -66,3 +66,36 @@ TEST(HostnamePattern, ErrorsNameTheHostAndPattern) {
   expect_usage_error([&] { (void)fabric_from_hostnames(dup, "r(?<rack>[0-9]+)n[0-9]+"); },
                      {"'r1n1' is listed twice"});
 }
+
+TEST(NamedRegex, RefusesPatternsThatBacktrackExponentially) {
+  // On a host of thirty a's, `(a+)+b` backtracks 2^30 times in std::regex: it must be refused
+  // before any matching, with the flag named.
+  const std::vector<std::string> hosts = {std::string(30, 'a')};
+  expect_usage_error([&] { (void)fabric_from_hostnames(hosts, "(?<rack>(a+)+)b"); },
+                     {"--hostname-pattern", "(?<rack>(a+)+)b", "repeated group"});
+  for (const char* evil : {"(?<rack>(a*)*)", "(?<rack>(?:a|aa)+)", "(?<rack>((a|b)?)+)",
+                           "(?<rack>(a+){2,})", "(?<rack>(?:a?){5})", "(?<rack>(a[0-9]+?)*)"}) {
+    expect_usage_error([&] { NamedRegex(evil, "--hostname-pattern"); },
+                       {"--hostname-pattern", evil, "repeated group"}, evil);
+  }
+  expect_usage_error([] { NamedRegex("(?<rack>a+)\\1", "--hostname-pattern"); },
+                     {"--hostname-pattern", "backreferences"});
+  // Still fine: repeated groups of fixed width, optional alternations, escaped and classed parens.
+  for (const char* ok : {"(?<rack>(?:[a-z]{2})+)", "(?<rack>r[0-9]+)(a|b)?", "(?<rack>[(+)]+)",
+                         "(?<rack>\\(a+\\)+)", "(?<rack>x{2})(?:-[0-9]{1,3})?"}) {
+    EXPECT_NO_THROW(NamedRegex(ok, "--hostname-pattern")) << ok;
+  }
+}
+
+TEST(NamedRegex, EmptyPatternAndOverlongNamesAreUsageErrors) {
+  expect_usage_error([] { NamedRegex("", "--hostname-pattern"); },
+                     {"--hostname-pattern", "empty", "(?<rack>"});
+  const std::vector<std::string> hosts = {"r1n1"};
+  expect_usage_error([&] { (void)fabric_from_hostnames(hosts, ""); },
+                     {"--hostname-pattern", "empty"});
+  const NamedRegex re("(?<rack>a*)", "--hostname-pattern");
+  std::vector<std::string> g;
+  EXPECT_TRUE(re.match(std::string(NamedRegex::kMaxTextLength, 'a'), g));
+  expect_usage_error([&] { (void)re.match(std::string(NamedRegex::kMaxTextLength + 1, 'a'), g); },
+                     {"--hostname-pattern", "256 characters"});
+}

@@ -84,7 +84,7 @@ struct SourceOpts {
       for (std::string l; std::getline(in, l);) {
         if (!l.empty()) names.push_back(l);
       }
-      f = fabric_from_hostnames(names, pattern);
+      f = fabric_from_hostnames(names, pattern, "--pattern");
     }
     if (!routes.empty())
       f.set_routes(parse_ibroute_dump(read_text_file(routes, "--routes"), routes));

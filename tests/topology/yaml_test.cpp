@@ -118,6 +118,26 @@ TEST(TopologyYaml, BrokenFilesNameLineFieldAndFix) {
       {"version: 1\nlink_layer: token-ring\nleaves: [l1]\nracks: []\n",
        {"bad.yaml:2:", "link_layer", "ethernet"}},
       {"- a\n- b\n", {"bad.yaml:1:", "expected a map"}},
+      // Empty lists and names.
+      {HEAD "racks:\n  - {name: r1, leaf: l1, hosts: []}\n",
+       {"bad.yaml:5:", "racks[0].hosts", "empty"}},
+      {HEAD "racks:\n  - name: r1\n    leaf: l1\n    hosts: [h1, '']\n",
+       {"bad.yaml:7:", "racks[0].hosts[1]", "empty name"}},
+      {HEAD "racks:\n  - {name: r1, leaf: l1, hosts: [{name: ''}]}\n",
+       {"bad.yaml:5:", "racks[0].hosts[0].name", "empty name"}},
+      {"version: 1\nspines: [s1]\nleaves: [l1, \"\"]\nracks: []\n",
+       {"bad.yaml:3:", "leaves[1]", "empty name"}},
+      {"version: 1\nspines: [s1]\nleaves: [{name: ''}]\nracks: []\n",
+       {"bad.yaml:3:", "leaves[0].name", "empty name"}},
+      {"version: 1\ncores: ['']\nspines: [s1]\nleaves: [l1]\nracks: []\n",
+       {"bad.yaml:2:", "cores[0]", "empty name"}},
+      // Keys given twice: yaml-cpp keeps both and would answer with one of them.
+      {"version: 1\nleaves: [l1]\nversion: 1\nracks: []\n",
+       {"bad.yaml:3:", "duplicate key 'version'"}},
+      {HEAD "racks:\n  - name: r1\n    leaf: l1\n    hosts: [h1]\n    leaf: l2\n",
+       {"bad.yaml:8:", "duplicate key 'leaf'"}},
+      {HEAD "racks:\n  - {name: r1, leaf: l1, hosts: [{name: h1, nics: [{rail: 0, rail: 1}]}]}\n",
+       {"bad.yaml:5:", "duplicate key 'rail'"}},
   };
   for (const Broken& c : cases) {
     expect_usage_error([&] { (void)parse_topology_yaml(c.text, "bad.yaml"); }, c.expect, c.text);
