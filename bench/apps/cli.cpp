@@ -100,7 +100,15 @@ void add_app_options(CLI::App& sub, AppOptions& o) {
                 "a libibnetdisc cache file (ibnetdiscover --cache)");
   t->add_flag("--live", o.topo.live, "discover the InfiniBand fabric now through libibnetdisc");
   t->add_option("--hostname-pattern", o.topo.hostname_pattern,
-                "regex with named groups (?<rack>..) and optionally (?<node>..), (?<pod>..)");
+                "regex with named groups (?<rack>..) and optionally (?<node>..), (?<pod>..)")
+      ->check(
+          [](const std::string& v) {
+            return v.empty() ? std::string(
+                                   "an empty pattern matches nothing; give a regex with a "
+                                   "(?<rack>..) group")
+                             : std::string();
+          },
+          "PATTERN");
   t->add_option("--generate", o.topo.generate,
                 "a generated fat tree, e.g. hosts=12500,rails=8 (topology/generator.hpp)");
   sub.add_flag("--rank-as-host", o.rank_as_host,

@@ -272,6 +272,7 @@ TEST(Cli, HostileInputIsAUsageError) {
   EXPECT_EQ(parse({"lat", "--transport", "verbs", "--cm", "rdmacm"}).specs[0].common().options.cm,
             "rdmacm");
   EXPECT_TRUE(parse({"lat", "--overwrite"}).overwrite);
+  EXPECT_TRUE(contains(usage_error({"topo", "--hostname-pattern", ""}), "--hostname-pattern"));
   EXPECT_EQ(parse({"lat", "--config", "ar=on", "--config", "fw=31.2"}).config,
             (std::vector<std::string>{"ar=on", "fw=31.2"}));
   EXPECT_TRUE(contains(usage_error({"lat", "--config", "adaptive"}),
