@@ -114,6 +114,9 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 int main(int argc, char** argv) {
   runtime::Session session(argc, argv);
   const runtime::Comm comm = runtime::Comm::world();
+  // The transports (verbs ports and their protection domains) live inside the MPI session: declared
+  // after it, destroyed before MPI_Finalize.
+  transport::Transport transports(comm);
   const int rank = comm.rank();
   core::log::set_identity(rank, local_hostname());
   const std::vector<std::string> args(argv, argv + argc);
@@ -204,6 +207,7 @@ int main(int argc, char** argv) {
     if (const int rc = agree(comm, error, code); rc != 0) return rc;
   }
   suites::Context probe_ctx{comm, nullptr, hostnames, inv.quiet, stdout};
+  probe_ctx.transport = &transports;
   probe_ctx.fabric = fabric ? &*fabric : nullptr;
   // Plans need a fabric source: a host's own view (local discovery) knows no leaves or spines.
   probe_ctx.endpoints = endpoints && inv.topology.any() ? &*endpoints : nullptr;
@@ -298,6 +302,7 @@ int main(int argc, char** argv) {
   if (const int rc = agree(comm, error, code); rc != 0) return rc;
 
   suites::Context ctx{comm, writer ? &*writer : nullptr, hostnames, inv.quiet, stdout};
+  ctx.transport = &transports;
   ctx.fabric = probe_ctx.fabric;
   ctx.endpoints = probe_ctx.endpoints;
   ctx.resume = resume ? &*resume : nullptr;

@@ -52,9 +52,20 @@ std::string benchmark_names() {
 
 void declare_transport(ParamSet& set, Common& common, const Traits& traits) {
   transport::Options& o = common.options;
-  set.text("transport", common.transport, "mpi",
-           traits.verbs ? "mpi or verbs (RDMA through libibverbs)"
-                        : "mpi (collectives run over MPI only)");
+  common.transport = transport::Kind::kMpi;
+  set.custom(
+      "transport", "mpi",
+      traits.verbs ? "mpi or verbs (RDMA through libibverbs)" : "mpi (collectives run over MPI only)",
+      [&common, verbs = traits.verbs](const std::string& text, const std::string& where) {
+        const auto kind = transport::parse_kind(text);
+        if (!kind) {
+          throw core::UsageError(
+              fmt::format("{}: unknown transport '{}'; use {}", where, text, verbs ? "mpi or verbs" : "mpi"));
+        }
+        common.transport = *kind;
+      },
+      [&common] { return std::string(transport::kind_name(common.transport)); });
+
   if (traits.verbs) {
     set.text("device", o.device, "",
              "verbs: RDMA device NAME[:PORT] (default: the first active port)");
@@ -101,11 +112,7 @@ namespace {
 // The transport settings' checks that involve more than one value.
 void validate_transport(const Common& common, const Traits& traits, const std::string& kind,
                         const Where& where) {
-  if (!transport::is_known_transport(common.transport)) {
-    where.fail(fmt::format("{}: unknown transport '{}'; use {}", where.name("transport"),
-                           common.transport, traits.verbs ? "mpi or verbs" : "mpi"));
-  }
-  if (!traits.verbs && common.transport != "mpi") {
+  if (!traits.verbs && common.transport != transport::Kind::kMpi) {
     where.fail(fmt::format("{}: {} runs over MPI only (collectives); use mpi",
                            where.name("transport"), kind));
   }
@@ -160,7 +167,7 @@ void BenchSpec::finish(const Where& where) {
 
 void BenchSpec::check_verbs_settings(const Where& where) const {
   // Verbs settings given for an MPI run would be silently ignored: say so instead.
-  if (common().transport == "mpi") {
+  if (common().transport == transport::Kind::kMpi) {
     for (const char* name : {"device", "devices", "gid_index", "mtu", "verb", "tx_depth", "qps",
                              "post_list", "cq_mod", "inline", "cm"}) {
       if (state_->params.given(name)) {
@@ -183,10 +190,10 @@ void preflight(const runtime::Comm& comm, const BenchSpec& spec, const std::stri
   }
   spec.bench().preflight(comm, ctx);
   const Common& c = spec.common();
-  if (c.transport == "verbs") {
+  if (c.transport == transport::Kind::kVerbs) {
     // Opens this rank's device and port: no device, a wrong name, a down port or a bad GID index
     // is reported here, before anything runs.
-    (void)transport::port_counters(c.transport, c.options, comm.local_rank());
+    (void)ctx.transport->port_counters(c.transport, c.options);
   }
 }
 

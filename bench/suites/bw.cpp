@@ -28,7 +28,7 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
     fmt::print(ctx.table,
                "# fabscope {}: {} bandwidth, transport {}, rank 0 ({}) {} rank 1 ({}), window {}, "
                "{} windows, {} warm-up\n",
-               name, bidirectional ? "bidirectional" : "unidirectional", p.common.transport,
+               name, bidirectional ? "bidirectional" : "unidirectional", transport::kind_name(p.common.transport),
                ctx.hostnames[0], bidirectional ? "<->" : "->", ctx.hostnames[1], transport::kWindow,
                p.iters, p.warmup);
     fmt::print(ctx.table, "# {:>10} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n", "size",

@@ -240,7 +240,7 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
                "{}; transport {}\n",
                n, nv, p.placement, p.seed, aggressors.size(), join(p.patterns),
                core::format_size(p.aggressor_size), p.lat_size, p.iters, p.bw_iters,
-               core::format_size(p.bw_size), p.iters, p.common.transport);
+               core::format_size(p.bw_size), p.iters, transport::kind_name(p.common.transport));
     std::fflush(ctx.table);
   }
 
@@ -250,9 +250,9 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
   if (k >= 0) {
     const int next = victims[static_cast<std::size_t>(k + 1) % nv];
     const int prev = victims[(static_cast<std::size_t>(k) + nv - 1) % nv];
-    vf.lat = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.lat_size},
+    vf.lat = ctx.transport->connect_flows(p.common.transport, {{next}, {prev}, p.lat_size},
                                       p.common.options);
-    vf.bw = transport::connect_flows(p.common.transport, ctx.comm, {{next}, {prev}, p.bw_size},
+    vf.bw = ctx.transport->connect_flows(p.common.transport, {{next}, {prev}, p.bw_size},
                                      p.common.options);
   }
 
@@ -267,11 +267,11 @@ void run_congestion(Context& ctx, const CongestionParams& p) {
     std::unique_ptr<transport::Flows> load;
     if (loaded && role[static_cast<std::size_t>(me)] == kAggressor) {
       const auto f = load::aggressor_flows(phases[ph], aggressors, me, p.seed);
-      load = transport::connect_flows(p.common.transport, ctx.comm,
-                                      {f.to, f.from, p.aggressor_size}, p.common.options);
+      load = ctx.transport->connect_flows(p.common.transport, {f.to, f.from, p.aggressor_size},
+                                          p.common.options);
     }
     std::optional<CounterProbe> counters;
-    if (loaded) counters.emplace(ctx, p.common, transport::load_counters);
+    if (loaded) counters.emplace(ctx, p.common, &transport::Transport::load_counters);
     if (me == p.test_stall_rank && static_cast<int>(ph) == p.test_stall_phase) {
       // Test hook: this rank goes silent for long; its peers' --timeout must end the job first.
       std::this_thread::sleep_for(std::chrono::duration<double>(20 * timeout_s));

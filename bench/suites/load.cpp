@@ -126,7 +126,7 @@ void declare_test_stall(ParamSet& set, int& rank, int& when, const char* when_na
 
 void validate_flows_transport(const Common& common, std::string_view kind, const Where& where) {
   const auto& o = common.options;
-  if (common.transport == "verbs" && o.verb != "write") {
+  if (common.transport == transport::Kind::kVerbs && o.verb != "write") {
     where.fail(fmt::format("{} {}: {} streams RDMA WRITEs only; drop the option (write is the default)",
                            where.name("verb"), o.verb, kind));
   }

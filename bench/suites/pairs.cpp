@@ -352,7 +352,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
         "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}{}), transport {}; "
         "latency {} B x {}, bandwidth {} x {} windows of {} each way\n",
         n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once",
-        p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", p.common.transport, p.lat_size,
+        p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", transport::kind_name(p.common.transport), p.lat_size,
         p.lat_iters, core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
     std::fflush(ctx.table);
   }
@@ -403,8 +403,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     mine[2] = static_cast<double>(io::schema::PairStatus::kOk);
     if (partner >= 0 && me == p.test_stall_rank && round == p.test_stall_round) {
       // Test hook: be the peer that stops answering; the partner's deadline must record it.
-      std::this_thread::sleep_for(
-          std::chrono::duration<double>(p.common.options.pair_timeout_s + 1.0));
+      std::this_thread::sleep_for(std::chrono::duration<double>(
+          p.test_stall_s > 0 ? p.test_stall_s : p.common.options.pair_timeout_s + 1.0));
       mine[2] = static_cast<double>(io::schema::PairStatus::kFailed);
       error = fmt::format("rank {}: test hook FABSCOPE_TEST_STALL kept this rank silent", me);
     } else if (partner >= 0) {
@@ -416,7 +416,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       try {
         transport::Options options = p.common.options;
         options.channel = static_cast<int>(round);
-        auto link = transport::connect(p.common.transport, ctx.comm, static_cast<int>(partner),
+        auto link = ctx.transport->connect(p.common.transport, static_cast<int>(partner),
                                        max_size, options);
         std::vector<double> window_ns(layout.bw);
         link->pingpong(initiator, p.lat_size, p.warmup, lat);
@@ -522,20 +522,22 @@ class Pairs : public BenchmarkWith<PairsParams> {
              "finish the pairs run of an interrupted results file (same ranks; its command "
              "line is reused)")
         .command_line_only();
-    // Test hook (FABSCOPE_TEST_STALL=RANK[,ROUND], tests/mpi): that rank goes silent in that round.
+    // Test hook (FABSCOPE_TEST_STALL=RANK[,ROUND[,SECONDS]], tests/mpi): that rank goes silent in
+    // that round, for SECONDS (default: the pair timeout + 1 s).
     set.custom(
            "test_stall", "", "",
            [this](const std::string& text, const std::string& where) {
              const auto parts = split_list(text);
              try {
-               if (parts.size() == 1 || parts.size() == 2) {
+               if (!parts.empty() && parts.size() <= 3) {
                  p.test_stall_rank = std::stoi(parts[0]);
-                 p.test_stall_round = parts.size() == 2 ? std::stoi(parts[1]) : 0;
+                 p.test_stall_round = parts.size() >= 2 ? std::stoi(parts[1]) : 0;
+                 p.test_stall_s = parts.size() == 3 ? std::stod(parts[2]) : 0;
                  return;
                }
              } catch (const std::exception&) {
              }
-             throw core::UsageError(fmt::format("{} '{}': give RANK,ROUND", where, text));
+             throw core::UsageError(fmt::format("{} '{}': give RANK,ROUND[,SECONDS]", where, text));
            },
            [this] { return fmt::format("{},{}", p.test_stall_rank, p.test_stall_round); })
         .hide();

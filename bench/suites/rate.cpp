@@ -40,7 +40,7 @@ void run_rate(Context& ctx, const RateParams& p) {
                "# fabscope rate: message rate, transport {}, rank 0 ({}) -> rank 1 ({}), window "
                "{}, {} windows, "
                "{} warm-up\n",
-               p.common.transport, ctx.hostnames[0], ctx.hostnames[1], transport::kWindow, p.iters,
+               transport::kind_name(p.common.transport), ctx.hostnames[0], ctx.hostnames[1], transport::kWindow, p.iters,
                p.warmup);
     fmt::print(ctx.table, "# {:>5} {:>9} {:>10} {:>12} {:>12} {:>12}\n", "qps", "post_list", "size",
                "Mpps_p50", "Mpps_max", "Gb/s_p50");
@@ -56,8 +56,8 @@ void run_rate(Context& ctx, const RateParams& p) {
         transport::Options o = p.common.options;
         o.qps = p.qps[q];
         o.post_list = p.lists[l];
-        if (p.common.transport == "mpi") o.timeout_s = 0;  // plain blocking calls, as the sweeps
-        auto link = transport::connect(p.common.transport, ctx.comm, 1 - rank, max_size, o);
+        if (p.common.transport == transport::Kind::kMpi) o.timeout_s = 0;  // plain blocking calls, as the sweeps
+        auto link = ctx.transport->connect(p.common.transport, 1 - rank, max_size, o);
         for (std::size_t s = 0; s < ns; ++s) {
           link->stream(rank == 0, p.sizes[s], p.warmup, window_ns);
           if (rank != 0) continue;
@@ -116,7 +116,7 @@ class Rate : public BenchmarkWith<RateParams> {
     set.integer("warmup", p.warmup, 2, "untimed windows per point and size").at_least(0);
   }
   void resolve(const ParamSet& set, const Where& where) override {
-    const bool mpi = p.common.transport == "mpi";
+    const bool mpi = p.common.transport == transport::Kind::kMpi;
     for (const auto& [field, text, out, hi] :
          {std::tuple{"qp_counts", &p.qp_counts, &p.qps, 1024},
           std::tuple{"post_lists", &p.post_lists, &p.lists, 64}}) {

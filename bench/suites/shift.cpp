@@ -68,7 +68,7 @@ std::vector<double> link_rates(const Context& ctx, const ShiftParams& p) {
   const double mine =
       p.link_rate_gbps > 0
           ? p.link_rate_gbps
-          : transport::port_rate_gbps(p.common.transport, p.common.options, ctx.comm.local_rank());
+          : ctx.transport->port_rate_gbps(p.common.transport, p.common.options);
   std::vector<double> all(ctx.comm.rank() == 0 ? static_cast<std::size_t>(ctx.comm.size()) : 0);
   ctx.comm.gather(std::span<const double>(&mine, 1), all);
   return all;
@@ -122,7 +122,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
         "(+{} warm-up), transport {}; link rate {}\n",
         n, steps,
         permutation ? fmt::format("seeded derangements, seed {}", p.seed) : "rank + d, d = 1..N-1",
-        p.iters, transport::kWindow, core::format_size(p.size), p.warmup, p.common.transport,
+        p.iters, transport::kWindow, core::format_size(p.size), p.warmup, transport::kind_name(p.common.transport),
         std::isnan(link_rate) ? std::string("unknown (pass --link-rate)")
                               : fmt::format("{:g} Gb/s", link_rate));
     std::fflush(ctx.table);
@@ -135,7 +135,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
   std::vector<std::vector<double>> pair_flows(me == 0 ? un * un
                                                       : 0);  // rank 0: flow_gbps per (i, j)
   std::vector<double> aggregates;
-  CounterProbe counters(ctx, p.common, transport::load_counters);
+  CounterProbe counters(ctx, p.common, &transport::Transport::load_counters);
   const std::int64_t t_start = core::now_ns();
   for (int s = 0; s < steps; ++s) {
     const auto& to = partner_to[static_cast<std::size_t>(s)];
@@ -150,7 +150,7 @@ void run_shift(Context& ctx, const ShiftParams& p) {
     // while its next peer still waits out --timeout in this one.
     ctx.comm.quiet_barrier();
     try {
-      auto flows = transport::connect_flows(p.common.transport, ctx.comm, {{dest}, {src}, p.size},
+      auto flows = ctx.transport->connect_flows(p.common.transport, {{dest}, {src}, p.size},
                                             p.common.options);
       ctx.comm.quiet_barrier();  // every flow of the step starts together
       t0 = core::now_ns();

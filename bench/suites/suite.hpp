@@ -19,13 +19,14 @@
 #include "topology/model.hpp"
 #include "topology/plan.hpp"
 #include "transport/link.hpp"
+#include "transport/transport.hpp"
 
 namespace fabscope::suites {
 
 struct Common {
   std::string name;  // the run's name in the file (suite entry or subcommand)
   std::string label;
-  std::string transport = "mpi";
+  transport::Kind transport = transport::Kind::kMpi;
   transport::Options options;  // device, verb, depths (verbs transport)
   std::vector<std::string>
       parameters;  // name=value of every declared parameter (the run's `parameters`)
@@ -57,6 +58,7 @@ struct PairsParams {
   std::string resume;  // --resume FILE: finish that file's interrupted pairs run (apps/main.cpp)
   int test_stall_rank = -1;   // test hook (FABSCOPE_TEST_STALL=RANK,ROUND): that rank goes silent
   int test_stall_round = -1;  // for pair_timeout + 1 s in that round instead of measuring
+  double test_stall_s = 0;    // how long (0: pair_timeout + 1 s)
 };
 
 // coll: collective operations over node-aware groups of 2, 4, 8, ... nodes and all N.
@@ -125,6 +127,7 @@ struct Context {
   const topology::Fabric* fabric = nullptr;  // rank 0, when a topology is known
   const topology::Endpoints* endpoints = nullptr;  // rank 0: endpoint i = rank i, when known
   const ResumePoint* resume = nullptr;             // rank 0, pairs --resume: the run to finish
+  transport::Transport* transport = nullptr;       // made by main: links, flows, ports, counters
 };
 
 // The pairs schedule a run uses (rank 0): nullptr for the circle all-pairs schedule. Throws

@@ -15,12 +15,12 @@ constexpr int kTagDuration = 301;
 }  // namespace
 
 CounterProbe::CounterProbe(const Context& ctx, const Common& common, Reader read)
-    : ctx_(ctx), common_(common), read_(read), before_(read(common.transport, common.options, ctx.comm.local_rank())) {}
+    : ctx_(ctx), common_(common), read_(read), before_((ctx.transport->*read)(common.transport, common.options)) {}
 
 void CounterProbe::finish_group(const std::string& group) {
   std::string mine;
   if (!before_.empty()) {
-    for (const auto& [name, after] : read_(common_.transport, common_.options, ctx_.comm.local_rank())) {
+    for (const auto& [name, after] : (ctx_.transport->*read_)(common_.transport, common_.options)) {
       const auto it = before_.find(name);
       if (it != before_.end()) mine += fmt::format("{}={}\n", name, static_cast<std::int64_t>(after - it->second));
     }
@@ -62,8 +62,8 @@ std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const st
     // per message on shared memory (tests/perf), and a silent peer leaves nothing else to measure.
     // pairs keeps its deadlines (--timeout, --pair-timeout).
     transport::Options options = p.common.options;
-    if (p.common.transport == "mpi") options.timeout_s = 0;
-    auto link = transport::connect(p.common.transport, ctx.comm, 1 - rank, max_size, options);
+    if (p.common.transport == transport::Kind::kMpi) options.timeout_s = 0;
+    auto link = ctx.transport->connect(p.common.transport, 1 - rank, max_size, options);
     std::vector<double> batch(iters, std::numeric_limits<double>::quiet_NaN());
     if (rank == 0) all.reserve(p.sizes.size() * iters);
     for (std::size_t s = 0; s < p.sizes.size(); ++s) {
@@ -105,7 +105,7 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
   io::RunInfo info;
   info.benchmark = benchmark;
   info.name = common.name;
-  info.transport = common.transport;
+  info.transport = transport::kind_name(common.transport);
   info.label = common.label;
   info.iters = iters;
   info.warmup = warmup;
@@ -113,7 +113,7 @@ std::string begin_run(Context& ctx, std::string_view benchmark, const Common& co
   info.parameters = common.parameters;
   const std::string run = ctx.out->begin_run(info);
   // How the verbs transport connected its QPs (oob or rdmacm); see results/SCHEMA.md.
-  if (common.transport == "verbs") ctx.out->set_attr(run, "cm", common.options.cm);
+  if (common.transport == transport::Kind::kVerbs) ctx.out->set_attr(run, "cm", common.options.cm);
   return run;
 }
 

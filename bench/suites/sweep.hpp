@@ -31,9 +31,9 @@ std::vector<double> sweep_two_ranks(Context& ctx, const SweepParams& p, const st
 // uses the group <run>/counters.
 class CounterProbe {
  public:
-  using Reader = std::map<std::string, std::uint64_t> (*)(std::string_view transport, const transport::Options&,
-                                                          int local_rank);
-  CounterProbe(const Context& ctx, const Common& common, Reader read = transport::port_counters);
+  using Reader = std::map<std::string, std::uint64_t> (transport::Transport::*)(transport::Kind,
+                                                                                const transport::Options&);
+  CounterProbe(const Context& ctx, const Common& common, Reader read = &transport::Transport::port_counters);
   void finish(const std::string& run) { finish_group(run + "/counters"); }
   void finish_group(const std::string& group);
 

@@ -75,19 +75,4 @@ struct Options {
 // The verbs operations --verb accepts, and which patterns each supports.
 [[nodiscard]] bool is_known_verb(std::string_view verb);
 
-// Counter values of the port this rank measures through (verbs: sysfs counters and hw_counters;
-// mpi: none). Read before and after a benchmark; the deltas go into the results file.
-[[nodiscard]] std::map<std::string, std::uint64_t> port_counters(std::string_view transport,
-                                                                 const Options& opt, int local_rank);
-
-// The names --transport accepts.
-[[nodiscard]] bool is_known_transport(std::string_view name);
-
-// Connects this rank to `peer` (which makes the matching call) with buffers for messages up to
-// `max_size` bytes, and arms the link's deadline when opt.pair_timeout_s > 0 (counted from the
-// start of the call; a transport's connect honours it too). Throws core::Error on failure and
-// core::Timeout when the deadline passes.
-[[nodiscard]] std::unique_ptr<Link> connect(std::string_view transport, const runtime::Comm& comm,
-                                            int peer, std::size_t max_size, const Options& opt = {});
-
 }  // namespace fabscope::transport

@@ -93,28 +93,4 @@ bool is_pause_counter(std::string_view name) {
   return false;
 }
 
-std::unique_ptr<Flows> connect_flows(std::string_view transport, const runtime::Comm& comm,
-                                     const FlowsSpec& spec, const Options& opt) {
-  if (spec.size == 0) throw core::UsageError("flows: message size must be at least 1 byte");
-  if (transport == "mpi") return flows::make_mpi_flows(comm, spec, opt);
-  if (transport == "verbs") return flows::make_verbs_flows(comm, spec, opt);
-  throw core::UsageError(
-      fmt::format("--transport: unknown transport '{}'; use mpi or verbs", transport));
-}
-
-double port_rate_gbps(std::string_view transport, const Options& opt, int local_rank) {
-  if (transport == "verbs") return flows::verbs_port_rate_gbps(opt, local_rank);
-  return std::numeric_limits<double>::quiet_NaN();
-}
-
-std::map<std::string, std::uint64_t> load_counters(std::string_view transport, const Options& opt,
-                                                   int local_rank) {
-  auto out = port_counters(transport, opt, local_rank);
-  if (transport == "verbs") {
-    for (const auto& [k, v] : flows::netdev_pause_counters(flows::verbs_netdev(opt, local_rank)))
-      out[k] = v;
-  }
-  return out;
-}
-
 }  // namespace fabscope::transport

@@ -65,25 +65,7 @@ class Flows {
   [[nodiscard]] virtual std::int64_t busy_ns() const = 0;
 };
 
-// Connects this rank's flows: every peer in spec.to must list this rank in its `from`, and the
-// other way round (collective over the ranks named; others may run their own Flows meanwhile).
-// Throws core::UsageError for an unknown transport, core::Timeout when a peer does not answer.
-[[nodiscard]] std::unique_ptr<Flows> connect_flows(std::string_view transport,
-                                                   const runtime::Comm& comm, const FlowsSpec& spec,
-                                                   const Options& opt);
-
-// The active rate of the port this rank measures through, in Gb/s (verbs: the port's sysfs
-// `rate`, e.g. "100 Gb/sec (4X EDR)" -> 100; mpi: NaN, the MPI library's path is unknown).
-[[nodiscard]] double port_rate_gbps(std::string_view transport, const Options& opt, int local_rank);
-
-// port_counters() plus, on RoCE, the pause-frame counters of the port's network device (its
-// ethtool statistics whose names contain pause, pfc, xon or xoff, as `netdev/NAME`); see
-// results/SCHEMA.md. mpi: none.
-[[nodiscard]] std::map<std::string, std::uint64_t> load_counters(std::string_view transport,
-                                                                 const Options& opt,
-                                                                 int local_rank);
-
-// The ethtool statistics names load_counters keeps (pure; unit-tested).
+// The ethtool statistics names Transport::load_counters keeps (pure; unit-tested).
 [[nodiscard]] bool is_pause_counter(std::string_view name);
 
 }  // namespace fabscope::transport

@@ -8,6 +8,10 @@
 
 #include "transport/multi.hpp"
 
+namespace fabscope::verbs {
+struct Port;
+}
+
 namespace fabscope::transport::flows {
 
 // MPI tags of one Flows object's connection with one peer. Both sides count the Flows objects
@@ -27,11 +31,8 @@ inline constexpr int kSpinsBeforeYield = 64;
 
 std::unique_ptr<Flows> make_mpi_flows(const runtime::Comm& comm, const FlowsSpec& spec,
                                       const Options& opt);
-std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, verbs::Port& port, const FlowsSpec& spec,
                                         const Options& opt);
-double verbs_port_rate_gbps(const Options& opt, int local_rank);
-// The verbs port's network device (RoCE: the netdev of its GID; "" on InfiniBand).
-std::string verbs_netdev(const Options& opt, int local_rank);
 // Ethtool statistics of `ifname` that is_pause_counter() keeps (SIOCETHTOOL ETHTOOL_GSTATS).
 std::map<std::string, std::uint64_t> netdev_pause_counters(const std::string& ifname);
 

@@ -25,7 +25,6 @@
 #include "core/files.hpp"
 #include "runtime/comm.hpp"
 #include "transport/multi_impl.hpp"
-#include "transport/verbs_port.hpp"
 #include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
@@ -71,11 +70,11 @@ struct Conn {
 
 class VerbsFlows final : public Flows {
  public:
-  VerbsFlows(const runtime::Comm& comm, const FlowsSpec& spec, const Options& opt)
+  VerbsFlows(const runtime::Comm& comm, verbs::Port& port, const FlowsSpec& spec, const Options& opt)
       : comm_(comm),
         spec_(spec),
         opt_(opt),
-        port_(shared_port(opt, comm.local_rank())),
+        port_(port),
         silence_ns_(static_cast<std::int64_t>(opt.timeout_s * 1e9)),
         reqs_(comm, 2 * (spec.to.size() + spec.from.size())) {
     const auto tags = tags_of(spec);
@@ -503,26 +502,9 @@ class VerbsFlows final : public Flows {
 
 }  // namespace
 
-std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, const FlowsSpec& spec,
+std::unique_ptr<Flows> make_verbs_flows(const runtime::Comm& comm, verbs::Port& port, const FlowsSpec& spec,
                                         const Options& opt) {
-  return std::make_unique<VerbsFlows>(comm, spec, opt);
-}
-
-double verbs_port_rate_gbps(const Options& opt, int local_rank) {
-  const verbs::Port& p = shared_port(opt, local_rank);
-  const std::string text = core::read_first_line(
-      fmt::format("/sys/class/infiniband/{}/ports/{}/rate", p.device, p.port));
-  try {
-    return std::stod(text);  // "100 Gb/sec (4X EDR)"
-  } catch (const std::exception&) {
-    return std::nan("");
-  }
-}
-
-std::string verbs_netdev(const Options& opt, int local_rank) {
-  const verbs::Port& p = shared_port(opt, local_rank);
-  if (!p.is_roce() || p.gid_index < 0) return "";
-  return verbs::port_netdev(p);  // the GID's netdev (gid_attrs/ndevs/<gid_index>)
+  return std::make_unique<VerbsFlows>(comm, port, spec, opt);
 }
 
 }  // namespace fabscope::transport::flows

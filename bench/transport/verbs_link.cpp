@@ -35,7 +35,6 @@
 #include "core/error.hpp"
 #include "runtime/comm.hpp"
 #include "transport/link.hpp"
-#include "transport/verbs_port.hpp"
 #include "verbs/rdmacm.hpp"
 #include "verbs/verbs.hpp"
 
@@ -83,7 +82,7 @@ struct QpState {
 
 class VerbsLink final : public Link {
  public:
-  VerbsLink(const runtime::Comm& comm, int peer, std::size_t max_size, const Options& opt)
+  VerbsLink(const runtime::Comm& comm, verbs::Port& port, int peer, std::size_t max_size, const Options& opt)
       : comm_(comm),
         peer_(peer),
         max_(max_size),
@@ -91,7 +90,7 @@ class VerbsLink final : public Link {
         generation_(next_generation(peer)),
         tag_wire_(kTagBase + kTagsPerLink * generation_),
         tag_sync_(tag_wire_ + 1),
-        port_(shared_port(opt, comm.local_rank())),
+        port_(port),
         sync_in_(std::make_unique<std::uint8_t>(0)),
         requests_(comm, 2) {
     // Connecting honours the pair's deadline too; transport::connect re-arms it from the start of
@@ -570,16 +569,9 @@ class VerbsLink final : public Link {
 
 }  // namespace
 
-std::unique_ptr<Link> make_verbs_link(const runtime::Comm& comm, int peer, std::size_t max_size, const Options& opt) {
-  return std::make_unique<VerbsLink>(comm, peer, max_size, opt);
-}
-
-std::map<std::string, std::uint64_t> verbs_counters(const Options& opt, int local_rank) {
-  const verbs::Port& p = shared_port(opt, local_rank);
-  // --cm rdmacm: an rdma_cm device and an IP address on the port are needed; checked here, where
-  // preflight opens the port, so a host without them fails before anything runs.
-  if (opt.cm == "rdmacm") verbs::check_rdmacm(p);
-  return verbs::read_counters(p.device, p.port);
+std::unique_ptr<Link> make_verbs_link(const runtime::Comm& comm, verbs::Port& port, int peer, std::size_t max_size,
+                                      const Options& opt) {
+  return std::make_unique<VerbsLink>(comm, port, peer, max_size, opt);
 }
 
 }  // namespace fabscope::transport

@@ -196,6 +196,10 @@ Port open_port(const DeviceOptions& opt, int local_rank) {
                                              where));
         }
       }
+      // One protection domain per opened device: every endpoint on this port registers its memory
+      // and creates its QPs in it (ibv_alloc_pd(3)); it is freed before the context (Port's members).
+      p.pd.reset(ibv_alloc_pd(p.ctx.get()));
+      if (!p.pd) fail("ibv_alloc_pd", p.where(), errno);
       return p;
     }
     if (!want.empty()) break;
@@ -211,15 +215,13 @@ void Endpoint::FreeBuf::operator()(std::uint8_t* p) const noexcept { std::free(p
 Endpoint::Endpoint(Port& port, std::size_t buffer_bytes, int tx_depth, int rx_depth, std::uint32_t inline_bytes,
                    bool inline_optional)
     : port_(port), bytes_(buffer_bytes) {
-  pd_.reset(ibv_alloc_pd(port.ctx.get()));
-  if (!pd_) fail("ibv_alloc_pd", port.where(), errno);
   void* mem = nullptr;
   const std::size_t rounded = (buffer_bytes + 4095) / 4096 * 4096;
   if (posix_memalign(&mem, 4096, rounded) != 0) fail("posix_memalign", port.where(), ENOMEM);
   std::memset(mem, 0, rounded);
   buf_.reset(static_cast<std::uint8_t*>(mem));
   const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
-  mr_.reset(ibv_reg_mr(pd_.get(), mem, rounded, access));
+  mr_.reset(ibv_reg_mr(port.pd.get(), mem, rounded, access));
   if (!mr_) {
     const int err = errno;
     fail("ibv_reg_mr", fmt::format("{} ({} bytes)", port.where(), rounded), err, err == ENOMEM ? memlock_hint() : "");
@@ -236,10 +238,10 @@ Endpoint::Endpoint(Port& port, std::size_t buffer_bytes, int tx_depth, int rx_de
   init.cap.max_send_sge = 1;
   init.cap.max_recv_sge = 1;
   init.cap.max_inline_data = inline_bytes;
-  qp_.reset(ibv_create_qp(pd_.get(), &init));
+  qp_.reset(ibv_create_qp(port.pd.get(), &init));
   if (!qp_ && inline_optional && inline_bytes > 0) {
     init.cap.max_inline_data = 0;
-    qp_.reset(ibv_create_qp(pd_.get(), &init));
+    qp_.reset(ibv_create_qp(port.pd.get(), &init));
   }
   if (!qp_) {
     fail("ibv_create_qp", fmt::format("{} (send {} recv {} inline {})", port.where(), tx_depth, rx_depth, inline_bytes), errno,

@@ -55,9 +55,11 @@ inline constexpr std::uint8_t kQpTimeout = 14;
 inline constexpr std::uint8_t kQpRetryCount = 7;
 inline constexpr std::uint8_t kQpRnrRetry = 7;
 
-// An opened device port, ready for endpoints.
+// An opened device port, ready for endpoints: its device context and the one protection domain
+// every endpoint on it uses (declared after ctx, so it is freed first).
 struct Port {
   ContextPtr ctx;
+  PdPtr pd;
   std::string device;
   int port = 1;
   ibv_port_attr attr{};
@@ -81,7 +83,8 @@ struct WireInfo {
 };
 
 // One RC QP with its CQ over one registered buffer. Members are declared in creation order so
-// the destructor tears down qp, cq, mr, buffer in that order (pd and ctx belong to Port).
+// the destructor tears down qp, cq, mr, buffer in that order (pd and ctx belong to Port, which
+// outlives its endpoints: transport::Transport owns the ports).
 class Endpoint {
  public:
   // inline_optional: if the device refuses `inline_bytes`, fall back to no inline data.
@@ -107,7 +110,6 @@ class Endpoint {
     void operator()(std::uint8_t* p) const noexcept;
   };
   Port& port_;
-  PdPtr pd_;
   std::size_t bytes_;
   std::unique_ptr<std::uint8_t, FreeBuf> buf_;
   MrPtr mr_;

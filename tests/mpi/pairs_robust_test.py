@@ -127,10 +127,11 @@ def check_cut_off(mpiexec, binary, outdir):
     failures = []
     out = os.path.join(outdir, "cut.h5")
     n = 4
-    # Rank 3 stays silent for 9 s in round 2 (pair timeout 8 s + 1); rank 0 waits 3 s at most.
-    res, secs = run(mpiexec, binary, n, ["--pair-timeout", "8s", "--round-timeout", "3s", "--iters", "200",
-                                         "--bw-iters", "5", "--out", out], env={"FABSCOPE_TEST_STALL": "3,1"})
-    line = f"pairs round 2 of 3: not every rank reached the gather within 3 s (--round-timeout 3 s): a rank is stuck " \
+    # Rank 3 stays silent for 12 s in round 2; its partner gives up after the 2 s pair timeout, and
+    # rank 0 waits 4 s at most for rank 3 at the round's gather (the round limit must exceed the pair's).
+    res, secs = run(mpiexec, binary, n, ["--pair-timeout", "2s", "--round-timeout", "4s", "--iters", "200",
+                                         "--bw-iters", "5", "--out", out], env={"FABSCOPE_TEST_STALL": "3,1,12"})
+    line = f"pairs round 2 of 3: not every rank reached the gather within 4 s (--round-timeout 4 s): a rank is stuck " \
            f"or cut off from the others; round 1 is in {out}: once every rank reaches the others again, finish the " \
            f"run with `fabscope pairs --resume {out}`"
     if res.returncode != 1 or line not in res.stderr:
@@ -140,9 +141,9 @@ def check_cut_off(mpiexec, binary, outdir):
         failures.append(f"cut-off run took {secs:.0f} s to end")
     with h5py.File(out, "r") as f:
         r = f["runs/00_pairs"]
-        if int(r.attrs["rounds_done"]) != 1 or int(r.attrs["round_timeout_ms"]) != 3000:
+        if int(r.attrs["rounds_done"]) != 1 or int(r.attrs["round_timeout_ms"]) != 4000:
             failures.append(f"cut-off file: rounds_done {r.attrs['rounds_done']}, round_timeout_ms "
-                            f"{r.attrs['round_timeout_ms']}; expected 1 and 3000")
+                            f"{r.attrs['round_timeout_ms']}; expected 1 and 4000")
     res2, secs2 = run(mpiexec, binary, n, ["--resume", out])
     if res2.returncode != 0:
         failures.append(f"--resume after the cut-off exited {res2.returncode}: {res2.stderr[-2000:]}")

@@ -94,6 +94,8 @@ double harness(const runtime::Comm& comm, const std::string& what, int size, int
   if (comm.rank() == 0) out.emplace(path, io::RootInfo{"perf", "", "overhead", "", comm.size(), true}, std::vector<io::HostRecord>(static_cast<std::size_t>(comm.size())));
   std::FILE* sink = std::fopen("/dev/null", "w");
   suites::Context ctx{comm, out ? &*out : nullptr, std::vector<std::string>(static_cast<std::size_t>(comm.size()), "h"), true, sink};
+  transport::Transport transports(comm);
+  ctx.transport = &transports;
   // Through the registry, as the command line does: the benchmark's declared defaults, then these.
   suites::BenchSpec spec(*suites::find_benchmark(what == "allreduce" ? "coll" : what));
   auto& set = spec.params();

@@ -31,7 +31,7 @@ TEST(Cli, LatDefaultsAndOptions) {
   EXPECT_EQ(s.as<suites::SweepParams>().iters, 50);
   EXPECT_EQ(s.as<suites::SweepParams>().warmup, 5);
   EXPECT_EQ(s.as<suites::SweepParams>().common.label, "fw 1.2");
-  EXPECT_EQ(s.as<suites::SweepParams>().common.transport, "mpi");
+  EXPECT_EQ(transport::kind_name(s.as<suites::SweepParams>().common.transport), "mpi");
   EXPECT_EQ(inv.out, "x.h5");
   const auto bw = parse({"bw"});
   EXPECT_EQ(bw.specs[0].as<suites::SweepParams>().iters, 20);
@@ -129,7 +129,7 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
   ASSERT_EQ(inv.specs.size(), 2u);
   for (const auto& s : inv.specs) {
     const auto& c = suites::common_of(s);
-    EXPECT_EQ(c.transport, "verbs");
+    EXPECT_EQ(transport::kind_name(c.transport), "verbs");
     EXPECT_EQ(c.options.cm, "rdmacm");
     EXPECT_EQ(c.options.qps, 2);
     EXPECT_EQ(c.options.tx_depth, 128);  // not given: the default
