@@ -37,9 +37,9 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -48,8 +48,8 @@ from fabscope_analyze import stats
 from fabscope_analyze.criteria import Criteria, PairsCriteria, SweepRule
 from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
 from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, RunFile, ShiftRun, SweepRun, row_blocks
-
-PASS, FAIL, INCONCLUSIVE, SKIPPED = "pass", "fail", "inconclusive", "skipped"
+from fabscope_analyze.verdict import (FAIL, INCONCLUSIVE, PASS, SKIPPED, Check, RunVerdict, Suspect, Verdict, combine, fmt,
+                                      round_sig, size_text)
 
 # Why a directed flow fails: bits of `reasons`.
 R_BW_ABS, R_BW_LINK, R_BW_REL = 1, 2, 4
@@ -61,86 +61,6 @@ LAT50_BITS = R_LAT50_ABS | R_LAT_RATIO | R_CLASS50
 LAT99_BITS = R_LAT99_ABS | R_CLASS99
 MAX_FLOWS = 5_000_000  # failing flows kept for attribution; beyond, the failure is fabric-wide
 MAX_LISTED = 1000  # failing / inconclusive pairs listed in JSON
-
-
-@dataclass
-class Check:
-    """One rule applied to one run (a JUnit test case)."""
-
-    run: str
-    rule: str  # e.g. "pairs.bandwidth.min_fabric_fraction"
-    title: str  # what was required, with the limit
-    status: str  # pass, fail, inconclusive, skipped
-    judged: int = 0
-    failing: int = 0
-    inconclusive: int = 0
-    unit: str = "pairs"
-    detail: str = ""
-    examples: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Suspect:
-    run: str
-    kind: str  # host, host_link, leaf_spine_link, leaf_uplinks, pair
-    name: str
-    failing: int  # failing directed flows it explains
-    judged: int  # judged directed flows it carries
-    evidence: str
-    details: dict[str, Any] = field(default_factory=dict)
-    retest: list[tuple[int, int]] = field(default_factory=list, repr=False)  # rank pairs
-
-
-@dataclass
-class RunVerdict:
-    run: str
-    benchmark: str
-    status: str
-    checks: list[Check] = field(default_factory=list)
-    suspects: list[Suspect] = field(default_factory=list)
-    failing_pairs: list[dict[str, Any]] = field(default_factory=list)
-    inconclusive_pairs: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    retest: list[tuple[int, int]] = field(default_factory=list, repr=False)
-
-
-@dataclass
-class Verdict:
-    file: str
-    criteria: str
-    criteria_path: str
-    status: str
-    runs: list[RunVerdict]
-    layout: str
-    retest_plan: dict[str, Any] | None = None
-
-    @property
-    def suspects(self) -> list[Suspect]:
-        return [s for r in self.runs for s in r.suspects]
-
-
-def combine(statuses: Iterable[str]) -> str:
-    s = set(statuses) - {SKIPPED}
-    if FAIL in s:
-        return FAIL
-    if INCONCLUSIVE in s or not s:
-        return INCONCLUSIVE
-    return PASS
-
-
-def fmt(v: float, digits: int = 4) -> str:
-    if v is None or not math.isfinite(v):
-        return "n/a"
-    if abs(v) >= 10 ** digits:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}g}"
-
-
-def size_text(n: int) -> str:
-    for shift, suffix in ((30, "G"), (20, "M"), (10, "K")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{suffix}"
-    return str(n)
 
 
 # --- pairs --------------------------------------------------------------------------------------
@@ -620,8 +540,8 @@ class _PairsJudge:
                 "error_flows": int(np.count_nonzero(r & R_ERROR)),
                 "stall_flows": int(np.count_nonzero(r & R_BW_STALL)),
                 "stalled_windows": int(stalled[sel].sum()),
-                "bw_vs_limit_median": _round(stats.nan_median(bw_ratio[sel])),
-                "latency_vs_limit_median": _round(stats.nan_median(lat_ratio[sel])),
+                "bw_vs_limit_median": round_sig(stats.nan_median(bw_ratio[sel])),
+                "latency_vs_limit_median": round_sig(stats.nan_median(lat_ratio[sel])),
                 "flows": k,
             }
 
@@ -715,7 +635,7 @@ class _PairsJudge:
                              f"({sends} flows sending, {receives} receiving); " + bw_lat_text(d)
                              + ("; " + "; ".join(why) if why else ""),
                     details={**d, "rank": h, "host": lay.hostnames[h], "leaf": leaf, "sending": sends,
-                             "receiving": receives, "port_rate_gbps": _round(rate)},
+                             "receiving": receives, "port_rate_gbps": round_sig(rate)},
                 ))
             alive &= ~mask
         if lay.has_leaves and not lay.has_routes:
@@ -926,9 +846,9 @@ class _PairsJudge:
                     "from": lay.rank_name(i), "to": lay.rank_name(j), "ranks": [i, j],
                     "hop_class": HOP_CLASSES[int(lay.hop_class(np.array([i]), np.array([j]))[0, 0])],
                     "failed": _reason_names(r),
-                    "bw_gbps": _round(float(flows.bw[k])), "bw_limit_gbps": _round(float(flows.bw_limit[k])),
-                    "latency_ns_p50": _round(float(flows.lat[k])),
-                    "latency_limit_ns": _round(float(flows.lat_limit[k])),
+                    "bw_gbps": round_sig(float(flows.bw[k])), "bw_limit_gbps": round_sig(float(flows.bw_limit[k])),
+                    "latency_ns_p50": round_sig(float(flows.lat[k])),
+                    "latency_limit_ns": round_sig(float(flows.lat_limit[k])),
                     "stalled_windows": int(flows.stalled[k]),
                 })
 
@@ -996,12 +916,6 @@ def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
 def _peers(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, h: int) -> int:
     other = np.where(src[mask] == h, dst[mask], src[mask])
     return int(np.unique(other).size)
-
-
-def _round(v: float, digits: int = 4) -> float | None:
-    if v is None or not math.isfinite(v):
-        return None
-    return float(f"{v:.{digits}g}")
 
 
 def _reason_names(bits: int) -> list[str]:

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats as sps
 
 from fabscope_analyze import stats
+from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, table
 from fabscope_analyze.layout import Layout, build_layout
 from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
@@ -705,7 +706,6 @@ def write_json(path: Path, c: Comparison) -> None:
 def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_rows: int = 200) -> Path:
     """DIR/index.html: the table (most significant first) and NEW/BASE diff heatmaps per pairs run."""
     from fabscope_analyze import plots
-    from fabscope_analyze.report import _CSS, FIGURE_DIR, _figure_html, _table, esc, FigureRef
 
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -758,7 +758,7 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
     notes = "".join(f"<li>{esc(n)}</li>" for n in c.notes)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fabscope compare: {esc(a)} vs {esc(b)}</title>
-<style>{_CSS}</style></head><body>
+<style>{CSS}</style></head><body>
 <h1>fabscope compare: {esc(a)} vs {esc(b)}</h1>
 <p class="sub">base {esc(a)}: {esc(c.base)}<br>new {esc(b)}: {esc(c.new)}</p>
 {verdict}
@@ -766,11 +766,11 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
 q = Mann-Whitney (pairs fabric rows: Wilcoxon) p adjusted over all rows (Benjamini-Hochberg).
 A regression is significant (q &lt; {ALPHA}, interval excludes 0) and worse than the threshold.</p>
 <h2>Changes, most significant first</h2>
-{_table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
+{table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
 {f"<p>{len(c.rows) - max_rows} more rows in the JSON output.</p>" if len(c.rows) > max_rows else ""}
 {f"<ul>{notes}</ul>" if notes else ""}
 <h2>Diff heatmaps</h2>
-<div class="figures">{"".join(_figure_html(f) for f in figs) or "<p>No pairs or shift run in both files.</p>"}</div>
+<div class="figures">{"".join(figure_html(f) for f in figs) or "<p>No pairs or shift run in both files.</p>"}</div>
 </body></html>
 """
     index = out_dir / "index.html"

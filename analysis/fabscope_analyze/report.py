@@ -6,10 +6,8 @@ or from an artifact store. Every piece of text that comes from the result file i
 
 from __future__ import annotations
 
-import html
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,10 +15,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fabscope_analyze import __version__, coll, plots, stats
+from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, fmt, slug, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
 from fabscope_analyze.reader import CollRun, CongestionRun, Counters, Host, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
-FIGURE_DIR = "figures"
 MAX_OPEN_HOST_ROWS = 64  # larger host tables start folded
 N_OUTLIER_HOSTS = 5
 FULL_HEATMAP_MAX = 256  # above this many ranks heatmaps aggregate blocks (leaves, or k ranks)
@@ -46,38 +44,9 @@ _HOST_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class FigureRef:
-    """A figure written to disk; paths relative to the report folder."""
-
-    png: str
-    svg: str
-    alt: str
-    width: int  # PNG size in pixels, so the page lays figures out at their natural size
-    height: int
-
-
-def esc(value: object) -> str:
-    """Text for HTML content or attribute values."""
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: float, digits: int = 4) -> str:
-    """A number for a table: `digits` significant digits (all integer digits of large values),
-    an en dash for NaN."""
-    if value is None or not np.isfinite(value):
-        return "\u2013"
-    return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-
-
 def anchor(index: int) -> str:
     """The id of a run's section in the page."""
     return f"run-{index:02d}"
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of a group name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "run"
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -374,13 +343,6 @@ def headline(run: Run, layout: Layout | None = None) -> str:
     return "benchmark kind not known to this version of fabscope-analyze; not shown"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
-    """A table from already-escaped cells."""
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "\n".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
-
-
 def summary_table(run_file: RunFile, layout: Layout | None = None) -> str:
     rows = []
     for i, run in enumerate(run_file.runs):
@@ -395,7 +357,7 @@ def summary_table(run_file: RunFile, layout: Layout | None = None) -> str:
             esc(info.label), esc(f"{info.iters} / {info.warmup}"), esc(sizes), esc(headline(run, layout)),
             esc(info.started_utc), esc(info.finished_utc), done,
         ])
-    return _table(
+    return table(
         ["run", "benchmark", "transport", "label", "iters / warmup", "sizes", "result", "started", "finished",
          "complete"],
         rows, "runs",
@@ -439,7 +401,7 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host]) -> str:
     return (
         f"<p>Hosts with the highest median pair latency (fabric median of host medians: {fmt(fabric_lat)} ns, "
         f"{fmt(fabric_bw)} Gb/s):</p>\n"
-        + _table(["rank host", "median latency p50 (ns)", "x fabric", "median bandwidth (Gb/s)", "x fabric"],
+        + table(["rank host", "median latency p50 (ns)", "x fabric", "median bandwidth (Gb/s)", "x fabric"],
                  rows, "outliers")
     )
 
@@ -504,7 +466,7 @@ def hop_class_table(run: PairsRun, lay: Layout) -> str:
         return ""
     note = "" if keep >= 1.0 else " (medians and p99 of a random sample of the pairs; counts and minima of all)"
     return (f"<p>Summary by hop class{note}; {esc(lay.source)}:</p>\n"
-            + _table(["hop class", "measured pairs", "latency p50: median (us)", "latency p50: p99 (us)",
+            + table(["hop class", "measured pairs", "latency p50: median (us)", "latency p50: p99 (us)",
                       "bandwidth: median (Gb/s)", "bandwidth: min (Gb/s)"], rows_html, "hop-classes"))
 
 
@@ -517,7 +479,7 @@ def coll_tables(run: CollRun, hosts: Sequence[Host], threshold: float = coll.DEF
         rows = [[esc(op), esc(n), esc(plots.format_bytes(size)), f'<span class="bad">{esc(status)}</span>',
                  f'<span class="bad">{errors}</span>' if errors else "0"] for op, n, size, status, errors in bad]
         parts.append(f'<p class="bad">{len(bad)} measurement(s) failed or gave wrong results (--check):</p>'
-                     + _table(["collective", "nodes", "size", "status", "wrong elements"], rows, "coll-failed"))
+                     + table(["collective", "nodes", "size", "status", "wrong elements"], rows, "coll-failed"))
     largest, below = coll.scaling_drops(run, hosts, threshold=threshold)
 
     def drop_rows(drops: Sequence[coll.Drop]) -> list[list[str]]:
@@ -530,14 +492,14 @@ def coll_tables(run: CollRun, hosts: Sequence[Host], threshold: float = coll.DEF
     headers = ["collective", "size", "nodes", "scaling efficiency", "drop", "busbw (Gb/s)", "nodes added"]
     if largest:
         parts.append("<p>Largest scaling drops (fall of busbw / busbw(2 nodes) from one node count to the next):</p>"
-                     + _table(headers, drop_rows(largest), "coll-drops"))
+                     + table(headers, drop_rows(largest), "coll-drops"))
     elif any(op.has_bandwidth for op in run.ops.values()):
         parts.append("<p>No scaling drop: efficiency never falls from one node count to the next.</p>")
     if below:
         shown = below[:20]
         parts.append(f"<p>{len(below)} step(s) end below scaling efficiency {fmt(threshold, 2)}"
                      + (f" (worst {len(shown)} shown)" if len(below) > len(shown) else "") + ":</p>"
-                     + _table(headers, drop_rows(shown), "coll-below"))
+                     + table(headers, drop_rows(shown), "coll-below"))
     return "\n".join(parts)
 
 
@@ -557,7 +519,7 @@ def counters_table(counters: Counters, hosts: Sequence[Host]) -> str:
         rows.append([esc(name), f"{int(present.sum())} of {d.size}", f"{int(v.sum()):,}", f"{float(np.median(v)):,.0f}",
                      esc(", ".join(f"{hosts[r].label}: {int(d[r]):,}" for r in top)) or "\u2013"])
     return ("<p>Counter deltas over the run (-1 in the file = absent on that rank, not counted):</p>"
-            + _table(["counter", "ranks", "total", "median", "largest"], rows, "counters"))
+            + table(["counter", "ranks", "total", "median", "largest"], rows, "counters"))
 
 
 def verdict_section(verdict) -> str:  # type: ignore[no-untyped-def]
@@ -579,9 +541,9 @@ def verdict_section(verdict) -> str:  # type: ignore[no-untyped-def]
     notes = [f"<li>{esc(rv.run)}: {esc(n)}</li>" for rv in verdict.runs for n in rv.notes]
     return (f'<div class="{cls}" id="verdict" role="status"><strong>Acceptance: {esc(verdict.status.upper())}</strong> '
             f"against criteria {esc(verdict.criteria)} ({esc(verdict.criteria_path)}). Layout: {esc(verdict.layout)}."
-            + (_table(["#", "suspect", "name", "evidence"], srows, "suspects") if srows else "")
+            + (table(["#", "suspect", "name", "evidence"], srows, "suspects") if srows else "")
             + "</div>\n<details" + (" open" if verdict.status != "pass" else "") + "><summary>criteria checks</summary>"
-            + _table(["run", "result", "rule", "failing", "detail"], rows, "checks")
+            + table(["run", "result", "rule", "failing", "detail"], rows, "checks")
             + (f"<ul>{''.join(notes)}</ul>" if notes else "") + "</details>")
 
 
@@ -596,7 +558,7 @@ def provenance_table(run_file: RunFile) -> str:
         ["command_line", f"<code>{esc(run_file.command_line)}</code>"],
     ]
     rows += [[esc(k), esc(v)] for k, v in run_file.attrs.items() if k not in _KNOWN_ROOT_ATTRS]
-    return _table(["attribute", "value"], rows, "provenance")
+    return table(["attribute", "value"], rows, "provenance")
 
 
 def hosts_section(hosts: Sequence[Host]) -> str:
@@ -617,52 +579,16 @@ def hosts_section(hosts: Sequence[Host]) -> str:
         devices = "<br>".join(esc(d) for d in h.rdma_devices) or '<span class="muted">none</span>'
         cells.append(devices if len(h.rdma_devices) == common_devices else f'<span class="odd">{devices}</span>')
         rows.append(cells)
-    table = _table(["rank"] + [t for _, t in _HOST_COLUMNS] + ["RDMA devices"], rows, "hosts")
+    hosts_table = table(["rank"] + [t for _, t in _HOST_COLUMNS] + ["RDMA devices"], rows, "hosts")
     n_hosts = len({h.hostname for h in hosts})
     summary = f"{len(hosts)} ranks on {n_hosts} host{'s' if n_hosts != 1 else ''}"
     if notes:
         summary += ": " + ", ".join(notes) + " (marked)"
     opened = " open" if len(hosts) <= MAX_OPEN_HOST_ROWS else ""
-    return f"<details{opened}><summary>{summary}</summary>\n{table}\n</details>"
+    return f"<details{opened}><summary>{summary}</summary>\n{hosts_table}\n</details>"
 
 
 # --- page ---------------------------------------------------------------------------------------
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem 2rem; color: #1b1b1b;
-       max-width: 1500px; }
-h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } h2 { font-size: 1.2rem; margin-top: 2rem;
-       border-bottom: 1px solid #ccc; padding-bottom: 0.2rem; } h3 { font-size: 1.05rem; }
-.sub { color: #555; margin-top: 0; }
-.warning { background: #fde8e6; border: 2px solid #c62828; color: #7f1212; padding: 0.6rem 1rem;
-           margin: 1rem 0; border-radius: 4px; }
-.warning ul { margin: 0.3rem 0 0 0; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem 0; }
-th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td code, pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.8rem; }
-td code { word-break: break-all; }
-pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.6rem; overflow-x: auto; }
-.figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-figure { margin: 0; border: 1px solid #e0e0e0; padding: 0.4rem; background: #fff; flex: 0 1 auto; }
-figure img { max-width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.8rem; color: #444; margin-top: 0.3rem; }
-.pass { background: #e6f4ea; border: 2px solid #1a7f37; padding: 0.6rem 1rem; margin: 1rem 0; border-radius: 4px; }
-.inconclusive { background: #fff8e1; border: 2px solid #b26a00; padding: 0.6rem 1rem; margin: 1rem 0;
-                border-radius: 4px; }
-.bad { color: #b71c1c; font-weight: bold; } .odd { background: #fff3c4; } .muted { color: #888; }
-footer { margin-top: 2rem; font-size: 0.8rem; color: #666; }
-"""
-
-
-def _figure_html(ref: FigureRef) -> str:
-    return (
-        f'<figure><a href="{esc(ref.svg)}"><img src="{esc(ref.png)}" alt="{esc(ref.alt)}" '
-        f'width="{ref.width}" height="{ref.height}"></a>'
-        f'<figcaption>{esc(ref.alt)} \u2013 <a href="{esc(ref.png)}">PNG</a> | '
-        f'<a href="{esc(ref.svg)}">SVG</a></figcaption></figure>'
-    )
-
 
 def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[FigureRef],
                 layout: Layout | None = None, run_file: RunFile | None = None) -> str:
@@ -693,7 +619,7 @@ def run_section(index: int, run: Run, hosts: Sequence[Host], figures: Sequence[F
     if info.counters is not None:
         parts.append(counters_table(info.counters, hosts))
     if figures:
-        parts.append('<div class="figures">' + "\n".join(_figure_html(f) for f in figures) + "</div>")
+        parts.append('<div class="figures">' + "\n".join(figure_html(f) for f in figures) + "</div>")
     return "\n".join(p for p in parts if p)
 
 
@@ -730,7 +656,7 @@ def render_html(run_file: RunFile, figures: Sequence[Sequence[FigureRef]], verdi
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fabscope report: {esc(name)}</title>
-<style>{_CSS}</style>
+<style>{CSS}</style>
 </head>
 <body>
 <h1>fabscope report: {esc(name)}</h1>

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fabscope_analyze import load, plots, stats
+from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import VICTIM_IMPACTS, CongestionRun, Counters, Host, PairsRun, ShiftRun
 
@@ -29,12 +30,6 @@ Save = Callable[..., None]
 CDF_MAX_SAMPLES = 200_000  # per phase and metric in the victims' distribution figure
 WORST_STEPS = 5
 WORST_VICTIMS = 10
-
-
-def _report():  # type: ignore[no-untyped-def]
-    from fabscope_analyze import report
-
-    return report
 
 
 # --- shift ----------------------------------------------------------------------------------------
@@ -62,7 +57,6 @@ def clear() -> None:
 
 
 def shift_headline(run: ShiftRun, layout: Layout | None) -> str:
-    fmt = _report().fmt
     done = run.done()
     agg = run.step_aggregate_gbps[done]
     text = f"{run.pattern}, {plots.format_bytes(run.size_bytes)} B; steps {run.steps_done}/{run.steps_total}"
@@ -79,7 +73,6 @@ def shift_headline(run: ShiftRun, layout: Layout | None) -> str:
 
 def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
                   idle: PairsRun | None, criteria=None) -> None:  # type: ignore[no-untyped-def]
-    rep = _report()
     crit = getattr(criteria, "shift", None)
     summ = shift_summary(run, layout, getattr(criteria, "link_rate_gbps", None))
     x = load.step_x(run)
@@ -92,9 +85,9 @@ def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: s
                 marks = summ.eff.pct < limit
         med = summ.eff.median()
         first = plots.StepPanel(x, xlabel, "effective throughput (% of N x link rate)",
-                                [("per step", summ.eff.pct, "o-"), (f"median {rep.fmt(med, 3)}%",
+                                [("per step", summ.eff.pct, "o-"), (f"median {fmt(med, 3)}%",
                                                                    np.full(x.size, med), "--")],
-                                limit=limit, limit_label=f"limit {rep.fmt(limit or 0)}%", marks=marks)
+                                limit=limit, limit_label=f"limit {fmt(limit or 0)}%", marks=marks)
     else:
         agg = run.step_aggregate_gbps
         first = plots.StepPanel(x, xlabel, "aggregate throughput (Gb/s, sum of the flows)",
@@ -123,7 +116,6 @@ def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: s
 
 def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
                    idle: PairsRun | None) -> None:
-    rep = _report()
     if idle is not None:
         m = load.loaded_vs_idle(run, idle)
         what = f"loaded / idle bandwidth\n(idle: pairs run {idle.info.name})"
@@ -135,6 +127,8 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
         cbar, cmap, center = "bandwidth under load (Gb/s)", "viridis", None
         kind, alt = "load-bw", f"bandwidth under load per pair (no idle reference), run {run.info.name}"
     n = run.n_ranks
+    from fabscope_analyze import report as rep  # the cycle goes when report becomes a package
+
     if n <= rep.FULL_HEATMAP_MAX:
         order = layout.order
         arranged = m[np.ix_(order, order)]
@@ -154,8 +148,6 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
 
 
 def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: PairsRun | None) -> str:
-    rep = _report()
-    esc, fmt, table = rep.esc, rep.fmt, rep._table
     summ = shift_summary(run, layout)
     parts = []
     ref = (f"idle reference: pairs run {esc(idle.info.name)} ({esc(plots.format_bytes(idle.bw_size_bytes))} B "
@@ -209,7 +201,6 @@ def _measured(run: CongestionRun) -> list[int]:
 
 
 def congestion_headline(run: CongestionRun, layout: Layout | None) -> str:
-    fmt = _report().fmt
     qs = _measured(run)
     text = (f"{run.victims.size} victims, {run.aggressors.size} aggressors; patterns "
             f"{', '.join(run.loaded_phases[q] for q in qs) or 'none measured'}")
@@ -292,8 +283,6 @@ def _phase_cdfs(run: CongestionRun) -> list[plots.Cdf]:
 
 
 def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -> str:
-    rep = _report()
-    esc, fmt, table = rep.esc, rep.fmt, rep._table
     idle = int(np.count_nonzero(run.role == 0))
     parts = [f"<p>{run.victims.size} victims ({esc(run.placement)} placement, victim fraction "
              f"{esc(fmt(run.victim_fraction, 3))}), {run.aggressors.size} aggressors"
@@ -348,8 +337,6 @@ def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -
 def phase_counters_table(counters: dict[str, Counters] | object) -> str:
     """Counter totals over the ranks per phase (isolated, then each pattern): ECN / CNP, out of
     sequence, pause frames... side by side."""
-    rep = _report()
-    esc, table = rep.esc, rep._table
     phases = list(counters)  # type: ignore[arg-type]
     names: list[str] = []
     for c in counters.values():  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats as sps
 
 from fabscope_analyze import stats
+from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, slug, table
 from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, RunFile, ShiftRun, SweepRun, check_results
 
 ALPHA = 0.05
@@ -251,7 +252,6 @@ def write_json(path: Path, t: Trend) -> None:
 
 def write_html(out_dir: Path, t: Trend) -> Path:
     from fabscope_analyze import plots
-    from fabscope_analyze.report import _CSS, FIGURE_DIR, FigureRef, _figure_html, _table, esc, slug
 
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -272,16 +272,16 @@ def write_html(out_dir: Path, t: Trend) -> Path:
              esc(f"{c.after:.4g} {s.unit}"), esc(f"{100 * c.change:+.1f}%"), esc(f"{c.p_value:.2g}"),
              '<span class="bad">worse</span>' if c.worse else "better"] for s in t.series for c in s.change_points]
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>fabscope trend</title><style>{_CSS}</style></head><body>
+<html lang="en"><head><meta charset="utf-8"><title>fabscope trend</title><style>{CSS}</style></head><body>
 <h1>fabscope trend: {len(t.files)} runs</h1>
 <p class="sub">{esc(t.created[0] if t.created else "")} .. {esc(t.created[-1] if t.created else "")}.
 Change points: Welch t-test between the {t.window} runs before and from a run, p &lt; {ALPHA}, and a change of at
 least {100 * t.threshold:g}% of the median.</p>
 <h2>Change points</h2>
-{_table(["metric", "run created", "file", "before", "after", "change", "p", ""], rows, "changes") if rows
+{table(["metric", "run created", "file", "before", "after", "change", "p", ""], rows, "changes") if rows
    else "<p>None.</p>"}
 <h2>History</h2>
-<div class="figures">{"".join(_figure_html(f) for f in figs)}</div>
+<div class="figures">{"".join(figure_html(f) for f in figs)}</div>
 </body></html>
 """
     index = out_dir / "index.html"
