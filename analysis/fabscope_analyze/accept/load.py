@@ -22,12 +22,31 @@ import math
 import numpy as np
 
 from fabscope_analyze import load, stats
+from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import CongestionCriteria, Criteria, ShiftCriteria
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import ALLREDUCE_IMPACTS, VICTIM_IMPACTS, CongestionRun, ShiftRun
 from fabscope_analyze.verdict import FAIL, PASS, SKIPPED, Check, RunVerdict, Suspect, combine, fmt, round_sig
 
 MAX_EXAMPLES = 10
+
+
+class CongestionJudge:
+    """The run-kind handler of accept for CongestionRun."""
+
+    def judge(self, run: CongestionRun, criteria: Criteria, ctx: ReportContext) -> RunVerdict | None:
+        if criteria.congestion is None:
+            return None
+        return judge_congestion(run, criteria.congestion, ctx.layout, criteria)
+
+
+class ShiftJudge:
+    """The run-kind handler of accept for ShiftRun."""
+
+    def judge(self, run: ShiftRun, criteria: Criteria, ctx: ReportContext) -> RunVerdict | None:
+        if criteria.shift is None:
+            return None
+        return judge_shift(run, criteria.shift, ctx.layout, criteria)
 
 
 # --- congestion -----------------------------------------------------------------------------------
