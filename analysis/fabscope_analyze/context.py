@@ -23,9 +23,8 @@ class ReportContext:
     run_file: RunFile
     layout: Layout
     criteria: Criteria | None = None
-    # (id(run), what, key) -> (run, value): the run is held so that its id stays its own while
-    # the context lives
-    _memo: dict[tuple[int, str, Hashable], tuple[Any, Any]] = field(default_factory=dict, repr=False)
+    # (index of the run in run_file.runs, what, key) -> value
+    _memo: dict[tuple[int, str, Hashable], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, run_file: RunFile, criteria: Criteria | None = None, layout: Layout | None = None) -> ReportContext:
@@ -41,10 +40,12 @@ class ReportContext:
         return self.criteria.link_rate_gbps if self.criteria is not None else None
 
     def memo(self, run: Run, what: str, compute: Callable[[], T], key: Hashable = None) -> T:
-        """compute() once per run, `what` and `key` (the arguments that change the result)."""
-        k = (id(run), what, key)
-        got = self._memo.get(k)
-        if got is None:
-            got = (run, compute())
-            self._memo[k] = got
-        return got[1]
+        """compute() once per run of the file, `what` and `key` (the arguments that change the
+        result)."""
+        index = next((i for i, r in enumerate(self.run_file.runs) if r is run), None)
+        if index is None:
+            raise ValueError(f"run {run.info.name} is not a run of {self.run_file.path}")
+        k = (index, what, key)
+        if k not in self._memo:
+            self._memo[k] = compute()
+        return self._memo[k]
