@@ -32,14 +32,17 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats as sps
 
-from fabscope_analyze import stats
-from fabscope_analyze.layout import Layout, build_layout
-from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
+from fabscope_analyze import load, stats
+from fabscope_analyze.accept.pairs.stalls import stall_counts
+from fabscope_analyze.criteria import StallRule
+from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, table
+from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
+from fabscope_analyze.reader import VICTIM_IMPACTS, CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
 
 ALPHA = 0.05
 N_RESAMPLES = 2000
@@ -271,9 +274,6 @@ def _stall_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str]) -> list[
     before AND more than the others now, so the peers of a lossy host (whose pairs with it stall
     too) are not flagged. change: NEW / BASE - 1 of the fractions with half a window added to each
     count (a BASE of 0 stays finite). No interval: judged on the q-value."""
-    from fabscope_analyze.accept import stall_counts
-    from fabscope_analyze.criteria import StallRule
-
     if b.n_pair_samples == 0 or n.n_pair_samples == 0:
         return []
     fraction = StallRule().window_fraction
@@ -396,8 +396,6 @@ def compare_shift(b: ShiftRun, n: ShiftRun, base_file: RunFile, new_file: RunFil
     paired step by step when both runs ran the same steps (same pattern and rank count; a
     permutation also the same seed), else the two sets of steps as samples; and the per-flow
     bandwidth of the host pairs both runs measured (paired)."""
-    from fabscope_analyze import load
-
     rows: list[Row] = []
     eb = load.effective_throughput(b, build_layout(base_file))
     en = load.effective_throughput(n, build_layout(new_file))
@@ -490,10 +488,6 @@ def compare_congestion(b: CongestionRun, n: CongestionRun, base_file: RunFile, n
     """Per aggressor pattern in both runs: each victim impact factor over the victims (two samples:
     victims are drawn per run, so they are not paired), also per hop class (victim to ring
     partner) when the victims fall in several, and the victims' allreduce time under load."""
-    from fabscope_analyze import load
-    from fabscope_analyze.layout import HOP_CLASSES
-    from fabscope_analyze.reader import VICTIM_IMPACTS
-
     cb = load.victim_classes(b, build_layout(base_file))
     cn = load.victim_classes(n, build_layout(new_file))
     classes = sorted(set(cb.tolist()) & set(cn.tolist()))
@@ -564,22 +558,27 @@ def metric_kind(metric: str) -> str:
     return "time"
 
 
+# compare(base run, new run, base file, new file, the comparison so far (notes, diffs, threshold), seed)
+# -> rows, per run kind; runs of other kinds are matched but not compared
+Comparer = Callable[[Any, Any, RunFile, RunFile, Comparison, int], list[Row]]
+COMPARERS: dict[type, Comparer] = {
+    SweepRun: lambda b, n, base, new, c, seed: compare_sweeps(b, n, seed, c.notes),
+    CollRun: lambda b, n, base, new, c, seed: compare_colls(b, n, seed, c.notes),
+    PairsRun: lambda b, n, base, new, c, seed: compare_pairs(b, n, base, new, seed, c.notes, c.diffs, c.threshold),
+    ShiftRun: lambda b, n, base, new, c, seed: compare_shift(b, n, base, new, seed, c.notes, c.diffs),
+    CongestionRun: lambda b, n, base, new, c, seed: compare_congestion(b, n, base, new, seed, c.notes),
+}
+
+
 def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tuple[str, str] = ("base", "new"),
             seed: int = 1, metrics: Sequence[str] = ()) -> Comparison:
     result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold,
                         metrics=tuple(metrics))
     matched, result.notes = match_runs(base, new)
     for rb, rn in matched:
-        if isinstance(rb, SweepRun) and isinstance(rn, SweepRun):
-            result.rows += compare_sweeps(rb, rn, seed, result.notes)
-        elif isinstance(rb, CollRun) and isinstance(rn, CollRun):
-            result.rows += compare_colls(rb, rn, seed, result.notes)
-        elif isinstance(rb, PairsRun) and isinstance(rn, PairsRun):
-            result.rows += compare_pairs(rb, rn, base, new, seed, result.notes, result.diffs, threshold)
-        elif isinstance(rb, ShiftRun) and isinstance(rn, ShiftRun):
-            result.rows += compare_shift(rb, rn, base, new, seed, result.notes, result.diffs)
-        elif isinstance(rb, CongestionRun) and isinstance(rn, CongestionRun):
-            result.rows += compare_congestion(rb, rn, base, new, seed, result.notes)
+        comparer = COMPARERS.get(type(rb))
+        if comparer is not None and type(rn) is type(rb):
+            result.rows += comparer(rb, rn, base, new, result, seed)
     if not matched:
         result.notes.append("no run in common: nothing compared")
     if metrics:
@@ -704,8 +703,7 @@ def write_json(path: Path, c: Comparison) -> None:
 
 def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_rows: int = 200) -> Path:
     """DIR/index.html: the table (most significant first) and NEW/BASE diff heatmaps per pairs run."""
-    from fabscope_analyze import plots
-    from fabscope_analyze.report import _CSS, FIGURE_DIR, _figure_html, _table, esc, FigureRef
+    from fabscope_analyze import plots  # matplotlib loads only when a page is drawn
 
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -758,7 +756,7 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
     notes = "".join(f"<li>{esc(n)}</li>" for n in c.notes)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fabscope compare: {esc(a)} vs {esc(b)}</title>
-<style>{_CSS}</style></head><body>
+<style>{CSS}</style></head><body>
 <h1>fabscope compare: {esc(a)} vs {esc(b)}</h1>
 <p class="sub">base {esc(a)}: {esc(c.base)}<br>new {esc(b)}: {esc(c.new)}</p>
 {verdict}
@@ -766,11 +764,11 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
 q = Mann-Whitney (pairs fabric rows: Wilcoxon) p adjusted over all rows (Benjamini-Hochberg).
 A regression is significant (q &lt; {ALPHA}, interval excludes 0) and worse than the threshold.</p>
 <h2>Changes, most significant first</h2>
-{_table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
+{table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
 {f"<p>{len(c.rows) - max_rows} more rows in the JSON output.</p>" if len(c.rows) > max_rows else ""}
 {f"<ul>{notes}</ul>" if notes else ""}
 <h2>Diff heatmaps</h2>
-<div class="figures">{"".join(_figure_html(f) for f in figs) or "<p>No pairs or shift run in both files.</p>"}</div>
+<div class="figures">{"".join(figure_html(f) for f in figs) or "<p>No pairs or shift run in both files.</p>"}</div>
 </body></html>
 """
     index = out_dir / "index.html"

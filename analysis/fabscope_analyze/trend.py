@@ -23,12 +23,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats as sps
 
-from fabscope_analyze import stats
+from fabscope_analyze import load, stats
+from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, slug, table
+from fabscope_analyze.layout import build_layout
 from fabscope_analyze.reader import CollRun, CongestionRun, PairsRun, RunFile, ShiftRun, SweepRun, check_results
 
 ALPHA = 0.05
@@ -90,62 +92,84 @@ def find_files(inputs: Sequence[Path]) -> list[Path]:
     return files
 
 
-def metrics_of(rf: RunFile) -> dict[str, tuple[float, str, bool, bool]]:
-    """metric -> (value, unit, higher_is_better, shown by default)."""
-    out: dict[str, tuple[float, str, bool, bool]] = {}
-    for run in rf.runs:
-        name = run.info.name
-        if isinstance(run, SweepRun):
-            higher = run.metric != "latency_ns"
-            stats_ = ("p50", "p99") if not higher else ("p50",)
-            default_size = 0 if not higher else run.size_bytes.size - 1
-            for k, size in enumerate(run.size_bytes.tolist()):
-                for st in stats_:
-                    out[f"{name}/{run.metric}_{st}@{_size(size)}"] = (
-                        float(run.stat(st)[k]), run.units, higher, k == default_size and st == "p50")
-        elif isinstance(run, PairsRun):
-            bw, _ = stats.offdiag_sample(run.bw_gbps, 1_000_000, seed=1)
-            lat, _ = stats.offdiag_sample(run.latency_ns_p50, 1_000_000, seed=2)
-            out[f"{name}/bw_gbps_median"] = (stats.nan_median(bw), "Gb/s", True, True)
-            out[f"{name}/bw_gbps_min"] = (stats.nan_min(bw), "Gb/s", True, False)
-            out[f"{name}/latency_ns_p50_median"] = (stats.nan_median(lat), "ns", False, True)
-            out[f"{name}/latency_ns_p50_max"] = (stats.nan_max(lat), "ns", False, False)
-            counts = run.status_counts()
-            out[f"{name}/pairs_not_ok"] = (float(sum(v for k, v in counts.items() if k != "ok")), "pairs", False, False)
-            run.release()
-        elif isinstance(run, CollRun):
-            last = len(run.node_counts) - 1
-            for op_name, op in run.ops.items():
-                for g, nodes in enumerate(run.node_counts.tolist()):
-                    for s, size in enumerate(op.size_bytes.tolist()):
-                        default = g == last and s == op.size_bytes.size - 1
-                        if op.has_bandwidth:
-                            out[f"{name}/{op_name}/busbw_gbps@{_size(size)}/n{nodes}"] = (
-                                float(op.summary["busbw_gbps"][g, s]), "Gb/s", True, default)
-                        else:
-                            out[f"{name}/{op_name}/time_ns_p50/n{nodes}"] = (
-                                float(op.time("p50")[g, s]), "ns", False, default)
-        elif isinstance(run, ShiftRun):
-            from fabscope_analyze import load
-            from fabscope_analyze.layout import build_layout
+Metrics = dict[str, tuple[float, str, bool, bool]]  # metric -> (value, unit, higher_is_better, shown by default)
 
-            eff = load.effective_throughput(run, build_layout(rf))
-            if eff.known:
-                out[f"{name}/effective_pct_median"] = (eff.median(), "%", True, True)
-                out[f"{name}/effective_pct_min"] = (stats.nan_min(eff.pct), "%", True, False)
-            out[f"{name}/aggregate_gbps_median"] = (stats.nan_median(run.step_aggregate_gbps), "Gb/s", True,
-                                                    not eff.known)
-            run.release()
-        elif isinstance(run, CongestionRun):
-            for q, pattern in enumerate(run.loaded_phases):
-                if pattern not in run.measured_patterns:
-                    continue
-                for m in ("latency_p50", "latency_p99", "bw_p50"):
-                    x = run.impact(m)[q]
-                    out[f"{name}/impact_{m}_median@{pattern}"] = (stats.nan_median(x), "x", False, m == "latency_p99")
-                    out[f"{name}/impact_{m}_max@{pattern}"] = (stats.nan_max(x), "x", False, False)
-                out[f"{name}/impact_allreduce_p99@{pattern}"] = (float(run.impact_allreduce_p99[q]), "x", False, False)
+
+def metrics_of(rf: RunFile) -> Metrics:
+    """metric -> (value, unit, higher_is_better, shown by default)."""
+    out: Metrics = {}
+    for run in rf.runs:
+        add = METRICS.get(type(run))
+        if add is not None:
+            add(run, rf, run.info.name, out)
     return out
+
+
+def _sweep_metrics(run: SweepRun, rf: RunFile, name: str, out: Metrics) -> None:
+    higher = run.metric != "latency_ns"
+    stats_ = ("p50", "p99") if not higher else ("p50",)
+    default_size = 0 if not higher else run.size_bytes.size - 1
+    for k, size in enumerate(run.size_bytes.tolist()):
+        for st in stats_:
+            out[f"{name}/{run.metric}_{st}@{_size(size)}"] = (
+                float(run.stat(st)[k]), run.units, higher, k == default_size and st == "p50")
+
+
+def _pairs_metrics(run: PairsRun, rf: RunFile, name: str, out: Metrics) -> None:
+    bw, _ = stats.offdiag_sample(run.bw_gbps, 1_000_000, seed=1)
+    lat, _ = stats.offdiag_sample(run.latency_ns_p50, 1_000_000, seed=2)
+    out[f"{name}/bw_gbps_median"] = (stats.nan_median(bw), "Gb/s", True, True)
+    out[f"{name}/bw_gbps_min"] = (stats.nan_min(bw), "Gb/s", True, False)
+    out[f"{name}/latency_ns_p50_median"] = (stats.nan_median(lat), "ns", False, True)
+    out[f"{name}/latency_ns_p50_max"] = (stats.nan_max(lat), "ns", False, False)
+    counts = run.status_counts()
+    out[f"{name}/pairs_not_ok"] = (float(sum(v for k, v in counts.items() if k != "ok")), "pairs", False, False)
+    run.release()
+
+
+def _coll_metrics(run: CollRun, rf: RunFile, name: str, out: Metrics) -> None:
+    last = len(run.node_counts) - 1
+    for op_name, op in run.ops.items():
+        for g, nodes in enumerate(run.node_counts.tolist()):
+            for s, size in enumerate(op.size_bytes.tolist()):
+                default = g == last and s == op.size_bytes.size - 1
+                if op.has_bandwidth:
+                    out[f"{name}/{op_name}/busbw_gbps@{_size(size)}/n{nodes}"] = (
+                        float(op.summary["busbw_gbps"][g, s]), "Gb/s", True, default)
+                else:
+                    out[f"{name}/{op_name}/time_ns_p50/n{nodes}"] = (
+                        float(op.time("p50")[g, s]), "ns", False, default)
+
+
+def _shift_metrics(run: ShiftRun, rf: RunFile, name: str, out: Metrics) -> None:
+    eff = load.effective_throughput(run, build_layout(rf))
+    if eff.known:
+        out[f"{name}/effective_pct_median"] = (eff.median(), "%", True, True)
+        out[f"{name}/effective_pct_min"] = (stats.nan_min(eff.pct), "%", True, False)
+    out[f"{name}/aggregate_gbps_median"] = (stats.nan_median(run.step_aggregate_gbps), "Gb/s", True,
+                                            not eff.known)
+    run.release()
+
+
+def _congestion_metrics(run: CongestionRun, rf: RunFile, name: str, out: Metrics) -> None:
+    for q, pattern in enumerate(run.loaded_phases):
+        if pattern not in run.measured_patterns:
+            continue
+        for m in ("latency_p50", "latency_p99", "bw_p50"):
+            x = run.impact(m)[q]
+            out[f"{name}/impact_{m}_median@{pattern}"] = (stats.nan_median(x), "x", False, m == "latency_p99")
+            out[f"{name}/impact_{m}_max@{pattern}"] = (stats.nan_max(x), "x", False, False)
+        out[f"{name}/impact_allreduce_p99@{pattern}"] = (float(run.impact_allreduce_p99[q]), "x", False, False)
+
+
+# the metrics of a run, per run kind (name: the run's name, the metrics' prefix)
+METRICS: dict[type, Callable[[Any, RunFile, str, Metrics], None]] = {
+    SweepRun: _sweep_metrics,
+    PairsRun: _pairs_metrics,
+    CollRun: _coll_metrics,
+    ShiftRun: _shift_metrics,
+    CongestionRun: _congestion_metrics,
+}
 
 
 def change_points(values: Sequence[float], window: int, threshold: float, higher_is_better: bool,
@@ -250,8 +274,7 @@ def write_json(path: Path, t: Trend) -> None:
 
 
 def write_html(out_dir: Path, t: Trend) -> Path:
-    from fabscope_analyze import plots
-    from fabscope_analyze.report import _CSS, FIGURE_DIR, FigureRef, _figure_html, _table, esc, slug
+    from fabscope_analyze import plots  # matplotlib loads only when a page is drawn
 
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -272,16 +295,16 @@ def write_html(out_dir: Path, t: Trend) -> Path:
              esc(f"{c.after:.4g} {s.unit}"), esc(f"{100 * c.change:+.1f}%"), esc(f"{c.p_value:.2g}"),
              '<span class="bad">worse</span>' if c.worse else "better"] for s in t.series for c in s.change_points]
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>fabscope trend</title><style>{_CSS}</style></head><body>
+<html lang="en"><head><meta charset="utf-8"><title>fabscope trend</title><style>{CSS}</style></head><body>
 <h1>fabscope trend: {len(t.files)} runs</h1>
 <p class="sub">{esc(t.created[0] if t.created else "")} .. {esc(t.created[-1] if t.created else "")}.
 Change points: Welch t-test between the {t.window} runs before and from a run, p &lt; {ALPHA}, and a change of at
 least {100 * t.threshold:g}% of the median.</p>
 <h2>Change points</h2>
-{_table(["metric", "run created", "file", "before", "after", "change", "p", ""], rows, "changes") if rows
+{table(["metric", "run created", "file", "before", "after", "change", "p", ""], rows, "changes") if rows
    else "<p>None.</p>"}
 <h2>History</h2>
-<div class="figures">{"".join(_figure_html(f) for f in figs)}</div>
+<div class="figures">{"".join(figure_html(f) for f in figs)}</div>
 </body></html>
 """
     index = out_dir / "index.html"

@@ -186,7 +186,7 @@ def test_report_without_pairs_shows_loaded_matrix_and_says_so(tmp_path: Path, cl
 def test_large_shift_ratio_aggregates_blocks(tmp_path: Path) -> None:
     """Above FULL_HEATMAP_MAX ranks the loaded / idle ratio is worst and median per leaf pair (the
     shift figures alone: the pairs run's own large-fabric figures are test_analyze_large's)."""
-    from fabscope_analyze import report_load
+    from fabscope_analyze.report import load as report_load
     from fabscope_analyze.report import FULL_HEATMAP_MAX
 
     n = FULL_HEATMAP_MAX + 44
@@ -207,7 +207,6 @@ def test_large_shift_ratio_aggregates_blocks(tmp_path: Path) -> None:
     assert sorted(saved) == ["load-flows", "load-ratio", "load-steps"]
     titles = [ax.get_title() for ax in saved["load-ratio"].axes]
     assert "worst (lowest) per block pair" in titles and "median per block pair" in titles
-    report_load.clear()
 
 
 def test_load_report_escapes_file_text(tmp_path: Path, cli: Callable) -> None:

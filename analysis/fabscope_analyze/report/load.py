@@ -11,30 +11,61 @@ class to their ring partner), box plots by hop class, the distributions of victi
 bandwidth per phase; tables by hop class, the most impacted victims, allreduce and aggressors,
 counter totals per phase.
 
-Every text from the file is HTML-escaped (report.esc); figures go through report's `save`.
+Every text from the file is HTML-escaped (htmlpage.esc); figures go through the report's `save`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from fabscope_analyze import load, plots, stats
+from fabscope_analyze.context import ReportContext
+from fabscope_analyze.criteria import Criteria
+from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import VICTIM_IMPACTS, CongestionRun, Counters, Host, PairsRun, ShiftRun
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, leaf_groups
 
-Save = Callable[..., None]
 CDF_MAX_SAMPLES = 200_000  # per phase and metric in the victims' distribution figure
 WORST_STEPS = 5
 WORST_VICTIMS = 10
 
 
-def _report():  # type: ignore[no-untyped-def]
-    from fabscope_analyze import report
+class ShiftKind(ReportKind):
+    under_load = True
 
-    return report
+    def headline(self, run: ShiftRun, ctx: ReportContext) -> str:
+        return shift_headline(run, ctx.layout, ctx.link_rate_gbps, ctx)
+
+    def sizes(self, run: ShiftRun) -> str:
+        return plots.format_bytes(run.size_bytes)
+
+    def figures(self, run: ShiftRun, ctx: ReportContext, title: str, save: Save) -> None:
+        idle = load.idle_reference(ctx.run_file, run)
+        shift_figures(run, ctx.hosts, ctx.layout, title, save, idle, ctx.criteria, ctx)
+
+    def section(self, run: ShiftRun, ctx: ReportContext) -> str:
+        idle = load.idle_reference(ctx.run_file, run)
+        return shift_html(run, ctx.hosts, ctx.layout, idle, ctx.link_rate_gbps, ctx)
+
+
+class CongestionKind(ReportKind):
+    under_load = True
+
+    def headline(self, run: CongestionRun, ctx: ReportContext) -> str:
+        return congestion_headline(run, ctx.layout)
+
+    def sizes(self, run: CongestionRun) -> str:
+        return f"lat {plots.format_bytes(run.lat_size_bytes)}, bw {plots.format_bytes(run.bw_size_bytes)}"
+
+    def figures(self, run: CongestionRun, ctx: ReportContext, title: str, save: Save) -> None:
+        congestion_figures(run, ctx.hosts, ctx.layout, title, save, ctx.criteria)
+
+    def section(self, run: CongestionRun, ctx: ReportContext) -> str:
+        return congestion_html(run, ctx.hosts, ctx.layout)
 
 
 # --- shift ----------------------------------------------------------------------------------------
@@ -46,29 +77,33 @@ class ShiftSummary:
     flows: load.FlowProfile
 
 
-_SUMMARIES: dict[int, ShiftSummary] = {}  # id(run) -> summary, for one report
+def shift_summary(run: ShiftRun, layout: Layout, link_rate_gbps: float | None = None,
+                  ctx: ReportContext | None = None) -> ShiftSummary:
+    """Effective throughput (at link_rate_gbps, else the file's rates) and the flow profile; once
+    per run and link rate in a report (ctx, whose layout `layout` must be)."""
+    assert ctx is None or layout is ctx.layout
+    return ShiftSummary(shift_effective(run, layout, link_rate_gbps, ctx),
+                        ctx.memo(run, "flow_profile", lambda: load.flow_profile(run, layout)) if ctx is not None
+                        else load.flow_profile(run, layout))
 
 
-def shift_summary(run: ShiftRun, layout: Layout, link_rate_gbps: float | None = None) -> ShiftSummary:
-    got = _SUMMARIES.get(id(run))
-    if got is None:
-        got = ShiftSummary(load.effective_throughput(run, layout, link_rate_gbps), load.flow_profile(run, layout))
-        _SUMMARIES[id(run)] = got
-    return got
+def shift_effective(run: ShiftRun, layout: Layout, link_rate_gbps: float | None = None,
+                    ctx: ReportContext | None = None) -> load.Effective:
+    assert ctx is None or layout is ctx.layout
+
+    def compute() -> load.Effective:
+        return load.effective_throughput(run, layout, link_rate_gbps)
+
+    return ctx.memo(run, "effective", compute, key=link_rate_gbps) if ctx is not None else compute()
 
 
-def clear() -> None:
-    _SUMMARIES.clear()
-
-
-def shift_headline(run: ShiftRun, layout: Layout | None) -> str:
-    fmt = _report().fmt
+def shift_headline(run: ShiftRun, layout: Layout | None, link_rate_gbps: float | None = None,
+                   ctx: ReportContext | None = None) -> str:
     done = run.done()
     agg = run.step_aggregate_gbps[done]
     text = f"{run.pattern}, {plots.format_bytes(run.size_bytes)} B; steps {run.steps_done}/{run.steps_total}"
     if layout is not None:
-        cached = _SUMMARIES.get(id(run))
-        eff = cached.eff if cached is not None else load.effective_throughput(run, layout)
+        eff = shift_effective(run, layout, link_rate_gbps, ctx)
         pct = eff.pct[done]
         if eff.known and np.isfinite(pct).any():
             worst = int(np.nanargmin(pct))
@@ -78,10 +113,9 @@ def shift_headline(run: ShiftRun, layout: Layout | None) -> str:
 
 
 def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
-                  idle: PairsRun | None, criteria=None) -> None:  # type: ignore[no-untyped-def]
-    rep = _report()
-    crit = getattr(criteria, "shift", None)
-    summ = shift_summary(run, layout, getattr(criteria, "link_rate_gbps", None))
+                  idle: PairsRun | None, criteria: Criteria | None = None, ctx: ReportContext | None = None) -> None:
+    crit = criteria.shift if criteria is not None else None
+    summ = shift_summary(run, layout, criteria.link_rate_gbps if criteria is not None else None, ctx)
     x = load.step_x(run)
     xlabel = load.step_x_label(run)
     if summ.eff.known:
@@ -92,9 +126,9 @@ def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: s
                 marks = summ.eff.pct < limit
         med = summ.eff.median()
         first = plots.StepPanel(x, xlabel, "effective throughput (% of N x link rate)",
-                                [("per step", summ.eff.pct, "o-"), (f"median {rep.fmt(med, 3)}%",
+                                [("per step", summ.eff.pct, "o-"), (f"median {fmt(med, 3)}%",
                                                                    np.full(x.size, med), "--")],
-                                limit=limit, limit_label=f"limit {rep.fmt(limit or 0)}%", marks=marks)
+                                limit=limit, limit_label=f"limit {fmt(limit or 0)}%", marks=marks)
     else:
         agg = run.step_aggregate_gbps
         first = plots.StepPanel(x, xlabel, "aggregate throughput (Gb/s, sum of the flows)",
@@ -123,7 +157,6 @@ def shift_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: s
 
 def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
                    idle: PairsRun | None) -> None:
-    rep = _report()
     if idle is not None:
         m = load.loaded_vs_idle(run, idle)
         what = f"loaded / idle bandwidth\n(idle: pairs run {idle.info.name})"
@@ -135,13 +168,13 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
         cbar, cmap, center = "bandwidth under load (Gb/s)", "viridis", None
         kind, alt = "load-bw", f"bandwidth under load per pair (no idle reference), run {run.info.name}"
     n = run.n_ranks
-    if n <= rep.FULL_HEATMAP_MAX:
+    if n <= FULL_HEATMAP_MAX:
         order = layout.order
         arranged = m[np.ix_(order, order)]
-        labels = [rep.axis_label(hosts[i]) for i in order]
+        labels = [axis_label(hosts[i]) for i in order]
         save(plots.heatmap_figure(arranged, labels, title=f"{title}\n{what}\nrow sends to column, topology order",
                                   cbar_label=cbar, cmap=cmap, center=center, xlabel="receiver: rank host",
-                                  ylabel="sender: rank host", groups=rep.leaf_groups(layout),
+                                  ylabel="sender: rank host", groups=leaf_groups(layout),
                                   value_format="{:.2f}" if center is not None else None), kind, alt)
     else:
         names, bounds = layout.blocks()
@@ -153,10 +186,9 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
         del m
 
 
-def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: PairsRun | None) -> str:
-    rep = _report()
-    esc, fmt, table = rep.esc, rep.fmt, rep._table
-    summ = shift_summary(run, layout)
+def shift_html(run: ShiftRun, hosts: Sequence[Host], layout: Layout, idle: PairsRun | None,
+               link_rate_gbps: float | None = None, ctx: ReportContext | None = None) -> str:
+    summ = shift_summary(run, layout, link_rate_gbps, ctx)
     parts = []
     ref = (f"idle reference: pairs run {esc(idle.info.name)} ({esc(plots.format_bytes(idle.bw_size_bytes))} B "
            f"messages{'' if idle.bw_size_bytes == run.size_bytes else ', a different size than this run'})"
@@ -209,7 +241,6 @@ def _measured(run: CongestionRun) -> list[int]:
 
 
 def congestion_headline(run: CongestionRun, layout: Layout | None) -> str:
-    fmt = _report().fmt
     qs = _measured(run)
     text = (f"{run.victims.size} victims, {run.aggressors.size} aggressors; patterns "
             f"{', '.join(run.loaded_phases[q] for q in qs) or 'none measured'}")
@@ -236,8 +267,8 @@ def _victim_order(run: CongestionRun, layout: Layout) -> tuple[np.ndarray, list[
 
 
 def congestion_figures(run: CongestionRun, hosts: Sequence[Host], layout: Layout, title: str, save: Save,
-                       criteria=None) -> None:  # type: ignore[no-untyped-def]
-    crit = getattr(criteria, "congestion", None)
+                       criteria: Criteria | None = None) -> None:
+    crit = criteria.congestion if criteria is not None else None
     qs = _measured(run)
     order, groups = _victim_order(run, layout)
     cls = load.victim_classes(run, layout)
@@ -292,8 +323,6 @@ def _phase_cdfs(run: CongestionRun) -> list[plots.Cdf]:
 
 
 def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -> str:
-    rep = _report()
-    esc, fmt, table = rep.esc, rep.fmt, rep._table
     idle = int(np.count_nonzero(run.role == 0))
     parts = [f"<p>{run.victims.size} victims ({esc(run.placement)} placement, victim fraction "
              f"{esc(fmt(run.victim_fraction, 3))}), {run.aggressors.size} aggressors"
@@ -348,8 +377,6 @@ def congestion_html(run: CongestionRun, hosts: Sequence[Host], layout: Layout) -
 def phase_counters_table(counters: dict[str, Counters] | object) -> str:
     """Counter totals over the ranks per phase (isolated, then each pattern): ECN / CNP, out of
     sequence, pause frames... side by side."""
-    rep = _report()
-    esc, table = rep.esc, rep._table
     phases = list(counters)  # type: ignore[arg-type]
     names: list[str] = []
     for c in counters.values():  # type: ignore[attr-defined]

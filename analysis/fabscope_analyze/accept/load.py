@@ -22,16 +22,31 @@ import math
 import numpy as np
 
 from fabscope_analyze import load, stats
-from fabscope_analyze.accept import FAIL, PASS, SKIPPED, Check, RunVerdict, Suspect, combine, fmt
+from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import CongestionCriteria, Criteria, ShiftCriteria
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import ALLREDUCE_IMPACTS, VICTIM_IMPACTS, CongestionRun, ShiftRun
+from fabscope_analyze.verdict import FAIL, PASS, SKIPPED, Check, RunVerdict, Suspect, combine, fmt, round_sig
 
 MAX_EXAMPLES = 10
 
 
-def _round(v: float, digits: int = 4) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}")
+class CongestionJudge:
+    """The run-kind handler of accept for CongestionRun."""
+
+    def judge(self, run: CongestionRun, criteria: Criteria, ctx: ReportContext) -> RunVerdict | None:
+        if criteria.congestion is None:
+            return None
+        return judge_congestion(run, criteria.congestion, ctx.layout, criteria)
+
+
+class ShiftJudge:
+    """The run-kind handler of accept for ShiftRun."""
+
+    def judge(self, run: ShiftRun, criteria: Criteria, ctx: ReportContext) -> RunVerdict | None:
+        if criteria.shift is None:
+            return None
+        return judge_shift(run, criteria.shift, ctx.layout, criteria)
 
 
 # --- congestion -----------------------------------------------------------------------------------
@@ -142,8 +157,8 @@ def judge_congestion(run: CongestionRun, crit: CongestionCriteria, layout: Layou
             evidence=f"victim measuring against {layout.rank_name(partner)} ({names[k]}): {what}{more}",
             details={"rank": rank, "host": layout.hostnames[rank], "partner_rank": partner,
                      "partner_host": layout.hostnames[partner], "hop_class": names[k],
-                     "worst_impact_vs_limit": _round(float(severity[k])),
-                     "failures": [{"pattern": pat, "impact": m, "value": _round(val), "limit": lim}
+                     "worst_impact_vs_limit": round_sig(float(severity[k])),
+                     "failures": [{"pattern": pat, "impact": m, "value": round_sig(val), "limit": lim}
                                   for pat, m, val, lim in worst]},
         ))
     if bad_v.size > max_s:
@@ -236,11 +251,11 @@ def judge_shift(run: ShiftRun, crit: ShiftCriteria, layout: Layout, criteria: Cr
                      f"median of the steps {fmt(median, 3)}%); {slow} of {int(np.isfinite(flows).sum())} flows below "
                      f"{load.SLOW_FLOW_FRACTION:g} x the step's median flow {fmt(med, 3)} Gb/s; slowest: {flows_text}",
             details={"step": s, "distance": s + 1 if run.pattern == "shift" else None,
-                     "effective_pct": _round(float(pct[s])),
-                     "aggregate_gbps": _round(float(run.step_aggregate_gbps[s])),
-                     "median_flow_gbps": _round(med), "slow_flows": slow,
+                     "effective_pct": round_sig(float(pct[s])),
+                     "aggregate_gbps": round_sig(float(run.step_aggregate_gbps[s])),
+                     "median_flow_gbps": round_sig(med), "slow_flows": slow,
                      "slowest_flows": [{"from": layout.rank_name(a), "to": layout.rank_name(b), "ranks": [a, b],
-                                        "gbps": _round(g)} for a, b, g in slowest]},
+                                        "gbps": round_sig(g)} for a, b, g in slowest]},
         ))
     if failing_steps.size > max_s:
         v.notes.append(f"{failing_steps.size} steps fail; the {max_s} lowest are named (attribution.max_suspects)")

@@ -1,0 +1,150 @@
+"""The one pass over every cell of a pairs run (row block by row block): which directed flows
+fail which rule (flows.py bits), how many each check judged and failed, and the per-rank and
+per-cable counts of judged flows that attribution needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabscope_analyze.accept.pairs.flows import (MAX_FLOWS, R_BW_ABS, R_BW_LINK, R_BW_REL, R_CLASS50, R_CLASS99,
+                                                 R_ERROR, R_LAT50_ABS, R_LAT99_ABS, R_LAT_RATIO, Flows)
+from fabscope_analyze.accept.pairs.job import PairsJob
+from fabscope_analyze.accept.pairs.rules import Limits
+from fabscope_analyze.reader import row_blocks
+from fabscope_analyze.verdict import Check
+
+
+@dataclass
+class Scan:
+    flows: Flows  # the failing flows (empty when overflow)
+    overflow: bool  # more than MAX_FLOWS failing flows: not kept
+    judged_out: np.ndarray  # int64 [N] judged flows each rank sends
+    judged_in: np.ndarray  # int64 [N] judged flows each rank receives
+    not_run: int  # pairs not measured
+    errors: int  # pairs that failed or timed out
+    cable_judged: np.ndarray  # int64 [cables] judged flows routed over each leaf-spine cable
+    same_leaf_judged: np.ndarray  # int64 [N] judged flows to or from a rank within its leaf
+
+
+def scan(job: PairsJob, lim: Limits, checks: dict[int, Check]) -> Scan:
+    """Sets each check's judged and failing counts (before noise) and returns the failing flows."""
+    n, run, lay = job.n, job.run, job.layout
+    bw_m, lat_m, status = run.bw_gbps, run.latency_ns_p50, run.status
+    lat99_m = run.latency_ns_p99 if lim.need_p99 else None
+    parts: list[tuple[np.ndarray, ...]] = []
+    kept = 0
+    overflow = False
+    judged_out = np.zeros(n, dtype=np.int64)
+    judged_in = np.zeros(n, dtype=np.int64)
+    not_run = 0
+    errors = 0
+    n_cables = lay.n_cables
+    cable_judged = np.zeros(n_cables, dtype=np.int64)
+    same_leaf_judged = np.zeros(n, dtype=np.int64)
+    cols = np.arange(n)
+    counts = {bit: [0, 0] for bit in checks}  # judged, failing (raw, before noise)
+    for r0, r1 in row_blocks(n, n):
+        rows = np.arange(r0, r1)
+        st = status[r0:r1]
+        offdiag = rows[:, None] != cols[None, :]
+        upper = cols[None, :] > rows[:, None]
+        ok = st == job.ok_code
+        err = np.isin(st, job.error_codes) & offdiag
+        not_run += int(np.count_nonzero((~ok & ~err & upper)))
+        errors += int(np.count_nonzero(err & upper))
+        judged = ok | err
+        judged_out[r0:r1] += judged.sum(axis=1)
+        judged_in += judged.sum(axis=0)
+        if lay.has_leaves:
+            same = judged & (lay.leaf[rows][:, None] == lay.leaf[None, :]) & (lay.leaf[rows][:, None] >= 0)
+            same_leaf_judged[r0:r1] += same.sum(axis=1)
+            same_leaf_judged += same.sum(axis=0)
+        if n_cables:
+            up = lay.leaf[rows][:, None].astype(np.int64) * lay.n_planes + lay.dest_plane[None, :]
+            cross = (lay.leaf[rows][:, None] != lay.leaf[None, :]) & (lay.leaf[rows][:, None] >= 0) & \
+                    (lay.leaf[None, :] >= 0) & (lay.dest_plane[None, :] >= 0) & judged
+            cable_judged += np.bincount(up[cross], minlength=n_cables)
+            down = lay.leaf.astype(np.int64) * lay.n_planes + lay.dest_plane
+            col_counts = cross.sum(axis=0)
+            has = (lay.leaf >= 0) & (lay.dest_plane >= 0)
+            cable_judged += np.bincount(down[has], weights=col_counts[has], minlength=n_cables).astype(np.int64)
+        bw = bw_m[r0:r1]
+        lat = lat_m[r0:r1]
+        bw_ok = ok & np.isfinite(bw)
+        lat_ok = ok & np.isfinite(lat)
+        reasons = np.zeros(st.shape, dtype=np.uint16)
+        bw_limit = np.full(st.shape, -np.inf, dtype=np.float32)
+        cls = lay.hop_class(rows)
+
+        def rule(bit: int, judged_mask: np.ndarray, fail_mask: np.ndarray, per_pair: bool) -> None:
+            if bit not in counts:
+                return
+            scope = judged_mask & upper if per_pair else judged_mask
+            counts[bit][0] += int(np.count_nonzero(scope))
+            f = fail_mask & judged_mask
+            counts[bit][1] += int(np.count_nonzero(f & upper if per_pair else f))
+            reasons[f] |= np.uint16(bit)
+
+        with np.errstate(invalid="ignore"):
+            if lim.bw_abs is not None:
+                rule(R_BW_ABS, bw_ok, bw < lim.bw_abs, False)
+                np.maximum(bw_limit, np.float32(lim.bw_abs), out=bw_limit)
+            if lim.bw_link_scalar is not None:
+                rule(R_BW_LINK, bw_ok, bw < lim.bw_link_scalar, False)
+                np.maximum(bw_limit, np.float32(lim.bw_link_scalar), out=bw_limit)
+            elif lim.bw_link_rate is not None:
+                rate = np.fmin(lim.bw_link_rate[rows][:, None], lim.bw_link_rate[None, :])
+                link = (job.crit.min_link_fraction * rate).astype(np.float32)
+                rule(R_BW_LINK, bw_ok & np.isfinite(link), bw < link, False)
+                np.fmax(bw_limit, link, out=bw_limit)
+            if lim.bw_rel is not None:
+                rule(R_BW_REL, bw_ok, bw < lim.bw_rel, False)
+                np.maximum(bw_limit, np.float32(lim.bw_rel), out=bw_limit)
+            lat_limit = np.full(st.shape, np.inf, dtype=np.float32)
+            if lim.lat50_abs is not None:
+                rule(R_LAT50_ABS, lat_ok, lat > lim.lat50_abs, True)
+                np.minimum(lat_limit, np.float32(lim.lat50_abs), out=lat_limit)
+            if R_LAT_RATIO in counts:
+                per_class = lim.ratio_limit.astype(np.float32)[cls]
+                rule(R_LAT_RATIO, lat_ok & np.isfinite(per_class), lat > per_class, True)
+                np.fmin(lat_limit, per_class, out=lat_limit)
+            if R_CLASS50 in counts:
+                per_class = lim.class50.astype(np.float32)[cls]
+                rule(R_CLASS50, lat_ok & np.isfinite(per_class), lat > per_class, True)
+                np.fmin(lat_limit, per_class, out=lat_limit)
+            if lat99_m is not None:
+                lat99 = lat99_m[r0:r1]
+                ok99 = ok & np.isfinite(lat99)
+                if lim.lat99_abs is not None:
+                    rule(R_LAT99_ABS, ok99, lat99 > lim.lat99_abs, True)
+                if R_CLASS99 in counts:
+                    per_class = lim.class99.astype(np.float32)[cls]
+                    rule(R_CLASS99, ok99 & np.isfinite(per_class), lat99 > per_class, True)
+            if R_ERROR in counts:
+                rule(R_ERROR, ok | err, err, True)
+        fi, fj = np.nonzero(reasons)
+        if fi.size and not overflow:
+            if kept + fi.size > MAX_FLOWS:
+                overflow = True
+            else:
+                kept += fi.size
+                parts.append((fi + r0, fj, reasons[fi, fj], bw[fi, fj].astype(np.float32),
+                              bw_limit[fi, fj], lat[fi, fj].astype(np.float32), lat_limit[fi, fj]))
+    for bit, (judged_count, failing) in counts.items():
+        checks[bit].judged, checks[bit].failing = judged_count, failing
+    if parts:
+        cat = [np.concatenate(x) for x in zip(*parts)]
+    else:
+        cat = [np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint16)] + \
+              [np.empty(0, np.float32)] * 4
+    bw_limit = cat[4]
+    bw_limit[~np.isfinite(bw_limit)] = np.nan
+    lat_limit = cat[6]
+    lat_limit[~np.isfinite(lat_limit)] = np.nan
+    flows = Flows(src=cat[0].astype(np.int32), dst=cat[1].astype(np.int32), reasons=cat[2], bw=cat[3],
+                  bw_limit=bw_limit, lat=cat[5], lat_limit=lat_limit,
+                  inconclusive=np.zeros(cat[0].size, dtype=bool), stalled=np.zeros(cat[0].size, dtype=np.int32))
+    return Scan(flows=flows, overflow=overflow, judged_out=judged_out, judged_in=judged_in, not_run=not_run,
+                errors=errors, cable_judged=cable_judged, same_leaf_judged=same_leaf_judged)

@@ -1,0 +1,46 @@
+"""The HTML report: one self-contained folder with index.html and figures/ (PNG + SVG).
+
+The page needs no network and no JavaScript and uses relative paths only, so it opens from disk
+or from an artifact store. Every piece of text that comes from the result file is HTML-escaped.
+
+One module per run kind (sweep, pairs, coll, load: shift and congestion), each a ReportKind
+(common.py) registered in page.KINDS; page.py lays the page out around them. One
+ReportContext per report holds the layout, the criteria and what several parts of a run's
+section compute once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fabscope_analyze.accept import evaluate
+from fabscope_analyze.context import ReportContext
+from fabscope_analyze.criteria import Criteria
+from fabscope_analyze.htmlpage import FIGURE_DIR, FigureRef, esc, fmt, slug
+from fabscope_analyze.reader import RunFile
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, axis_label, leaf_groups, sizes_text
+from fabscope_analyze.report.page import KINDS, headline, kind_of, render_html, run_figures, run_section
+from fabscope_analyze.report.pairs import CDF_MAX_VALUES, MAX_DRILLDOWNS, host_medians
+
+__all__ = ["CDF_MAX_VALUES", "FIGURE_DIR", "FULL_HEATMAP_MAX", "KINDS", "MAX_DRILLDOWNS", "FigureRef", "ReportKind",
+           "axis_label", "default_out_dir", "esc", "fmt", "headline", "host_medians", "kind_of", "leaf_groups",
+           "render_html", "run_figures", "run_section", "sizes_text", "slug", "write_report"]
+
+
+def write_report(run_file: RunFile, out_dir: Path, criteria: Criteria | None = None) -> Path:
+    """Write `out_dir`/index.html and `out_dir`/figures/*; returns the path of index.html.
+    With `criteria` the acceptance verdict heads the page."""
+    ctx = ReportContext.of(run_file, criteria)
+    verdict = evaluate(run_file, criteria, ctx=ctx) if criteria is not None else None
+    fig_dir = out_dir / FIGURE_DIR
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figures = [run_figures(run, ctx, fig_dir, f"{i:02d}-{slug(run.info.group)}") for i, run in enumerate(run_file.runs)]
+    page = render_html(ctx, figures, verdict)
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def default_out_dir(result_path: Path) -> Path:
+    """`<dir>/<stem>-report/` next to the result file."""
+    return result_path.with_name(f"{result_path.stem}-report")

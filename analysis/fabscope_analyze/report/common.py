@@ -1,0 +1,69 @@
+"""What the report's run-kind modules share: the ReportKind interface (with its defaults), the
+figure-saving callback type, heatmap axis helpers and limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+
+from fabscope_analyze import plots
+from fabscope_analyze.context import ReportContext
+from fabscope_analyze.layout import Layout
+from fabscope_analyze.reader import Host, Run
+
+FULL_HEATMAP_MAX = 256  # above this many ranks heatmaps aggregate blocks (leaves, or k ranks)
+
+# save(figure, kind, alt): writes <stem>-<kind>.png/.svg and records it for the page, in order
+Save = Callable[..., None]
+
+
+class ReportKind:
+    """What the report needs of a run kind. A kind overrides what it shows; the defaults show
+    nothing. write_report asks, per run: figures (drawn first), then headline and sizes (summary
+    table and section head) and section (the HTML between the headline and the figures)."""
+
+    under_load = False  # its section goes under "Fabric under load" rather than "Runs"
+
+    def headline(self, run: Run, ctx: ReportContext) -> str:
+        """One line of the run's key numbers (plain text, escaped by the page)."""
+        return "benchmark kind not known to this version of fabscope-analyze; not shown"
+
+    def sizes(self, run: Run) -> str:
+        """The message sizes for the summary table (plain text)."""
+        return ""
+
+    def title_suffix(self, run: Run, hosts: Sequence[Host]) -> str:
+        """Added to the figure titles after "<benchmark> over <transport>"."""
+        return ""
+
+    def figures(self, run: Run, ctx: ReportContext, title: str, save: Save) -> None:
+        """Draw the run's figures and save each with save(fig, kind, alt)."""
+
+    def section(self, run: Run, ctx: ReportContext) -> str:
+        """HTML tables and notes of the run (escaped)."""
+        return ""
+
+
+def axis_label(host: Host) -> str:
+    """`<rank> <host>` for heatmap axes; a domain name is cut to its first label (the hosts
+    table has the full name), a numeric address is kept whole."""
+    first = host.hostname.split(".", 1)[0]
+    short = first if re.search(r"[A-Za-z]", first) else host.hostname
+    return f"{host.rank} {short}"
+
+
+def leaf_groups(lay: Layout) -> list[tuple[str, int, int]] | None:
+    """(leaf name, start, stop) over display positions for the full heatmaps; None without leaves."""
+    if not lay.has_leaves:
+        return None
+    names, bounds = lay.blocks()
+    return [(name, int(a), int(b)) for name, a, b in zip(names, bounds[:-1], bounds[1:])]
+
+
+def sizes_text(sizes: np.ndarray) -> str:
+    if sizes.size == 0:
+        return "none"
+    first, last = plots.format_bytes(int(sizes[0])), plots.format_bytes(int(sizes[-1]))
+    return f"{first}..{last} ({sizes.size} sizes)" if sizes.size > 1 else first
