@@ -54,10 +54,11 @@ struct ClockSource {
   [[nodiscard]] std::int64_t now_ns() const noexcept {
 #if FABSCOPE_HAVE_TSC
     if (tsc) {
-      // Signed: a core whose TSC lags the calibrating core's by a few cycles reads just before base.
+      // Signed: a core whose TSC lags the calibrating one by a few cycles reads before base.
       const auto ticks = static_cast<std::int64_t>(__rdtsc() - scale.base_tsc);
       __extension__ using I128 = __int128;
-      return scale.base_ns + static_cast<std::int64_t>((static_cast<I128>(ticks) * scale.mult) >> TscScale::kShift);
+      return scale.base_ns +
+             static_cast<std::int64_t>((static_cast<I128>(ticks) * scale.mult) >> TscScale::kShift);
     }
 #endif
     return steady_ns();
@@ -81,7 +82,8 @@ inline ClockSource g_clock{};  // written once, before g_clock_state turns kCloc
 // Chooses the process clock (FABSCOPE_CLOCK), warns on stderr where needed; thread-safe, once.
 [[gnu::cold, gnu::noinline]] const ClockSource& clock_init_slow() noexcept;
 [[nodiscard]] inline const ClockSource& clock() noexcept {
-  if (g_clock_state.load(std::memory_order_acquire) != kClockReady) [[unlikely]] return clock_init_slow();
+  if (g_clock_state.load(std::memory_order_acquire) != kClockReady) [[unlikely]]
+    return clock_init_slow();
   return g_clock;
 }
 }  // namespace detail

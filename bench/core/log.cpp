@@ -58,7 +58,8 @@ Stamp paired_stamp() noexcept {
 }
 
 double rate_hz(const Stamp& a, const Stamp& b) noexcept {
-  return b.ns > a.ns ? static_cast<double>(b.tsc - a.tsc) * 1e9 / static_cast<double>(b.ns - a.ns) : 0.0;
+  return b.ns > a.ns ? static_cast<double>(b.tsc - a.tsc) * 1e9 / static_cast<double>(b.ns - a.ns)
+                     : 0.0;
 }
 
 // Two ~20 ms windows (sleeping: an idle rank must not take a core from its neighbour); their rates
@@ -73,13 +74,16 @@ bool calibrate_tsc(TscScale& out, std::string& warning) {
   const Stamp s2 = paired_stamp();
   const double hz1 = rate_hz(s0, s1), hz2 = rate_hz(s1, s2), hz = rate_hz(s0, s2);
   if (!(hz1 > 1e6 && hz2 > 1e6 && hz > 1e6)) {
-    warning = fmt::format("clock: TSC calibration gave no usable rate ({:.0f}, {:.0f} Hz); using steady_clock", hz1, hz2);
+    warning = fmt::format(
+        "clock: TSC calibration gave no usable rate ({:.0f}, {:.0f} Hz); using steady_clock", hz1,
+        hz2);
     return false;
   }
   if (std::abs(hz1 - hz2) > kAgree * hz) {
     warning = fmt::format(
-        "clock: TSC calibration windows disagree ({:.0f} vs {:.0f} Hz, more than 0.1 %); using steady_clock", hz1,
-        hz2);
+        "clock: TSC calibration windows disagree ({:.0f} vs {:.0f} Hz, more than 0.1 %); using "
+        "steady_clock",
+        hz1, hz2);
     return false;
   }
   out.base_tsc = s2.tsc;
@@ -109,11 +113,13 @@ ClockSource choose_clock(std::string_view requested, std::string& warning) {
   ClockSource c;
   if (requested == "steady") return c;
   if (!requested.empty() && requested != "tsc") {
-    warning = fmt::format("FABSCOPE_CLOCK={}: expected steady or tsc; using the default", requested);
+    warning =
+        fmt::format("FABSCOPE_CLOCK={}: expected steady or tsc; using the default", requested);
   }
   const bool forced = requested == "tsc";
   if (!cpu_has_invariant_tsc()) {
-    if (forced) warning = "clock: tsc requested but this CPU has no invariant TSC; using steady_clock";
+    if (forced)
+      warning = "clock: tsc requested but this CPU has no invariant TSC; using steady_clock";
     return c;
   }
 #if FABSCOPE_HAVE_TSC

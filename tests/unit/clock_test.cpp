@@ -75,7 +75,8 @@ TEST(Clock, AgreesWithSteadyClockOverA50msSleepWithinHalfAPercent) {
     const auto [s1, c1] = paired(clock);
     const double steady_span = static_cast<double>(s1 - s0), span = static_cast<double>(c1 - c0);
     EXPECT_GE(steady_span, 50e6) << what;
-    EXPECT_NEAR(span / steady_span, 1.0, 0.005) << what << ": " << span << " ns vs steady " << steady_span << " ns";
+    EXPECT_NEAR(span / steady_span, 1.0, 0.005)
+        << what << ": " << span << " ns vs steady " << steady_span << " ns";
   }
 }
 
@@ -109,7 +110,7 @@ TEST(Clock, TscRequestCalibratesOrFallsBackWithAWarning) {
     GTEST_SKIP() << "TSC calibration failed here: " << warning;
   }
   EXPECT_EQ(c.name(), "tsc");
-  EXPECT_GT(c.tsc_hz(), 1e8);   // 100 MHz .. 10 GHz: any x86 TSC
+  EXPECT_GT(c.tsc_hz(), 1e8);  // 100 MHz .. 10 GHz: any x86 TSC
   EXPECT_LT(c.tsc_hz(), 1e10);
   EXPECT_TRUE(warning.empty()) << warning;
 }
