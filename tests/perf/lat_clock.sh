@@ -14,15 +14,20 @@
 # its core for a time slice (milliseconds) adds that to one block, and the whole-run mean of either
 # tool then measures the neighbours, not the loop; the block median drops such blocks alike on
 # both sides. The whole-run means (osu_latency's exact figure) and their ratio are printed too.
-# Printed per row: the per-pair ratio fabscope / bare, its median, IQR and min..max over the
-# repeats, and the clock fabscope recorded in its file. Bar (default row, clock tsc): block-median
-# ratio median 1.00 +- 0.03.
-# usage: tests/perf/lat_clock.sh [REPEATS=15] [ITERS=50000] [BLOCK=250]   (after bash .ci/build release)
+# Machine state: a launch's block median puts it in a state, fast (< 250 ns here), slow (< 800 ns)
+# or loaded (STATE_NS="250 800" sets the bounds); a pair whose two launches landed in different
+# states compares machine states, not tools, and is counted (with the direction of the mismatch:
+# a tool that were 3x slower would show up there, one-sided) but left out of the figure.
+# Printed per row: the per-pair ratio fabscope / bare over the same-state pairs, its median, IQR
+# and min..max, per state and pooled, and the clock fabscope recorded in its file. Bar (default
+# row, clock tsc): pooled same-state block-median ratio median 1.00 +- 0.03.
+# usage: tests/perf/lat_clock.sh [REPEATS=15] [ITERS=100000] [BLOCK=250]   (after bash .ci/build release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-15}
-iters=${2:-50000}
+iters=${2:-100000}
 block=${3:-250}
+state_ns=${STATE_NS:-250 800}
 warmup=$((iters / 10))
 bin=build/release/bin
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -78,17 +83,23 @@ for ((r = 1; r <= reps; r++)); do
 done
 echo "# load after: $(uptime)"
 
-$py - "$log" <<'PY'
-import statistics as st, sys
+$py - "$log" $state_ns <<'PY'
+import bisect, statistics as st, sys
+bounds = [float(b) for b in sys.argv[2:]]
+names = ["fast", "slow", "loaded", "worse"][: len(bounds) + 1]
+def state(ns): return names[bisect.bisect_right(bounds, ns)]
 rows = {}
 for line in open(sys.argv[1]):
     row, clock, hz, *v = line.split()
     rows.setdefault(row, []).append((clock, float(hz), *map(float, v)))
 def spread(r):
+    if not r:
+        return "no pairs"
     q = st.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
-    return f"median {st.median(r):.3f} IQR [{q[0]:.3f} .. {q[2]:.3f}] min..max [{min(r):.3f} .. {max(r):.3f}]"
+    return f"median {st.median(r):.3f} IQR [{q[0]:.3f} .. {q[2]:.3f}] min..max [{min(r):.3f} .. {max(r):.3f}] ({len(r)} pairs)"
 print()
-print(f"summary over {len(next(iter(rows.values())))} repeats, ratio = fabscope / bare of the adjacent launch:")
+print(f"summary over {len(next(iter(rows.values())))} repeats, ratio = fabscope / bare of the adjacent launch "
+      f"(states by block median: {', '.join(f'{n} < {b:g} ns' for n, b in zip(names, bounds))}, {names[-1]} above):")
 verdict = 0
 for row in ("default", "steady"):
     v = rows.get(row, [])
@@ -96,17 +107,25 @@ for row in ("default", "steady"):
         continue
     clocks = sorted({x[0] for x in v})
     hz = st.median(x[1] for x in v)
-    block = [x[2] / x[5] for x in v]
-    means = [x[3] / x[6] for x in v]
-    p50 = [x[4] / x[5] for x in v]
+    same = [x for x in v if state(x[2]) == state(x[5])]
+    fab_worse = sum(names.index(state(x[2])) > names.index(state(x[5])) for x in v)
+    bare_worse = sum(names.index(state(x[2])) < names.index(state(x[5])) for x in v)
+    block = [x[2] / x[5] for x in same]
     bar = ""
     if row == "default":
-        ok = clocks == ["tsc"] and abs(st.median(block) - 1.0) <= 0.03
+        ok = clocks == ["tsc"] and len(block) > 0 and abs(st.median(block) - 1.0) <= 0.03
         bar = "  bar 0.97..1.03: " + ("PASS" if ok else "FAIL")
         verdict |= 0 if ok else 1
     print(f"  fabscope clock {','.join(clocks)}{f' ({hz / 1e9:.4f} GHz)' if hz else ''} (FABSCOPE_CLOCK {'unset' if row == 'default' else 'steady'}):{bar}")
-    print(f"    block-median ratio {spread(block)}; fabscope {st.median(x[2] for x in v):.1f} ns, bare {st.median(x[5] for x in v):.1f} ns (medians over launches)")
-    print(f"    whole-run mean ratio {spread(means)}")
-    print(f"    fabscope p50 / bare block median {spread(p50)}")
+    print(f"    same-state pairs, block-median ratio {spread(block)}")
+    for n in names:
+        r = [x[2] / x[5] for x in same if state(x[2]) == n]
+        if r:
+            print(f"      {n:6}: {spread(r)}; fabscope {st.median(x[2] for x in same if state(x[2]) == n):.1f} ns, "
+                  f"bare {st.median(x[5] for x in same if state(x[2]) == n):.1f} ns")
+    print(f"    mixed-state pairs left out: {len(v) - len(same)} (fabscope in the worse state {fab_worse}, bare {bare_worse})")
+    print(f"    all pairs: block-median ratio {spread([x[2] / x[5] for x in v])}")
+    print(f"    all pairs: whole-run mean ratio {spread([x[3] / x[6] for x in v])}")
+    print(f"    same-state pairs: fabscope p50 / bare block median {spread([x[4] / x[5] for x in same])}")
 sys.exit(verdict)
 PY
