@@ -7,7 +7,10 @@
  *   with BLOCK it also reads MPI_Wtime once every BLOCK iterations (a few reads in all, none per
  *   iteration) and prints latency_ns_block_median: the median over blocks of each block's mean,
  *   which a block that lost its core to another process (a time slice, milliseconds) cannot move.
- * usage: bare_mpi lat|lat-osu|bw|allreduce SIZE ITERS WARMUP [BLOCK]   (lat, lat-osu, bw: 2 ranks) */
+ *   With a sixth argument `store` rank 0 also writes one double per timed iteration into an
+ *   ITERS-long array, as a harness that keeps per-iteration samples does, but reads no clock: a
+ *   diagnostic that separates the cost of keeping samples from the cost of taking them.
+ * usage: bare_mpi lat|lat-osu|bw|allreduce SIZE ITERS WARMUP [BLOCK [store]]   (lat, lat-osu, bw: 2 ranks) */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
       MPI_Abort(MPI_COMM_WORLD, 2);
     }
     double t_start = 0, t_block = 0;
+    double* kept = rank == 0 && argc > 6 && strcmp(argv[6], "store") == 0 ? malloc(sizeof(double) * (size_t)iters) : NULL;
+    if (kept) memset(kept, 0, sizeof(double) * (size_t)iters);  /* touched, as fabscope's samples are */
     MPI_Barrier(MPI_COMM_WORLD);
     for (int i = 0; i < warm + iters; ++i) {
       if (i >= warm && (i - warm) % block == 0) {  /* one read per block boundary, none per iteration */
@@ -45,8 +50,10 @@ int main(int argc, char** argv) {
       }
       if (rank == 0) { MPI_Send(sbuf, size, MPI_BYTE, 1, 1, MPI_COMM_WORLD); MPI_Recv(rbuf, size, MPI_BYTE, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE); }
       else { MPI_Recv(rbuf, size, MPI_BYTE, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE); MPI_Send(sbuf, size, MPI_BYTE, 0, 1, MPI_COMM_WORLD); }
+      if (kept && i >= warm) kept[i - warm] = (double)i;
     }
     const double t_end = MPI_Wtime();
+    if (kept) { volatile double sink = kept[iters - 1]; (void)sink; free(kept); }
     t[blocks - 1] = t_end - t_block;
     if (rank == 0) {
       printf("latency_ns_mean %.3f\n", (t_end - t_start) * 1e9 / (2.0 * iters));
