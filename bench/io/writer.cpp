@@ -82,6 +82,9 @@ ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
   h5::set_attr(f, schema::attr::kCommandLine, root.command_line);
   h5::set_attr(f, schema::attr::kSuiteText, root.suite_text);
   h5::set_attr(f, schema::attr::kNRanks, root.n_ranks);
+  // The clock of this (the writing) rank; every rank chooses its own the same way (core/clock.hpp).
+  h5::set_attr(f, schema::attr::kClock, core::clock_name());
+  h5::set_attr(f, schema::attr::kClockTscHz, core::clock_tsc_hz());
   h5::set_attr_i8(f, schema::attr::kComplete, 0);
   Handle hg = h5::create_group(f, std::string(schema::kHosts));
   std::vector<std::int32_t> ranks(hosts.size());

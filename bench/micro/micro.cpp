@@ -1,6 +1,9 @@
 // fabscope-micro: single-process microbenchmarks (Google Benchmark) of the costs that bound what
 // the harness can measure on a host:
-//   BM_clock_read        one core::now_ns() (the timed loops read it once or twice per iteration)
+//   BM_clock_read        one core::now_ns() (the timed loops read it once or twice per iteration),
+//                        on the process clock (core::clock_name(), FABSCOPE_CLOCK)
+//   BM_now_ns_tsc        one read of the calibrated TSC clock (skipped without an invariant TSC)
+//   BM_now_ns_steady     one steady_clock read, the fallback
 //   BM_summarize         statistics of N samples
 //   BM_memcpy            memcpy bandwidth: the memory ceiling any transport on this host runs under
 //   BM_reg_mr            ibv_reg_mr + ibv_dereg_mr of a buffer, 4 KiB .. 1 GiB (BM_reg_mr_huge: on
@@ -34,8 +37,26 @@ namespace {
 
 void BM_clock_read(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(fabscope::core::now_ns());
+  state.SetLabel(std::string(fabscope::core::clock_name()));
 }
 BENCHMARK(BM_clock_read);
+
+void BM_now_ns_tsc(benchmark::State& state) {
+  static std::string warning;
+  static const fabscope::core::ClockSource clock = fabscope::core::choose_clock("tsc", warning);
+  if (!clock.tsc) {
+    state.SkipWithError(warning.c_str());
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(clock.now_ns());
+  state.SetLabel(fmt::format("{:.0f} Hz", clock.tsc_hz()));
+}
+BENCHMARK(BM_now_ns_tsc);
+
+void BM_now_ns_steady(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(fabscope::core::steady_ns());
+}
+BENCHMARK(BM_now_ns_steady);
 
 void BM_summarize(benchmark::State& state) {
   std::vector<double> v(static_cast<std::size_t>(state.range(0)));

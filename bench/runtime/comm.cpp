@@ -155,6 +155,9 @@ Session::Session(int& argc, char**& argv) {
   check(MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided), "MPI_Init_thread");
   // Errors come back as codes, so check() can name the call before aborting.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  // Every rank chooses and calibrates its clock now (~40 ms, asleep), all at once, rather than at
+  // its first now_ns(), which may fall inside a peer's wait or a warm-up.
+  core::clock_init();
 }
 
 Session::~Session() {

@@ -1,8 +1,16 @@
-/* The reference for tests/perf/harness_overhead.sh and coll_overhead.sh: the plainest MPI
- * ping-pong and windowed streaming loops (as osu_latency / osu_bw write them) and a barrier +
- * MPI_Allreduce (float, sum) loop whose per-iteration time is the maximum over ranks, timed per
- * iteration with MPI_Wtime, printing the median.
- * usage: bare_mpi lat|bw|allreduce SIZE ITERS WARMUP   (lat, bw: 2 ranks) */
+/* The reference for tests/perf/harness_overhead.sh, coll_overhead.sh and lat_clock.sh: the
+ * plainest MPI ping-pong and windowed streaming loops (as osu_latency / osu_bw write them) and a
+ * barrier + MPI_Allreduce (float, sum) loop whose per-iteration time is the maximum over ranks.
+ * lat, bw, allreduce: timed per iteration with MPI_Wtime, printing the median.
+ * lat-osu: the ping-pong timed as osu_latency times it, one MPI_Wtime before the first timed
+ *   iteration and one after the last, printing latency_ns_mean = (t_end - t_start) / (2 * ITERS);
+ *   with BLOCK it also reads MPI_Wtime once every BLOCK iterations (a few reads in all, none per
+ *   iteration) and prints latency_ns_block_median: the median over blocks of each block's mean,
+ *   which a block that lost its core to another process (a time slice, milliseconds) cannot move.
+ *   With a sixth argument `store` rank 0 also writes one double per timed iteration into an
+ *   ITERS-long array, as a harness that keeps per-iteration samples does, but reads no clock: a
+ *   diagnostic that separates the cost of keeping samples from the cost of taking them.
+ * usage: bare_mpi lat|lat-osu|bw|allreduce SIZE ITERS WARMUP [BLOCK [store]]   (lat, lat-osu, bw: 2 ranks) */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +31,39 @@ int main(int argc, char** argv) {
   memset(sbuf, 0xa5, (size_t)size); memset(rbuf, 0x5a, (size_t)size);
   double* t = malloc(sizeof(double) * (size_t)iters);
   MPI_Request req[64];
+  if (strcmp(argv[1], "lat-osu") == 0) {
+    const int block = argc > 5 ? atoi(argv[5]) : iters, blocks = block > 0 ? iters / block : 0;
+    if (blocks < 1 || iters % block != 0) {
+      if (rank == 0) fprintf(stderr, "bare_mpi lat-osu: BLOCK %d must divide ITERS %d\n", block, iters);
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    double t_start = 0, t_block = 0;
+    double* kept = rank == 0 && argc > 6 && strcmp(argv[6], "store") == 0 ? malloc(sizeof(double) * (size_t)iters) : NULL;
+    if (kept) memset(kept, 0, sizeof(double) * (size_t)iters);  /* touched, as fabscope's samples are */
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int i = 0; i < warm + iters; ++i) {
+      if (i >= warm && (i - warm) % block == 0) {  /* one read per block boundary, none per iteration */
+        const double now = MPI_Wtime();
+        if (i == warm) t_start = now;
+        else t[(i - warm) / block - 1] = now - t_block;
+        t_block = now;
+      }
+      if (rank == 0) { MPI_Send(sbuf, size, MPI_BYTE, 1, 1, MPI_COMM_WORLD); MPI_Recv(rbuf, size, MPI_BYTE, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE); }
+      else { MPI_Recv(rbuf, size, MPI_BYTE, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE); MPI_Send(sbuf, size, MPI_BYTE, 0, 1, MPI_COMM_WORLD); }
+      if (kept && i >= warm) kept[i - warm] = (double)i;
+    }
+    const double t_end = MPI_Wtime();
+    if (kept) { volatile double sink = kept[iters - 1]; (void)sink; free(kept); }
+    t[blocks - 1] = t_end - t_block;
+    if (rank == 0) {
+      printf("latency_ns_mean %.3f\n", (t_end - t_start) * 1e9 / (2.0 * iters));
+      qsort(t, (size_t)blocks, sizeof(double), cmp);
+      const double med = blocks % 2 ? t[blocks / 2] : 0.5 * (t[blocks / 2 - 1] + t[blocks / 2]);
+      printf("latency_ns_block_median %.3f\n", med * 1e9 / (2.0 * block));
+    }
+    MPI_Finalize();
+    return 0;
+  }
   for (int i = 0; i < warm + iters; ++i) {
     if (ar) MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = MPI_Wtime();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "io/schema.hpp"
 
@@ -51,6 +52,17 @@ TEST(Results, SweepRoundTrip) {
   EXPECT_EQ(r.attr_int("/", "schema_version"), io::schema::kVersion);
   EXPECT_EQ(r.attr_int("/", "n_ranks"), 2);
   EXPECT_EQ(r.attr_int("/", "complete"), 1);
+  EXPECT_EQ(r.attr_string("/", "clock"), core::clock_name());
+  {
+    double hz = -1;
+    const hid_t f = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t a = H5Aopen(f, "clock_tsc_hz", H5P_DEFAULT);
+    ASSERT_GE(a, 0);
+    EXPECT_GE(H5Aread(a, H5T_NATIVE_DOUBLE, &hz), 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    EXPECT_EQ(hz, core::clock_tsc_hz());
+  }
   EXPECT_EQ(r.strings("/hosts/hostname"), (std::vector<std::string>{"node0", "node1"}));
   ASSERT_EQ(r.runs(), std::vector<std::string>{"/runs/00_lat"});
   EXPECT_EQ(r.attr_string(run, "label"), "my <label>");
