@@ -29,7 +29,7 @@ struct RunInfo {
   std::string benchmark, name, transport, label;
   std::int64_t iters = 0, warmup = 0;
   std::vector<std::pair<std::string, std::int64_t>> int_attrs;  // benchmark-specific
-  std::vector<std::string> parameters;  // "name=value" of every declared setting -> <run>/parameters
+  std::vector<std::string> parameters{};  // "name=value" of every declared setting -> <run>/parameters
 };
 
 // Per-size samples of one metric, row-major [sizes x iters]. Summaries are always written as

@@ -40,9 +40,9 @@ class ParamSet {
     bool bytes = false;         // a size: range messages say bytes
     std::string type = "TEXT";  // what --help shows after the flag
     int given = 0;              // times set from a command line or suite file
-    std::function<void(const std::string& text, const std::string& where)> set;
-    std::function<std::string()> get;               // the value as stored in the results file
-    std::function<void(const Where& where)> check;  // range check (validate)
+    std::function<void(const std::string& text, const std::string& where)> set{};
+    std::function<std::string()> get{};               // the value as stored in the results file
+    std::function<void(const Where& where)> check{};  // range check (validate)
 
     Param& at_least(long long lo);  // integers: "must be at least lo"; sizes: "at least lo byte(s)"
     Param& choices(std::vector<std::string> allowed, std::string noun);  // text and lists
@@ -60,8 +60,8 @@ class ParamSet {
       return *this;
     }
 
-    std::function<long long()> int_value;                   // integers and sizes: for at_least
-    std::function<std::vector<std::string>()> text_values;  // text and lists: for choices/unique
+    std::function<long long()> int_value{};                   // integers and sizes: for at_least
+    std::function<std::vector<std::string>()> text_values{};  // text and lists: for choices/unique
   };
 
   // Typed binders: the field gets the default now; set() parses text into it later.

@@ -29,7 +29,7 @@ struct Common {
   transport::Kind transport = transport::Kind::kMpi;
   transport::Options options;  // device, verb, depths (verbs transport)
   std::vector<std::string>
-      parameters;  // name=value of every declared parameter (the run's `parameters`)
+      parameters{};  // name=value of every declared parameter (the run's `parameters`)
 };
 
 // Values are set by each benchmark's declare() (the defaults live there, once).

@@ -49,7 +49,7 @@ fab_run() {  # CLOCK(default|steady) -> prints "block_median mean p50 clock hz"
   # -x FABSCOPE_CLOCK with no value would export an empty one: leave it out for the default.
   [ "$1" = steady ] && envx=(-x FABSCOPE_CLOCK=steady)
   env -u FABSCOPE_CLOCK "${mpi[@]}" "${envx[@]}" $bin/fabscope lat --transport mpi --sizes 8 --iters "$iters" \
-    --warmup "$warmup" --out "$tmp/lat.h5" --quiet >/dev/null
+    --warmup "$warmup" --out "$tmp/lat.h5" --overwrite --quiet >/dev/null
   $py -c "
 import h5py, numpy as np, sys
 f = h5py.File(sys.argv[1], 'r'); r = f['runs/00_lat']; c = f.attrs.get('clock', 'none')
