@@ -174,6 +174,8 @@ def check_rate(g: h5py.Group) -> None:
     check(np.allclose(rate * size * 8 / 1e3, bw, rtol=1e-9), f"{g.name} bw_gbps = msg_rate_mpps * size * 8 / 1e3")
     check(np.allclose(g["summary/msg_rate_mpps_p50"][:], np.median(rate, axis=3)), f"{g.name} p50 of the samples")
     check(g["samples/msg_rate_mpps"].attrs["units"] == "Mpps", f"{g.name} units")
+    check(list(g["qps"][:]) == sorted(set(g["qps"][:])) and (g.attrs["transport"] != "mpi" or list(g["qps"][:]) == [1]),
+          f"{g.name} qps {list(g['qps'][:])}")
     params = [p.decode() for p in g["parameters"][:]]
     check(f"iters={int(g.attrs['iters'])}" in params, f"{g.name} parameters record iters: {params}")
 

@@ -24,6 +24,8 @@ for v in write send read; do
   mpirun -np 2 \$f bibw --transport verbs --verb \$v --sizes 64K --iters 3 --warmup 1 --out /results/bibw-\$v.h5 --quiet
 done
 mpirun -np 3 \$f pairs --transport verbs --bw-size 64K --iters 100 --bw-iters 3 --warmup 5 --out /results/pairs.h5 --quiet
+# rate: message rate vs QPs and post list (ib_write_bw -q N -l M) over the real verbs stack
+mpirun -np 2 \$f rate --transport verbs --qp-counts 1,2 --post-lists 1,4 --sizes 8,4K --tx-depth 32 --iters 4 --warmup 1 --out /results/rate.h5 --quiet
 # --cm rdmacm: the same QPs connected by librdmacm (rank 0 listens on rxe0's address, rank 1 connects).
 mpirun -np 2 \$f lat --transport verbs --cm rdmacm --sizes 8:4K --iters 100 --warmup 10 --out /results/cm-lat.h5 --quiet
 mpirun -np 2 \$f bw --transport verbs --cm rdmacm --verb send --qps 2 --sizes 4K:64K --iters 4 --warmup 1 --out /results/cm-bw.h5 --quiet
@@ -68,6 +70,7 @@ for v in write send read; do
   /usr/bin/python3 "$check" "$out/bibw-$v.h5" --ranks 2 --expect bibw --transport verbs || fails=$((fails + 1))
 done
 /usr/bin/python3 "$check" "$out/pairs.h5" --ranks 3 --expect pairs --transport verbs || fails=$((fails + 1))
+/usr/bin/python3 "$check" "$out/rate.h5" --ranks 2 --expect rate --transport verbs || fails=$((fails + 1))
 for f in cm-lat:lat cm-bw:bw cm-bibw:bibw cm-pairs:pairs; do
   /usr/bin/python3 "$check" "$out/${f%%:*}.h5" --ranks "$([ "${f#*:}" = pairs ] && echo 3 || echo 2)" --expect "${f#*:}" \
     --transport verbs || fails=$((fails + 1))
