@@ -183,6 +183,11 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   std::string plan_name;
   plan_set.text("plan", plan_name, "", "one plan (default: every plan)")
       .choices(topology::plan_names(), "plan");
+  std::string plan_write;
+  plan_set
+      .text("write", plan_write, "",
+            "write that plan as a plan file to --out (for pairs --plan-file)")
+      .choices(topology::plan_names(), "plan");
   bool per_nic = false;
   plan_set.flag("per_nic", per_nic, "one endpoint per NIC (rails) instead of per host");
   suites::declare_plan_options(plan_set, plan_options);
@@ -244,7 +249,20 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   if (inv.subcommand == "plan") {
     (void)plan_bound.apply();
     plan_set.check({"fabscope plan", true});
-    inv.plan_name = plan_name;
+    if (!plan_write.empty() && !plan_name.empty() && plan_write != plan_name) {
+      throw core::UsageError(
+          fmt::format("--write {} and --plan {}: name one plan", plan_write, plan_name));
+    }
+    if (!plan_write.empty() && common.out.empty()) {
+      throw core::UsageError(
+          fmt::format("--write {}: give --out FILE, the plan file to write", plan_write));
+    }
+    if (!common.out.empty() && plan_write.empty() && plan_name.empty()) {
+      throw core::UsageError(
+          "plan --out: name the plan to write with --write NAME (or --plan NAME)");
+    }
+    inv.plan_name = plan_write.empty() ? plan_name : plan_write;
+    inv.plan_file_out = common.out;
     inv.per_nic = per_nic;
     inv.plan_options = plan_options;
     return inv;

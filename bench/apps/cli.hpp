@@ -31,6 +31,7 @@ struct Invocation {
   // `plan`: which plans to summarise ("" = all), per host or per NIC, and their options.
   std::string plan_name;
   bool per_nic = false;
+  std::string plan_file_out;  // plan --write NAME --out F (or --plan NAME --out F): the plan file
   topology::PlanOptions plan_options;
 };
 

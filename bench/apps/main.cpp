@@ -20,6 +20,7 @@
 #include "suites/benchmark.hpp"
 #include "suites/fabric.hpp"
 #include "topology/plan.hpp"
+#include "topology/plan_file.hpp"
 
 using namespace fabscope;
 
@@ -101,6 +102,29 @@ std::vector<std::string> resumed_args(const runtime::Comm& comm,
                     path, join(out, " ")));
   }
   return out;
+}
+
+// plan --write NAME --out F: the plan file pairs --plan-file runs (topology/PLANS.md). Like
+// results, an existing file is replaced only with --overwrite.
+void write_plan(const apps::Invocation& inv, const topology::Endpoints& eps) {
+  const std::string& path = inv.plan_file_out;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !inv.overwrite) {
+    throw core::UsageError(fmt::format(
+        "--out {}: the file exists; choose another path, or pass --overwrite to replace it", path));
+  }
+  const auto plan = topology::make_plan(inv.plan_name, eps, inv.plan_options);
+  std::ofstream out(path);
+  if (!out)
+    throw core::UsageError(
+        fmt::format("--out {}: cannot write the plan file; choose a writable path", path));
+  topology::write_plan_file(out, *plan, eps);
+  out.close();
+  if (!out)
+    throw core::UsageError(
+        fmt::format("--out {}: writing the plan file failed (disk full?)", path));
+  fmt::print("# plan {}: {} rounds written to {} (run it with: fabscope pairs --plan-file {})\n",
+             inv.plan_name, plan->rounds(), path, path);
 }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -191,7 +215,7 @@ int main(int argc, char** argv) {
           endpoints = topology::Endpoints::from_ranks(*fabric, hostnames, devices);
         } catch (const core::UsageError& e) {
           endpoints.reset();  // ranks not in the fabric: heatmaps stay in rank order; plans say why
-          if (rank == 0 && inv.topology.any()) {
+          if (rank == 0 && inv.topology.any() && !fabric_command) {
             fmt::print(stderr,
                        "fabscope: warning: the ranks' hosts are not all in the topology ({}); "
                        "results are kept "
@@ -256,6 +280,7 @@ int main(int argc, char** argv) {
         }
         fmt::print("{}", topology::format_summary(*fabric, 12));
         fmt::print("{}", topology::format_plan_summaries(summaries));
+        if (!inv.plan_file_out.empty()) write_plan(inv, eps);
       } catch (const core::Error& e) {
         error = e.what();
         code = e.code();

@@ -87,6 +87,33 @@ print(f"retest plan: {len(want)} pairs planned, {len(got)} measured, schedule {r
 sys.exit(0 if want == got and len(want) > 0 and run.attrs["schedule"] == "plan-file" else 1)
 PY
 
+# A saved plan (issue 17): plan --write NAME --out F writes the plan file that pairs --plan-file runs,
+# every pair of it measured; an existing file is kept unless --overwrite; --out without a plan is an error.
+"$mpiexec" --oversubscribe -np 1 "$bin" plan --topology "$tmp/s8.yaml" --write hop-class --k 1 --out "$tmp/hop.plan" \
+  >"$tmp/out" 2>&1 || fail "plan --write: $(tail -3 "$tmp/out")"
+grep -q "rounds written to $tmp/hop.plan" "$tmp/out" || fail "plan --write said: $(tail -2 "$tmp/out")"
+"$mpiexec" --oversubscribe -np 8 "$bin" pairs --topology "$tmp/s8.yaml" --rank-as-host --plan-file "$tmp/hop.plan" \
+  --bw-size 64K --iters 50 --bw-iters 2 --out "$tmp/hop.h5" --quiet >"$tmp/out" 2>&1 || fail "pairs --plan-file hop.plan: $(tail -3 "$tmp/out")"
+/usr/bin/python3 - "$tmp/hop.plan" "$tmp/hop.h5" <<'PY' || fails=$((fails + 1))
+import sys, h5py, numpy as np
+plan = [l.split() for l in open(sys.argv[1]) if l.startswith("node")]
+want = {frozenset((int(a[4:]), int(b[4:]))) for a, b in plan}
+run = h5py.File(sys.argv[2])["runs/00_pairs"]
+got = {frozenset(p) for p in np.argwhere(np.triu(run["status"][:] == 1)).tolist()}
+print(f"saved hop-class plan: {len(want)} pairs planned, {len(got)} measured")
+sys.exit(0 if want == got and len(want) > 0 else 1)
+PY
+"$mpiexec" --oversubscribe -np 1 "$bin" plan --topology "$tmp/s8.yaml" --write hop-class --out "$tmp/hop.plan" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "pass --overwrite" "$tmp/err" || fail "plan --write over an existing file: rc=$rc $(cat "$tmp/err")"
+"$mpiexec" --oversubscribe -np 1 "$bin" plan --topology "$tmp/s8.yaml" --out "$tmp/none.plan" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "name the plan to write" "$tmp/err" || fail "plan --out without a plan: rc=$rc $(cat "$tmp/err")"
+"$mpiexec" --oversubscribe -np 1 "$bin" plan --topology "$tmp/s8.yaml" --plan new-rack --new rack99 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && [ "$(grep -c '^fabscope: ' "$tmp/err")" -eq 1 ] && grep -q -- "--new" "$tmp/err" && ! grep -q "terminate called" "$tmp/err" \
+  || fail "plan --new rack99: rc=$rc $(cat "$tmp/err")"
+
 printf 'racks:\n  - name: r1\n    leaf: [oops\n' >"$tmp/bad.yaml"
 "$mpiexec" --oversubscribe -np 2 "$bin" topo --topology "$tmp/bad.yaml" --out "$tmp/x.h5" >"$tmp/out" 2>"$tmp/err"
 rc=$?
