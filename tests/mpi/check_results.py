@@ -58,6 +58,23 @@ def check_sweep(g: h5py.Group, kind: str) -> None:
         check(int(g.attrs["window"]) == 64, f"{g.name} window 64")
         check(finite_positive(g["summary/bw_gbps_overall"][:]), f"{g.name} bw_gbps_overall")
         check(finite_positive(g["summary/msg_rate_mpps_p50"][:]), f"{g.name} msg_rate_mpps_p50")
+        # The formulas tie the metrics to the size: a bandwidth counted in bytes instead of bits, or a
+        # rate from the wrong window size, breaks one of these (results/SCHEMA.md, bw.cpp).
+        dirs = 2.0 if kind == "bibw" else 1.0
+        rate = g["samples/msg_rate_mpps"][:] if "samples/msg_rate_mpps" in g else None
+        window_ns = dirs * 64 * sizes[:, None].astype(float) * 8 / data          # from bw_gbps
+        if rate is not None:
+            ok = np.isfinite(data)
+            check(bool(np.allclose((rate * sizes[:, None] * 8 / 1e3)[ok], data[ok], rtol=1e-9)),
+                  f"{g.name} bw_gbps = msg_rate_mpps * size * 8 / 1e3 per window")
+            check(bool(np.allclose((dirs * 64 / window_ns * 1e3)[ok], rate[ok], rtol=1e-9)),
+                  f"{g.name} msg_rate_mpps = directions * 64 / window_ns * 1e3")
+        check(bool(np.allclose(g["summary/msg_rate_mpps_p50"][:] * sizes * 8 / 1e3, p50, rtol=1e-9)),
+              f"{g.name} msg_rate_mpps_p50 * size * 8 / 1e3 = bw_gbps_p50")
+        overall = g["summary/bw_gbps_overall"][:]
+        fin = [np.isfinite(r) for r in data]
+        want = np.array([dirs * 64 * s * 8 * f.sum() / window_ns[i][f].sum() for i, (s, f) in enumerate(zip(sizes, fin))])
+        check(bool(np.allclose(overall, want, rtol=1e-6)), f"{g.name} bw_gbps_overall = all bits / all window time")
 
 
 def check_pairs(g: h5py.Group, n: int) -> None:
