@@ -25,7 +25,8 @@ Handle string_type() {
   return t;
 }
 
-Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* maxdims = nullptr) {
+Handle simple_space(const std::vector<hsize_t>& dims,
+                    const std::vector<hsize_t>* maxdims = nullptr) {
   return Handle(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
                                  maxdims ? maxdims->data() : nullptr),
                 H5Sclose, "H5Screate_simple");
@@ -41,18 +42,23 @@ void write_typed(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_
                  std::span<const T> data, const std::vector<hsize_t>& dims,
                  const DatasetOptions& opt) {
   const hsize_t n = std::accumulate(dims.begin(), dims.end(), hsize_t{1}, std::multiplies<>());
-  if (n != data.size()) fail(fmt::format("dataset {}: {} values for shape of {}", name, data.size(), n));
+  if (n != data.size())
+    fail(fmt::format("dataset {}: {} values for shape of {}", name, data.size(), n));
   Handle space = simple_space(dims);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
   if (opt.compress && n > 0) {
     std::vector<hsize_t> chunk(dims.size(), 1);
     chunk.back() = std::max<hsize_t>(1, std::min<hsize_t>(dims.back(), 1 << 16));
-    checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", 0);
+    checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk",
+            0);
     checked(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate", 0);
   }
-  Handle ds(H5Dcreate2(loc, name.c_str(), file_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-            H5Dclose, "H5Dcreate2 " + name);
-  if (n > 0) checked(H5Dwrite(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "H5Dwrite " + name, 0);
+  Handle ds(
+      H5Dcreate2(loc, name.c_str(), file_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      H5Dclose, "H5Dcreate2 " + name);
+  if (n > 0)
+    checked(H5Dwrite(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
+            "H5Dwrite " + name, 0);
   if (!opt.units.empty()) set_attr(ds.id(), "units", opt.units);
 }
 
@@ -63,7 +69,8 @@ Handle::Handle(hid_t id, Closer closer, std::string_view what) : id_(id), closer
 }
 
 Handle::~Handle() {
-  if (id_ >= 0 && closer_ != nullptr && closer_(id_) < 0) core::log::warn("HDF5: closing a handle failed");
+  if (id_ >= 0 && closer_ != nullptr && closer_(id_) < 0)
+    core::log::warn("HDF5: closing a handle failed");
 }
 
 Handle& Handle::operator=(Handle&& o) noexcept {
@@ -129,8 +136,9 @@ void set_attr(hid_t obj, std::string_view name, std::string_view value) {
   replace_attr(obj, name);
   Handle type = string_type();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  Handle a(H5Acreate2(obj, std::string(name).c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose, fmt::format("H5Acreate2 {}", name));
+  Handle a(
+      H5Acreate2(obj, std::string(name).c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose, fmt::format("H5Acreate2 {}", name));
   const std::string v(value);
   const char* p = v.c_str();
   checked(H5Awrite(a.id(), type.id(), &p), "H5Awrite", 0);
@@ -139,7 +147,8 @@ void set_attr(hid_t obj, std::string_view name, std::string_view value) {
 void set_attr(hid_t obj, std::string_view name, std::int64_t value) {
   replace_attr(obj, name);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_STD_I64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_STD_I64LE, space.id(), H5P_DEFAULT,
+                      H5P_DEFAULT),
            H5Aclose, fmt::format("H5Acreate2 {}", name));
   checked(H5Awrite(a.id(), H5T_NATIVE_INT64, &value), "H5Awrite", 0);
 }
@@ -147,7 +156,8 @@ void set_attr(hid_t obj, std::string_view name, std::int64_t value) {
 void set_attr(hid_t obj, std::string_view name, double value) {
   replace_attr(obj, name);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_IEEE_F64LE, space.id(), H5P_DEFAULT,
+                      H5P_DEFAULT),
            H5Aclose, fmt::format("H5Acreate2 {}", name));
   checked(H5Awrite(a.id(), H5T_NATIVE_DOUBLE, &value), "H5Awrite", 0);
 }
@@ -155,7 +165,8 @@ void set_attr(hid_t obj, std::string_view name, double value) {
 void set_attr_i8(hid_t obj, std::string_view name, std::int8_t value) {
   replace_attr(obj, name);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_STD_I8LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+  Handle a(H5Acreate2(obj, std::string(name).c_str(), H5T_STD_I8LE, space.id(), H5P_DEFAULT,
+                      H5P_DEFAULT),
            H5Aclose, fmt::format("H5Acreate2 {}", name));
   checked(H5Awrite(a.id(), H5T_NATIVE_INT8, &value), "H5Awrite", 0);
 }
@@ -175,7 +186,8 @@ std::int64_t get_attr_int(hid_t obj, std::string_view name) {
   Handle a(H5Aopen(obj, std::string(name).c_str(), H5P_DEFAULT), H5Aclose,
            fmt::format("no attribute {}", name));
   std::int64_t v = 0;
-  checked(H5Aread(a.id(), H5T_NATIVE_INT64, &v), fmt::format("attribute {} is not an integer", name), 0);
+  checked(H5Aread(a.id(), H5T_NATIVE_INT64, &v),
+          fmt::format("attribute {} is not an integer", name), 0);
   return v;
 }
 
@@ -202,9 +214,12 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
   for (const auto& v : values) ptrs.push_back(v.c_str());
   Handle type = string_type();
   Handle space = simple_space({values.size()});
-  Handle ds(H5Dcreate2(loc, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-            H5Dclose, "H5Dcreate2 " + name);
-  if (!values.empty()) checked(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite " + name, 0);
+  Handle ds(
+      H5Dcreate2(loc, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, "H5Dcreate2 " + name);
+  if (!values.empty())
+    checked(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+            "H5Dwrite " + name, 0);
 }
 
 void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
@@ -212,7 +227,8 @@ void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t col
   const bool one_d = cols == 0;
   std::vector<hsize_t> dims{0, cols};
   std::vector<hsize_t> maxdims{H5S_UNLIMITED, cols};
-  const hsize_t rows_per_chunk = std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
+  const hsize_t rows_per_chunk =
+      std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
   std::vector<hsize_t> chunk{rows_per_chunk, std::max<hsize_t>(cols, 1)};
   if (one_d) {
     dims.resize(1);
@@ -223,13 +239,33 @@ void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t col
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
   checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", 0);
   checked(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate", 0);
-  Handle ds(H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-            H5Dclose, "H5Dcreate2 " + name);
+  Handle ds(
+      H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      H5Dclose, "H5Dcreate2 " + name);
   if (!units.empty()) set_attr(ds.id(), "units", units);
 }
 
-void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void* data, hsize_t rows) {
+namespace {
+// Test hook (testing::fail_writes_after): the n-th append/element write from now throws, as a full
+// disk or a killed writer would, so tests can check what a reader sees of a round cut short.
+long g_writes_before_failure = -1;
+void count_write(const std::string& name) {
+  if (g_writes_before_failure < 0) return;
+  if (g_writes_before_failure-- == 0) {
+    g_writes_before_failure = -1;
+    throw core::Error(core::ExitCode::kFailure, "HDF5: test hook failed the write of " + name);
+  }
+}
+}  // namespace
+
+namespace testing {
+void fail_writes_after(long n) { g_writes_before_failure = n; }
+}  // namespace testing
+
+void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void* data,
+                 hsize_t rows) {
   if (rows == 0) return;
+  count_write(name);
   Handle ds = open_dataset(loc, name);
   Handle space(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
   const int ndims = H5Sget_simple_extent_ndims(space.id());
@@ -240,25 +276,31 @@ void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void*
   Handle fspace(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
   const hsize_t start[2] = {dims[0], 0};
   const hsize_t count[2] = {rows, dims[1]};
-  checked(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr), "H5Sselect_hyperslab", 0);
+  checked(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+          "H5Sselect_hyperslab", 0);
   Handle mspace = ndims == 1 ? simple_space({rows}) : simple_space({rows, dims[1]});
-  checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data), "H5Dwrite " + name, 0);
+  checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data),
+          "H5Dwrite " + name, 0);
 }
 
 void write_elements(hid_t loc, const std::string& name, hid_t mem_type,
                     const std::vector<hsize_t>& coords, const void* values) {
   const hsize_t n = coords.size() / 2;
   if (n == 0) return;
+  count_write(name);
   Handle ds = open_dataset(loc, name);
   Handle fspace(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
-  checked(H5Sselect_elements(fspace.id(), H5S_SELECT_SET, n, coords.data()), "H5Sselect_elements", 0);
+  checked(H5Sselect_elements(fspace.id(), H5S_SELECT_SET, n, coords.data()), "H5Sselect_elements",
+          0);
   Handle mspace = simple_space({n});
-  checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, values), "H5Dwrite " + name, 0);
+  checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, values),
+          "H5Dwrite " + name, 0);
 }
 
 namespace {
 template <typename T>
-std::vector<T> read_typed(hid_t loc, const std::string& name, hid_t mem_type, std::vector<hsize_t>* dims) {
+std::vector<T> read_typed(hid_t loc, const std::string& name, hid_t mem_type,
+                          std::vector<hsize_t>* dims) {
   Handle ds = open_dataset(loc, name);
   Handle space(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
   const int rank = H5Sget_simple_extent_ndims(space.id());
@@ -266,7 +308,9 @@ std::vector<T> read_typed(hid_t loc, const std::string& name, hid_t mem_type, st
   H5Sget_simple_extent_dims(space.id(), d.data(), nullptr);
   const hsize_t n = std::accumulate(d.begin(), d.end(), hsize_t{1}, std::multiplies<>());
   std::vector<T> out(n);
-  if (n > 0) checked(H5Dread(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "H5Dread " + name, 0);
+  if (n > 0)
+    checked(H5Dread(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+            "H5Dread " + name, 0);
   if (dims) *dims = d;
   return out;
 }
@@ -276,7 +320,8 @@ std::vector<double> read_doubles(hid_t loc, const std::string& name, std::vector
   return read_typed<double>(loc, name, H5T_NATIVE_DOUBLE, dims);
 }
 
-std::vector<std::int64_t> read_ints(hid_t loc, const std::string& name, std::vector<hsize_t>* dims) {
+std::vector<std::int64_t> read_ints(hid_t loc, const std::string& name,
+                                    std::vector<hsize_t>* dims) {
   return read_typed<std::int64_t>(loc, name, H5T_NATIVE_INT64, dims);
 }
 
@@ -287,7 +332,9 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   H5Sget_simple_extent_dims(space.id(), &n, nullptr);
   std::vector<char*> ptrs(n, nullptr);
   Handle type = string_type();
-  if (n > 0) checked(H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dread " + name, 0);
+  if (n > 0)
+    checked(H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+            "H5Dread " + name, 0);
   std::vector<std::string> out;
   for (char* p : ptrs) {
     out.emplace_back(p ? p : "");
@@ -310,7 +357,8 @@ std::vector<std::string> list(hid_t loc, const std::string& group) {
   Handle g = open_group(loc, group);
   std::vector<std::string> names;
   hsize_t idx = 0;
-  if (H5Literate(g.id(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &names) < 0) fail("H5Literate " + group);
+  if (H5Literate(g.id(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &names) < 0)
+    fail("H5Literate " + group);
   return names;
 }
 }  // namespace fabscope::io::h5

@@ -71,6 +71,12 @@ void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t col
 void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void* data,
                  hsize_t rows);
 
+// Tests only: the n-th append_rows / write_elements call from now (0 = the next) throws core::Error
+// instead of writing; -1 turns it off.
+namespace testing {
+void fail_writes_after(long n);
+}  // namespace testing
+
 // Writes single elements of a 2-D dataset: coords holds (row, col) pairs.
 void write_elements(hid_t loc, const std::string& name, hid_t mem_type,
                     const std::vector<hsize_t>& coords, const void* values);

@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "io/h5.hpp"
 #include "io/schema.hpp"
 
 using namespace fabscope;
@@ -255,4 +256,28 @@ TEST(Results, NeverReplacesOtherFilesOrResultsWithoutOverwrite) {
   } catch (const core::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
   }
+}
+
+// A round cut short inside append_pairs (a failed write: full disk, killed writer) must not count
+// as done: rounds_done is written after every cell and sample of the round (issue 18 (f)), so
+// --resume measures that round again and the file still reads.
+TEST(Results, RoundsDoneOnlyAfterTheWholeRound) {
+  const auto path = temp_file("pairs-cut.h5");
+  fs::remove(path);
+  auto w = make_writer(path, 4);
+  const std::string run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}, {}});
+  w.init_pairs(run, {4, 2, 2, 3});
+  io::PairRecord a{0, 1, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0, {}};
+  w.append_pairs(run, {a}, {0, 1, 0.25});
+  io::PairRecord b{2, 3, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0, {}};
+  for (long after : {0L, 3L, 6L, 8L}) {  // the first cell, the middle, the samples, the last append
+    io::h5::testing::fail_writes_after(after);
+    EXPECT_THROW(w.append_pairs(run, {b}, {1, 2, 0.5}), core::Error)
+        << "failure after " << after << " writes";
+    io::h5::testing::fail_writes_after(-1);
+    const io::ResultsReader r(path.string());
+    EXPECT_EQ(r.attr_int(run, "rounds_done"), 1) << "failure after " << after << " writes";
+  }
+  w.append_pairs(run, {b}, {1, 2, 0.5});  // the retry completes the round
+  EXPECT_EQ(io::ResultsReader(path.string()).attr_int(run, "rounds_done"), 2);
 }
