@@ -1,0 +1,107 @@
+"""Hostile values in files the schema accepts (issue 18): every command refuses them with one line
+and exit 2 instead of judging, drawing or comparing numbers that are not measurements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, run_cli
+from synth import write_synthetic_run
+
+from fabscope_analyze import reader
+from fabscope_analyze.reader import ResultFileError, read_results
+
+LOCAL = REPO_ROOT / "configs" / "criteria" / "local.yaml"
+PAIRS = "runs/03_pairs"
+
+
+def _ok_cell(f: h5py.File) -> tuple[int, int]:
+    status = f[f"{PAIRS}/status"][()]
+    i, j = np.argwhere(status == 1)[0]
+    return int(i), int(j)
+
+
+def _poison(path: Path, name: str, value: float) -> tuple[int, int]:
+    """Put `value` into one ok cell of a pairs matrix (both halves of a symmetric latency matrix)."""
+    with h5py.File(path, "r+") as f:
+        i, j = _ok_cell(f)
+        ds = f[f"{PAIRS}/{name}"]
+        m = ds[()]
+        m[i, j] = value
+        if name != "bw_gbps":
+            m[j, i] = value
+        ds[...] = m
+    return i, j
+
+
+def assert_exit_2_one_line(code: int, out: str, err: str, *needles: str) -> None:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+BAD_VALUES = [
+    ("bw_gbps", float("nan")), ("bw_gbps", float("inf")), ("bw_gbps", float("-inf")), ("bw_gbps", 1e308),
+    ("bw_gbps", -5.0), ("bw_gbps", 2e5),
+    ("latency_ns_p50", float("nan")), ("latency_ns_p50", float("inf")), ("latency_ns_min", 0.0),
+    ("latency_ns_p99", -3.0),
+]
+
+
+@pytest.mark.parametrize("command", ["accept", "report", "compare"])
+@pytest.mark.parametrize("name,value", BAD_VALUES)
+def test_non_measurement_in_ok_pair_is_a_file_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     command: str, name: str, value: float) -> None:
+    good = write_synthetic_run(tmp_path / "good.h5", 5, seed=1)
+    bad = write_synthetic_run(tmp_path / "bad.h5", 5, seed=1)
+    i, j = _poison(bad, name, value)
+    args = {"accept": ["accept", bad, "--criteria", LOCAL],
+            "report": ["report", bad, "-o", tmp_path / "rep"],
+            "compare": ["compare", good, bad]}[command]
+    code, out, err = run_cli(args, capsys)
+    assert_exit_2_one_line(code, out, err, str(bad), f"/{PAIRS}/{name}", f"[{min(i, j) if name != 'bw_gbps' else i}, ",
+                           "status says that pair is ok")
+    assert not (tmp_path / "rep").exists()
+
+
+def test_nan_in_a_pair_not_measured_is_fine(tmp_path: Path) -> None:
+    path = write_synthetic_run(tmp_path / "r.h5", 5, seed=1)
+    with h5py.File(path, "r+") as f:
+        status = f[f"{PAIRS}/status"][()]
+        status[0, 1] = status[1, 0] = 2  # failed: its cells need not hold numbers
+        f[f"{PAIRS}/status"][...] = status
+        bw = f[f"{PAIRS}/bw_gbps"][()]
+        bw[0, 1] = np.inf
+        f[f"{PAIRS}/bw_gbps"][...] = bw
+    read_results(path)
+
+
+def test_large_runs_check_values_when_the_matrix_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_synthetic_run(tmp_path / "r.h5", 5, seed=1)
+    _poison(path, "bw_gbps", float("nan"))
+    monkeypatch.setattr(reader, "LARGE_MATRIX_RANKS", 2)  # read lazily, as for 10,000 ranks
+    run = read_results(path).pairs[0]
+    assert "bw_gbps" not in run._cache
+    with pytest.raises(ResultFileError, match="status says that pair is ok"):
+        run.bw_gbps
+    run.latency_ns_p50  # a clean matrix still reads
+
+
+@pytest.mark.parametrize("name,units", [("bw_gbps", "GB/s"), ("latency_ns_p50", "us")])
+def test_pairs_matrix_in_other_units_is_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                                 units: str) -> None:
+    path = write_synthetic_run(tmp_path / "r.h5", 4, seed=1)
+    with h5py.File(path, "r+") as f:
+        f[f"{PAIRS}/{name}"].attrs["units"] = units
+    with pytest.raises(ResultFileError, match=f"has units '{units}'"):
+        read_results(path)
+    code, out, err = run_cli(["accept", path, "--criteria", LOCAL], capsys)
+    assert_exit_2_one_line(code, out, err, f"/{PAIRS}/{name}", f"has units '{units}'")
