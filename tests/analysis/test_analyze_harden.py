@@ -105,3 +105,31 @@ def test_pairs_matrix_in_other_units_is_rejected(tmp_path: Path, capsys: pytest.
         read_results(path)
     code, out, err = run_cli(["accept", path, "--criteria", LOCAL], capsys)
     assert_exit_2_one_line(code, out, err, f"/{PAIRS}/{name}", f"has units '{units}'")
+
+
+def test_number_formatting_stays_short() -> None:
+    from fabscope_analyze import htmlpage, plots, verdict
+
+    for f in (htmlpage.fmt, verdict.fmt):
+        assert len(f(1e308)) < 12, f(1e308)
+        assert len(f(-1e308)) < 12
+        assert f(123456.0).replace(",", "") == "123456"  # ordinary large values keep their digits
+        assert f(12.3456) == "12.35"
+    assert htmlpage.fmt(float("inf")) == "\u2013" and verdict.fmt(float("nan")) == "n/a"
+    for v in (1e308, -1e308, 5e9, float("inf")):
+        assert len(plots.compact_number(v)) <= 7, plots.compact_number(v)
+    assert plots.compact_number(123456.0) == "123k"
+
+
+def test_report_of_huge_sweep_values_has_no_long_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    path = write_synthetic_run(tmp_path / "r.h5", 4, seed=1)
+    with h5py.File(path, "r+") as f:
+        for key in f["runs/01_bw/summary"]:
+            ds = f[f"runs/01_bw/summary/{key}"]
+            ds[...] = np.full(ds.shape, 1e300)
+    code, out, err = run_cli(["report", path, "-o", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert not re.search(r"\d[\d,]{40,}", page)
