@@ -133,3 +133,51 @@ def test_report_of_huge_sweep_values_has_no_long_numbers(tmp_path: Path, capsys:
     assert code == 0, err
     page = (tmp_path / "rep" / "index.html").read_text()
     assert not re.search(r"\d[\d,]{40,}", page)
+
+
+def _criteria(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("opener,closer", [("[", "]"), ("{a: ", "}")])
+def test_deeply_nested_criteria_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], opener: str,
+                                            closer: str) -> None:
+    crit = _criteria(tmp_path, "fabscope_criteria: 1\nsweeps: " + opener * 3000 + "1" + closer * 3000 + "\n")
+    run = write_synthetic_run(tmp_path / "r.h5", 3, seed=1)
+    code, out, err = run_cli(["accept", run, "--criteria", crit], capsys)
+    assert_exit_2_one_line(code, out, err, str(crit), "nested too deeply")
+
+
+@pytest.mark.parametrize("text,size", [("8388608", 8 << 20), ("8M", 8 << 20), ("8MiB", 8 << 20), ("64K", 65536),
+                                       ("64k", 65536), ("1G", 1 << 30), ("16B", 16)])
+def test_criteria_sizes_accepted(tmp_path: Path, text: str, size: int) -> None:
+    from fabscope_analyze.criteria import load_criteria
+
+    crit = load_criteria(_criteria(tmp_path, f"fabscope_criteria: 1\ncoll: {{min_size: {text}}}\n"))
+    assert crit.coll is not None and crit.coll.min_size == size
+
+
+@pytest.mark.parametrize("text,why", [("8Mb", "bits"), ("8mb", "bits"), ("8Kb", "bits"), ("8MB", "ambiguous"),
+                                      ("8 M", ""), ("1.5M", ""), ("-8", ""), ("8T", "")])
+def test_criteria_sizes_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, why: str) -> None:
+    crit = _criteria(tmp_path, f"fabscope_criteria: 1\npairs:\n  bandwidth: {{min_size: {text}}}\n")
+    run = write_synthetic_run(tmp_path / "r.h5", 3, seed=1)
+    code, out, err = run_cli(["accept", run, "--criteria", crit], capsys)
+    assert_exit_2_one_line(code, out, err, str(crit), "pairs.bandwidth.min_size", text, why, "64K or 8M")
+
+
+def test_duplicate_criteria_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crit = _criteria(tmp_path, "fabscope_criteria: 1\npairs:\n  bandwidth:\n    min_gbps: 10\n"
+                               "    min_fabric_fraction: 0.5\n    min_gbps: 20\n")
+    run = write_synthetic_run(tmp_path / "r.h5", 3, seed=1)
+    code, out, err = run_cli(["accept", run, "--criteria", crit], capsys)
+    assert_exit_2_one_line(code, out, err, str(crit), "line 6", "duplicate key 'min_gbps'", "first given on line 4")
+
+
+def test_duplicate_top_level_key_is_refused(tmp_path: Path) -> None:
+    from fabscope_analyze.criteria import CriteriaError, load_criteria
+
+    with pytest.raises(CriteriaError, match="line 3, column 1: duplicate key 'pairs'"):
+        load_criteria(_criteria(tmp_path, "fabscope_criteria: 1\npairs: {}\npairs: {}\n"))
