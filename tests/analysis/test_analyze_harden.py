@@ -3,6 +3,8 @@ and exit 2 instead of judging, drawing or comparing numbers that are not measure
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -122,8 +124,6 @@ def test_number_formatting_stays_short() -> None:
 
 
 def test_report_of_huge_sweep_values_has_no_long_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import re
-
     path = write_synthetic_run(tmp_path / "r.h5", 4, seed=1)
     with h5py.File(path, "r+") as f:
         for key in f["runs/01_bw/summary"]:
@@ -181,3 +181,105 @@ def test_duplicate_top_level_key_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(CriteriaError, match="line 3, column 1: duplicate key 'pairs'"):
         load_criteria(_criteria(tmp_path, "fabscope_criteria: 1\npairs: {}\npairs: {}\n"))
+
+
+# --- compare: what is comparable (issue 18, rows 5 and 6) -------------------------------------------
+
+
+def test_compare_without_a_run_in_common_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from synth import CollSpec
+
+    sweeps_only = write_synthetic_run(tmp_path / "a.h5", 4, seed=1, pairs=None)
+    coll_only = write_synthetic_run(tmp_path / "b.h5", 4, seed=1, sweeps=(), pairs=None, coll=CollSpec())
+    code, out, err = run_cli(["compare", sweeps_only, coll_only, "--json", tmp_path / "c.json"], capsys)
+    assert_exit_2_one_line(code, out, err, str(sweeps_only), str(coll_only), "no run in common",
+                           "benchmarks in base: bibw, bw, lat; in new: coll")
+    assert out == "" and not (tmp_path / "c.json").exists()
+
+
+def test_compare_of_different_host_sets_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from synth import HostSpec
+
+    names = [f"node{i:03d}" for i in range(6)]
+    base = write_synthetic_run(tmp_path / "a.h5", 6, seed=1, fabric_seed=9, hosts=HostSpec(hostnames=names))
+    moved = ["spare1", "spare0"] + names[2:]  # ranks 0 and 1 (the size sweeps) on other hosts
+    new = write_synthetic_run(tmp_path / "b.h5", 6, seed=2, fabric_seed=9, hosts=HostSpec(hostnames=moved))
+    code, out, err = run_cli(["compare", base, new, "--json", tmp_path / "c.json"], capsys)
+    assert code in (0, 1), err
+    assert "the host sets differ (only in base (2): node000, node001; only in new (2): spare1, spare0)" in out
+    assert "run lat: measured between node000 and node001 in base but spare1 and spare0 in new: not compared" in out
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert rows and not any(r["benchmark"] in ("lat", "bw", "bibw") for r in rows)  # sweeps left out
+    fabric = next(r for r in rows if r["metric"] == "pair bandwidth, median over pairs")
+    assert fabric["key"].startswith("4 hosts")  # pairs: only the hosts in both files
+    host_rows = {r["key"] for r in rows if r["metric"] == "pair bandwidth"}
+    assert host_rows and not any("node000" in k or "spare" in k for k in host_rows)
+    # the same hosts: no note, sweeps compared
+    same = write_synthetic_run(tmp_path / "s.h5", 6, seed=2, fabric_seed=9, hosts=HostSpec(hostnames=names))
+    code, out, _ = run_cli(["compare", base, same, "--json", tmp_path / "s.json"], capsys)
+    assert "host sets differ" not in out
+    assert any(r["benchmark"] == "lat" for r in json.loads((tmp_path / "s.json").read_text())["rows"])
+
+
+def test_change_from_zero_is_not_a_percentage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fabscope_analyze.compare import Row, change_text, relative_change
+    from synth import PairsSpec
+
+    assert relative_change(0, 0) == 0 and relative_change(0, 3) == float("inf") and relative_change(2, 3) == 0.5
+
+    def row(base: float, new: float) -> Row:
+        return Row("r", "pairs", "m", "k", "x", False, base, new, relative_change(base, new))
+
+    assert change_text(row(0, 0)) == "no change" and change_text(row(0, 5)) == "n/a"
+    assert change_text(row(2, 3)) == "+50.0%" and change_text(row(4, 4)) == "no change"
+    # no window stalls in either file, but many more windows in BASE: was "+2090.9%"
+    base = write_synthetic_run(tmp_path / "a.h5", 6, seed=1, fabric_seed=9, pairs=PairsSpec(bw_windows=40))
+    new = write_synthetic_run(tmp_path / "b.h5", 6, seed=2, fabric_seed=9, pairs=PairsSpec(bw_windows=2))
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--rows", "1000"], capsys)
+    stall = next(r for r in json.loads((tmp_path / "c.json").read_text())["rows"]
+                 if r["metric"] == "stalled bandwidth windows")
+    assert stall["base"] == 0 and stall["new"] == 0 and stall["change"] == 0 and not stall["regression"]
+    line = next(x for x in out.splitlines() if "stalled bandwidth" in x)
+    assert "no change" in line and not re.search(r"[+-][0-9.]+%", line), line
+    code, out, _ = run_cli(["compare", base, new, "--rows", "1000", "-o", tmp_path / "html"], capsys)
+    page = (tmp_path / "html" / "index.html").read_text()
+    assert "+2090" not in page and "no change" in page
+
+
+# --- benchmarks this version does not analyse (row 7) ------------------------------------------------
+
+
+def _add_unknown_run(path: Path, group: str, benchmark: str) -> None:
+    with h5py.File(path, "r+") as f:
+        g = f["runs"].create_group(group)
+        for key, value in (("benchmark", benchmark), ("name", benchmark), ("transport", "verbs"), ("label", ""),
+                           ("started_utc", "2026-11-28T08:00:01Z"), ("finished_utc", "2026-11-28T08:00:02Z")):
+            g.attrs[key] = value
+        for key in ("iters", "warmup"):
+            g.attrs[key] = np.int64(10)
+        g.attrs["complete"] = np.int8(1)
+        g.create_dataset("whatever", data=np.arange(3.0))
+
+
+@pytest.mark.parametrize("command", ["accept", "report", "compare"])
+def test_unknown_benchmark_is_a_note_per_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    plain = write_synthetic_run(tmp_path / "plain.h5", 4, seed=1)
+    path = write_synthetic_run(tmp_path / "r.h5", 4, seed=1)
+    _add_unknown_run(path, "04_rate", "rate")
+    _add_unknown_run(path, "05_quantum", "quantum_foam")
+    args = {"accept": ["accept", path, "--criteria", LOCAL],
+            "report": ["report", path, "-o", tmp_path / "rep"],
+            "compare": ["compare", path, path]}[command]
+    code, out, err = run_cli(args, capsys)
+    reference = {"accept": ["accept", plain, "--criteria", LOCAL],
+                 "report": ["report", plain, "-o", tmp_path / "rep2"],
+                 "compare": ["compare", plain, plain]}[command]
+    code_plain, _, err_plain = run_cli(reference, capsys)
+    assert code == code_plain, err  # a skip is not an error
+    assert err_plain == ""
+    lines = err.splitlines()
+    per_file = 2 if command == "compare" else 1
+    assert len(lines) == 2 * per_file, err
+    assert f"fabscope-analyze: note: {path}: runs/04_rate: benchmark 'rate' is not analysed by this version; skipped" \
+        in lines
+    assert any("runs/05_quantum: benchmark 'quantum_foam' is not analysed" in x for x in lines)
