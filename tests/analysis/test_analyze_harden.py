@@ -283,3 +283,91 @@ def test_unknown_benchmark_is_a_note_per_run(tmp_path: Path, capsys: pytest.Capt
     assert f"fabscope-analyze: note: {path}: runs/04_rate: benchmark 'rate' is not analysed by this version; skipped" \
         in lines
     assert any("runs/05_quantum: benchmark 'quantum_foam' is not analysed" in x for x in lines)
+
+
+# --- planted-bug guards (row 8) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failed_peers,named", [(7, False), (13, True)])
+def test_host_named_only_above_the_default_host_fraction(tmp_path: Path, failed_peers: int, named: bool) -> None:
+    """21 hosts: host 0 has 20 peers (40 directed flows); 7 failed pairs are 35% of its flows (below
+    the default attribution.host_fail_fraction 0.5), 13 are 65% (above it, and above the
+    background-adjusted bar: 6% of all flows fail, so the bar is ~53%)."""
+    from fabscope_analyze import accept
+    from fabscope_analyze.criteria import load_criteria
+    from synth import PairsSpec
+
+    path = write_synthetic_run(tmp_path / "r.h5", 21, seed=4, sweeps=(),
+                               pairs=PairsSpec(failed_pairs=tuple((0, j) for j in range(1, failed_peers + 1))))
+    crit = load_criteria(_criteria(tmp_path, "fabscope_criteria: 1\npairs: {failed_pairs: fail}\n"))
+    # the default under test; asserted directly because the background bar (0.5 + background / 2)
+    # hides a lower default from the verdict
+    assert crit.attribution.host_fail_fraction == 0.5
+    verdict = accept.evaluate(read_results(path), crit)
+    assert verdict.status == accept.FAIL
+    hosts = [s for s in verdict.suspects if s.kind == "host"]
+    if named:
+        assert [s.name for s in hosts] == ["node000"], verdict.suspects
+        assert hosts[0].failing == 2 * failed_peers and hosts[0].judged == 40
+    else:
+        assert hosts == [], hosts
+        assert {s.kind for s in verdict.suspects} <= {"pair"}, verdict.suspects
+
+
+def test_bh_q_values() -> None:
+    from fabscope_analyze.stats import bh_adjust
+
+    np.testing.assert_allclose(bh_adjust(np.array([0.04, 0.041])), [0.041, 0.041])
+    np.testing.assert_allclose(bh_adjust(np.array([0.041, 0.04])), [0.041, 0.041])
+    np.testing.assert_allclose(bh_adjust(np.array([0.01, 0.02, 0.03, 0.5])), [0.04, 0.04, 0.04, 0.5])
+    np.testing.assert_allclose(bh_adjust(np.array([0.9, np.nan, 0.5])), [0.9, np.nan, 0.9])
+    assert bh_adjust(np.array([0.9, 0.95]))[1] <= 1.0
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        p = rng.uniform(0, 1, rng.integers(1, 200)) ** 3
+        q = bh_adjust(p)
+        order = np.argsort(p, kind="stable")
+        assert np.all(np.diff(q[order]) >= -1e-15)  # monotone in p
+        assert np.all(q >= p - 1e-15) and np.all(q <= 1)
+        m = p.size  # the textbook definition: q_(i) = min over j >= i of p_(j) m / j
+        ranked = p[order] * m / np.arange(1, m + 1)
+        expect = np.minimum(1, np.minimum.accumulate(ranked[::-1])[::-1])
+        np.testing.assert_allclose(q[order], expect)
+
+
+def test_report_rows_follow_topo_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranks spread over the leaves (leaf = rank % 3): the heatmaps show the hosts of a leaf
+    together, in /topology/hosts/topo_order, not in rank order."""
+    from fabscope_analyze import plots
+    from fabscope_analyze.report import write_report
+    from synth import SynthTopology
+
+    n = 12
+    path = write_synthetic_run(tmp_path / "r.h5", n, seed=1, sweeps=(), topology=SynthTopology(hosts_per_leaf=4))
+    leaf = np.arange(n) % 3
+    position = np.empty(n, dtype=np.int64)
+    position[np.lexsort((np.arange(n), leaf))] = np.arange(n)
+    with h5py.File(path, "r+") as f:
+        for name in ("hosts/leaf", "hosts/rack", "nics/leaf"):
+            f[f"topology/{name}"][...] = leaf
+        f["topology/hosts/topo_order"][...] = position
+        del f["topology/hosts/leaf_name"]
+    seen: list[tuple[np.ndarray, list[str], object]] = []
+    real = plots.heatmap_figure
+
+    def spy(matrix, labels, *args, **kw):  # type: ignore[no-untyped-def]
+        seen.append((np.array(matrix), list(labels), kw.get("groups")))
+        return real(matrix, labels, *args, **kw)
+
+    monkeypatch.setattr(plots, "heatmap_figure", spy)
+    run_file = read_results(path)
+    write_report(run_file, tmp_path / "rep")
+    assert len(seen) >= 2
+    matrix, labels, groups = seen[0]
+    ranks = [int(x.split()[0]) for x in labels]
+    assert ranks != sorted(ranks)
+    assert ranks == [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]
+    assert [int(leaf[r]) for r in ranks] == sorted(leaf.tolist())  # grouped by leaf
+    assert groups is not None and [(a, b) for _, a, b in groups] == [(0, 4), (4, 8), (8, 12)]
+    lat = run_file.pairs[0].latency_ns_p50
+    np.testing.assert_array_equal(matrix, lat[np.ix_(ranks, ranks)])  # the rows moved with their labels
