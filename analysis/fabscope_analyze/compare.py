@@ -1,8 +1,9 @@
 """Comparison of two result files: BASE (before, or configuration A) and NEW (after, or B).
 
-What is matched: runs by benchmark and name (else the only run of that benchmark), sweep sizes,
-collectives by (op, node count, size), pairs by host names (hosts present in both files; a host
-name shared by several ranks is told apart as name#k).
+What is matched: runs by benchmark and name (else the only run of that benchmark), sweep sizes
+(only when ranks 0 and 1, which a sweep measures, are the same hosts in both files), collectives
+by (op, node count, size), pairs by host names (hosts present in both files; a host name shared by
+several ranks is told apart as name#k). Host sets that differ are named in a note.
 
 Runs under load (results/SCHEMA.md): shift runs compare the effective throughput of their
 steps (paired step by step when both ran the same steps) and the per-flow bandwidth of the host

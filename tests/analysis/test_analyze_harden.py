@@ -58,7 +58,7 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("command", ["accept", "report", "compare"])
+@pytest.mark.parametrize("command", ["accept", "report", "compare", "trend"])
 @pytest.mark.parametrize("name,value", BAD_VALUES)
 def test_non_measurement_in_ok_pair_is_a_file_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      command: str, name: str, value: float) -> None:
@@ -67,7 +67,8 @@ def test_non_measurement_in_ok_pair_is_a_file_error(tmp_path: Path, capsys: pyte
     i, j = _poison(bad, name, value)
     args = {"accept": ["accept", bad, "--criteria", LOCAL],
             "report": ["report", bad, "-o", tmp_path / "rep"],
-            "compare": ["compare", good, bad]}[command]
+            "compare": ["compare", good, bad],
+            "trend": ["trend", good, bad]}[command]
     code, out, err = run_cli(args, capsys)
     assert_exit_2_one_line(code, out, err, str(bad), f"/{PAIRS}/{name}", f"[{min(i, j) if name != 'bw_gbps' else i}, ",
                            "status says that pair is ok")
