@@ -689,7 +689,9 @@ def _nan_last(v: float) -> float:
 
 
 def _pct(v: float) -> str:
-    return f"{100 * v:+.1f}%" if math.isfinite(v) else "n/a"
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{100 * v:+.1f}%" if abs(v) < 1e4 else f"{100 * v:+.3g}%"  # never hundreds of digits
 
 
 def change_text(r: Row) -> str:
@@ -705,7 +707,7 @@ def change_text(r: Row) -> str:
 def _num(v: float) -> str:
     if not math.isfinite(v):
         return "n/a"
-    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
 
 
 def _p(v: float) -> str:

@@ -122,6 +122,10 @@ def test_number_formatting_stays_short() -> None:
     for v in (1e308, -1e308, 5e9, float("inf")):
         assert len(plots.compact_number(v)) <= 7, plots.compact_number(v)
     assert plots.compact_number(123456.0) == "123k"
+    from fabscope_analyze import compare
+
+    assert len(compare._num(1e308)) < 12 and compare._num(123456.0) == "123,456"
+    assert len(compare._pct(1e300)) < 12 and compare._pct(0.123) == "+12.3%"
 
 
 def test_report_of_huge_sweep_values_has_no_long_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
