@@ -12,11 +12,11 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Container, Sequence
 
 from fabscope_analyze import __version__
 from fabscope_analyze.criteria import CriteriaError, load_criteria
-from fabscope_analyze.reader import ResultFileError, read_results
+from fabscope_analyze.reader import ResultFileError, RunFile, read_results
 
 PROG = "fabscope-analyze"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def note_skipped(run_file: RunFile, handled: Container[type]) -> None:
+    """One note on stderr per run of a kind this command does not analyse (a newer benchmark, a
+    future kind): it is left out, which is not an error, but must not pass unseen."""
+    for run in run_file.runs:
+        if type(run) not in handled:
+            print(f"{PROG}: note: {run_file.path}: runs/{run.info.group}: benchmark {run.info.benchmark!r} is not "
+                  "analysed by this version; skipped", file=sys.stderr)
+
+
 def _write(path: Path, what: str, writer) -> None:  # type: ignore[no-untyped-def]
     try:
         writer(path)
@@ -140,8 +149,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     criteria = load_criteria(args.criteria) if args.criteria is not None else None
     run_file = read_results(args.file)
     # Imported here so that bad input is reported without loading matplotlib.
-    from fabscope_analyze.report import default_out_dir, write_report
+    from fabscope_analyze.report import KINDS, default_out_dir, write_report
 
+    note_skipped(run_file, KINDS)
     out_dir = args.output if args.output is not None else default_out_dir(args.file)
     try:
         index = write_report(run_file, out_dir, criteria=criteria)
@@ -160,6 +170,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
     criteria = load_criteria(args.criteria)
     run_file = read_results(args.file)
+    note_skipped(run_file, accept.JUDGES)
     verdict = accept.evaluate(run_file, criteria)
     if args.retest_plan is not None:
         plan = accept.retest_plan(verdict, run_file, criteria)
@@ -180,11 +191,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = read_results(args.base)
     new = read_results(args.new)
+    for run_file in (base, new):
+        note_skipped(run_file, compare.COMPARERS)
     labels = tuple(args.labels) if args.labels else (args.base.name, args.new.name)
     if labels[0] == labels[1]:
         labels = (f"{labels[0]} (base)", f"{labels[1]} (new)")
     result = compare.compare(base, new, threshold=args.threshold, labels=labels, seed=args.seed,
                              metrics=args.metrics)
+    if not result.runs_compared:
+        kinds = [", ".join(sorted({r.info.benchmark for r in f.runs})) or "none" for f in (base, new)]
+        raise UsageError(f"{args.base} and {args.new} have no run in common that this version compares "
+                         f"(benchmarks in base: {kinds[0]}; in new: {kinds[1]}); compare files of the same suite")
     if args.json is not None:
         _write(args.json, "JSON comparison", lambda p: compare.write_json(p, result))
     if args.output is not None:

@@ -1,8 +1,9 @@
 """Comparison of two result files: BASE (before, or configuration A) and NEW (after, or B).
 
-What is matched: runs by benchmark and name (else the only run of that benchmark), sweep sizes,
-collectives by (op, node count, size), pairs by host names (hosts present in both files; a host
-name shared by several ranks is told apart as name#k).
+What is matched: runs by benchmark and name (else the only run of that benchmark), sweep sizes
+(only when ranks 0 and 1, which a sweep measures, are the same hosts in both files), collectives
+by (op, node count, size), pairs by host names (hosts present in both files; a host name shared by
+several ranks is told apart as name#k). Host sets that differ are named in a note.
 
 Runs under load (results/SCHEMA.md): shift runs compare the effective throughput of their
 steps (paired step by step when both ran the same steps) and the per-flow bandwidth of the host
@@ -98,6 +99,7 @@ class Comparison:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     diffs: list[PairsDiff] = field(default_factory=list)
+    runs_compared: int = 0  # matched run pairs of a kind this version compares
 
     @property
     def regressions(self) -> list[Row]:
@@ -120,6 +122,14 @@ def host_keys(run_file: RunFile) -> list[str]:
 
 def _median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.median(y, axis=axis) / np.median(x, axis=axis) - 1.0
+
+
+def relative_change(base: float, new: float) -> float:
+    """NEW / BASE - 1; 0 when both are 0 (no change), +inf when only BASE is 0 (worse or better
+    without bound: shown as "n/a", judged by the row's p-value and direction)."""
+    if base == 0:
+        return 0.0 if new == 0 else math.copysign(math.inf, new)
+    return new / base - 1.0
 
 
 def _two_sample_rows(base: np.ndarray, new: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
@@ -272,8 +282,8 @@ def _stall_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str]) -> list[
     rate ((stalled + 1) / (windows + 2)); for a host also at the rate of the rest of NEW's fabric
     (the windows of the pairs without it), the larger p-value of the two: a host stalls more than
     before AND more than the others now, so the peers of a lossy host (whose pairs with it stall
-    too) are not flagged. change: NEW / BASE - 1 of the fractions with half a window added to each
-    count (a BASE of 0 stays finite). No interval: judged on the q-value."""
+    too) are not flagged. change: NEW / BASE - 1 of the fractions (relative_change: 0 -> 0 is no
+    change, 0 -> more is +inf, printed "n/a"). No interval: judged on the q-value."""
     if b.n_pair_samples == 0 or n.n_pair_samples == 0:
         return []
     fraction = StallRule().window_fraction
@@ -288,7 +298,7 @@ def _stall_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str]) -> list[
         p = float(sps.binom.sf(sn - 1, wn, (sb + 1) / (wb + 2))) if sn > 0 else 1.0
         if rank_new >= 0 and sn > 0:
             p = max(p, float(sps.binom.sf(sn - 1, wn, rest_n[rank_new])))
-        change = ((sn + 0.5) / (wn + 1)) / ((sb + 0.5) / (wb + 1)) - 1
+        change = relative_change(sb / wb, sn / wn)
         return Row(run=b.info.name, benchmark="pairs", metric=STALL_METRIC, key=key, unit="% of windows",
                    higher_is_better=False, base=100 * sb / wb, new=100 * sn / wn, change=change, p_value=p,
                    n_base=wb, n_new=wn)
@@ -558,11 +568,41 @@ def metric_kind(metric: str) -> str:
     return "time"
 
 
+def _same_sweep_hosts(b: SweepRun, base: RunFile, new: RunFile, notes: list[str]) -> bool:
+    """A size sweep measures ranks 0 and 1: comparable only when they are the same hosts in both files."""
+    kb, kn = host_keys(base)[:2], host_keys(new)[:2]
+    if kb == kn:
+        return True
+    notes.append(f"run {b.info.name}: measured between {' and '.join(kb)} in base but {' and '.join(kn)} in new: "
+                 "not compared")
+    return False
+
+
+def _host_names(keys: Sequence[str], most: int = 10) -> str:
+    shown = ", ".join(keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def host_set_note(base: RunFile, new: RunFile) -> str | None:
+    """What differs between the two files' host sets, and what is compared then; None when equal."""
+    kb, kn = host_keys(base), host_keys(new)
+    sb, sn = set(kb), set(kn)
+    only_b, only_n = [k for k in kb if k not in sn], [k for k in kn if k not in sb]
+    if not only_b and not only_n:
+        return None
+    parts = [f"only in base ({len(only_b)}): {_host_names(only_b)}" if only_b else "",
+             f"only in new ({len(only_n)}): {_host_names(only_n)}" if only_n else ""]
+    return (f"the host sets differ ({'; '.join(p for p in parts if p)}): compared are the host pairs in both files "
+            "(pairs, shift flows), size sweeps only where ranks 0 and 1 are the same hosts, and the fabric-wide "
+            "figures of coll, shift steps and congestion as measured")
+
+
 # compare(base run, new run, base file, new file, the comparison so far (notes, diffs, threshold), seed)
 # -> rows, per run kind; runs of other kinds are matched but not compared
 Comparer = Callable[[Any, Any, RunFile, RunFile, Comparison, int], list[Row]]
 COMPARERS: dict[type, Comparer] = {
-    SweepRun: lambda b, n, base, new, c, seed: compare_sweeps(b, n, seed, c.notes),
+    SweepRun: lambda b, n, base, new, c, seed: (compare_sweeps(b, n, seed, c.notes)
+                                                if _same_sweep_hosts(b, base, new, c.notes) else []),
     CollRun: lambda b, n, base, new, c, seed: compare_colls(b, n, seed, c.notes),
     PairsRun: lambda b, n, base, new, c, seed: compare_pairs(b, n, base, new, seed, c.notes, c.diffs, c.threshold),
     ShiftRun: lambda b, n, base, new, c, seed: compare_shift(b, n, base, new, seed, c.notes, c.diffs),
@@ -575,11 +615,15 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
     result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold,
                         metrics=tuple(metrics))
     matched, result.notes = match_runs(base, new)
+    hosts = host_set_note(base, new)
+    if hosts is not None:
+        result.notes.insert(0, hosts)
     for rb, rn in matched:
         comparer = COMPARERS.get(type(rb))
         if comparer is not None and type(rn) is type(rb):
+            result.runs_compared += 1
             result.rows += comparer(rb, rn, base, new, result, seed)
-    if not matched:
+    if not result.runs_compared:
         result.notes.append("no run in common: nothing compared")
     if metrics:
         kept = [r for r in result.rows if metric_kind(r.metric) in metrics]
@@ -645,13 +689,25 @@ def _nan_last(v: float) -> float:
 
 
 def _pct(v: float) -> str:
-    return f"{100 * v:+.1f}%" if math.isfinite(v) else "n/a"
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{100 * v:+.1f}%" if abs(v) < 1e4 else f"{100 * v:+.3g}%"  # never hundreds of digits
+
+
+def change_text(r: Row) -> str:
+    """The change column: "no change" when BASE and NEW are equal (0 -> 0 included), "n/a" when
+    BASE is 0 (no percentage of nothing), else the signed percentage."""
+    if r.base == r.new:
+        return "no change"
+    if r.base == 0 or not math.isfinite(r.change):
+        return "n/a"
+    return _pct(r.change)
 
 
 def _num(v: float) -> str:
     if not math.isfinite(v):
         return "n/a"
-    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
 
 
 def _p(v: float) -> str:
@@ -674,7 +730,7 @@ def summary_text(c: Comparison, rows: int = 25) -> str:
     header = ("run", "metric", "what", a[:11], b[:11], "change", "95% CI", "q", "verdict")
     lines.append("  ".join(h.ljust(w)[:w] for h, w in zip(header, widths)))
     for r in c.rows[:rows]:
-        cells = (r.run, r.metric, r.key, _num(r.base), _num(r.new), _pct(r.change),
+        cells = (r.run, r.metric, r.key, _num(r.base), _num(r.new), change_text(r),
                  f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a", _p(r.q_value),
                  verdict_of(r))
         lines.append("  ".join(str(x).ljust(w) if i == 2 else str(x).ljust(w)[:w]
@@ -748,7 +804,7 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
         cell = f'<span class="bad">{v}</span>' if r.regression else esc(v)
         ci = f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a"
         rows.append([esc(r.run), esc(r.metric), esc(r.key), esc(f"{_num(r.base)} {r.unit}"),
-                     esc(f"{_num(r.new)} {r.unit}"), esc(_pct(r.change)), esc(ci), esc(_p(r.p_value)),
+                     esc(f"{_num(r.new)} {r.unit}"), esc(change_text(r)), esc(ci), esc(_p(r.p_value)),
                      esc(_p(r.q_value)), cell])
     verdict = (f'<div class="warning" role="alert"><strong>{len(c.regressions)} significant regression(s)</strong> '
                f"beyond {100 * c.threshold:g}%.</div>" if c.regressions else

@@ -151,11 +151,15 @@ class Criteria:
     shift: ShiftCriteria | None = None
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+# The forms fabscope's own parse_size (bench/core/units.cpp) takes: bytes, binary multiples.
+_SIZE = re.compile(r"^\s*([0-9]+)(|B|K|k|KiB|M|MiB|G|GiB)\s*$")
+_SIZE_SHIFT = {"": 0, "B": 0, "K": 10, "k": 10, "KiB": 10, "M": 20, "MiB": 20, "G": 30, "GiB": 30}
+SIZE_FORMS = "bytes as 8, 4096, 8MiB, 1G, 64K or 8M (K = 1024)"
 
 
 def parse_size(value: Any) -> int | None:
-    """8, "8", "64K", "1M", "1G" (K = 1024) -> bytes; None when not a size."""
+    """8, "8", "64K", "1M", "8MiB", "1G" (K = 1024) -> bytes; None when not a size. "8Mb" (bits)
+    and "8MB" (1e6 or 2^20?) are not sizes: fabscope's own parser refuses them as well."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -163,7 +167,7 @@ def parse_size(value: Any) -> int | None:
     if isinstance(value, str):
         m = _SIZE.match(value)
         if m:
-            return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+            return int(m.group(1)) << _SIZE_SHIFT[m.group(2)]
     return None
 
 
@@ -207,8 +211,14 @@ class _Checker:
             return None
         s = parse_size(m[key])
         if s is None:
-            raise self.fail(f"{where}.{key}", f"expected a message size, found {m[key]!r}",
-                            "write bytes as 8, 4096, 64K or 8M (K = 1024)")
+            v = m[key]
+            why = ""
+            if isinstance(v, str) and re.search(r"\d\s*[KkMmGg]?b\s*$", v):
+                why = " (a lowercase b means bits; sizes here are bytes)"
+            elif isinstance(v, str) and re.search(r"\d\s*[KkMmGg]B\s*$", v):
+                why = " (MB is ambiguous between 10^6 and 2^20 bytes)"
+            raise self.fail(f"{where}.{key}", f"expected a message size in bytes, found {v!r}{why}",
+                            f"write {SIZE_FORMS}")
         return s
 
     def choice(self, m: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str) -> str:
@@ -367,8 +377,40 @@ def _shift(c: _Checker, value: Any) -> ShiftCriteria:
     )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one,
+    so a second `min_gbps:` would silently replace the first)."""
+
+
+def _construct_unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # merge keys (<<) first: overriding a merged key is allowed
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # unhashable: construct_mapping says so
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {first})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+MAX_NESTING_HINT = "criteria files nest a few levels deep (see configs/criteria/README.md)"
+
+
 def load_criteria(path: str | os.PathLike[str]) -> Criteria:
-    p = Path(path)
+    """Read and validate a criteria file; every problem raises a one-line CriteriaError."""
+    try:
+        return _load_criteria(Path(path))
+    except RecursionError:
+        raise CriteriaError(path, "is nested too deeply to be read", MAX_NESTING_HINT) from None
+
+
+def _load_criteria(p: Path) -> Criteria:
     if not p.exists():
         raise CriteriaError(p, "no such criteria file", "check the path (shipped files: configs/criteria/*.yaml)")
     if p.is_dir():
@@ -378,12 +420,13 @@ def load_criteria(path: str | os.PathLike[str]) -> Criteria:
     except (OSError, UnicodeError) as exc:
         raise CriteriaError(p, f"cannot be read ({exc})", "check the file and its permissions") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise CriteriaError(p, f"{where}{problem}", "fix the YAML syntax") from None
+        hint = "keep one of the two" if problem.startswith("duplicate key") else "fix the YAML syntax"
+        raise CriteriaError(p, f"{where}{problem}", hint) from None
     c = _Checker(p)
     if not isinstance(doc, dict):
         raise CriteriaError(p, "is not a criteria file (expected a YAML mapping)",

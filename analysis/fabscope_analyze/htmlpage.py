@@ -59,12 +59,17 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+FMT_MAX_PLAIN = 1e12  # fmt writes larger magnitudes as 1.234e+15
+
+
 def fmt(value: float, digits: int = 4) -> str:
-    """A number for a table: `digits` significant digits (all integer digits of large values),
-    an en dash for NaN."""
+    """A number for a table: `digits` significant digits (all integer digits of large values up
+    to FMT_MAX_PLAIN, beyond that %g form, never hundreds of digits), an en dash for NaN."""
     if value is None or not np.isfinite(value):
         return "\u2013"
-    return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
+    if 10 ** digits <= abs(value) < FMT_MAX_PLAIN:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
 
 
 def slug(text: str) -> str:

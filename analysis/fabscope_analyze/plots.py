@@ -117,6 +117,8 @@ def tick_step(n: int, max_labelled: int = MAX_LABELLED_CELLS, max_ticks: int = M
 def compact_number(v: float) -> str:
     """A cell value in at most ~5 characters: 0.123, 12.3, 1852, 124k."""
     a = abs(v)
+    if not math.isfinite(v) or a >= 1e8:
+        return f"{v:.1g}"  # 1e+308, inf: short, never hundreds of digits
     if a >= 1e5:
         return f"{v / 1e3:.0f}k"
     if a >= 100:

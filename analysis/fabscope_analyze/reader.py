@@ -56,6 +56,10 @@ HOST_FIELDS: tuple[str, ...] = (
 )
 PAIR_MATRICES: tuple[str, ...] = ("latency_ns_min", "latency_ns_p50", "latency_ns_p99", "bw_gbps")
 STATUS_NAMES_DEFAULT: tuple[str, ...] = ("not_run", "ok", "failed", "timeout")
+# Plausible values of a pair whose status is ok: anything outside is a broken writer or a damaged
+# file, never a measurement (400 Gb/s links are the fastest today; 1e5 Gb/s leaves room for decades).
+MAX_PAIR_BW_GBPS = 1e5
+MAX_PAIR_LATENCY_NS = 1e12  # 1000 s: far beyond any pair time-out
 
 _SCHEMA_HINT = (
     f"the file does not follow results/SCHEMA.md version {SCHEMA_VERSION}; "
@@ -285,6 +289,9 @@ class PairsRun:
         if m is None:
             assert self._source is not None
             m = self._source.matrix(name)
+            if name in PAIR_MATRICES:
+                check_pair_values(self._source.path, f"{self._source.group}/{name}", m, self.status,
+                                  self.status_code("ok"))
             self._cache[name] = m
         return m
 
@@ -365,6 +372,38 @@ class PairsRun:
             counts += np.bincount(block[upper].view(np.uint8), minlength=256)
         return {self.status_name(int(c) if c < 128 else int(c) - 256): int(counts[c])
                 for c in np.flatnonzero(counts)}
+
+
+def check_pair_values(path: str | os.PathLike[str], where: str, m: np.ndarray, status: np.ndarray,
+                      ok_code: int | None) -> None:
+    """Raise ResultFileError naming the first cell of a pairs matrix whose status is ok and whose value
+    is not a measurement: NaN, infinite, negative, or absurd (bandwidth above MAX_PAIR_BW_GBPS,
+    latency <= 0 or above MAX_PAIR_LATENCY_NS)."""
+    if ok_code is None:
+        return
+    is_bw = _pair_metric(where.rsplit("/", 1)[-1]) == "bw_gbps"
+    n_cols = m.shape[1] if m.ndim == 2 else 1
+    for r0, r1 in row_blocks(m.shape[0], n_cols):
+        block = m[r0:r1]
+        with np.errstate(invalid="ignore"):
+            if is_bw:
+                bad = ~((block >= 0) & (block <= MAX_PAIR_BW_GBPS))  # NaN compares False: bad
+            else:
+                bad = ~((block > 0) & (block <= MAX_PAIR_LATENCY_NS))
+        bad &= status[r0:r1] == ok_code
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            i = int(i) + r0
+            value = float(m[i, j])
+            limits = (f"0..{MAX_PAIR_BW_GBPS:g} Gb/s" if is_bw
+                      else f"a latency above 0 and at most {MAX_PAIR_LATENCY_NS:g} ns")
+            raise ResultFileError(
+                path,
+                f"dataset {where} holds {value!r} at [{i}, {int(j)}] (the first such cell), but status says "
+                f"that pair is ok; expected {limits}",
+                "the writer stored a value that is not a measurement; re-run fabscope, or set that "
+                "pair's status to failed",
+            )
 
 
 def row_blocks(n_rows: int, n_cols: int, max_cells: int = 4_000_000) -> Iterator[tuple[int, int]]:
@@ -1082,6 +1121,9 @@ class _Reader:
                 ds = g[name]
                 dtype = {"status": np.int8, "round": np.int32}.get(name, np.float64)
                 run._cache[name] = np.asarray(ds[()], dtype=dtype)
+            for name in PAIR_MATRICES:
+                check_pair_values(self.path, f"{g.name}/{name}", run._cache[name], run._cache["status"],
+                                  run.status_code("ok"))
         return run
 
     def read_pair_errors(self, obj: h5py.HLObject) -> PairErrors:

@@ -84,7 +84,7 @@ def fmt(v: float, digits: int = 4) -> str:
     """A number in a verdict text: `digits` significant digits, "n/a" for NaN / None."""
     if v is None or not math.isfinite(v):
         return "n/a"
-    if abs(v) >= 10 ** digits:
+    if 10 ** digits <= abs(v) < 1e12:  # beyond: %g form, never hundreds of digits
         return f"{v:,.0f}"
     return f"{v:.{digits}g}"
 
