@@ -99,6 +99,46 @@ std::string backtracking_hazard(std::string_view re) {
   return "";
 }
 
+// libstdc++ 12 adds up a repetition count `{n}` / `{n,m}` in a long without an overflow check
+// (regex_compiler.tcc, _M_cur_int_value: signed overflow, undefined behaviour, found by
+// tests/fuzz), and a large count builds one NFA state per repetition. No count above the longest
+// host name can matter, so larger ones are refused before std::regex sees the pattern. `re` is the
+// translated pattern; returns why it is refused, or "".
+std::string oversized_count(std::string_view re) {
+  constexpr std::size_t kMax = NamedRegex::kMaxTextLength;
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      ++i;
+    } else if (re[i] == '[') {  // a class: '{' inside is a literal
+      ++i;
+      if (i < re.size() && re[i] == '^') ++i;
+      if (i < re.size() && re[i] == ']') ++i;
+      while (i < re.size() && re[i] != ']') i += re[i] == '\\' ? 2 : 1;
+    } else if (re[i] == '{') {  // {n}, {n,}, {n,m}: each run of digits is one count
+      for (std::size_t j = i + 1; j < re.size();) {
+        if (re[j] == ',') {
+          ++j;
+          continue;
+        }
+        std::size_t end = j;
+        while (end < re.size() && std::isdigit(static_cast<unsigned char>(re[end]))) ++end;
+        if (end == j) break;
+        const std::string_view digits = re.substr(j, end - j);
+        const std::string_view n =
+            digits.substr(std::min(digits.find_first_not_of('0'), digits.size()));
+        if (n.size() > 3 || (!n.empty() && std::stoul(std::string(n)) > kMax)) {
+          return fmt::format(
+              "a repetition count above {} (the longest host name); use a "
+              "smaller count, or + / *",
+              kMax);
+        }
+        j = end;
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 NamedRegex::NamedRegex(std::string_view pattern, std::string_view what)
@@ -157,6 +197,7 @@ NamedRegex::NamedRegex(std::string_view pattern, std::string_view what)
     }
     translated_ += c;
   }
+  if (const std::string why = oversized_count(translated_); !why.empty()) bad(why);
   try {
     re_ = std::regex(translated_, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {

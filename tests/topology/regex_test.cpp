@@ -87,6 +87,23 @@ TEST(NamedRegex, RefusesPatternsThatBacktrackExponentially) {
   }
 }
 
+TEST(NamedRegex, RefusesRepetitionCountsAboveTheLongestHostName) {
+  // Found by tests/fuzz (hostname_pattern): libstdc++ 12 overflows an int reading this count
+  // (UBSan: signed multiplication overflow in regex_compiler.tcc) before it can refuse it.
+  const std::string huge = "(?<rack>l{0" + std::string(90, '7') + ",2})";
+  expect_usage_error([&] { NamedRegex(huge, "--hostname-pattern"); },
+                     {"--hostname-pattern", "repetition count above 255"});
+  for (const char* big : {"(?<rack>a{256})", "(?<rack>a{1,1000})", "(?<rack>a{2,}b{0300})"}) {
+    expect_usage_error([&] { NamedRegex(big, "--hostname-pattern"); },
+                       {"--hostname-pattern", "repetition count above 255"}, big);
+  }
+  // Counts up to 255, leading zeros, and braces inside classes or escaped are fine.
+  for (const char* ok : {"(?<rack>a{255})", "(?<rack>a{0000255,})", "(?<rack>[{9999}]+)",
+                         "(?<rack>r\\{9999[0-9]{1,3})"}) {
+    EXPECT_NO_THROW(NamedRegex(ok, "--hostname-pattern")) << ok;
+  }
+}
+
 TEST(NamedRegex, EmptyPatternAndOverlongNamesAreUsageErrors) {
   expect_usage_error([] { NamedRegex("", "--hostname-pattern"); },
                      {"--hostname-pattern", "empty", "(?<rack>"});
