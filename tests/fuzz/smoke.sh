@@ -10,5 +10,6 @@ mkdir -p "$work/corpus"
 cp "$seeds"/* "$work/corpus/"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# libFuzzer exits 77 on a finding by default, which this project means as "skip": say 1.
 exec "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$work/" "$work/corpus"
+  -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$work/" "$work/corpus"
