@@ -54,6 +54,16 @@ std::string backtracking_hazard(std::string_view re) {
     if (i + 1 < re.size() && re[i + 1] == '?') ++i;  // lazy: the same search, another order
     return true;
   };
+  // ECMAScript allows one quantifier per atom; libstdc++ accepts `a**` (and `a+{2}`) and nests
+  // them, so `g*****` backtracks exponentially like (g*)* (found by tests/fuzz, hostname_pattern).
+  // `i` is on the last character of a quantifier; true when another one follows.
+  const auto stacked = [&](std::size_t i) {
+    std::size_t next = i + 1;
+    long a = 0, b = 0;
+    return quantifier(next, a, b);
+  };
+  constexpr const char* kStacked =
+      "a quantifier follows another (like a** or a+{2}), which can backtrack for hours; use one";
   for (std::size_t i = 0; i < re.size(); ++i) {
     const char c = re[i];
     long lo = 0, hi = 0;
@@ -79,6 +89,8 @@ std::string backtracking_hazard(std::string_view re) {
       if (!quantifier(i, lo, hi)) {
         --i;
         lo = hi = 1;
+      } else if (stacked(i)) {
+        return kStacked;
       }
       if ((hi < 0 || hi > 1) && (group.varies || group.alternates)) {
         return "a repeated group holds another repetition or '|' (like (a+)+ or (a|ab)*), which "
@@ -91,6 +103,7 @@ std::string backtracking_hazard(std::string_view re) {
       frames.back().alternates = true;
       continue;
     } else if (quantifier(i, lo, hi)) {
+      if (stacked(i)) return kStacked;
       frames.back().varies |= lo != hi;
       continue;
     }

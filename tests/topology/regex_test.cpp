@@ -104,6 +104,24 @@ TEST(NamedRegex, RefusesRepetitionCountsAboveTheLongestHostName) {
   }
 }
 
+TEST(NamedRegex, RefusesStackedQuantifiers) {
+  // Found by tests/fuzz (hostname_pattern): libstdc++ accepts `g**...*` and nests the stars, so
+  // sixty of them took over 10 s on "gpu-a1Jgpu-a2" (a timeout under the fuzzer).
+  const std::string stars = "g" + std::string(60, '*') + "pu-(?<rack>[a-z])(?<node>[0-9])";
+  expect_usage_error([&] { NamedRegex(stars, "--hostname-pattern"); },
+                     {"--hostname-pattern", "a quantifier follows another"});
+  for (const char* evil : {"(?<rack>a**)", "(?<rack>a+{2})", "(?<rack>(?:ab)*+)",
+                           "(?<rack>a*?"
+                           "?)",
+                           "(?<rack>a{1,2}{3})"}) {
+    expect_usage_error([&] { NamedRegex(evil, "--hostname-pattern"); },
+                       {"--hostname-pattern", "a quantifier follows another"}, evil);
+  }
+  for (const char* ok : {"(?<rack>a*?b+?)", "(?<rack>a{2}?)", "(?<rack>x\\*+)", "(?<rack>[*+]+)"}) {
+    EXPECT_NO_THROW(NamedRegex(ok, "--hostname-pattern")) << ok;
+  }
+}
+
 TEST(NamedRegex, EmptyPatternAndOverlongNamesAreUsageErrors) {
   expect_usage_error([] { NamedRegex("", "--hostname-pattern"); },
                      {"--hostname-pattern", "empty", "(?<rack>"});
