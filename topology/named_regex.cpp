@@ -116,17 +116,28 @@ std::string backtracking_hazard(std::string_view re) {
 // (regex_compiler.tcc, _M_cur_int_value: signed overflow, undefined behaviour, found by
 // tests/fuzz), and a large count builds one NFA state per repetition. No count above the longest
 // host name can matter, so larger ones are refused before std::regex sees the pattern. `re` is the
-// translated pattern; returns why it is refused, or "".
+// translated pattern; returns why it is refused, or "". The same overflow reads a backreference
+// `\8888...` (any escaped digit, `\0` too): refused here as well, before compiling, as
+// backtracking_hazard refuses backreferences only after.
 std::string oversized_count(std::string_view re) {
   constexpr std::size_t kMax = NamedRegex::kMaxTextLength;
+  const auto escaped_digit = [&](std::size_t i) {
+    return i + 1 < re.size() && std::isdigit(static_cast<unsigned char>(re[i + 1]));
+  };
+  constexpr const char* kBackref = "backreferences (\\1, \\k<name>) and \\0 are not supported";
   for (std::size_t i = 0; i < re.size(); ++i) {
     if (re[i] == '\\') {
+      if (escaped_digit(i)) return kBackref;
       ++i;
     } else if (re[i] == '[') {  // a class: '{' inside is a literal
       ++i;
       if (i < re.size() && re[i] == '^') ++i;
       if (i < re.size() && re[i] == ']') ++i;
-      while (i < re.size() && re[i] != ']') i += re[i] == '\\' ? 2 : 1;
+      for (; i < re.size() && re[i] != ']'; ++i) {
+        if (re[i] != '\\') continue;
+        if (escaped_digit(i)) return kBackref;
+        ++i;
+      }
     } else if (re[i] == '{') {  // {n}, {n,}, {n,m}: each run of digits is one count
       for (std::size_t j = i + 1; j < re.size();) {
         if (re[j] == ',') {

@@ -97,6 +97,13 @@ TEST(NamedRegex, RefusesRepetitionCountsAboveTheLongestHostName) {
     expect_usage_error([&] { NamedRegex(big, "--hostname-pattern"); },
                        {"--hostname-pattern", "repetition count above 255"}, big);
   }
+  // The same overflow reading a backreference's number (found by tests/fuzz as well).
+  for (const std::string& backref :
+       {"(?<rack>a)\\" + std::string(40, '8'), std::string("(?<rack>a)\\1"),
+        std::string("(?<rack>a\\0)"), std::string("(?<rack>[\\9a])")}) {
+    expect_usage_error([&] { NamedRegex(backref, "--hostname-pattern"); },
+                       {"--hostname-pattern", "backreferences"}, backref);
+  }
   // Counts up to 255, leading zeros, and braces inside classes or escaped are fine.
   for (const char* ok : {"(?<rack>a{255})", "(?<rack>a{0000255,})", "(?<rack>[{9999}]+)",
                          "(?<rack>r\\{9999[0-9]{1,3})"}) {
