@@ -54,6 +54,16 @@ std::string backtracking_hazard(std::string_view re) {
     if (i + 1 < re.size() && re[i + 1] == '?') ++i;  // lazy: the same search, another order
     return true;
   };
+  // ECMAScript allows one quantifier per atom; libstdc++ accepts `a**` (and `a+{2}`) and nests
+  // them, so `g*****` backtracks exponentially like (g*)* (found by tests/fuzz, hostname_pattern).
+  // `i` is on the last character of a quantifier; true when another one follows.
+  const auto stacked = [&](std::size_t i) {
+    std::size_t next = i + 1;
+    long a = 0, b = 0;
+    return quantifier(next, a, b);
+  };
+  constexpr const char* kStacked =
+      "a quantifier follows another (like a** or a+{2}), which can backtrack for hours; use one";
   for (std::size_t i = 0; i < re.size(); ++i) {
     const char c = re[i];
     long lo = 0, hi = 0;
@@ -79,6 +89,8 @@ std::string backtracking_hazard(std::string_view re) {
       if (!quantifier(i, lo, hi)) {
         --i;
         lo = hi = 1;
+      } else if (stacked(i)) {
+        return kStacked;
       }
       if ((hi < 0 || hi > 1) && (group.varies || group.alternates)) {
         return "a repeated group holds another repetition or '|' (like (a+)+ or (a|ab)*), which "
@@ -91,10 +103,62 @@ std::string backtracking_hazard(std::string_view re) {
       frames.back().alternates = true;
       continue;
     } else if (quantifier(i, lo, hi)) {
+      if (stacked(i)) return kStacked;
       frames.back().varies |= lo != hi;
       continue;
     }
     // An atom: a following quantifier is read on the next turn.
+  }
+  return "";
+}
+
+// libstdc++ 12 adds up a repetition count `{n}` / `{n,m}` in a long without an overflow check
+// (regex_compiler.tcc, _M_cur_int_value: signed overflow, undefined behaviour, found by
+// tests/fuzz), and a large count builds one NFA state per repetition. No count above the longest
+// host name can matter, so larger ones are refused before std::regex sees the pattern. `re` is the
+// translated pattern; returns why it is refused, or "". The same overflow reads a backreference
+// `\8888...` (any escaped digit, `\0` too): refused here as well, before compiling, as
+// backtracking_hazard refuses backreferences only after.
+std::string oversized_count(std::string_view re) {
+  constexpr std::size_t kMax = NamedRegex::kMaxTextLength;
+  const auto escaped_digit = [&](std::size_t i) {
+    return i + 1 < re.size() && std::isdigit(static_cast<unsigned char>(re[i + 1]));
+  };
+  constexpr const char* kBackref = "backreferences (\\1, \\k<name>) and \\0 are not supported";
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      if (escaped_digit(i)) return kBackref;
+      ++i;
+    } else if (re[i] == '[') {  // a class: '{' inside is a literal
+      ++i;
+      if (i < re.size() && re[i] == '^') ++i;
+      if (i < re.size() && re[i] == ']') ++i;
+      for (; i < re.size() && re[i] != ']'; ++i) {
+        if (re[i] != '\\') continue;
+        if (escaped_digit(i)) return kBackref;
+        ++i;
+      }
+    } else if (re[i] == '{') {  // {n}, {n,}, {n,m}: each run of digits is one count
+      for (std::size_t j = i + 1; j < re.size();) {
+        if (re[j] == ',') {
+          ++j;
+          continue;
+        }
+        std::size_t end = j;
+        while (end < re.size() && std::isdigit(static_cast<unsigned char>(re[end]))) ++end;
+        if (end == j) break;
+        const std::string_view digits = re.substr(j, end - j);
+        const std::string_view n =
+            digits.substr(std::min(digits.find_first_not_of('0'), digits.size()));
+        if (n.size() > 3 || (!n.empty() && std::stoul(std::string(n)) > kMax)) {
+          return fmt::format(
+              "a repetition count above {} (the longest host name); use a "
+              "smaller count, or + / *",
+              kMax);
+        }
+        j = end;
+      }
+    }
   }
   return "";
 }
@@ -157,6 +221,7 @@ NamedRegex::NamedRegex(std::string_view pattern, std::string_view what)
     }
     translated_ += c;
   }
+  if (const std::string why = oversized_count(translated_); !why.empty()) bad(why);
   try {
     re_ = std::regex(translated_, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {

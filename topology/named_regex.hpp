@@ -25,7 +25,8 @@ class NamedRegex {
   static constexpr std::size_t kMaxTextLength = 255;
 
   // Throws core::UsageError (naming `what` and the pattern) on an empty or malformed pattern, a
-  // name used twice, or a pattern that could backtrack exponentially (see above).
+  // name used twice, a repetition count above kMaxTextLength, or a pattern that could backtrack
+  // exponentially (see above).
   NamedRegex(std::string_view pattern, std::string_view what);
 
   // Whole-string match; fills `groups` with the text of every named group (empty when it did not

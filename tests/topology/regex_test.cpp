@@ -87,6 +87,48 @@ TEST(NamedRegex, RefusesPatternsThatBacktrackExponentially) {
   }
 }
 
+TEST(NamedRegex, RefusesRepetitionCountsAboveTheLongestHostName) {
+  // Found by tests/fuzz (hostname_pattern): libstdc++ 12 overflows an int reading this count
+  // (UBSan: signed multiplication overflow in regex_compiler.tcc) before it can refuse it.
+  const std::string huge = "(?<rack>l{0" + std::string(90, '7') + ",2})";
+  expect_usage_error([&] { NamedRegex(huge, "--hostname-pattern"); },
+                     {"--hostname-pattern", "repetition count above 255"});
+  for (const char* big : {"(?<rack>a{256})", "(?<rack>a{1,1000})", "(?<rack>a{2,}b{0300})"}) {
+    expect_usage_error([&] { NamedRegex(big, "--hostname-pattern"); },
+                       {"--hostname-pattern", "repetition count above 255"}, big);
+  }
+  // The same overflow reading a backreference's number (found by tests/fuzz as well).
+  for (const std::string& backref :
+       {"(?<rack>a)\\" + std::string(40, '8'), std::string("(?<rack>a)\\1"),
+        std::string("(?<rack>a\\0)"), std::string("(?<rack>[\\9a])")}) {
+    expect_usage_error([&] { NamedRegex(backref, "--hostname-pattern"); },
+                       {"--hostname-pattern", "backreferences"}, backref);
+  }
+  // Counts up to 255, leading zeros, and braces inside classes or escaped are fine.
+  for (const char* ok : {"(?<rack>a{255})", "(?<rack>a{0000255,})", "(?<rack>[{9999}]+)",
+                         "(?<rack>r\\{9999[0-9]{1,3})"}) {
+    EXPECT_NO_THROW(NamedRegex(ok, "--hostname-pattern")) << ok;
+  }
+}
+
+TEST(NamedRegex, RefusesStackedQuantifiers) {
+  // Found by tests/fuzz (hostname_pattern): libstdc++ accepts `g**...*` and nests the stars, so
+  // sixty of them took over 10 s on "gpu-a1Jgpu-a2" (a timeout under the fuzzer).
+  const std::string stars = "g" + std::string(60, '*') + "pu-(?<rack>[a-z])(?<node>[0-9])";
+  expect_usage_error([&] { NamedRegex(stars, "--hostname-pattern"); },
+                     {"--hostname-pattern", "a quantifier follows another"});
+  for (const char* evil : {"(?<rack>a**)", "(?<rack>a+{2})", "(?<rack>(?:ab)*+)",
+                           "(?<rack>a*?"
+                           "?)",
+                           "(?<rack>a{1,2}{3})"}) {
+    expect_usage_error([&] { NamedRegex(evil, "--hostname-pattern"); },
+                       {"--hostname-pattern", "a quantifier follows another"}, evil);
+  }
+  for (const char* ok : {"(?<rack>a*?b+?)", "(?<rack>a{2}?)", "(?<rack>x\\*+)", "(?<rack>[*+]+)"}) {
+    EXPECT_NO_THROW(NamedRegex(ok, "--hostname-pattern")) << ok;
+  }
+}
+
 TEST(NamedRegex, EmptyPatternAndOverlongNamesAreUsageErrors) {
   expect_usage_error([] { NamedRegex("", "--hostname-pattern"); },
                      {"--hostname-pattern", "empty", "(?<rack>"});
