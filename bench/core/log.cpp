@@ -99,7 +99,7 @@ bool calibrate_tsc(TscScale& out, std::string& warning) {
 bool cpu_has_invariant_tsc() noexcept {
 #if FABSCOPE_HAVE_TSC
   // CPUID 8000_0007h EDX[8] "TscInvariant" (AMD APM vol. 3 E.4.18; Intel SDM vol. 2A CPUID).
-  if (__get_cpuid_max(0x80000000U, nullptr) < 0x80000007U) return false;
+  if (static_cast<unsigned>(__get_cpuid_max(0x80000000U, nullptr)) < 0x80000007U) return false;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(0x80000007U, &eax, &ebx, &ecx, &edx) == 0) return false;
   return (edx & (1U << 8)) != 0;
