@@ -55,18 +55,20 @@ void declare_transport(ParamSet& set, Common& common, const Traits& traits) {
   common.transport = transport::Kind::kMpi;
   set.custom(
       "transport", "mpi",
-      traits.verbs ? "mpi or verbs (RDMA through libibverbs)" : "mpi (collectives run over MPI only)",
+      traits.verbs ? "mpi or verbs (RDMA through libibverbs)"
+                   : "mpi (collectives run over MPI only)",
       [&common, verbs = traits.verbs](const std::string& text, const std::string& where) {
         const auto kind = transport::parse_kind(text);
         if (!kind) {
-          throw core::UsageError(
-              fmt::format("{}: unknown transport '{}'; use {}", where, text, verbs ? "mpi or verbs" : "mpi"));
+          throw core::UsageError(fmt::format("{}: unknown transport '{}'; use {}", where, text,
+                                             verbs ? "mpi or verbs" : "mpi"));
         }
         common.transport = *kind;
       },
       [&common] { return std::string(transport::kind_name(common.transport)); });
 
   if (traits.verbs) {
+    const std::size_t first = set.params().size();
     set.text("device", o.device, "",
              "verbs: RDMA device NAME[:PORT] (default: the first active port)");
     set.list("devices", o.devices, "",
@@ -98,6 +100,7 @@ void declare_transport(ParamSet& set, Common& common, const Traits& traits) {
         [&o] { return std::to_string(o.inline_size); });
     set.text("cm", o.cm, "oob",
              "verbs: connect RC QPs by oob (exchange over MPI) or rdmacm (librdmacm)");
+    for (std::size_t i = first; i < set.params().size(); ++i) set.params()[i].verbs_only = true;
   }
   if (traits.timeout) {
     set.duration("timeout", o.timeout_s, "30s",
@@ -168,13 +171,12 @@ void BenchSpec::finish(const Where& where) {
 void BenchSpec::check_verbs_settings(const Where& where) const {
   // Verbs settings given for an MPI run would be silently ignored: say so instead.
   if (common().transport == transport::Kind::kMpi) {
-    for (const char* name : {"device", "devices", "gid_index", "mtu", "verb", "tx_depth", "qps",
-                             "post_list", "cq_mod", "inline", "cm"}) {
-      if (state_->params.given(name)) {
+    for (const auto& p : state_->params.params()) {
+      if (p.verbs_only && p.given > 0) {
         where.fail(fmt::format(
             "{} applies to --transport verbs only ({} runs over mpi here); drop it or add "
             "--transport verbs",
-            where.name(name), kind()));
+            where.name(p.name), kind()));
       }
     }
   }

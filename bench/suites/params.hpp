@@ -37,6 +37,7 @@ class ParamSet {
     bool is_flag = false;       // a switch: given = true
     bool hidden = false;        // test hooks: not in --help and not stored
     bool cli_only = false;      // not a suite-file field (e.g. --resume)
+    bool verbs_only = false;    // a --transport verbs setting (an MPI run refuses it)
     bool bytes = false;         // a size: range messages say bytes
     std::string type = "TEXT";  // what --help shows after the flag
     int given = 0;              // times set from a command line or suite file
