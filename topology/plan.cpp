@@ -322,18 +322,39 @@ class NewRackPlan final : public Plan {
       if (ins) groups_.emplace_back();
       groups_[it->second].push_back(x);
     }
-    n_old_ = static_cast<std::int64_t>(old.size());
-    if (samples <= 0) {
-      std::int64_t up = 1;
-      for (const Index x : new_) {
-        if (e.leaf(x) != kNone) up = std::max<std::int64_t>(up, f.uplinks(e.leaf(x)));
+    // Within a pod, leaf-interleaved order (the first endpoint of every leaf, then the second of
+    // every leaf, ...), so consecutive partners sit on different leaves.
+    for (auto& g : groups_) {
+      std::map<Index, std::vector<Index>> by_leaf;
+      std::vector<Index> leaves;
+      for (const Index x : g) {
+        auto [it, ins] = by_leaf.try_emplace(e.leaf(x));
+        if (ins) leaves.push_back(e.leaf(x));
+        it->second.push_back(x);
       }
-      samples_ = std::max(static_cast<std::int64_t>(groups_.size()), up);
-    } else {
-      samples_ = samples;
+      const std::size_t n = g.size();
+      g.clear();
+      for (std::size_t k = 0; g.size() < n; ++k) {
+        for (const Index l : leaves) {
+          if (k < by_leaf[l].size()) g.push_back(by_leaf[l][k]);
+        }
+      }
     }
-    samples_ = std::min<std::int64_t>(samples_, n_old_);
+    n_old_ = static_cast<std::int64_t>(old.size());
+    // samples <= 0: one round per pod here; make_new_rack() then sizes it to a coverage target.
+    set_samples(samples > 0 ? samples : static_cast<std::int64_t>(groups_.size()));
     part1_ = circle_rounds(static_cast<std::int64_t>(new_.size()));
+    n_endpoints_ = e.size();
+  }
+  void set_samples(std::int64_t samples) { samples_ = std::min<std::int64_t>(samples, n_old_); }
+  [[nodiscard]] std::int64_t pod_groups() const {
+    return static_cast<std::int64_t>(groups_.size());
+  }
+  [[nodiscard]] std::int64_t existing() const { return n_old_; }
+  bool new_endpoints(std::vector<std::uint8_t>& is_new) const override {
+    is_new.assign(n_endpoints_, 0);
+    for (const Index x : new_) is_new[uz(x)] = 1;
+    return true;
   }
   std::string name() const override { return "new-rack"; }
   std::string description() const override {
@@ -344,8 +365,9 @@ class NewRackPlan final : public Plan {
   }
   std::int64_t rounds() const override { return part1_ + samples_; }
   // Part 2, round j: new endpoint i meets pod group (i + j) mod G, so every new endpoint meets
-  // every pod once per G rounds. Within a group the partners of the round are spread evenly
-  // over its endpoints, starting at an offset that walks the group over its visits.
+  // every pod once per G rounds. In a group (leaf-interleaved order) the partners of round j are
+  // positions j * per_group + rank, rank = i / G: different leaves within a round, and different
+  // endpoints from round to round until the group is used up.
   void round(std::int64_t r, std::vector<Pair>& out) const override {
     out.clear();
     const auto n_new = static_cast<std::int64_t>(new_.size());
@@ -359,15 +381,12 @@ class NewRackPlan final : public Plan {
     const std::int64_t j = r - part1_;
     const auto G = static_cast<std::int64_t>(groups_.size());
     const std::int64_t per_group = (n_new + G - 1) / G;
-    const std::int64_t visits = (samples_ + G - 1) / G, visit = j / G;
     for (std::int64_t i = 0; i < n_new; ++i) {
       const auto& g = groups_[uz((i + j) % G)];
       const auto size = static_cast<std::int64_t>(g.size());
       const std::int64_t rank = i / G;
       if (rank >= size) continue;
-      const std::int64_t spread = std::max<std::int64_t>(1, size / per_group);
-      const std::int64_t offset = visit * size / std::max<std::int64_t>(1, visits);
-      out.emplace_back(new_[uz(i)], g[uz((offset + rank * spread) % size)]);
+      out.emplace_back(new_[uz(i)], g[uz((j * per_group + rank) % size)]);
     }
   }
   std::int64_t round_size(std::int64_t r) const override {
@@ -390,6 +409,7 @@ class NewRackPlan final : public Plan {
   std::vector<Index> new_;
   std::vector<std::vector<Index>> groups_;
   std::int64_t n_old_ = 0, samples_ = 0, part1_ = 0;
+  std::size_t n_endpoints_ = 0;
 };
 
 // ----------------------------------------------------------------------------------- truncated
@@ -405,6 +425,9 @@ class TruncatedPlan final : public Plan {
   std::int64_t rounds() const override { return n_; }
   void round(std::int64_t r, std::vector<Pair>& out) const override { p_->round(r, out); }
   std::int64_t round_size(std::int64_t r) const override { return p_->round_size(r); }
+  bool new_endpoints(std::vector<std::uint8_t>& is_new) const override {
+    return p_->new_endpoints(is_new);
+  }
 
  private:
   std::unique_ptr<Plan> p_;
@@ -701,6 +724,8 @@ std::int64_t Plan::pairs() const {
 
 bool Plan::complete_groups(std::vector<std::int32_t>& /*group*/) const { return false; }
 
+bool Plan::new_endpoints(std::vector<std::uint8_t>& /*is_new*/) const { return false; }
+
 double Coverage::host_leaf_fraction() const {
   return host_leaf_links == 0
              ? std::numeric_limits<double>::quiet_NaN()
@@ -724,6 +749,131 @@ Coverage compute_coverage(const Plan& plan, const Endpoints& e) {
   return cc.finish();
 }
 
+double NewRackCoverage::new_uplink_fraction() const {
+  return new_uplinks == 0 ? std::numeric_limits<double>::quiet_NaN()
+                          : new_uplinks_exercised / static_cast<double>(new_uplinks);
+}
+
+std::optional<NewRackCoverage> new_rack_coverage(const Plan& plan, const Endpoints& e) {
+  std::vector<std::uint8_t> is_new;
+  if (!plan.new_endpoints(is_new)) return std::nullopt;
+  const Fabric& f = e.fabric();
+  NewRackCoverage c;
+  c.routes_known = f.has_routes();
+  // Pods of the existing endpoints (endpoints without a pod form one group of their own).
+  std::map<Index, std::size_t> pod_index;
+  std::vector<std::size_t> pod_of(e.size(), 0);
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    if (is_new[i]) {
+      ++c.new_endpoints;
+      continue;
+    }
+    ++c.existing_endpoints;
+    const Index leaf = e.leaf(static_cast<Index>(i));
+    const Index pod = leaf == kNone ? kNone : f.switches()[uz(leaf)].pod;
+    pod_of[i] = pod_index.emplace(pod, pod_index.size()).first->second;
+  }
+  c.pods = static_cast<std::int64_t>(pod_index.size());
+  std::vector<std::vector<std::uint8_t>> met(e.size());
+  std::vector<std::uint8_t> old_met(e.size(), 0);
+  CoverageCounter cc(e);
+  std::vector<Pair> buf;
+  for (std::int64_t r = 0; r < plan.rounds(); ++r) {
+    plan.round(r, buf);
+    bool mixed = false;
+    for (const auto& [a, b] : buf) {
+      cc.add(a, b);
+      if (is_new[uz(a)] == is_new[uz(b)]) continue;
+      mixed = true;
+      const Index n = is_new[uz(a)] ? a : b, old = is_new[uz(a)] ? b : a;
+      auto& m = met[uz(n)];
+      if (m.empty()) m.assign(pod_index.size(), 0);
+      m[pod_of[uz(old)]] = 1;
+      c.existing_met += old_met[uz(old)] == 0;
+      old_met[uz(old)] = 1;
+    }
+    c.refs += mixed;
+  }
+  c.min_pods_met = c.pods;
+  std::vector<std::uint8_t> new_nic(f.nics().size(), 0), new_leaf(f.switches().size(), 0);
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    if (!is_new[i]) continue;
+    const auto& m = met[i];
+    c.min_pods_met = std::min<std::int64_t>(
+        c.min_pods_met, static_cast<std::int64_t>(std::count(m.begin(), m.end(), 1)));
+    const Index nic = e[i].nic;
+    if (nic == kNone || new_nic[uz(nic)] || f.nic_link(nic) == kNone) continue;
+    new_nic[uz(nic)] = 1;
+    ++c.new_links;
+    c.new_links_exercised += cc.used_nic[uz(nic)] != 0;
+    if (f.nics()[uz(nic)].leaf != kNone) new_leaf[uz(f.nics()[uz(nic)].leaf)] = 1;
+  }
+  if (f.has_routes()) {
+    for (std::size_t li = 0; li < f.links().size(); ++li) {
+      const Link& l = f.links()[li];
+      if (!f.is_leaf_spine_link(static_cast<Index>(li)) || l.a.kind != NodeKind::kSwitch ||
+          !new_leaf[uz(l.a.index)]) {
+        continue;
+      }
+      ++c.new_uplinks;
+      c.new_uplinks_exercised += cc.link_used[li] != 0;
+    }
+  } else {
+    for (std::size_t s = 0; s < new_leaf.size(); ++s) {
+      if (!new_leaf[s]) continue;
+      const int u = f.uplinks(static_cast<Index>(s));
+      c.new_uplinks += u;
+      if (u > 0 && cc.flows[s] > 0)
+        c.new_uplinks_exercised += u * (1.0 - std::pow(1.0 - 1.0 / u, cc.flows[s]));
+    }
+  }
+  return c;
+}
+
+std::string format_new_rack_coverage(const NewRackCoverage& c) {
+  const double up = c.new_uplink_fraction();
+  return fmt::format(
+      "new part: {} new endpoints, their host links {}/{}, uplinks of their leaves {} {}, each "
+      "new endpoint met {} of {} pods; {} rounds against {} of {} existing endpoints",
+      c.new_endpoints, c.new_links_exercised, c.new_links,
+      std::isnan(up) ? std::string("n/a") : fmt::format("{:.1f}%", 100.0 * up),
+      c.routes_known ? "(routes)" : "(expected, ECMP)", c.min_pods_met, c.pods, c.refs,
+      c.existing_met, c.existing_endpoints);
+}
+
+namespace {
+
+// new-rack with o.new_rack_samples rounds against existing endpoints, or (0) the fewest rounds,
+// at least one per pod, whose coverage of the new leaves' uplinks reaches o.new_uplink_coverage
+// (doubling, then bisection: coverage grows with the rounds).
+std::unique_ptr<NewRackPlan> make_new_rack(const Endpoints& e, const PlanOptions& o) {
+  auto p = std::make_unique<NewRackPlan>(e, o.new_hosts, o.new_rack_samples);
+  if (o.new_rack_samples > 0) return p;
+  const std::int64_t cap = std::max<std::int64_t>(1, p->existing());
+  const auto reaches = [&](std::int64_t s) {
+    p->set_samples(s);
+    const double got = new_rack_coverage(*p, e)->new_uplink_fraction();
+    return std::isnan(got) || got >= o.new_uplink_coverage - 1e-12;
+  };
+  std::int64_t lo = std::min(cap, std::max<std::int64_t>(1, p->pod_groups()));
+  if (reaches(lo)) return p;
+  std::int64_t hi = lo;
+  while (hi < cap && !reaches(hi)) {
+    lo = hi;
+    hi = std::min(cap, hi * 2);
+  }
+  if (hi < cap || reaches(hi)) {
+    while (hi - lo > 1) {  // lo misses the target, hi reaches it
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      (reaches(mid) ? hi : lo) = mid;
+    }
+  }
+  p->set_samples(hi);
+  return p;
+}
+
+}  // namespace
+
 std::vector<std::string> plan_names() {
   return {"all-pairs", "rail-aligned", "hop-class", "new-rack", "budget"};
 }
@@ -743,7 +893,12 @@ std::unique_ptr<Plan> make_plan(std::string_view name, const Endpoints& e, const
                       "HOST1,HOST2; {})",
                       some_racks(e.fabric())));
     }
-    return std::make_unique<NewRackPlan>(e, o.new_hosts, o.new_rack_samples);
+    if (!(o.new_uplink_coverage > 0 && o.new_uplink_coverage <= 1)) {
+      throw core::UsageError(fmt::format(
+          "new-rack: the uplink coverage target must be in (0, 1] (got {:g}; e.g. 0.95)",
+          o.new_uplink_coverage));
+    }
+    return make_new_rack(e, o);
   }
   if (name == "budget") return select_plan_for_budget(e, o).plan;
   throw core::UsageError(fmt::format(
@@ -762,6 +917,7 @@ PlanSummary summarize(const Plan& plan, const Endpoints& e, const PlanOptions& o
   s.pairs = plan.pairs();
   s.est_wall_s = static_cast<double>(s.rounds) * (o.pair_time_s + o.round_overhead_s);
   s.coverage = compute_coverage(plan, e);
+  s.new_rack = new_rack_coverage(plan, e);
   s.fits_budget = !o.budget_s || s.est_wall_s <= *o.budget_s + 1e-9;
   return s;
 }
@@ -858,8 +1014,7 @@ std::vector<PlanSummary> summarize_plans(const Endpoints& e, const PlanOptions& 
   if (e.mode() == EndpointMode::kNic && e.fabric().rails() > 1)
     out.push_back(summarize(RailAlignedPlan(e), e, o));
   out.push_back(summarize(HopClassPlan(e, std::max(1, o.k), o.seed), e, o));
-  if (!o.new_hosts.empty())
-    out.push_back(summarize(NewRackPlan(e, o.new_hosts, o.new_rack_samples), e, o));
+  if (!o.new_hosts.empty()) out.push_back(summarize(*make_plan("new-rack", e, o), e, o));
   if (o.budget_s) {
     BudgetChoice c = select_plan_for_budget(e, o);
     PlanSummary s = c.candidates.back();
@@ -885,6 +1040,7 @@ std::string format_plan_summaries(std::span<const PlanSummary> v) {
                     pct(s.coverage.leaf_spine_fraction()), routes ? "(routes)" : "(expected, ECMP)",
                     s.fits_budget ? "" : "  over budget");
     out += fmt::format("{:<14} {}\n", "", s.description);
+    if (s.new_rack) out += fmt::format("{:<14} {}\n", "", format_new_rack_coverage(*s.new_rack));
   }
   return out;
 }

@@ -27,8 +27,8 @@
 //                 pod (topology order within a pod); in round j new endpoint i meets a partner
 //                 in pod (i + j) mod P, so every new endpoint meets every pod once per P rounds,
 //                 and the partners walk over the pod's leaves from visit to visit. samples = 0
-//                 picks max(pods, uplinks of the new leaves): every pod, and in expectation
-//                 every spine of the new leaves, is reached.
+//                 (automatic) picks the fewest rounds, at least one per pod, whose coverage of
+//                 the new leaves' uplinks reaches PlanOptions::new_uplink_coverage.
 //   budget        the widest plan that fits a time budget (select_plan_for_budget).
 //
 // Link coverage (compute_coverage). A pair exercises the host-leaf links of its two NICs. A pair
@@ -112,6 +112,9 @@ class Plan {
   // rail-aligned: one group per rail) return the group of each endpoint; coverage then has a
   // closed form and needs no streaming. Others return false.
   [[nodiscard]] virtual bool complete_groups(std::vector<std::int32_t>& group) const;
+  // Plans that accept new hosts (new-rack, and plans cut from it) mark the new endpoints
+  // (is_new[i] = 1) and return true; new_rack_coverage() then reports the new part of the fabric.
+  [[nodiscard]] virtual bool new_endpoints(std::vector<std::uint8_t>& is_new) const;
 };
 
 struct Coverage {
@@ -126,14 +129,41 @@ struct Coverage {
 
 [[nodiscard]] Coverage compute_coverage(const Plan& plan, const Endpoints& endpoints);
 
+// What a new-rack plan exercises of the new part of the fabric: the figures that say whether a
+// new rack was really tested (fabric-wide coverage of a new-rack plan is small by design).
+struct NewRackCoverage {
+  std::int64_t new_endpoints = 0, existing_endpoints = 0;
+  std::int64_t refs = 0;       // rounds against existing endpoints (reference partners each)
+  std::int64_t new_links = 0;  // host-leaf cables of the new endpoints' NICs
+  std::int64_t new_links_exercised = 0;
+  std::int64_t new_uplinks = 0;      // leaf-spine cables of the leaves holding new endpoints
+  double new_uplinks_exercised = 0;  // exact with routes, expected under ECMP otherwise
+  std::int64_t pods = 0;             // pods holding existing endpoints
+  std::int64_t min_pods_met = 0;     // the fewest of them any new endpoint was paired into
+  std::int64_t existing_met = 0;     // distinct existing endpoints paired with a new one
+  bool routes_known = false;
+  [[nodiscard]] double new_uplink_fraction() const;  // NaN when the new leaves have no uplink
+};
+
+// nullopt for plans without new endpoints (Plan::new_endpoints false).
+[[nodiscard]] std::optional<NewRackCoverage> new_rack_coverage(const Plan& plan,
+                                                               const Endpoints& endpoints);
+// One line for a person: "new part: 16 new endpoints, host links 16/16, uplinks of the new leaves
+// 100.0% (expected, ECMP), every new endpoint met 4 of 4 pods, 64 reference endpoints".
+[[nodiscard]] std::string format_new_rack_coverage(const NewRackCoverage& c);
+
 struct PlanOptions {
   double pair_time_s = 1.0;       // wall time of one round (all its pairs run at once)
   double round_overhead_s = 0.0;  // per-round synchronisation cost added to the estimate
   int k = 2;                      // hop-class: partners per endpoint per class
   std::uint64_t seed = 1;
   std::vector<std::string> new_hosts;  // new-rack: rack or host names
-  int new_rack_samples = 0;            // new-rack: rounds against existing hosts; 0 = auto
-  std::optional<double> budget_s;      // budget: the time the plan may take
+  // new-rack: rounds against existing endpoints (each new endpoint meets this many reference
+  // endpoints, one per round, every pod in turn). 0 = auto: the fewest rounds (at least one per
+  // pod) whose coverage of the new leaves' uplinks reaches new_uplink_coverage.
+  int new_rack_samples = 0;
+  double new_uplink_coverage = 0.95;  // new-rack auto size: target fraction of new leaves' uplinks
+  std::optional<double> budget_s;     // budget: the time the plan may take
 };
 
 // The plan of that name: "all-pairs", "rail-aligned", "hop-class", "new-rack", "budget".
@@ -154,8 +184,9 @@ struct PlanSummary {
   std::int64_t pairs = 0;
   double est_wall_s = 0;
   Coverage coverage;
-  bool fits_budget = true;  // true when no budget was given
-  bool chosen = false;      // the budget's choice
+  std::optional<NewRackCoverage> new_rack;  // plans with new endpoints
+  bool fits_budget = true;                  // true when no budget was given
+  bool chosen = false;                      // the budget's choice
 };
 
 [[nodiscard]] PlanSummary summarize(const Plan& plan, const Endpoints& endpoints,

@@ -354,6 +354,10 @@ void run_pairs(Context& ctx, const PairsParams& p) {
         n, rounds, n / 2, plan ? plan->description() : "circle schedule, every pair once",
         p.repeat > 1 ? fmt::format(", {} repeats", p.repeat) : "", transport::kind_name(p.common.transport), p.lat_size,
         p.lat_iters, core::format_size(p.bw_size), p.bw_iters, transport::kWindow);
+    if (plan) {
+      if (const auto c = topology::new_rack_coverage(*plan, *ctx.endpoints))
+        fmt::print(ctx.table, "# {}\n", topology::format_new_rack_coverage(*c));
+    }
     std::fflush(ctx.table);
   }
   CounterProbe counters(ctx, p.common);
@@ -575,6 +579,16 @@ void declare_plan_options(ParamSet& set, topology::PlanOptions& o) {
       where.fail(fmt::format("{} must be positive (e.g. 2s)", where.name("pair_time")));
   };
   set.list("new", o.new_hosts, "", "new-rack plan: comma list of new racks or hosts");
+  set.integer("refs", o.new_rack_samples, 0,
+              "new-rack plan: reference partners per new host (rounds against existing hosts, "
+              "every pod in turn); 0 = enough for every pod and --uplink-coverage")
+      .at_least(0);
+  set.number("uplink_coverage", o.new_uplink_coverage, 0.95,
+             "new-rack plan, automatic --refs: fraction of the new leaves' uplinks to exercise")
+      .check = [&o](const Where& where) {
+    if (!(o.new_uplink_coverage > 0 && o.new_uplink_coverage <= 1))
+      where.fail(fmt::format("{} must be in (0, 1] (e.g. 0.95)", where.name("uplink_coverage")));
+  };
   set.seed("seed", o.seed, 1, "seed of the sampled plans");
 }
 

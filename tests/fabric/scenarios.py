@@ -13,7 +13,7 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
   rig        the rig itself: addresses, no default routes, IPv6 off, equal MTU, one host name per
              rank under mpirun, cross-rack latency above same-rack latency; leftovers of a crashed
              rig are removed by `down`; bad input is one line and exit 2
-  healthy    configs/suites/acceptance.yaml + accept (configs/criteria/emulated.yaml): pass
+  healthy    configs/suites/emulated/acceptance.yaml + accept (configs/criteria/emulated.yaml): pass
   host-rate  h3's link rate-capped by tbf: accept fails, h3 (host or its link) is the top suspect
   uplink     leaf3's uplink to the spine rate-capped: accept names the uplinks of leaf3, no host
   lossy      h7's link through the forwarder dropping 2% of frames: h7 is the top suspect, with the
@@ -57,7 +57,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 RIG = str(HERE / "rig.sh")
-SUITE = str(ROOT / "configs/suites/acceptance.yaml")
+SUITE = str(ROOT / "configs/suites/emulated/acceptance.yaml")
 CRITERIA = str(ROOT / "configs/criteria/emulated.yaml")
 PYTHON = "/usr/bin/python3"  # Debian's python3 has h5py; a pyenv python3 on PATH may not
 

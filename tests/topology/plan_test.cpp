@@ -197,6 +197,63 @@ TEST(Plans, HopClassGivesKPartnersPerClass) {
   for (const auto& [key, n] : per) EXPECT_LE(n, 2);
 }
 
+// The new part's coverage: every new host link, the new leaves' uplinks to the target, every pod
+// met; --refs fixes the rounds against existing hosts; a higher uplink target never gives fewer.
+TEST(Plans, NewRackCoverageAndItsParameters) {
+  const Fabric f = gen(kSpecs[1]);  // 128 hosts, 4 pods, 8 hosts per leaf, 2 uplinks per leaf
+  const Endpoints e = Endpoints::per_host(f);
+  PlanOptions o;
+  o.new_hosts = {"rack0003"};
+  const auto p = make_plan("new-rack", e, o);
+  const auto c = new_rack_coverage(*p, e);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->new_endpoints, 8);
+  EXPECT_EQ(c->existing_endpoints, 120);
+  EXPECT_EQ(c->new_links, 8);
+  EXPECT_EQ(c->new_links_exercised, 8);
+  EXPECT_EQ(c->pods, 4);
+  EXPECT_EQ(c->min_pods_met, 4);
+  EXPECT_GE(c->new_uplink_fraction(), 0.95);
+  EXPECT_EQ(p->rounds(), 7 + c->refs);  // 8 new hosts: 7 rounds among them
+  const std::string line = format_new_rack_coverage(*c);
+  for (const char* want :
+       {"8 new endpoints", "host links 8/8", "met 4 of 4 pods", "(expected, ECMP)"})
+    EXPECT_NE(line.find(want), std::string::npos) << line;
+  // Fabric-wide, the same plan covers little (it is not meant to): the figure users misread.
+  EXPECT_LT(compute_coverage(*p, e).host_leaf_fraction(), 0.8);
+
+  PlanOptions fixed = o;
+  fixed.new_rack_samples = 10;
+  const auto p10 = make_plan("new-rack", e, fixed);
+  EXPECT_EQ(p10->rounds(), 7 + 10);
+  EXPECT_EQ(new_rack_coverage(*p10, e)->refs, 10);
+  EXPECT_GT(new_rack_coverage(*p10, e)->existing_met, 10);  // partners walk over the pods
+  EXPECT_LE(new_rack_coverage(*p10, e)->existing_met, 80);
+  fixed.new_rack_samples = 2;  // fewer rounds than pods: a new host misses pods, and says so
+  EXPECT_EQ(new_rack_coverage(*make_plan("new-rack", e, fixed), e)->min_pods_met, 2);
+
+  std::int64_t last = 0;
+  for (const double target : {0.5, 0.9, 0.99, 0.9999}) {
+    PlanOptions t = o;
+    t.new_uplink_coverage = target;
+    const auto pt = make_plan("new-rack", e, t);
+    const auto ct = new_rack_coverage(*pt, e);
+    EXPECT_GE(ct->new_uplink_fraction(), target) << target;
+    EXPECT_GE(ct->refs, 4) << "at least one round per pod";
+    EXPECT_GE(ct->refs, last) << target;
+    last = ct->refs;
+  }
+  PlanOptions bad = o;
+  bad.new_uplink_coverage = 1.5;
+  expect_usage_error([&] { (void)make_plan("new-rack", e, bad); }, {"uplink coverage", "(0, 1]"});
+  // Other plans have no new part.
+  EXPECT_FALSE(new_rack_coverage(*make_plan("hop-class", e, o), e).has_value());
+  // The summary of `fabscope plan` carries the line.
+  const auto sums = summarize_plans(e, o);
+  const std::string text = format_plan_summaries(sums);
+  EXPECT_NE(text.find("new part: 8 new endpoints"), std::string::npos) << text;
+}
+
 TEST(Plans, NewRackPairsTheNewHostsAndSamplesEveryPod) {
   const Fabric f = gen(kSpecs[1]);  // 4 pods
   const Endpoints e = Endpoints::per_host(f);
