@@ -8,7 +8,8 @@
 #   rig.sh [--id ID] status                hosts, links, impairments
 #   rig.sh [--id ID] topology              path of the topology YAML written for this rig
 #   rig.sh [--id ID] exec HOST CMD...      run CMD on emulated host HOST (its namespace and host name)
-#   rig.sh [--id ID] mpirun [MPIRUN ARGS] PROGRAM ARGS...   one rank per emulated host
+#   rig.sh [--id ID] mpirun [--hosts h1,h2 | --hostfile F] [MPIRUN ARGS] PROGRAM ARGS...
+#                                          one rank per emulated host (all, or those named)
 #   rig.sh [--id ID] rate TARGET RATE|default       tbf on a host link (hN) or a leaf's uplink (leafL), both directions
 #   rig.sh [--id ID] link HOST [--loss P] [--delay-us D] | direct   put a host link through the forwarder
 #   rig.sh [--id ID] uplink LEAF [--loss P] [--delay-us D] | default  the forwarder of a leaf's uplink
@@ -393,13 +394,31 @@ cmd_mpirun() {
   load_state
   [ $# -ge 1 ] || usage "mpirun: give the program to run (and mpirun options before it)"
   command -v mpirun >/dev/null || fail "mpirun not found; install openmpi-bin"
-  local hostlist
+  local hostlist np
   hostlist=$(seq -s, -f 'h%g' 1 "$HOSTS")
+  np=$HOSTS
+  # --hosts h1,h5 (or --hostfile FILE, one emulated host per line, as on a cluster): only those.
+  while [ $# -ge 2 ] && { [ "$1" = --hosts ] || [ "$1" = --hostfile ]; }; do
+    if [ "$1" = --hostfile ]; then
+      [ -r "$2" ] || usage "mpirun --hostfile $2: cannot read it"
+      hostlist=$(awk 'NF && $1 !~ /^#/ {print $1}' "$2" | paste -sd, -)
+    else
+      hostlist=$2
+    fi
+    shift 2
+    local h
+    np=0
+    for h in ${hostlist//,/ }; do
+      host_index "$h" >/dev/null
+      np=$((np + 1))
+    done
+    [ "$np" -ge 1 ] || usage "mpirun: no hosts given"
+  done
   # One rank per emulated host; data (btl) over the fabric, launch and oob over the management
   # network. --bind-to none: every emulated host would pin its rank to CPU 0. yield_when_idle:
   # ranks waiting inside MPI give the CPU back (2 cores, 8+ ranks).
   ip netns exec "$HEAD" env FABSCOPE_RIG_NS_PREFIX="$P" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-    mpirun --host "$hostlist" -np "$HOSTS" --map-by node --bind-to none \
+    mpirun --host "$hostlist" -np "$np" --map-by node --bind-to none \
       --mca plm_rsh_agent "$HERE/rsh-agent.sh" --mca plm_rsh_no_tree_spawn 1 \
       --mca btl tcp,self --mca btl_tcp_if_include "$FABRIC_NET.0/24" --mca oob_tcp_if_include "$MGMT_NET.0/24" \
       --mca mpi_yield_when_idle 1 "$@"
