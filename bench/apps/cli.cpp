@@ -170,6 +170,15 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   suites::Common run_common;
   suites::ParamSet run_set;
   suites::declare_transport(run_set, run_common, {.verbs = true, .atomics = true, .timeout = true});
+  // The plan of the suite's pairs entries (e.g. run acceptance.yaml --plan new-rack --new r12).
+  std::string run_plan, run_plan_file;
+  topology::PlanOptions run_plan_options;
+  run_set
+      .text("plan", run_plan, "all-pairs",
+            "pairs entries: all-pairs, hop-class, new-rack, rail-aligned or budget")
+      .choices(topology::plan_names(), "plan");
+  run_set.text("plan_file", run_plan_file, "", "pairs entries: run the rounds of a plan file");
+  suites::declare_plan_options(run_set, run_plan_options);
   BoundParams run_bound(*run, run_set);
 
   auto* topo = app.add_subcommand(
@@ -271,6 +280,16 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     inv.suite_text = read_file(suite_file);
     inv.specs = parse_suite(inv.suite_text, suite_file);
     const std::vector<std::string> given = run_bound.apply();
+    for (const auto& name : given) {
+      const bool taken = std::any_of(inv.specs.begin(), inv.specs.end(), [&](const auto& s) {
+        return s.params().find(name) != nullptr;
+      });
+      if (!taken) {
+        throw core::UsageError(
+            fmt::format("fabscope run {}: {} applies to no benchmark of this suite; leave it out",
+                        suite_file, suites::flag_of(name)));
+      }
+    }
     for (auto& s : inv.specs) {
       s.common().label = common.label;
       for (const auto& name : given)

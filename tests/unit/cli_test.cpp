@@ -145,6 +145,35 @@ TEST(Cli, RunAppliesGivenTransportFlagsToEverySuiteEntry) {
   EXPECT_TRUE(contains(usage_error({"run", path, "--cm", "ucx"}), "--cm"));
 }
 
+// `run SUITE --plan new-rack --new r4 --refs 3`: the suite's pairs entries take the plan; a flag no
+// entry takes is an error (it would be silently ignored).
+TEST(Cli, RunAppliesPlanFlagsToThePairsEntries) {
+  const std::string path = testing::TempDir() + "/cli-run-plan.yaml";
+  const std::string lat_only = testing::TempDir() + "/cli-run-lat.yaml";
+  for (const auto& [p, text] :
+       {std::pair{
+            path,
+            "benchmarks:\n  - {kind: lat, sizes: '8'}\n  - {kind: pairs, plan: hop-class, k: 3}\n"},
+        std::pair{lat_only, "benchmarks:\n  - {kind: lat, sizes: '8'}\n"}}) {
+    std::FILE* f = std::fopen(p.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text, f);
+    std::fclose(f);
+  }
+  const auto inv = parse({"run", path, "--plan", "new-rack", "--new", "r4", "--refs", "3",
+                          "--uplink-coverage", "0.5"});
+  const auto& p = inv.specs[1].as<suites::PairsParams>();
+  EXPECT_EQ(p.plan, "new-rack");
+  EXPECT_EQ(p.plan_options.new_hosts, std::vector<std::string>{"r4"});
+  EXPECT_EQ(p.plan_options.new_rack_samples, 3);
+  EXPECT_DOUBLE_EQ(p.plan_options.new_uplink_coverage, 0.5);
+  EXPECT_EQ(p.plan_options.k, 3);  // the suite's value, not given on the command line
+  EXPECT_EQ(parse({"run", path}).specs[1].as<suites::PairsParams>().plan, "hop-class");
+  EXPECT_TRUE(contains(usage_error({"run", lat_only, "--plan", "new-rack"}),
+                       "--plan applies to no benchmark of this suite"));
+  EXPECT_TRUE(contains(usage_error({"run", path, "--uplink-coverage", "2"}), "--uplink-coverage"));
+}
+
 TEST(Cli, TimeoutsTakeDurations) {
   EXPECT_DOUBLE_EQ(parse({"pairs", "--timeout", "3s"})
                        .specs[0]
