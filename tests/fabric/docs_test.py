@@ -6,7 +6,7 @@ usage: docs_test.py --bin DIR --outdir DIR [--id ID] [--readme README.md]
 
 Every ```sh block of the README runs, in order, in one scratch folder that looks like a site's
 working folder: `configs/` (the project's), `fabric.yaml` (the rig's topology), and the hostfiles
-the recipes name (`hosts.txt`: every emulated host; `rack12-and-refs.txt`: the new rack and the
+the recipes name (`hosts.txt`: every emulated host; `rack12-and-refs.txt`, here r4-and-refs.txt: the new rack and the
 reference hosts). A block fails the test when any of its commands exits non-zero, except where
 the block itself reads the exit code (`echo "exit $?"`): then the printed code must be one the
 block's comment allows for that recipe (EXPECTED_EXIT below). The differences between a real
@@ -108,7 +108,7 @@ def main() -> int:
         (site / "hosts.txt").write_text("".join(f"h{i}\n" for i in range(1, 9)))
         (site / "two-hosts.txt").write_text("h1\nh8\n")
         # r4 = h7, h8 (new); one reference host per other rack.
-        (site / "rack12-and-refs.txt").write_text("h7\nh8\nh1\nh3\nh5\n")
+        (site / "r4-and-refs.txt").write_text("h7\nh8\nh1\nh3\nh5\n")  # the README's rack12-and-refs.txt
         (site / "baseline").mkdir()
         prelude = "\n".join([
             "set -e",
