@@ -193,6 +193,18 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   suites::declare_plan_options(plan_set, plan_options);
   BoundParams plan_bound(*plan, plan_set);
 
+  // doctor: the configuration checks of suites/host_config.hpp on every rank, before a run.
+  auto* doctor = app.add_subcommand(
+      "doctor",
+      "check every rank's RDMA ports, PCIe links, NUMA binding, memlock and firmware/MTU/rate "
+      "against the other hosts; one line per problem, exit 1 if any");
+  std::string doctor_rate;
+  doctor->add_option("--link-rate", doctor_rate,
+                     "the rate every active port should run at, e.g. 400G or 200Gb/s "
+                     "(default: compare hosts with each other only)");
+  bool doctor_quiet = false;
+  doctor->add_flag("--quiet", doctor_quiet, "print only the problems, not the summary line");
+
   if (args.size() > 1 && !args[1].starts_with('-')) {
     std::vector<std::string> names;
     for (const auto* s : app.get_subcommands({})) names.push_back(s->get_name());
@@ -246,6 +258,12 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   }
 
   if (inv.subcommand == "topo") return inv;
+  if (inv.subcommand == "doctor") {
+    inv.quiet = doctor_quiet;
+    if (!doctor_rate.empty())
+      inv.doctor_link_rate_gbps = parse_rate_gbps(doctor_rate, "--link-rate");
+    return inv;
+  }
   if (inv.subcommand == "plan") {
     (void)plan_bound.apply();
     plan_set.check({"fabscope plan", true});

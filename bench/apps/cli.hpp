@@ -1,7 +1,7 @@
 // The command line of `fabscope`: one subcommand per registered benchmark (suites/benchmark.hpp)
-// plus run, topo and plan. Parsing is pure (no MPI), so every rank parses the same argv to the same
-// verdict and the parser is unit-tested. No benchmark or setting is listed here: the subcommands,
-// their flags and help come from the benchmarks' declarations.
+// plus run, topo, plan and doctor. Parsing is pure (no MPI), so every rank parses the same argv to
+// the same verdict and the parser is unit-tested. No benchmark or setting is listed here: the
+// subcommands, their flags and help come from the benchmarks' declarations.
 #pragma once
 
 #include <string>
@@ -33,6 +33,7 @@ struct Invocation {
   bool per_nic = false;
   std::string plan_file_out;  // plan --write NAME --out F (or --plan NAME --out F): the plan file
   topology::PlanOptions plan_options;
+  double doctor_link_rate_gbps = 0;  // doctor --link-rate: the rate every active port should run at
 };
 
 // Throws core::UsageError with one line that names the flag or field and how to fix it.
