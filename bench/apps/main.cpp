@@ -160,7 +160,8 @@ int doctor(const runtime::Comm& comm, const std::vector<suites::HostConfig>& con
       std::set<std::string> bad;
       for (const auto& p : problems) {
         fmt::print("{}\n", p.line());
-        bad.insert(p.host);
+        // a split without a majority names several hosts, comma-joined
+        for (const auto h : core::split(p.host, ',')) bad.emplace(h);
       }
       if (!inv.quiet) {
         fmt::print(
