@@ -115,6 +115,21 @@ PORT_FLOAT_FIELDS = ("rate_gbps", "pcie_speed_gts", "pcie_max_speed_gts")
 
 
 @dataclass(frozen=True)
+class PmaDeltas:
+    """/pma (fabscope --pma): the PMA port counters of both ends of every cable of /topology,
+    after - before the command's runs, one row per cable end."""
+
+    names: tuple[str, ...]  # counter names (columns of delta)
+    link: np.ndarray  # int64 [E], row of /topology/links
+    side: np.ndarray  # int64 [E], 0 the link's a end, 1 its b end
+    end: tuple[str, ...]  # the end in words, e.g. "leaf0003[6]", "node007 mlx5_0[1]"
+    peer: tuple[str, ...]  # the other end of the cable
+    host: tuple[str, ...]  # the host on the cable ("" between switches)
+    ok: np.ndarray  # bool [E]: read before and after
+    delta: np.ndarray  # int64 [E, C]
+
+
+@dataclass(frozen=True)
 class Host:
     """One row of /hosts: the provenance of one MPI rank."""
 
@@ -714,6 +729,7 @@ class RunFile:
     attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)  # every root attribute
     topology: Topology | None = None  # /topology, when the file has one
     config_problems: tuple[str, ...] = ()  # /hosts/config_problems: what `fabscope doctor` saw at start-up
+    pma: PmaDeltas | None = None  # /pma, when the command ran with --pma
 
     @property
     def sweeps(self) -> tuple[SweepRun, ...]:
@@ -971,7 +987,22 @@ class _Reader:
             topology=topology,
             config_problems=tuple(self.strings(self.dataset(f["hosts"], "config_problems", kind="s", shape=(None,))))
             if "config_problems" in f["hosts"] else (),
+            pma=self.read_pma(self.group(f, "pma")) if "pma" in f else None,
         )
+
+    def read_pma(self, g: h5py.Group) -> PmaDeltas:
+        names = tuple(self.strings(self.dataset(g, "names", kind="s", shape=(None,))))
+        link = self.ints(self.dataset(g, "link", kind="i", shape=(None,)))
+        e = link.size
+        delta = self.ints(self.dataset(g, "delta", kind="i", shape=(e, len(names))))
+        if delta.size and delta.min() < 0:
+            self.fail(f"{g.name}/delta holds a negative count; counter deltas are after - before >= 0")
+        return PmaDeltas(
+            names=names, link=link, side=self.ints(self.dataset(g, "side", kind="i", shape=(e,))),
+            end=tuple(self.strings(self.dataset(g, "end", kind="s", shape=(e,)))),
+            peer=tuple(self.strings(self.dataset(g, "peer", kind="s", shape=(e,)))),
+            host=tuple(self.strings(self.dataset(g, "host", kind="s", shape=(e,)))),
+            ok=self.ints(self.dataset(g, "ok", kind="i", shape=(e,))).astype(bool), delta=delta)
 
     def read_hosts(self, g: h5py.Group, n: int) -> tuple[Host, ...]:
         rank = self.ints(self.dataset(g, "rank", kind="i", shape=(n,)))

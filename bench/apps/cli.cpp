@@ -75,6 +75,7 @@ struct AppOptions {
   std::vector<std::string> config;
   suites::TopologySource topo;
   bool rank_as_host = false;
+  bool pma = false;
 };
 
 // What every subcommand takes: the results file, the label, progress, attachments, the topology.
@@ -113,6 +114,9 @@ void add_app_options(CLI::App& sub, AppOptions& o) {
                 "a generated fat tree, e.g. hosts=12500,rails=8 (topology/generator.hpp)");
   sub.add_flag("--rank-as-host", o.rank_as_host,
                "rank i plays the fabric's i-th host (tests on one machine)");
+  sub.add_flag("--pma", o.pma,
+               "InfiniBand: read the PMA port counters of every cable of the topology before and "
+               "after the run, store the deltas in /pma");
   t->require_option(0, 1);  // one source at most
 }
 
@@ -252,6 +256,11 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.config = common.config;
   inv.topology = common.topo;
   inv.rank_as_host = common.rank_as_host;
+  inv.pma = common.pma;
+  if (inv.pma && !common.topo.any()) {
+    throw core::UsageError(
+        "--pma needs the fabric's cables: give --live, --ibnetdiscover or --ibnd-cache");
+  }
   if (!common.topo.routes.empty() && common.topo.ibnetdiscover.empty()) {
     throw core::UsageError(
         "--routes needs --ibnetdiscover (the routes belong to that dump's switches)");

@@ -28,6 +28,8 @@ struct Invocation {
   std::string help_text;
   suites::TopologySource topology;  // where the fabric's topology comes from (optional)
   bool rank_as_host = false;        // rank i plays the fabric's i-th host (one-machine tests)
+  bool pma = false;                 // --pma: PMA port counters of every cable before and after
+                                    // (suites/fabric_counters.hpp)
   // `plan`: which plans to summarise ("" = all), per host or per NIC, and their options.
   std::string plan_name;
   bool per_nic = false;

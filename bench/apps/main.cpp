@@ -21,6 +21,7 @@
 #include "runtime/comm.hpp"
 #include "suites/benchmark.hpp"
 #include "suites/fabric.hpp"
+#include "suites/fabric_counters.hpp"
 #include "suites/host_config.hpp"
 #include "topology/plan.hpp"
 #include "topology/plan_file.hpp"
@@ -338,6 +339,22 @@ int main(int argc, char** argv) {
     return agree(comm, error, code);
   }
 
+  // --pma (rank 0): the fabric's error counters before the first run (suites/fabric_counters.hpp).
+  std::vector<topology::PmaPort> pma_before;
+  if (inv.pma) {
+    error.clear();
+    if (rank == 0) {
+      try {
+        if (!fabric) throw core::UsageError("--pma: no fabric was loaded; give a topology source");
+        pma_before = suites::read_fabric_counters(*fabric);
+      } catch (const core::Error& e) {
+        error = e.what();
+        code = e.code();
+      }
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  }
+
   // Preflight 4: rank 0 creates the results file.
   std::optional<io::ResultsWriter> writer;
   error.clear();
@@ -388,6 +405,12 @@ int main(int argc, char** argv) {
       suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
     if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
+    if (writer && inv.pma && fabric) {
+      const auto rose = suites::write_pma(
+          *writer, *fabric, topology::pma_deltas(pma_before, topology::read_pma(*fabric, {})));
+      fmt::print("# pma: {} cable end(s) with rising error counters\n", rose.size());
+      for (const auto& line : rose) fmt::print("# pma: {}\n", line);
+    }
     if (writer) {
       writer->finish();
       fmt::print("# results: {}\n", writer->path());

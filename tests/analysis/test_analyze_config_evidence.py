@@ -166,3 +166,61 @@ def test_expected_rate_from_topology_then_majority(tmp_path: Path) -> None:
     assert all(not e.reasons for name, e in ev.items() if name != "node001")
     two = read_results(write_synthetic_run(tmp_path / "2.h5", 2, 1, sweeps=(), pairs=None, host_config=cfg))
     assert all(not e.reasons for e in host_evidence(ReportContext.of(two)).values())  # 2 hosts: no majority
+
+
+def _add_pma(path: Path, rows: list[tuple[int, int, str, str, str, dict[str, int]]], ok: list[bool] | None = None) -> None:
+    """/pma as fabscope --pma writes it: rows of (link, side, end, peer, host, {counter: delta})."""
+    names = ["SymbolErrorCounter", "LinkErrorRecoveryCounter", "LinkDownedCounter", "PortRcvErrors",
+             "PortRcvRemotePhysicalErrors", "PortXmitDiscards", "LocalLinkIntegrityErrors",
+             "ExcessiveBufferOverrunErrors", "PortXmitWait"]
+    s = h5py.string_dtype("utf-8")
+    with h5py.File(path, "a") as f:
+        g = f.create_group("pma")
+        g.create_dataset("names", data=np.array(names, dtype=object), dtype=s)
+        g.create_dataset("link", data=np.array([r[0] for r in rows], dtype=np.int64))
+        g.create_dataset("side", data=np.array([r[1] for r in rows], dtype=np.int64))
+        for k, col in (("end", 2), ("peer", 3), ("host", 4)):
+            g.create_dataset(k, data=np.array([r[col] for r in rows], dtype=object), dtype=s)
+        g.create_dataset("ok", data=np.array(ok or [True] * len(rows), dtype=np.int64))
+        g.create_dataset("delta", data=np.array([[r[5].get(n, 0) for n in names] for r in rows], dtype=np.int64))
+
+
+def test_cable_error_counters_fail_and_name_the_cable(tmp_path: Path) -> None:
+    path = write_synthetic_run(tmp_path / "pma.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
+    _add_pma(path, [(0, 0, "leaf0001[9]", "spine0001[1]", "", {"SymbolErrorCounter": 42, "PortXmitWait": 900}),
+                    (0, 1, "spine0001[1]", "leaf0001[9]", "", {}),
+                    (1, 0, "node004 mlx5_0[1]", "leaf0001[5]", "node004", {"PortXmitWait": 10**6}),
+                    (2, 0, "node009 mlx5_0[1]", "leaf0002[2]", "node009", {}),
+                    (3, 0, "leaf0002[9]", "spine0002[2]", "", {"LinkDownedCounter": 1})], ok=[True] * 4 + [False])
+    code, v = accept(path, tmp_path)
+    assert code == 1 and v["verdict"] == "fail"
+    check = next(c for c in v["runs"][0]["checks"] if c["rule"] == "fabric.port_errors")
+    assert check["status"] == "fail" and check["failing"] == 1 and check["judged"] == 4
+    (s,) = v["suspects"]  # congestion (PortXmitWait) and an unread end are not errors
+    assert s["kind"] == "leaf_spine_link" and s["name"] == "leaf0001[9] <-> spine0001[1]"
+    assert "at leaf0001[9]: SymbolErrorCounter +42" in s["evidence"]
+    assert any("1 of 5 cable ends did not answer" in n for n in v["runs"][0]["notes"])
+
+
+def test_cable_errors_join_the_hosts_traffic_suspect(tmp_path: Path) -> None:
+    r = 6
+    path = write_synthetic_run(tmp_path / "j.h5", N, 3, model=model((r,), 0.5), topology=TOPO, sweeps=(), pairs=PAIRS)
+    _add_pma(path, [(r, 1, "leaf0001[7]", "node006 mlx5_0[1]", "node006", {"SymbolErrorCounter": 5000})])
+    code, v = accept(path, tmp_path)
+    assert code == 1
+    s = suspect_of(v, "node006")
+    assert s["kind"] == "host_link" and s["failing"] > 0
+    assert "error counters rose during the run: at leaf0001[7]: SymbolErrorCounter +5000" in s["evidence"]
+    assert len(v["suspects"]) == 1
+
+
+def test_clean_counters_pass_and_negative_delta_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_synthetic_run(tmp_path / "c.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
+    _add_pma(path, [(0, 0, "leaf0001[9]", "spine0001[1]", "", {"PortXmitWait": 5})])
+    code, v = accept(path, tmp_path)
+    assert code == 0
+    assert next(c for c in v["runs"][0]["checks"] if c["rule"] == "fabric.port_errors")["status"] == "pass"
+    with h5py.File(path, "a") as f:
+        f["pma/delta"][0, 0] = -3
+    code, _, err = run_cli(["accept", path, "--criteria", NDR], capsys)
+    assert code == 2 and "/pma/delta" in err and err.strip().count("\n") == 0, err

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from fabscope_analyze.accept.coll import CollJudge, judge_coll
 from fabscope_analyze.accept.config_evidence import add_config_evidence
+from fabscope_analyze.accept.port_counters import add_port_counter_evidence
 from fabscope_analyze.accept.load import CongestionJudge, ShiftJudge, judge_congestion, judge_shift
 from fabscope_analyze.accept.output import summary_text, to_json, write_json, write_junit
 from fabscope_analyze.accept.pairs import PairsJudge, StallCounts, judge_pairs, stall_counts
@@ -63,6 +64,7 @@ def evaluate(run_file: RunFile, criteria: Criteria, layout: Layout | None = None
             if isinstance(run, PairsRun):  # /hosts configuration joins the suspects (config_evidence.py)
                 add_config_evidence(rv, run, ctx)
             runs.append(rv)
+    add_port_counter_evidence(runs, run_file)  # /pma: cables whose error counters rose (port_counters.py)
     status = combine(r.status for r in runs)
     verdict = Verdict(file=str(run_file.path), criteria=criteria.name, criteria_path=str(criteria.path),
                       status=status, runs=runs, layout=ctx.layout.source)
