@@ -40,7 +40,7 @@ struct PmaPort {
 };
 
 struct PmaOptions {
-  std::string ca;           // local CA; empty = the first with an active port
+  std::string ca{};         // local CA; empty = the first with an active port
   int ca_port = 0;          // 0 = any
   unsigned timeout_ms = 0;  // per query; 0 = library default
 };

@@ -79,10 +79,10 @@ struct DoctorOptions {
 };
 
 struct Problem {
-  std::string host, device;  // device "" for host- or rank-wide problems
+  std::string host{}, device{};  // device "" for host- or rank-wide problems
   int port = 0;              // 0: the whole device or host
   int rank = -1;             // >= 0: a problem of that rank (binding, limits)
-  std::string what;          // e.g. "PCIe x8 of x16"
+  std::string what{};        // e.g. "PCIe x8 of x16"
   // "h7 mlx5_0 port 1: PCIe x8 of x16", "h7 rank 3: memlock limit 64 KiB (...)"
   [[nodiscard]] std::string line() const;
 };
