@@ -87,6 +87,49 @@ class ResultFileError(Exception):
 
 
 @dataclass(frozen=True)
+class PortConfig:
+    """One row of /hosts/ports: an RDMA port of a rank's host as it was configured at start-up
+    (results/SCHEMA.md). NaN / 0 / "" / -1 where the host did not tell."""
+
+    device: str
+    port: int
+    link_layer: str
+    state: str
+    rate_gbps: float  # negotiated (sysfs rate)
+    width: str  # "4X"
+    speed: str  # "HDR"
+    active_mtu_bytes: int
+    max_mtu_bytes: int
+    fw_ver: str
+    driver: str
+    pcie_speed_gts: float
+    pcie_max_speed_gts: float
+    pcie_width: int
+    pcie_max_width: int
+    numa_node: int
+
+
+PORT_STRING_FIELDS = ("device", "link_layer", "state", "width", "speed", "fw_ver", "driver")
+PORT_INT_FIELDS = ("rank", "port", "active_mtu_bytes", "max_mtu_bytes", "pcie_width", "pcie_max_width", "numa_node")
+PORT_FLOAT_FIELDS = ("rate_gbps", "pcie_speed_gts", "pcie_max_speed_gts")
+
+
+@dataclass(frozen=True)
+class PmaDeltas:
+    """/pma (fabscope --pma): the PMA port counters of both ends of every cable of /topology,
+    after - before the command's runs, one row per cable end."""
+
+    names: tuple[str, ...]  # counter names (columns of delta)
+    link: np.ndarray  # int64 [E], row of /topology/links
+    side: np.ndarray  # int64 [E], 0 the link's a end, 1 its b end
+    end: tuple[str, ...]  # the end in words, e.g. "leaf0003[6]", "node007 mlx5_0[1]"
+    peer: tuple[str, ...]  # the other end of the cable
+    host: tuple[str, ...]  # the host on the cable ("" between switches)
+    ok: np.ndarray  # bool [E]: read before and after
+    delta: np.ndarray  # int64 [E, C]
+
+
+@dataclass(frozen=True)
 class Host:
     """One row of /hosts: the provenance of one MPI rank."""
 
@@ -97,6 +140,16 @@ class Host:
     mpi_library: str
     rdma_core_version: str
     rdma_devices: tuple[str, ...]  # one entry per device port; empty when the host has none
+    # Configuration evidence (files written before it existed have none: empty / None)
+    ports: tuple[PortConfig, ...] = ()
+    cpu_numa_nodes: tuple[int, ...] | None = None
+    memlock_bytes: int | None = None  # -1 unlimited
+    cap_ipc_lock: bool | None = None
+
+    @property
+    def has_config(self) -> bool:
+        """Whether the file recorded this rank's configuration evidence (/hosts/ports)."""
+        return self.memlock_bytes is not None
 
     @property
     def label(self) -> str:
@@ -675,6 +728,8 @@ class RunFile:
     runs: tuple[Run, ...]  # in the order of the command (group name order)
     attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)  # every root attribute
     topology: Topology | None = None  # /topology, when the file has one
+    config_problems: tuple[str, ...] = ()  # /hosts/config_problems: what `fabscope doctor` saw at start-up
+    pma: PmaDeltas | None = None  # /pma, when the command ran with --pma
 
     @property
     def sweeps(self) -> tuple[SweepRun, ...]:
@@ -930,13 +985,31 @@ class _Reader:
             runs=tuple(runs),
             attrs=self.all_attrs(f),
             topology=topology,
+            config_problems=tuple(self.strings(self.dataset(f["hosts"], "config_problems", kind="s", shape=(None,))))
+            if "config_problems" in f["hosts"] else (),
+            pma=self.read_pma(self.group(f, "pma")) if "pma" in f else None,
         )
+
+    def read_pma(self, g: h5py.Group) -> PmaDeltas:
+        names = tuple(self.strings(self.dataset(g, "names", kind="s", shape=(None,))))
+        link = self.ints(self.dataset(g, "link", kind="i", shape=(None,)))
+        e = link.size
+        delta = self.ints(self.dataset(g, "delta", kind="i", shape=(e, len(names))))
+        if delta.size and delta.min() < 0:
+            self.fail(f"{g.name}/delta holds a negative count; counter deltas are after - before >= 0")
+        return PmaDeltas(
+            names=names, link=link, side=self.ints(self.dataset(g, "side", kind="i", shape=(e,))),
+            end=tuple(self.strings(self.dataset(g, "end", kind="s", shape=(e,)))),
+            peer=tuple(self.strings(self.dataset(g, "peer", kind="s", shape=(e,)))),
+            host=tuple(self.strings(self.dataset(g, "host", kind="s", shape=(e,)))),
+            ok=self.ints(self.dataset(g, "ok", kind="i", shape=(e,))).astype(bool), delta=delta)
 
     def read_hosts(self, g: h5py.Group, n: int) -> tuple[Host, ...]:
         rank = self.ints(self.dataset(g, "rank", kind="i", shape=(n,)))
         if not np.array_equal(rank, np.arange(n)):
             self.fail(f"{g.name}/rank should be 0..{n - 1} in order (row i = rank i)")
         columns = {name: self.strings(self.dataset(g, name, kind="s", shape=(n,))) for name in HOST_FIELDS}
+        config = self.read_host_config(g, n)
         return tuple(
             Host(
                 rank=i,
@@ -946,9 +1019,47 @@ class _Reader:
                 mpi_library=columns["mpi_library"][i],
                 rdma_core_version=columns["rdma_core_version"][i],
                 rdma_devices=tuple(d.strip() for d in columns["rdma_devices"][i].split(";") if d.strip()),
+                **config[i],
             )
             for i in range(n)
         )
+
+    def read_host_config(self, g: h5py.Group, n: int) -> list[dict[str, Any]]:
+        """Per rank, the configuration evidence of /hosts (ports, NUMA nodes, memlock) as Host
+        fields; empty dicts for files written before it existed (no /hosts/ports)."""
+        if "ports" not in g:
+            return [{} for _ in range(n)]
+        pg = self.group(g, "ports")
+        rank = self.ints(self.dataset(pg, "rank", kind="i", shape=(None,)))
+        m = rank.size
+        if m and (rank.min() < 0 or rank.max() >= n):
+            self.fail(f"{pg.name}/rank holds a rank outside 0..{n - 1}")
+        cols: dict[str, Any] = {"rank": rank}
+        for name in PORT_STRING_FIELDS:
+            cols[name] = self.strings(self.dataset(pg, name, kind="s", shape=(m,)))
+        for name in PORT_INT_FIELDS[1:]:
+            cols[name] = self.ints(self.dataset(pg, name, kind="i", shape=(m,)))
+        for name in PORT_FLOAT_FIELDS:
+            cols[name] = np.asarray(self.dataset(pg, name, kind="f", shape=(m,))[()], dtype=np.float64)
+        nodes = self.strings(self.dataset(g, "cpu_numa_nodes", kind="s", shape=(n,)))
+        memlock = self.ints(self.dataset(g, "memlock_bytes", kind="i", shape=(n,)))
+        cap = self.ints(self.dataset(g, "cap_ipc_lock", kind="i", shape=(n,)))
+        ports: list[list[PortConfig]] = [[] for _ in range(n)]
+        for k in range(m):
+            ports[int(rank[k])].append(PortConfig(
+                **{f: str(cols[f][k]) for f in PORT_STRING_FIELDS},
+                **{f: int(cols[f][k]) for f in PORT_INT_FIELDS[1:]},
+                **{f: float(cols[f][k]) for f in PORT_FLOAT_FIELDS},
+            ))
+        out = []
+        for i in range(n):
+            try:
+                numa = tuple(int(x) for x in nodes[i].split(",") if x.strip())
+            except ValueError:
+                self.fail(f"{g.name}/cpu_numa_nodes[{i}] is {nodes[i]!r}, expected NUMA node numbers like '0,1'")
+            out.append({"ports": tuple(ports[i]), "cpu_numa_nodes": numa, "memlock_bytes": int(memlock[i]),
+                        "cap_ipc_lock": bool(cap[i])})
+        return out
 
     def read_run_info(self, g: h5py.Group, n_ranks: int) -> RunInfo:
         wall = None

@@ -75,6 +75,7 @@ struct AppOptions {
   std::vector<std::string> config;
   suites::TopologySource topo;
   bool rank_as_host = false;
+  bool pma = false;
 };
 
 // What every subcommand takes: the results file, the label, progress, attachments, the topology.
@@ -113,6 +114,9 @@ void add_app_options(CLI::App& sub, AppOptions& o) {
                 "a generated fat tree, e.g. hosts=12500,rails=8 (topology/generator.hpp)");
   sub.add_flag("--rank-as-host", o.rank_as_host,
                "rank i plays the fabric's i-th host (tests on one machine)");
+  sub.add_flag("--pma", o.pma,
+               "InfiniBand: read the PMA port counters of every cable of the topology before and "
+               "after the run, store the deltas in /pma");
   t->require_option(0, 1);  // one source at most
 }
 
@@ -202,6 +206,18 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   suites::declare_plan_options(plan_set, plan_options);
   BoundParams plan_bound(*plan, plan_set);
 
+  // doctor: the configuration checks of suites/host_config.hpp on every rank, before a run.
+  auto* doctor = app.add_subcommand(
+      "doctor",
+      "check every rank's RDMA ports, PCIe links, NUMA binding, memlock and firmware/MTU/rate "
+      "against the other hosts; one line per problem, exit 1 if any");
+  std::string doctor_rate;
+  doctor->add_option("--link-rate", doctor_rate,
+                     "the rate every active port should run at, e.g. 400G or 200Gb/s "
+                     "(default: compare hosts with each other only)");
+  bool doctor_quiet = false;
+  doctor->add_flag("--quiet", doctor_quiet, "print only the problems, not the summary line");
+
   if (args.size() > 1 && !args[1].starts_with('-')) {
     std::vector<std::string> names;
     for (const auto* s : app.get_subcommands({})) names.push_back(s->get_name());
@@ -249,12 +265,23 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   inv.config = common.config;
   inv.topology = common.topo;
   inv.rank_as_host = common.rank_as_host;
+  inv.pma = common.pma;
+  if (inv.pma && !common.topo.any()) {
+    throw core::UsageError(
+        "--pma needs the fabric's cables: give --live, --ibnetdiscover or --ibnd-cache");
+  }
   if (!common.topo.routes.empty() && common.topo.ibnetdiscover.empty()) {
     throw core::UsageError(
         "--routes needs --ibnetdiscover (the routes belong to that dump's switches)");
   }
 
   if (inv.subcommand == "topo") return inv;
+  if (inv.subcommand == "doctor") {
+    inv.quiet = doctor_quiet;
+    if (!doctor_rate.empty())
+      inv.doctor_link_rate_gbps = parse_rate_gbps(doctor_rate, "--link-rate");
+    return inv;
+  }
   if (inv.subcommand == "plan") {
     (void)plan_bound.apply();
     plan_set.check({"fabscope plan", true});

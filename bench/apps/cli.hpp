@@ -1,7 +1,7 @@
 // The command line of `fabscope`: one subcommand per registered benchmark (suites/benchmark.hpp)
-// plus run, topo and plan. Parsing is pure (no MPI), so every rank parses the same argv to the same
-// verdict and the parser is unit-tested. No benchmark or setting is listed here: the subcommands,
-// their flags and help come from the benchmarks' declarations.
+// plus run, topo, plan and doctor. Parsing is pure (no MPI), so every rank parses the same argv to
+// the same verdict and the parser is unit-tested. No benchmark or setting is listed here: the
+// subcommands, their flags and help come from the benchmarks' declarations.
 #pragma once
 
 #include <string>
@@ -28,11 +28,14 @@ struct Invocation {
   std::string help_text;
   suites::TopologySource topology;  // where the fabric's topology comes from (optional)
   bool rank_as_host = false;        // rank i plays the fabric's i-th host (one-machine tests)
+  bool pma = false;                 // --pma: PMA port counters of every cable before and after
+                                    // (suites/fabric_counters.hpp)
   // `plan`: which plans to summarise ("" = all), per host or per NIC, and their options.
   std::string plan_name;
   bool per_nic = false;
   std::string plan_file_out;  // plan --write NAME --out F (or --plan NAME --out F): the plan file
   topology::PlanOptions plan_options;
+  double doctor_link_rate_gbps = 0;  // doctor --link-rate: the rate every active port should run at
 };
 
 // Throws core::UsageError with one line that names the flag or field and how to fix it.

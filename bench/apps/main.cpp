@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "apps/cli.hpp"
@@ -19,6 +21,8 @@
 #include "runtime/comm.hpp"
 #include "suites/benchmark.hpp"
 #include "suites/fabric.hpp"
+#include "suites/fabric_counters.hpp"
+#include "suites/host_config.hpp"
 #include "topology/plan.hpp"
 #include "topology/plan_file.hpp"
 
@@ -133,6 +137,46 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
+// fabscope doctor (rank 0 judges every rank's configuration): one line per problem on stdout, then
+// a summary; exit 1 with problems, 0 without, 77 when no host has an RDMA device at all.
+int doctor(const runtime::Comm& comm, const std::vector<suites::HostConfig>& configs,
+           const apps::Invocation& inv, const std::string& sys_root) {
+  int code = 0;
+  if (comm.rank() == 0) {
+    const bool none = std::all_of(configs.begin(), configs.end(),
+                                  [](const suites::HostConfig& h) { return h.ports.empty(); });
+    std::set<std::string> hosts;
+    std::size_t ports = 0;
+    for (const auto& h : configs)
+      if (hosts.insert(h.hostname).second) ports += h.ports.size();
+    if (none) {
+      fmt::print(
+          "fabscope doctor: no RDMA devices on any of the {} host(s) ({}/class/infiniband is "
+          "empty): nothing to check; load the NIC driver (or `rdma link add` a Soft-RoCE device)\n",
+          hosts.size(), sys_root);
+      code = static_cast<int>(core::ExitCode::kUnsupported);
+    } else {
+      const auto problems =
+          suites::check_hosts(configs, {.link_rate_gbps = inv.doctor_link_rate_gbps});
+      std::set<std::string> bad;
+      for (const auto& p : problems) {
+        fmt::print("{}\n", p.line());
+        // a split without a majority names several hosts, comma-joined
+        for (const auto h : core::split(p.host, ',')) bad.emplace(h);
+      }
+      if (!inv.quiet) {
+        fmt::print(
+            "# doctor: {} problem(s) on {} of {} host(s); {} RDMA port(s), {} rank(s) "
+            "checked\n",
+            problems.size(), bad.size(), hosts.size(), ports, configs.size());
+      }
+      code = problems.empty() ? 0 : 1;
+    }
+    std::fflush(stdout);
+  }
+  return std::stoi(comm.broadcast_string(std::to_string(code), 0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,6 +226,12 @@ int main(int argc, char** argv) {
 
   // Preflight 2: provenance of every host.
   const auto hosts = suites::gather_hosts(comm);
+  // Configuration evidence of every rank (suites/host_config.hpp), for /hosts and `doctor`.
+  // FABSCOPE_SYSFS_ROOT reads it from another tree than /sys (tests: a fake sysfs).
+  const char* sys_env = std::getenv("FABSCOPE_SYSFS_ROOT");
+  const std::string sys_root = sys_env != nullptr && *sys_env != '\0' ? sys_env : "/sys";
+  const auto host_configs = suites::gather_host_configs(comm, sys_root);
+  if (inv.subcommand == "doctor") return doctor(comm, host_configs, inv, sys_root);
   std::vector<std::string> hostnames;
   {
     std::string names;
@@ -289,6 +339,22 @@ int main(int argc, char** argv) {
     return agree(comm, error, code);
   }
 
+  // --pma (rank 0): the fabric's error counters before the first run (suites/fabric_counters.hpp).
+  std::vector<topology::PmaPort> pma_before;
+  if (inv.pma) {
+    error.clear();
+    if (rank == 0) {
+      try {
+        if (!fabric) throw core::UsageError("--pma: no fabric was loaded; give a topology source");
+        pma_before = suites::read_fabric_counters(*fabric);
+      } catch (const core::Error& e) {
+        error = e.what();
+        code = e.code();
+      }
+    }
+    if (const int rc = agree(comm, error, code); rc != 0) return rc;
+  }
+
   // Preflight 4: rank 0 creates the results file.
   std::optional<io::ResultsWriter> writer;
   error.clear();
@@ -310,6 +376,9 @@ int main(int argc, char** argv) {
         writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
         writer->write_strings("/command_argv", args);
         if (!inv.config.empty()) writer->write_strings("/config", inv.config);
+        std::vector<std::string> problems;
+        for (const auto& p : suites::check_hosts(host_configs, {})) problems.push_back(p.line());
+        suites::write_host_configs(*writer, host_configs, problems);
       }
       for (const auto& path : resume ? std::vector<std::string>{} : inv.attach) {
         std::ifstream in(path);
@@ -336,6 +405,12 @@ int main(int argc, char** argv) {
       suites::write_topology(*writer, *fabric, endpoints ? &*endpoints : nullptr);
     if (inv.subcommand == "topo" && rank == 0) fmt::print("{}", topology::format_summary(*fabric));
     for (const auto& spec : inv.specs) suites::run(ctx, spec);
+    if (writer && inv.pma && fabric) {
+      const auto rose = suites::write_pma(
+          *writer, *fabric, topology::pma_deltas(pma_before, topology::read_pma(*fabric, {})));
+      fmt::print("# pma: {} cable end(s) with rising error counters\n", rose.size());
+      for (const auto& line : rose) fmt::print("# pma: {}\n", line);
+    }
     if (writer) {
       writer->finish();
       fmt::print("# results: {}\n", writer->path());

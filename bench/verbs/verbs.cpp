@@ -331,4 +331,23 @@ std::map<std::string, std::uint64_t> read_counters(const std::string& device, in
   return out;
 }
 
+std::vector<PortMtu> query_port_mtus() {
+  // enum ibv_mtu: IBV_MTU_256 = 1 ... IBV_MTU_4096 = 5
+  const auto bytes = [](int mtu) { return mtu >= 1 && mtu <= 5 ? 128 << mtu : 0; };
+  std::vector<PortMtu> out;
+  const DeviceList devs = device_list();
+  for (ibv_device* d : devs) {
+    const ContextPtr ctx(ibv_open_device(d));
+    if (!ctx) continue;
+    ibv_device_attr dattr{};
+    if (ibv_query_device(ctx.get(), &dattr) != 0) continue;
+    for (int port = 1; port <= dattr.phys_port_cnt; ++port) {
+      ibv_port_attr pa{};
+      if (ibv_query_port(ctx.get(), static_cast<std::uint8_t>(port), &pa) != 0) continue;
+      out.push_back({ibv_get_device_name(d), port, bytes(pa.active_mtu), bytes(pa.max_mtu)});
+    }
+  }
+  return out;
+}
+
 }  // namespace fabscope::verbs

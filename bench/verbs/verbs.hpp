@@ -119,6 +119,17 @@ class Endpoint {
   std::uint32_t inline_ = 0;
 };
 
+// The MTUs of one device port as ibv_query_port(3) reports them (sysfs has no MTU for RDMA ports).
+struct PortMtu {
+  std::string device;
+  int port = 0;
+  int active_mtu_bytes = 0;  // 256..4096; 0 unknown
+  int max_mtu_bytes = 0;
+};
+// Every port of every device libibverbs sees; a device that cannot be opened or queried is left out
+// (its sysfs entry still shows it). Empty without devices.
+[[nodiscard]] std::vector<PortMtu> query_port_mtus();
+
 // Port counters (counters/ and hw_counters/ in sysfs), name -> value.
 [[nodiscard]] std::map<std::string, std::uint64_t> read_counters(const std::string& device, int port,
                                                                  const std::string& root = "/sys/class/infiniband");

@@ -221,6 +221,23 @@ class HostSpec:
     overrides: dict[int, dict[str, str]] = field(default_factory=dict)  # rank -> {field: value}
 
 
+@dataclass(frozen=True)
+class HostConfigSpec:
+    """The configuration evidence of /hosts (results/SCHEMA.md: /hosts/ports, cpu_numa_nodes,
+    memlock_bytes, cap_ipc_lock, config_problems), one mlx5_0 port 1 per host. Bad cables (Faults)
+    train the port down to half the rate at width 2X; `ports` overrides fields per rank, e.g.
+    {7: {"pcie_width": 8}}."""
+
+    fw_ver: str = "28.40.1000"
+    rate_gbps: float | None = None  # None: the fabric's rate
+    active_mtu_bytes: int = 4096
+    pcie_speed_gts: float = 32.0
+    pcie_width: int = 16
+    numa_node: int = 0
+    ports: dict[int, dict[str, object]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
 def circle_rounds(n: int) -> list[list[tuple[int, int]]]:
     """The circle-method schedule of SCHEMA.md: N-1 rounds (N odd: N), every unordered pair once;
     within a pair the lower-position rank comes first (the initiator)."""
@@ -269,6 +286,7 @@ def write_synthetic_run(
     faults: Faults | None = None,
     topology: SynthTopology | None = None,
     hosts: HostSpec | None = None,
+    host_config: HostConfigSpec | None = None,
     sweeps: Sequence[SweepSpec] = DEFAULT_SWEEPS,
     pairs: PairsSpec | None = PairsSpec(),
     coll: CollSpec | None = None,
@@ -312,6 +330,8 @@ def write_synthetic_run(
         f.attrs["n_ranks"] = np.int64(n_hosts)
         f.attrs["complete"] = np.int8(1 if complete else 0)
         _write_hosts(f.create_group("hosts"), n_hosts, host_spec, faults, rate)
+        if host_config is not None:
+            _write_host_config(f["hosts"], n_hosts, host_config, faults, rate)
         if topology is not None:
             _write_topology(f.create_group("topology"), n_hosts, topology, faults)
         runs = f.create_group("runs")
@@ -371,6 +391,39 @@ def _write_hosts(g: h5py.Group, n: int, spec: HostSpec, faults: Faults, rate: fl
             columns[key][rank] = value
     for key, values in columns.items():
         g.create_dataset(key, data=np.array(values, dtype=object), dtype=_STR)
+
+
+def _write_host_config(g: h5py.Group, n: int, spec: HostConfigSpec, faults: Faults, rate: float) -> None:
+    """/hosts/ports and the per-rank configuration columns, as fabscope writes them."""
+    base: dict[str, object] = {
+        "device": "mlx5_0", "port": 1, "link_layer": "InfiniBand", "state": "ACTIVE",
+        "rate_gbps": spec.rate_gbps or rate, "width": "4X", "speed": "NDR",
+        "active_mtu_bytes": spec.active_mtu_bytes, "max_mtu_bytes": 4096, "fw_ver": spec.fw_ver,
+        "driver": "mlx5_core", "pcie_speed_gts": spec.pcie_speed_gts, "pcie_max_speed_gts": 32.0,
+        "pcie_width": spec.pcie_width, "pcie_max_width": 16, "numa_node": spec.numa_node,
+    }
+    rows = []
+    for r in range(n):
+        row = dict(base, rank=r)
+        if r in faults.bad_cables:
+            row.update(rate_gbps=float(row["rate_gbps"]) / 2, width="2X")
+        row.update(spec.ports.get(r, {}))
+        rows.append(row)
+    pg = g.create_group("ports")
+    units = {"rate_gbps": "Gb/s", "active_mtu_bytes": "bytes", "max_mtu_bytes": "bytes", "pcie_speed_gts": "GT/s",
+             "pcie_max_speed_gts": "GT/s", "pcie_width": "lanes", "pcie_max_width": "lanes"}
+    for key in ["rank", *base]:
+        values = [row[key] for row in rows]
+        if isinstance(base.get(key, 0), str):
+            _strings(pg, key, [str(v) for v in values])
+        else:
+            is_float = key in ("rate_gbps", "pcie_speed_gts", "pcie_max_speed_gts")
+            ds = pg.create_dataset(key, data=np.array(values, dtype=np.float64 if is_float else np.int64))
+            ds.attrs["units"] = units.get(key, "1")
+    _strings(g, "cpu_numa_nodes", ["0"] * n)
+    g.create_dataset("memlock_bytes", data=np.full(n, -1, dtype=np.int64)).attrs["units"] = "bytes"
+    g.create_dataset("cap_ipc_lock", data=np.zeros(n, dtype=np.int64)).attrs["units"] = "1"
+    _strings(g, "config_problems", list(spec.problems))
 
 
 def _strings(g: h5py.Group, name: str, values: Sequence[str]) -> None:

@@ -34,6 +34,7 @@
 #include "topology/local.hpp"
 #include "topology/plan.hpp"
 #include "topology/plan_file.hpp"
+#include "topology/pma.hpp"
 #include "topology/sources.hpp"
 
 using namespace fabscope;
@@ -306,6 +307,13 @@ int run(int argc, char** argv) {
   plan->add_option("--write-plan", write_plan, "write this plan to --out as a plan file");
   plan->add_option("--out", out);
 
+  auto* pma = app.add_subcommand(
+      "pma", "read the PMA PortCounters of both ends of every link; with --before, the deltas");
+  src.add(pma);
+  std::string pma_save, pma_before;
+  pma->add_option("--save", pma_save, "write this reading to a file");
+  pma->add_option("--before", pma_before, "an earlier --save: print the error counters that rose");
+
   auto* local = app.add_subcommand("local", "local discovery");
   std::string sysfs = "/sys";
   local->add_option("--sysfs", sysfs);
@@ -348,6 +356,26 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (cgen->parsed()) return check_gen(f, parse_fat_tree_spec(spec, "--spec"));
+    if (pma->parsed()) {
+      const auto t1 = std::chrono::steady_clock::now();
+      const auto now = read_pma(f, PmaOptions{.ca = src.ca});
+      const double read_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+      std::size_t ok = 0;
+      for (const auto& p : now) ok += p.ok ? 1 : 0;
+      std::cout << fmt::format("read {} of {} link ends ({} links) in {:.3f} s\n", ok, now.size(),
+                               f.links().size(), read_s);
+      if (!pma_save.empty()) std::ofstream(pma_save) << encode_pma(now);
+      if (!pma_before.empty()) {
+        std::ifstream in(pma_before);
+        std::stringstream text;
+        text << in.rdbuf();
+        const auto lines = describe_errors(f, pma_deltas(decode_pma(text.str(), pma_before), now));
+        for (const auto& l : lines) std::cout << "errors: " << l << "\n";
+        std::cout << fmt::format("{} link ends with rising error counters\n", lines.size());
+      }
+      return ok == now.size() ? 0 : 1;
+    }
     if (croutes->parsed()) return check_routes(f, compare);
     if (plan->parsed()) {
       po.pair_time_s = core::parse_duration_s(pair_time, "--pair-time");

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from fabscope_analyze.accept.coll import CollJudge, judge_coll
+from fabscope_analyze.accept.config_evidence import add_config_evidence
+from fabscope_analyze.accept.port_counters import add_port_counter_evidence
 from fabscope_analyze.accept.load import CongestionJudge, ShiftJudge, judge_congestion, judge_shift
 from fabscope_analyze.accept.output import summary_text, to_json, write_json, write_junit
 from fabscope_analyze.accept.pairs import PairsJudge, StallCounts, judge_pairs, stall_counts
@@ -56,7 +58,13 @@ def evaluate(run_file: RunFile, criteria: Criteria, layout: Layout | None = None
              ctx: ReportContext | None = None) -> Verdict:
     """The verdict of every run of the file that the criteria judge."""
     ctx = ctx or ReportContext.of(run_file, criteria, layout)
-    runs = [rv for rv in (judge(run, criteria, ctx) for run in run_file.runs) if rv is not None]
+    runs = []
+    for run in run_file.runs:
+        if (rv := judge(run, criteria, ctx)) is not None:
+            if isinstance(run, PairsRun):  # /hosts configuration joins the suspects (config_evidence.py)
+                add_config_evidence(rv, run, ctx)
+            runs.append(rv)
+    add_port_counter_evidence(runs, run_file)  # /pma: cables whose error counters rose (port_counters.py)
     status = combine(r.status for r in runs)
     verdict = Verdict(file=str(run_file.path), criteria=criteria.name, criteria_path=str(criteria.path),
                       status=status, runs=runs, layout=ctx.layout.source)
