@@ -164,7 +164,7 @@ def test_noisy_pairs_alone_do_not_fail(tmp_path: Path, capsys: pytest.CaptureFix
     path = fabric(tmp_path / "noisy.h5", Faults(noisy_pairs=((1, 2), (3, 40), (5, 63))), seed=5)
     code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
     v = json.loads((tmp_path / "v.json").read_text())
-    assert code == 0 and v["verdict"] == "inconclusive", out
+    assert code == 3 and v["verdict"] == "inconclusive", out  # inconclusive: exit 3
     assert v["suspects"] == [] and v["runs"][0]["inconclusive_pairs"]
 
 
@@ -278,7 +278,7 @@ def test_repeated_measurements_that_disagree_are_inconclusive(tmp_path: Path, ca
     run = json.loads((tmp_path / "v.json").read_text())["runs"][0]
     target = [(p["from"], p["to"]) for p in (run["inconclusive_pairs"] if repeat else run["failing_pairs"])]
     assert target == [(f"node{a:03d}", f"node{b:03d}")]
-    assert (code, run["status"]) == ((0, "inconclusive") if repeat else (1, "fail"))
+    assert (code, run["status"]) == ((3, "inconclusive") if repeat else (1, "fail"))
 
 
 # --- stalled bandwidth windows (pairs.bandwidth.stalls) --------------------------------------------
