@@ -18,7 +18,7 @@ from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, table
 from fabscope_analyze.reader import CollRun, CongestionRun, Counters, Host, PairsRun, Run, RunFile, ShiftRun, SweepRun
 from fabscope_analyze.report.coll import CollKind
-from fabscope_analyze.report.common import ReportKind
+from fabscope_analyze.report.common import ReportKind, endpoint
 from fabscope_analyze.report.load import CongestionKind, ShiftKind
 from fabscope_analyze.report.pairs import PairsKind
 from fabscope_analyze.report.sweep import SweepKind
@@ -137,7 +137,7 @@ def counters_table(counters: Counters, hosts: Sequence[Host]) -> str:
         top = np.argsort(np.where(present, d, -1))[::-1][:3]
         top = [int(r) for r in top if d[r] > 0]
         rows.append([esc(name), f"{int(present.sum())} of {d.size}", f"{int(v.sum()):,}", f"{float(np.median(v)):,.0f}",
-                     esc(", ".join(f"{hosts[r].label}: {int(d[r]):,}" for r in top)) or "\u2013"])
+                     esc(", ".join(f"{endpoint(hosts, r)}: {int(d[r]):,}" for r in top)) or "\u2013"])
     return ("<p>Counter deltas over the run (-1 in the file = absent on that rank, not counted):</p>"
             + table(["counter", "ranks", "total", "median", "largest"], rows, "counters"))
 

@@ -14,7 +14,7 @@ from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import Host, PairsRun
-from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, leaf_groups
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, endpoint, leaf_groups
 
 N_OUTLIER_HOSTS = 5
 MAX_DRILLDOWNS = 6  # drill-down figures for the worst blocks of a large fabric
@@ -193,7 +193,7 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host], ctx: ReportContext
     fabric_lat, fabric_bw = stats.nan_median(lat), stats.nan_median(bw)
     order = np.argsort(np.where(np.isnan(lat), -np.inf, lat))[::-1][:N_OUTLIER_HOSTS]
     rows = [
-        [esc(hosts[i].label), fmt(lat[i]), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]), fmt(bw[i] / fabric_bw, 3)]
+        [esc(endpoint(hosts, int(i))), fmt(lat[i]), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]), fmt(bw[i] / fabric_bw, 3)]
         for i in order
     ]
     return (

@@ -11,7 +11,7 @@ from fabscope_analyze import plots, stats
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import fmt
 from fabscope_analyze.reader import Host, SweepRun
-from fabscope_analyze.report.common import ReportKind, Save, sizes_text
+from fabscope_analyze.report.common import ReportKind, Save, endpoint, sizes_text
 
 
 class SweepKind(ReportKind):
@@ -22,7 +22,7 @@ class SweepKind(ReportKind):
         return sizes_text(run.size_bytes)
 
     def title_suffix(self, run: SweepRun, hosts: Sequence[Host]) -> str:
-        return f", rank {hosts[0].label} \u2194 rank {hosts[1].label}" if len(hosts) >= 2 else ""
+        return f", {endpoint(hosts, 0)} \u2194 {endpoint(hosts, 1)}" if len(hosts) >= 2 else ""
 
     def figures(self, run: SweepRun, ctx: ReportContext, title: str, save: Save) -> None:
         what = "latency (and its distribution)" if run.metric == "latency_ns" else "bandwidth and message rate"
