@@ -67,9 +67,10 @@ def test_names(verdict: Verdict) -> list[tuple[RunVerdict, Check, str]]:
 def junit_cases(verdict: Verdict, prefix: str = "fabscope.accept") -> list[ET.Element]:
     """Test cases: `<prefix>` / `verdict` (fails when the verdict is fail or inconclusive: a CI
     server must not read an inconclusive run as green), a case per check (classname
-    `<prefix>.<run>`, name the rule, e.g. `pairs.bandwidth.min_gbps`) and a case per suspect
-    (classname `<prefix>.<run>.suspects`, name `<kind> <name>`, e.g. `host node013`). The numbers
-    (limits, counts, measurements) are in the messages, never in the names."""
+    `<prefix>.<run>`, name the rule, e.g. `pairs.bandwidth.min_gbps`) and a case `suspects` per run
+    (classname `<prefix>.<run>`), failing when the run names suspects, listed in its text (`1.
+    host node013: evidence`). The numbers (limits, counts, measurements) and the suspects are in
+    the messages, never in the names, so every night has the same tests."""
     cases: list[ET.Element] = []
     head = ET.Element("testcase", classname=prefix, name="verdict")
     if verdict.status in (FAIL, INCONCLUSIVE):
@@ -88,11 +89,17 @@ def junit_cases(verdict: Verdict, prefix: str = "fabscope.accept") -> list[ET.El
             ET.SubElement(case, "system-out").text = check_message(c)
         cases.append(case)
     for rv in verdict.runs:
-        for s in rv.suspects:
-            case = ET.Element("testcase", classname=f"{prefix}.{rv.run}.suspects", name=f"{s.kind} {s.name}")
-            el = ET.SubElement(case, "failure", message=f"suspect {s.kind} {s.name}: {s.evidence}", type="suspect")
-            el.text = s.evidence
-            cases.append(case)
+        # one case per run, present whether or not it names anyone: a test per suspect would come
+        # and go from night to night
+        case = ET.Element("testcase", classname=f"{prefix}.{rv.run}", name="suspects")
+        if rv.suspects:
+            first = rv.suspects[0]
+            more = f" and {len(rv.suspects) - 1} more" if len(rv.suspects) > 1 else ""
+            el = ET.SubElement(case, "failure", message=f"suspects: {first.kind} {first.name}{more}", type="suspect")
+            el.text = "\n".join(f"{k}. {s.kind} {s.name}: {s.evidence}" for k, s in enumerate(rv.suspects, 1))
+        else:
+            ET.SubElement(case, "system-out").text = "no suspect"
+        cases.append(case)
     return cases
 
 
@@ -116,7 +123,7 @@ def write_junit(path: Path, verdict: Verdict) -> None:
     groups: dict[str, list[ET.Element]] = {}
     for case in junit_cases(verdict):
         cls = case.get("classname", "")
-        run = "verdict" if cls == "fabscope.accept" else cls.removeprefix("fabscope.accept.").removesuffix(".suspects")
+        run = "verdict" if cls == "fabscope.accept" else cls.removeprefix("fabscope.accept.")
         groups.setdefault(run, []).append(case)
     for name, cases in groups.items():
         root.append(suite_of(name, cases))
