@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--junit", type=Path, metavar="OUT.xml", help="write one JUnit XML file")
     nightly.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT",
                          help="smallest change that counts, for compare and trend (default 5%%)")
-    nightly.add_argument("--window", type=int, default=3, metavar="K", help="trend: runs on each side of a change point")
+    nightly.add_argument("--window", type=int, default=3, metavar="K",
+                         help="trend: runs on each side of a change point")
     nightly.add_argument("--metrics", type=metric_kinds, default=(), metavar="KINDS",
                          help="compare: judge only these (bandwidth, latency, time)")
     nightly.add_argument("--allow-removed-hosts", action="store_true",

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import h5py
 import numpy as np
 from scipy import stats as sps
 
@@ -631,8 +632,6 @@ def settings_of(rf: RunFile) -> dict[str, str]:
     """What a file records of how it was run (results/SCHEMA.md): the `/config` lines given with
     `fabscope --config KEY=VALUE` (as `config KEY`), and per run its transport and its
     `parameters` (as `<run>: <name>`)."""
-    import h5py  # the reader validated the file; these datasets are read as they are
-
     out: dict[str, str] = {}
     try:
         with h5py.File(rf.path, "r") as f:
@@ -947,7 +946,8 @@ def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Elem
             msg = (row_text(worst) if len(rows) == 1 else
                    f"{len(bad)} of {len(rows)} regressed beyond {100 * c.threshold:g}%, e.g. {row_text(worst)}")
             el = ET.SubElement(case, "failure", message=msg, type="regression")
-            el.text = "\n".join(row_text(r) for r in bad[:50]) + (f"\n... {len(bad) - 50} more" if len(bad) > 50 else "")
+            more = f"\n... {len(bad) - 50} more" if len(bad) > 50 else ""
+            el.text = "\n".join(row_text(r) for r in bad[:50]) + more
         elif all(r.note.startswith("not ") for r in rows):
             ET.SubElement(case, "skipped", message=rows[0].note)
         else:

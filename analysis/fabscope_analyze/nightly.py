@@ -94,7 +94,8 @@ def choose_baseline(baseline: Path, new: Path, new_rf: RunFile, criteria: Criter
     candidates.sort(key=lambda t: (t[0], str(t[1])), reverse=True)
     if not candidates:
         raise NightlyInputError(f"--baseline {baseline}: no result file (*.h5) created before {new} "
-                                f"({_created(new_rf)}) in this folder; pass a baseline file or a folder of earlier runs")
+                                f"({_created(new_rf)}) in this folder; pass a baseline file or a folder of "
+                                "earlier runs")
     if criteria is None:
         created, p = candidates[0]
         return Baseline(path=str(p), how=f"the newest of {len(candidates)} earlier runs in {baseline} (created "
@@ -155,7 +156,8 @@ def alerts(n: Nightly) -> list[str]:
     regs = n.comparison.regressions
     if regs:
         out.append(f"compare: {len(regs)} significant regression(s) against the baseline beyond "
-                   f"{100 * n.comparison.threshold:g}%, e.g. run {regs[0].run}, {regs[0].metric}, {cmp.row_text(regs[0])}")
+                   f"{100 * n.comparison.threshold:g}%, e.g. run {regs[0].run}, {regs[0].metric}, "
+                   f"{cmp.row_text(regs[0])}")
     for s, c in tr.alerts(n.trend):
         out.append(f"trend: {s.metric} changed for the worse from {Path(c.file).name} ({c.created_utc}): "
                    f"{c.before:.4g} -> {c.after:.4g} {s.unit} ({100 * c.change:+.1f}%)")

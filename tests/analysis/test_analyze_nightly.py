@@ -37,8 +37,8 @@ sweeps:
 def night(folder: Path, day: int, model: FabricModel = MODEL, n: int = N, **kw: object) -> Path:
     folder.mkdir(exist_ok=True)
     return write_synthetic_run(folder / f"night-{day:02d}.h5", n, 100 + day, model=model, fabric_seed=5,
-                               coll=CollSpec(sizes=(8, 1 << 20), iters=9), created_utc=f"2026-11-{10 + day:02d}T02:00:00Z",
-                               **kw)
+                               coll=CollSpec(sizes=(8, 1 << 20), iters=9),
+                               created_utc=f"2026-11-{10 + day:02d}T02:00:00Z", **kw)
 
 
 @pytest.fixture
@@ -104,7 +104,8 @@ def test_three_nights_regression_in_the_third(tmp_path: Path, criteria: Path,
     assert {"accept", "compare", "trend", "nightly"} == {s.get("name") for s in x2.findall("testsuite")}
 
 
-def test_baseline_folder_skips_runs_that_fail(tmp_path: Path, criteria: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_baseline_folder_skips_runs_that_fail(tmp_path: Path, criteria: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     nights = tmp_path / "nights"
     night(nights, 0)
     night(nights, 1, slow_host=3)  # fails accept: not a baseline

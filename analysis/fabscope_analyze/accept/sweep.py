@@ -59,7 +59,8 @@ def judge_sweep(run: SweepRun, rules: Sequence[SweepRule], layout: Layout, crite
                 rate = float(np.nanmin(layout.rate_gbps[:2]))  # the lower port rate of ranks 0 and 1
             if math.isfinite(rate):
                 lim = rule.min_link_fraction * rate * directions
-                tests.append(("min_link_fraction", f"bandwidth p50 at {size_text(rule.size)} B >= {fmt(rule.min_link_fraction * 100)}% "
+                tests.append(("min_link_fraction", f"bandwidth p50 at {size_text(rule.size)} B >= "
+                              f"{fmt(rule.min_link_fraction * 100)}% "
                               f"of {fmt(rate * directions)} Gb/s", float(run.stat("p50")[k]), lim, True))
             else:
                 v.checks.append(Check(run=v.run, rule=where + ".min_link_fraction", title="link-rate rule",

@@ -193,7 +193,8 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host], ctx: ReportContext
     fabric_lat, fabric_bw = stats.nan_median(lat), stats.nan_median(bw)
     order = np.argsort(np.where(np.isnan(lat), -np.inf, lat))[::-1][:N_OUTLIER_HOSTS]
     rows = [
-        [esc(endpoint(hosts, int(i))), fmt(lat[i] / 1e3), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]), fmt(bw[i] / fabric_bw, 3)]
+        [esc(endpoint(hosts, int(i))), fmt(lat[i] / 1e3), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]),
+         fmt(bw[i] / fabric_bw, 3)]
         for i in order
     ]
     return (

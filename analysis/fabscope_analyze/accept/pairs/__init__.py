@@ -159,7 +159,8 @@ def rule_limit(job: PairsJob, lim: Limits, bit: int, i: int, j: int) -> float:
         if lim.bw_link_rate is not None and job.crit.min_link_fraction is not None:
             return float(job.crit.min_link_fraction * np.fmin(lim.bw_link_rate[i], lim.bw_link_rate[j]))
         return float("nan")
-    value = {R_BW_ABS: lim.bw_abs, R_BW_REL: lim.bw_rel, R_LAT50_ABS: lim.lat50_abs, R_LAT99_ABS: lim.lat99_abs}.get(bit)
+    scalar = {R_BW_ABS: lim.bw_abs, R_BW_REL: lim.bw_rel, R_LAT50_ABS: lim.lat50_abs, R_LAT99_ABS: lim.lat99_abs}
+    value = scalar.get(bit)
     return float(value) if value is not None else float("nan")
 
 
