@@ -361,32 +361,42 @@ def _pair_sample_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str], se
                      "left out (the fabric-wide rows and the diff heatmaps remain)")
         return []
     sb, sn = b.load_pair_samples(), n.load_pair_samples()
-    # rows of NEW by (host key, host key), either orientation
-    new_rows: dict[tuple[str, str], int] = {}
+    # rows of NEW by (host key, host key), either orientation, in measuring order: with --repeat a
+    # pair has a row per repeat, and the k-th row of a pair in BASE is compared with its k-th in
+    # NEW (repeat with repeat; a file against itself is then compared sample for sample)
+    new_rows: dict[frozenset[str], list[tuple[int, bool]]] = {}
     for r, (x, y) in enumerate(sn.pair.tolist()):
-        new_rows.setdefault((kn[x], kn[y]), r)
-    pb, pn, swapped = [], [], []
+        new_rows.setdefault(frozenset((kn[x], kn[y])), []).append((r, False))
+    seen: dict[frozenset[str], int] = {}
+    pb, pn, swapped, rep = [], [], [], []
     for r, (x, y) in enumerate(sb.pair.tolist()):
         a, c = kb[x], kb[y]
-        if (a, c) in new_rows:
-            pb.append(r), pn.append(new_rows[(a, c)]), swapped.append(False)
-        elif (c, a) in new_rows:
-            pb.append(r), pn.append(new_rows[(c, a)]), swapped.append(True)
+        key = frozenset((a, c))
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        cand = new_rows.get(key, [])
+        if k < len(cand):
+            rn = cand[k][0]
+            xn, _ = sn.pair[rn].tolist()
+            pb.append(r), pn.append(rn), swapped.append(kn[xn] != a), rep.append(k)
     if not pb:
         return []
     pb_a, pn_a, sw = np.array(pb), np.array(pn), np.array(swapped)
+    several = {key for key, k in seen.items() if k > 1}
+    tags = [f" (repeat {k + 1})" if frozenset((kb[x], kb[y])) in several else ""
+            for k, (x, y) in zip(rep, sb.pair[pb_a].tolist())]
     names = [(kb[x], kb[y]) for x, y in sb.pair[pb_a].tolist()]
     rows: list[Row] = []
     lat_ok = sb.latency_ns.shape[1] >= 2 and sn.latency_ns.shape[1] >= 2
     if lat_ok:
-        rows += _rows_cheap("pair latency p50", "ns", False, [f"{a} <-> {c}" for a, c in names],
+        rows += _rows_cheap("pair latency p50", "ns", False, [f"{a} <-> {c}{t}" for (a, c), t in zip(names, tags)],
                             sb.latency_ns[pb_a], sn.latency_ns[pn_a], b.info.name)
     fwd_n = np.where(sw[:, None], sn.bw_gbps_rev[pn_a], sn.bw_gbps_fwd[pn_a])
     rev_n = np.where(sw[:, None], sn.bw_gbps_fwd[pn_a], sn.bw_gbps_rev[pn_a])
-    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{a} -> {c}" for a, c in names], sb.bw_gbps_fwd[pb_a],
-                        fwd_n, b.info.name)
-    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{c} -> {a}" for a, c in names], sb.bw_gbps_rev[pb_a],
-                        rev_n, b.info.name)
+    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{a} -> {c}{t}" for (a, c), t in zip(names, tags)],
+                        sb.bw_gbps_fwd[pb_a], fwd_n, b.info.name)
+    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{c} -> {a}{t}" for (a, c), t in zip(names, tags)],
+                        sb.bw_gbps_rev[pb_a], rev_n, b.info.name)
     return rows
 
 

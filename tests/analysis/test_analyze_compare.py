@@ -221,3 +221,24 @@ def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, cap
     assert (tmp_path / "html" / "index.html").is_file()
     code, out, _ = run_cli(["compare", real_results, real_results], capsys)
     assert code == 0 and ", 0 regressions," in out
+
+
+def test_repeats_are_compared_repeat_with_repeat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --repeat 2: pair_samples hold a row per repeat; the second of node002 <-> node009 was slow.
+    # Compared with itself, nothing may change (each repeat with the same repeat, not the first).
+    path = run(tmp_path / "r.h5", 1)
+    with h5py.File(path, "r+") as f:
+        g = next(f["runs"][k] for k in f["runs"] if f["runs"][k].attrs["benchmark"] == "pairs")
+        ps = g["pair_samples"]
+        k = next(i for i, (a, b) in enumerate(ps["pair"][()].tolist()) if {a, b} == {2, 9})
+        for name in [x for x in ps if isinstance(ps[x], h5py.Dataset)]:
+            ds = ps[name]
+            row = ds[k] * (0.5 if name.startswith("bw_") else 1)
+            ds.resize(ds.shape[0] + 1, axis=0)
+            ds[-1] = row
+    code, out, _ = run_cli(["compare", path, path, "--json", tmp_path / "c.json"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and not c["regression"], out
+    keys = {r["key"] for r in c["rows"] if r["metric"] == "pair bandwidth"}
+    assert {"node002 -> node009 (repeat 1)", "node002 -> node009 (repeat 2)"} <= keys
+    assert all(r["change"] == 0 for r in c["rows"] if r["metric"] == "pair bandwidth")
