@@ -223,9 +223,9 @@ def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, cap
     assert code == 0 and ", 0 regressions," in out
 
 
-def test_repeats_are_compared_repeat_with_repeat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repeats_are_pooled_per_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # --repeat 2: pair_samples hold a row per repeat; the second of node002 <-> node009 was slow.
-    # Compared with itself, nothing may change (each repeat with the same repeat, not the first).
+    # Compared with itself, nothing may change; the pair is one row per direction, its repeats pooled.
     path = run(tmp_path / "r.h5", 1)
     with h5py.File(path, "r+") as f:
         g = next(f["runs"][k] for k in f["runs"] if f["runs"][k].attrs["benchmark"] == "pairs")
@@ -234,11 +234,20 @@ def test_repeats_are_compared_repeat_with_repeat(tmp_path: Path, capsys: pytest.
         for name in [x for x in ps if isinstance(ps[x], h5py.Dataset)]:
             ds = ps[name]
             row = ds[k] * (0.5 if name.startswith("bw_") else 1)
+            if name == "pair":
+                row = ds[k][::-1]  # the other end initiated the second repeat
             ds.resize(ds.shape[0] + 1, axis=0)
             ds[-1] = row
     code, out, _ = run_cli(["compare", path, path, "--json", tmp_path / "c.json"], capsys)
     c = json.loads((tmp_path / "c.json").read_text())
     assert code == 0 and not c["regression"], out
-    keys = {r["key"] for r in c["rows"] if r["metric"] == "pair bandwidth"}
-    assert {"node002 -> node009 (repeat 1)", "node002 -> node009 (repeat 2)"} <= keys
-    assert all(r["change"] == 0 for r in c["rows"] if r["metric"] == "pair bandwidth")
+    rows = [r for r in c["rows"] if r["metric"] == "pair bandwidth" and "node002" in r["key"] and "node009" in r["key"]]
+    assert sorted(r["key"] for r in rows) == ["node002 -> node009", "node009 -> node002"]
+    assert all(r["change"] == 0 and r["n_base"] == 2 * PairsSpec().bw_windows for r in rows)
+    assert any("a pair's rows pool the samples of its repeats" in n for n in c["notes"])
+    # against a file that measured every pair once: the first repeats are compared (k = the
+    # smaller number of repeats), both healthy
+    other = run(tmp_path / "o.h5", 1)
+    code, out, _ = run_cli(["compare", other, path, "--json", tmp_path / "c2.json"], capsys)
+    c2 = json.loads((tmp_path / "c2.json").read_text())
+    assert not any("node002" in r["key"] and "node009" in r["key"] and r["regression"] for r in c2["rows"]), out
