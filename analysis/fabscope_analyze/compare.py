@@ -958,6 +958,9 @@ def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Elem
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in c.rows:
         groups.setdefault((r.run, f"{r.metric}: {junit_group(r)}"), []).append(r)
+    for run, name in list(groups):  # per-host stall rows exist only for hosts that stalled: the case always
+        if name == f"{STALL_METRIC}: fabric":
+            groups.setdefault((run, f"{STALL_METRIC}: each host"), [])
     cases = []
     for (run, name), rows in sorted(groups.items()):
         case = ET.Element("testcase", classname=f"{prefix}.{run}", name=name)
@@ -969,6 +972,8 @@ def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Elem
             el = ET.SubElement(case, "failure", message=msg, type="regression")
             more = f"\n... {len(bad) - 50} more" if len(bad) > 50 else ""
             el.text = "\n".join(row_text(r) for r in bad[:50]) + more
+        elif not rows:
+            ET.SubElement(case, "system-out").text = "no host stalled in either file"
         elif all(r.note.startswith("not ") for r in rows):
             ET.SubElement(case, "skipped", message=rows[0].note)
         else:

@@ -106,7 +106,8 @@ def test_a_newly_lossy_host_regresses_in_stalled_windows(tmp_path: Path, capsys:
     spec = PairsSpec(bw_windows=16)
     base = run(tmp_path / "base.h5", 1, pairs=spec)
     new = run(tmp_path / "new.h5", 6, pairs=spec, faults=Faults(lossy_hosts=(5,), lossy_stall_rate=0.06))
-    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--metrics", "bandwidth"], capsys)
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--metrics", "bandwidth",
+                            "--junit", tmp_path / "lossy.xml"], capsys)
     c = json.loads((tmp_path / "c.json").read_text())
     regs = {r["key"] for r in c["rows"] if r["regression"]}
     assert code == 1 and regs == {f"fabric, {N} vs {N} ranks", "node005"}, out
@@ -115,8 +116,13 @@ def test_a_newly_lossy_host_regresses_in_stalled_windows(tmp_path: Path, capsys:
     assert host["n_new"] == (N - 1) * 2 * spec.bw_windows  # every window of its pairs, both directions
     peers = [r for r in c["rows"] if r["metric"] == "stalled bandwidth windows" and r["key"] not in regs]
     assert peers and not any(r["significant"] for r in peers)  # they stalled only with node005
-    code, _, _ = run_cli(["compare", base, run(tmp_path / "again.h5", 7, pairs=spec), "--metrics", "bandwidth"], capsys)
+    code, _, _ = run_cli(["compare", base, run(tmp_path / "again.h5", 7, pairs=spec), "--metrics", "bandwidth",
+                          "--junit", tmp_path / "again.xml"], capsys)
     assert code == 0
+    # the JUnit tests are the same whether a host stalled or not (per-host rows fold into one case)
+    names = [[(x.get("classname"), x.get("name")) for x in ET.parse(tmp_path / f).getroot().iter("testcase")]
+             for f in ("lossy.xml", "again.xml")]
+    assert names[0] == names[1] and ("fabscope.compare.pairs", "stalled bandwidth windows: each host") in names[0]
 
 
 def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
