@@ -1,9 +1,17 @@
-"""Command line: `fabscope-analyze {report,accept,compare,trend} ...`.
+"""Command line: `fabscope-analyze {report,accept,compare,trend,nightly} ...`.
 
-Exit codes (as for fabscope): 0 ok / pass, 1 failure (accept: a criterion failed; compare: a
-significant regression; report: the report cannot be written), 2 usage or unusable input (a
-result file or criteria file that cannot be used, an output that cannot be written by accept /
-compare / trend). Errors are one line on stderr, never a traceback.
+Exit codes (as for fabscope):
+  0  ok: accept passed, compare found no significant regression, trend no recent change point
+     for the worse, nightly nothing to alert on
+  1  failure / alert: accept failed a criterion; compare found a significant regression; trend
+     found a recent change point for the worse (--alert); nightly alerts (a failed or
+     inconclusive verdict, a regression against the baseline, a recent change point for the
+     worse, hosts removed since the baseline); report cannot be written
+  2  usage or unusable input (a flag, a result file, a criteria file, a baseline folder without a
+     usable run, an output that cannot be written)
+  3  accept only: inconclusive (nothing failed, but not everything could be judged: noisy pairs,
+     rules the run's message sizes cannot judge, no run the criteria judge)
+Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.reader import ResultFileError, RunFile, read_results
 
 PROG = "fabscope-analyze"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -74,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     accept = commands.add_parser(
         "accept",
         help="judge a run against acceptance criteria; name the suspect hosts and cables",
-        description="Exit 0 when the run passes (or is only inconclusive), 1 when it fails, 2 on bad input. "
+        description="Exit 0 when the run passes, 1 when it fails, 2 on bad input, 3 when it is inconclusive "
+                    "(nothing failed, but not everything could be judged). "
                     "Criteria format: configs/criteria/README.md.",
     )
     accept.add_argument("file", type=Path, metavar="RUN.h5")
@@ -97,10 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT",
                          help="smallest change that counts (default 5%%)")
     compare.add_argument("--labels", nargs=2, metavar=("A", "B"), default=None,
-                         help="names of the two runs in the output (default: file names)")
+                         help="names of the two runs in the output (default: file names); the settings that "
+                              "differ between the two files (/config, run parameters) are listed either way")
     compare.add_argument("-o", "--output", type=Path, metavar="DIR", default=None,
                          help="write DIR/index.html with the table and diff heatmaps")
     compare.add_argument("--json", type=Path, metavar="OUT.json")
+    compare.add_argument("--junit", type=Path, metavar="OUT.xml",
+                         help="write a JUnit test case per compared metric (stable names; numbers in the message)")
     compare.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
     compare.add_argument("--rows", type=int, default=25, metavar="N", help="rows of the table on stdout")
     compare.add_argument("--metrics", type=metric_kinds, default=(), metavar="KINDS",
@@ -124,7 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT")
     trend.add_argument("--window", type=int, default=3, metavar="K", help="runs on each side of a change point")
     trend.add_argument("--json", type=Path, metavar="OUT.json")
+    trend.add_argument("--alert", choices=("recent", "any", "none"), default="recent",
+                       help="exit 1 on a change point for the worse among the newest --window runs (recent, the "
+                            "default), anywhere in the history (any), or never (none)")
     trend.set_defaults(func=cmd_trend)
+
+    nightly = commands.add_parser(
+        "nightly",
+        help="the nightly regression job: accept, compare against a baseline, trend; one JSON and one JUnit",
+        description="Judge NEW against the criteria (accept), compare it with the baseline (compare) and add it "
+                    "to the history (trend). Exit 0 when all is well, 1 on an alert (a failed or inconclusive "
+                    "verdict, a significant regression against the baseline, a recent change point for the worse, "
+                    "hosts removed since the baseline), 2 on bad input. analysis/README.md, `nightly`.",
+    )
+    nightly.add_argument("new", type=Path, metavar="NEW.h5", help="tonight's result file")
+    nightly.add_argument("--baseline", type=Path, required=True, metavar="FILE_OR_DIR",
+                         help="the reference run: a result file, or a folder of runs of which the newest one older "
+                              "than NEW that passes --criteria is used (without --criteria: the newest older one)")
+    nightly.add_argument("--history", type=Path, nargs="+", default=None, metavar="DIR_OR_FILE",
+                         help="earlier nights for the trend (files or folders searched for *.h5; default: the "
+                              "--baseline folder when it is one)")
+    nightly.add_argument("--criteria", type=Path, default=None, metavar="CRITERIA.yaml",
+                         help="acceptance criteria for NEW (and for choosing the baseline in a folder)")
+    nightly.add_argument("--json", type=Path, metavar="OUT.json", help="write everything as one JSON document")
+    nightly.add_argument("--junit", type=Path, metavar="OUT.xml", help="write one JUnit XML file")
+    nightly.add_argument("--threshold", type=threshold, default=0.05, metavar="PCT",
+                         help="smallest change that counts, for compare and trend (default 5%%)")
+    nightly.add_argument("--window", type=int, default=3, metavar="K",
+                         help="trend: runs on each side of a change point")
+    nightly.add_argument("--metrics", type=metric_kinds, default=(), metavar="KINDS",
+                         help="compare: judge only these (bandwidth, latency, time)")
+    nightly.add_argument("--allow-removed-hosts", action="store_true",
+                         help="hosts of the baseline missing from NEW are listed but do not alert")
+    nightly.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
+    nightly.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    nightly.set_defaults(func=cmd_nightly)
     return parser
 
 
@@ -183,7 +229,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
         _write(args.junit, "JUnit XML", lambda p: accept.write_junit(p, verdict))
     if not args.quiet:
         sys.stdout.write(accept.summary_text(verdict))
-    return EXIT_FAILURE if verdict.status == accept.FAIL else EXIT_OK
+    return {accept.FAIL: EXIT_FAILURE, accept.INCONCLUSIVE: EXIT_INCONCLUSIVE}.get(verdict.status, EXIT_OK)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -204,6 +250,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          f"(benchmarks in base: {kinds[0]}; in new: {kinds[1]}); compare files of the same suite")
     if args.json is not None:
         _write(args.json, "JSON comparison", lambda p: compare.write_json(p, result))
+    if args.junit is not None:
+        _write(args.junit, "JUnit XML", lambda p: compare.write_junit(p, result))
     if args.output is not None:
         _write(args.output, "comparison report", lambda p: compare.write_html(p, result, base, new))
     sys.stdout.write(compare.summary_text(result, rows=args.rows))
@@ -228,7 +276,31 @@ def cmd_trend(args: argparse.Namespace) -> int:
     if args.output is not None:
         _write(args.output, "trend report", lambda p: trend.write_html(p, result))
     sys.stdout.write(trend.summary_text(result))
-    return EXIT_OK
+    if args.alert == "none":
+        return EXIT_OK
+    worse = (trend.alerts(result) if args.alert == "recent" else
+             [c for s in result.series for c in s.change_points if c.worse])
+    return EXIT_FAILURE if worse else EXIT_OK
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from fabscope_analyze import nightly
+
+    if args.window < 2:
+        raise UsageError(f"--window {args.window}: use at least 2 runs on each side")
+    try:
+        result = nightly.run(args.new, args.baseline, history=args.history, criteria_path=args.criteria,
+                             threshold=args.threshold, window=args.window, metrics=args.metrics, seed=args.seed,
+                             allow_removed_hosts=args.allow_removed_hosts)
+    except nightly.NightlyInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json is not None:
+        _write(args.json, "JSON result", lambda p: nightly.write_json(p, result))
+    if args.junit is not None:
+        _write(args.junit, "JUnit XML", lambda p: nightly.write_junit(p, result))
+    if not args.quiet:
+        sys.stdout.write(nightly.summary_text(result))
+    return EXIT_FAILURE if result.alerts else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

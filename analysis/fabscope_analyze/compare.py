@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import h5py
 import numpy as np
 from scipy import stats as sps
 
@@ -43,7 +46,8 @@ from fabscope_analyze.accept.pairs.stalls import stall_counts
 from fabscope_analyze.criteria import StallRule
 from fabscope_analyze.htmlpage import CSS, FIGURE_DIR, FigureRef, esc, figure_html, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout, build_layout
-from fabscope_analyze.reader import VICTIM_IMPACTS, CollRun, CongestionRun, PairsRun, Run, RunFile, ShiftRun, SweepRun
+from fabscope_analyze.reader import (VICTIM_IMPACTS, CollRun, CongestionRun, PairSamples, PairsRun, Run, RunFile,
+                                     ShiftRun, SweepRun)
 
 ALPHA = 0.05
 N_RESAMPLES = 2000
@@ -72,6 +76,8 @@ class Row:
     improvement: bool = False
     n_base: int = 0
     n_new: int = 0
+    entity: str = ""  # stable name of what was compared (JUnit test name; no counts, no measurements)
+    note: str = ""  # why the row could not be judged ("" when it could)
 
     @property
     def worse(self) -> float:
@@ -100,6 +106,10 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     diffs: list[PairsDiff] = field(default_factory=list)
     runs_compared: int = 0  # matched run pairs of a kind this version compares
+    hosts_removed: list[str] = field(default_factory=list)  # in BASE only (host keys)
+    hosts_added: list[str] = field(default_factory=list)  # in NEW only
+    hosts_common: int = 0
+    settings: list[tuple[str, str, str]] = field(default_factory=list)  # (setting, BASE, NEW) that differ
 
     @property
     def regressions(self) -> list[Row]:
@@ -108,7 +118,9 @@ class Comparison:
 
 def host_keys(run_file: RunFile) -> list[str]:
     """A name per rank to match hosts across files: the host name, name#k for the k-th rank of a
-    host that has several."""
+    host that has several (so that ranks renumbered by an added or removed host still match).
+    Outputs spell such a rank `name/rank N` (N: its MPI rank in BASE, for hosts only in NEW in
+    NEW), as accept and report do: see display_names."""
     seen: dict[str, int] = {}
     names = [h.hostname for h in run_file.hosts]
     counts = {n: names.count(n) for n in set(names)}
@@ -118,6 +130,23 @@ def host_keys(run_file: RunFile) -> list[str]:
         seen[n] = k + 1
         out.append(n if counts[n] == 1 else f"{n}#{k}")
     return out
+
+
+_MULTI_KEY = re.compile(r"(\S+#\d+)")
+
+
+def display_names(base: RunFile, new: RunFile) -> dict[str, str]:
+    """host_keys of several-rank hosts -> `host/rank N` (BASE's rank; NEW's for keys only in NEW)."""
+    out: dict[str, str] = {}
+    for rf in (new, base):  # BASE last: its rank numbers win
+        for rank, (key, h) in enumerate(zip(host_keys(rf), rf.hosts)):
+            if key != h.hostname:
+                out[key] = f"{h.hostname}/rank {rank}"
+    return out
+
+
+def _spell(text: str, names: dict[str, str]) -> str:
+    return _MULTI_KEY.sub(lambda m: names.get(m.group(1), m.group(1)), text) if names and "#" in text else text
 
 
 def _median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -144,6 +173,9 @@ def _two_sample_rows(base: np.ndarray, new: np.ndarray, seed: int) -> tuple[np.n
     hi = np.full(k, np.nan)
     p = np.full(k, np.nan)
     ok = (np.isfinite(base).all(axis=1) & np.isfinite(new).all(axis=1) & (base.shape[1] >= 2) & (new.shape[1] >= 2))
+    same = _same_samples(base, new) & ok
+    lo[same], hi[same], p[same] = 0.0, 0.0, 1.0
+    ok &= ~same
     if ok.any():
         res = sps.bootstrap((base[ok], new[ok]), _median_ratio, vectorized=True, axis=-1, n_resamples=N_RESAMPLES,
                             method="percentile", random_state=rng, batch=max(1, 4_000_000 // (N_RESAMPLES * max(
@@ -152,6 +184,16 @@ def _two_sample_rows(base: np.ndarray, new: np.ndarray, seed: int) -> tuple[np.n
         with np.errstate(invalid="ignore", divide="ignore"):
             p[ok] = sps.mannwhitneyu(base[ok], new[ok], axis=-1, alternative="two-sided").pvalue
     return change, lo, hi, p
+
+
+def _same_samples(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Per row: the two sets of samples are the same values (in any order), e.g. a file compared
+    with itself. Their change is exactly 0 and so is its interval: resampling the two sides
+    independently would invent an uncertainty ([-60%, +150%] for a few spread samples) that
+    the same measurements do not have."""
+    if base.shape != new.shape or base.size == 0:
+        return np.zeros(base.shape[0], dtype=bool)
+    return (np.sort(base, axis=-1) == np.sort(new, axis=-1)).all(axis=-1)
 
 
 def _rows_from_samples(run: str, bench: str, metric: str, unit: str, higher: bool, keys: Sequence[str],
@@ -320,32 +362,52 @@ def _pair_sample_rows(b: PairsRun, n: PairsRun, kb: list[str], kn: list[str], se
                      "left out (the fabric-wide rows and the diff heatmaps remain)")
         return []
     sb, sn = b.load_pair_samples(), n.load_pair_samples()
-    # rows of NEW by (host key, host key), either orientation
-    new_rows: dict[tuple[str, str], int] = {}
-    for r, (x, y) in enumerate(sn.pair.tolist()):
-        new_rows.setdefault((kn[x], kn[y]), r)
-    pb, pn, swapped = [], [], []
-    for r, (x, y) in enumerate(sb.pair.tolist()):
-        a, c = kb[x], kb[y]
-        if (a, c) in new_rows:
-            pb.append(r), pn.append(new_rows[(a, c)]), swapped.append(False)
-        elif (c, a) in new_rows:
-            pb.append(r), pn.append(new_rows[(c, a)]), swapped.append(True)
-    if not pb:
-        return []
-    pb_a, pn_a, sw = np.array(pb), np.array(pn), np.array(swapped)
-    names = [(kb[x], kb[y]) for x, y in sb.pair[pb_a].tolist()]
+    # the rows of each pair (host keys, either orientation), in measuring order: with --repeat a pair
+    # has a row per repeat. A pair's samples are those of its first k repeats pooled, k the smaller
+    # number of repeats of the two files: one slow repeat among several moves the pooled median
+    # little (accept judges the best repeat), a pair slow in every repeat moves it all the way.
+    def by_pair(pair: np.ndarray, keys: list[str]) -> dict[frozenset[str], list[int]]:
+        out: dict[frozenset[str], list[int]] = {}
+        for r, (x, y) in enumerate(pair.tolist()):
+            out.setdefault(frozenset((keys[x], keys[y])), []).append(r)
+        return out
+
+    rows_b, rows_n = by_pair(sb.pair, kb), by_pair(sn.pair, kn)
+    groups: dict[int, list[tuple[str, str, list[int], list[int]]]] = {}
+    for key, rb in rows_b.items():
+        rn = rows_n.get(key)
+        if not rn:
+            continue
+        k = min(len(rb), len(rn))
+        x, y = sb.pair[rb[0]].tolist()
+        groups.setdefault(k, []).append((kb[x], kb[y], rb[:k], rn[:k]))
+    if any(k > 1 for k in groups):
+        notes.append(f"run {b.info.name}: pairs measured more than once (--repeat): a pair's rows pool the samples "
+                     "of its repeats")
     rows: list[Row] = []
     lat_ok = sb.latency_ns.shape[1] >= 2 and sn.latency_ns.shape[1] >= 2
-    if lat_ok:
-        rows += _rows_cheap("pair latency p50", "ns", False, [f"{a} <-> {c}" for a, c in names],
-                            sb.latency_ns[pb_a], sn.latency_ns[pn_a], b.info.name)
-    fwd_n = np.where(sw[:, None], sn.bw_gbps_rev[pn_a], sn.bw_gbps_fwd[pn_a])
-    rev_n = np.where(sw[:, None], sn.bw_gbps_fwd[pn_a], sn.bw_gbps_rev[pn_a])
-    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{a} -> {c}" for a, c in names], sb.bw_gbps_fwd[pb_a],
-                        fwd_n, b.info.name)
-    rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{c} -> {a}" for a, c in names], sb.bw_gbps_rev[pb_a],
-                        rev_n, b.info.name)
+    for k, members in sorted(groups.items()):
+        g = len(members)
+        ib = np.array([m[2] for m in members], dtype=np.int64)  # [G, k]
+        inn = np.array([m[3] for m in members], dtype=np.int64)
+        first = [m[0] for m in members]
+        # orientation of every row against the pair's (a, c): True where c was the initiator
+        swb = np.array([[kb[int(sb.pair[r, 0])] != a for r in m[2]] for a, m in zip(first, members)])
+        swn = np.array([[kn[int(sn.pair[r, 0])] != a for r in m[3]] for a, m in zip(first, members)])
+
+        def pooled(ps: PairSamples, idx: np.ndarray, sw: np.ndarray, forward: bool) -> np.ndarray:
+            f, r = ps.bw_gbps_fwd[idx], ps.bw_gbps_rev[idx]  # [G, k, W]
+            chosen = np.where(sw[..., None], r, f) if forward else np.where(sw[..., None], f, r)
+            return chosen.reshape(g, -1)
+
+        names = [(m[0], m[1]) for m in members]
+        if lat_ok:
+            rows += _rows_cheap("pair latency p50", "ns", False, [f"{a} <-> {c}" for a, c in names],
+                                sb.latency_ns[ib].reshape(g, -1), sn.latency_ns[inn].reshape(g, -1), b.info.name)
+        rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{a} -> {c}" for a, c in names],
+                            pooled(sb, ib, swb, True), pooled(sn, inn, swn, True), b.info.name)
+        rows += _rows_cheap("pair bandwidth", "Gb/s", True, [f"{c} -> {a}" for a, c in names],
+                            pooled(sb, ib, swb, False), pooled(sn, inn, swn, False), b.info.name)
     return rows
 
 
@@ -583,11 +645,64 @@ def _host_names(keys: Sequence[str], most: int = 10) -> str:
     return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
-def host_set_note(base: RunFile, new: RunFile) -> str | None:
-    """What differs between the two files' host sets, and what is compared then; None when equal."""
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def settings_of(rf: RunFile) -> dict[str, str]:
+    """What a file records of how it was run (results/SCHEMA.md): the `/config` lines given with
+    `fabscope --config KEY=VALUE` (as `config KEY`), and per run its transport and its
+    `parameters` (as `<run>: <name>`)."""
+    out: dict[str, str] = {}
+    try:
+        with h5py.File(rf.path, "r") as f:
+            if "config" in f:
+                for line in f["config"][()].tolist():
+                    key, _, value = _text(line).partition("=")
+                    out[f"config {key.strip()}"] = value.strip()
+            for run in rf.runs:
+                out[f"{run.info.name}: transport"] = run.info.transport
+                g = f.get(f"runs/{run.info.group}")
+                if g is not None and "parameters" in g:
+                    for line in g["parameters"][()].tolist():
+                        key, _, value = _text(line).partition("=")
+                        out[f"{run.info.name}: {key.strip()}"] = value.strip()
+    except OSError:
+        pass  # read_results opened it a moment ago; settings are extra information
+    return out
+
+
+def settings_diff(base: RunFile, new: RunFile, runs: Sequence[tuple[Run, Run]] = ()) -> list[tuple[str, str, str]]:
+    """(setting, BASE value, NEW value) of every setting that differs ("-": not recorded), /config
+    first; run settings of the matched runs only (by run name)."""
+    sb, sn = settings_of(base), settings_of(new)
+    names = {rb.info.name for rb, _ in runs} if runs else None
+    keys = list(dict.fromkeys([*sb, *sn]))
+    keys.sort(key=lambda k: (not k.startswith("config "), k.split(":")[0] if ":" in k else ""))
+    out = []
+    for k in keys:
+        if names is not None and not k.startswith("config ") and k.split(":")[0] not in names:
+            continue
+        a, b = sb.get(k, "-"), sn.get(k, "-")
+        if a != b:
+            out.append((k, a, b))
+    return out
+
+
+def host_diff(base: RunFile, new: RunFile) -> tuple[list[str], list[str], int]:
+    """(hosts only in BASE, hosts only in NEW, hosts in both), by host_keys."""
     kb, kn = host_keys(base), host_keys(new)
     sb, sn = set(kb), set(kn)
-    only_b, only_n = [k for k in kb if k not in sn], [k for k in kn if k not in sb]
+    return [k for k in kb if k not in sn], [k for k in kn if k not in sb], len(sb & sn)
+
+
+def hosts_json(c: Comparison) -> dict[str, Any]:
+    return {"common": c.hosts_common, "removed": c.hosts_removed, "added": c.hosts_added}
+
+
+def host_set_note(base: RunFile, new: RunFile) -> str | None:
+    """What differs between the two files' host sets, and what is compared then; None when equal."""
+    only_b, only_n, _ = host_diff(base, new)
     if not only_b and not only_n:
         return None
     parts = [f"only in base ({len(only_b)}): {_host_names(only_b)}" if only_b else "",
@@ -615,6 +730,8 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
     result = Comparison(base=str(base.path), new=str(new.path), labels=labels, threshold=threshold,
                         metrics=tuple(metrics))
     matched, result.notes = match_runs(base, new)
+    result.settings = settings_diff(base, new, matched)
+    result.hosts_removed, result.hosts_added, result.hosts_common = host_diff(base, new)
     hosts = host_set_note(base, new)
     if hosts is not None:
         result.notes.insert(0, hosts)
@@ -631,7 +748,50 @@ def compare(base: RunFile, new: RunFile, *, threshold: float = 0.05, labels: tup
         result.rows = kept
         result.notes.append(f"only {' and '.join(metrics)} metrics compared (--metrics): {left} other rows left out")
     judge(result.rows, threshold, seed)
+    for r in result.rows:
+        _finish_row(r)
+    names = display_names(base, new)
+    if names:
+        for r in result.rows:
+            r.key, r.entity = _spell(r.key, names), _spell(r.entity, names)
+        result.notes = [_spell(x, names) for x in result.notes]
+        result.hosts_removed = [_spell(x, names) for x in result.hosts_removed]
+        result.hosts_added = [_spell(x, names) for x in result.hosts_added]
+        for d in result.diffs:
+            d.labels = [_spell(x, names) for x in d.labels]
     return result
+
+
+_VICTIM_COUNT = re.compile(r", \d+ vs \d+ victims$")
+
+
+def row_entity(r: Row) -> str:
+    """What a row compares, without the counts that change from run to run (hosts, pairs, steps,
+    victims): the JUnit test name of fabric-wide rows is `<metric>: fabric`, of a size `<metric>:
+    1M B`, of a pair `<metric>: a -> b`."""
+    if r.metric.endswith("median over pairs") or r.metric.endswith("median over flows") and r.metric != STEP_METRIC:
+        return "fabric"
+    if r.metric == STALL_METRIC and r.key.startswith("fabric"):
+        return "fabric"
+    if r.benchmark == "shift" and r.metric != STEP_METRIC:
+        return "steps"
+    if r.benchmark == "congestion":
+        return _VICTIM_COUNT.sub("", r.key)
+    return r.key
+
+
+def _finish_row(r: Row) -> None:
+    """Latency and time in us (one unit per quantity across the outputs), the stable entity, and
+    why a row could not be judged."""
+    if r.unit == "ns":
+        r.base, r.new, r.unit = r.base / 1e3, r.new / 1e3, "us"
+    r.entity = row_entity(r)
+    if not (math.isfinite(r.base) and math.isfinite(r.new)):
+        r.note = "not compared: no finite value on one side"
+    elif not math.isfinite(r.p_value):
+        r.note = "not judged: fewer than 2 usable samples on one side"
+    elif r.base == 0 and r.new != 0:
+        r.note = "base is 0: no relative change (judged on the p-value)"
 
 
 LOAD_BENCHMARKS = ("shift", "congestion")
@@ -715,6 +875,8 @@ def _p(v: float) -> str:
 
 
 def verdict_of(r: Row) -> str:
+    if r.note.startswith("not "):
+        return "not judged"
     return "REGRESSION" if r.regression else "improvement" if r.improvement else \
         "significant" if r.significant else "-"
 
@@ -724,19 +886,33 @@ def summary_text(c: Comparison, rows: int = 25) -> str:
     reg = c.regressions
     head = (f"fabscope compare: {'REGRESSION' if reg else 'no significant regression'} "
             f"(threshold {100 * c.threshold:g}%)\n  base {a}: {c.base}\n  new  {b}: {c.new}\n")
-    lines = [head, f"{len(c.rows)} rows compared, {sum(r.significant for r in c.rows)} significant, "
+    lines = [head]
+    if c.settings:
+        w = max(len(k) for k, _, _ in c.settings)
+        lines.append(f"settings that differ ({a} / {b}):")
+        lines += [f"  {k.ljust(w)}  {x}  /  {y}" for k, x, y in c.settings]
+    else:
+        lines.append("settings: the same in both files (/config, transports, run parameters)")
+    lines += [f"{len(c.rows)} rows compared, {sum(r.significant for r in c.rows)} significant, "
              f"{len(reg)} regressions, {sum(r.improvement for r in c.rows)} improvements"]
-    widths = (10, 34, 28, 11, 11, 9, 19, 8, 11)
-    header = ("run", "metric", "what", a[:11], b[:11], "change", "95% CI", "q", "verdict")
+    widths = (10, 34, 28, 12, 11, 11, 9, 19, 8, 11)
+    header = ("run", "metric", "what", "unit", a[:11], b[:11], "change", "95% CI", "q", "verdict")
     lines.append("  ".join(h.ljust(w)[:w] for h, w in zip(header, widths)))
-    for r in c.rows[:rows]:
-        cells = (r.run, r.metric, r.key, _num(r.base), _num(r.new), change_text(r),
+    shown = c.rows[:rows]
+    for r in shown:
+        cells = (r.run, r.metric, r.key, r.unit, _num(r.base), _num(r.new), change_text(r),
                  f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a", _p(r.q_value),
                  verdict_of(r))
         lines.append("  ".join(str(x).ljust(w) if i == 2 else str(x).ljust(w)[:w]
                                for i, (x, w) in enumerate(zip(cells, widths))).rstrip())
     if len(c.rows) > rows:
         lines.append(f"... {len(c.rows) - rows} more rows (--rows N, --json OUT)")
+    for r in shown:
+        if r.note:
+            lines.append(f"note: run {r.run}, {r.metric}, {r.key}: {r.note}")
+    unjudged = sum(1 for r in c.rows[rows:] if r.note.startswith("not "))
+    if unjudged:
+        lines.append(f"note: {unjudged} more rows not judged (their note in --json OUT)")
     for note in c.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"
@@ -749,12 +925,84 @@ def to_json(c: Comparison) -> dict[str, Any]:
     return {
         "fabscope_compare": 1, "base": c.base, "new": c.new, "labels": list(c.labels), "threshold": c.threshold,
         "metrics": list(c.metrics or METRIC_KINDS), "regression": bool(c.regressions), "notes": c.notes,
+        "hosts": hosts_json(c),
+        "settings_differ": [{"setting": k, "base": x, "new": y} for k, x, y in c.settings],
         "rows": [{k: clean(v) for k, v in asdict(r).items()} for r in c.rows],
     }
 
 
 def write_json(path: Path, c: Comparison) -> None:
     path.write_text(json.dumps(to_json(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def junit_group(r: Row) -> str:
+    """The JUnit test a row belongs to: its entity, or for the rows of one pair, step or host among
+    many (whose set changes with the fabric) one test per metric: `each pair`, `each step`,
+    `each host`."""
+    if r.entity not in ("fabric", "steps") and per_pair(r):
+        return "each step" if r.metric == STEP_METRIC else "each host" if r.metric == STALL_METRIC else "each pair"
+    return r.entity or r.key
+
+
+def row_text(r: Row) -> str:
+    """One line with a row's numbers, for messages: what, values, change, interval, q."""
+    ci = f", 95% CI [{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else ""
+    return (f"{r.key}: {_num(r.base)} -> {_num(r.new)} {r.unit} ({change_text(r)}{ci}, q {_p(r.q_value)})"
+            + (f"; {r.note}" if r.note else ""))
+
+
+def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Element]:
+    """One test case per compared row (classname `<prefix>.<run>`, name `<metric>: <entity>`), the
+    rows of single pairs, steps and hosts folded into one case per metric. Names carry no
+    measurement, so a nightly job's tests keep their history; the numbers are in the message."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in c.rows:
+        groups.setdefault((r.run, f"{r.metric}: {junit_group(r)}"), []).append(r)
+    for run, name in list(groups):  # per-host stall rows exist only for hosts that stalled: the case always
+        if name == f"{STALL_METRIC}: fabric":
+            groups.setdefault((run, f"{STALL_METRIC}: each host"), [])
+    cases = []
+    for (run, name), rows in sorted(groups.items()):
+        case = ET.Element("testcase", classname=f"{prefix}.{run}", name=name)
+        bad = [r for r in rows if r.regression]
+        if bad:
+            worst = bad[0]
+            msg = (row_text(worst) if len(rows) == 1 else
+                   f"{len(bad)} of {len(rows)} regressed beyond {100 * c.threshold:g}%, e.g. {row_text(worst)}")
+            el = ET.SubElement(case, "failure", message=msg, type="regression")
+            more = f"\n... {len(bad) - 50} more" if len(bad) > 50 else ""
+            el.text = "\n".join(row_text(r) for r in bad[:50]) + more
+        elif not rows:
+            ET.SubElement(case, "system-out").text = "no host stalled in either file"
+        elif all(r.note.startswith("not ") for r in rows):
+            ET.SubElement(case, "skipped", message=rows[0].note)
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(row_text(r) for r in rows[:20]) + (f"\n... {len(rows) - 20} more"
+                                                                       if len(rows) > 20 else "")
+        cases.append(case)
+    return cases
+
+
+def write_junit(path: Path, c: Comparison) -> None:
+    """JUnit XML of `compare --junit`: one testsuite per run."""
+    root = ET.Element("testsuites", name="fabscope compare")
+    by_run: dict[str, list[ET.Element]] = {}
+    for case in junit_cases(c):
+        by_run.setdefault(case.get("classname", ""), []).append(case)
+    for classname, cases in by_run.items():
+        suite = ET.SubElement(root, "testsuite", name=classname, tests=str(len(cases)),
+                              failures=str(sum(x.find("failure") is not None for x in cases)),
+                              skipped=str(sum(x.find("skipped") is not None for x in cases)), errors="0")
+        suite.extend(cases)
+    finish_junit(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def finish_junit(root: ET.Element) -> None:
+    """The totals of a <testsuites> element from its suites."""
+    for k in ("tests", "failures", "skipped", "errors"):
+        root.set(k, str(sum(int(s.get(k, "0")) for s in root.findall("testsuite"))))
 
 
 def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_rows: int = 200) -> Path:
@@ -803,9 +1051,9 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
         v = verdict_of(r)
         cell = f'<span class="bad">{v}</span>' if r.regression else esc(v)
         ci = f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]" if math.isfinite(r.ci_low) else "n/a"
-        rows.append([esc(r.run), esc(r.metric), esc(r.key), esc(f"{_num(r.base)} {r.unit}"),
-                     esc(f"{_num(r.new)} {r.unit}"), esc(change_text(r)), esc(ci), esc(_p(r.p_value)),
-                     esc(_p(r.q_value)), cell])
+        rows.append([esc(r.run), esc(r.metric), esc(r.key), esc(r.unit), esc(_num(r.base)), esc(_num(r.new)),
+                     esc(change_text(r)), esc(ci), esc(_p(r.p_value)), esc(_p(r.q_value)),
+                     cell + (f"<br>{esc(r.note)}" if r.note else "")])
     verdict = (f'<div class="warning" role="alert"><strong>{len(c.regressions)} significant regression(s)</strong> '
                f"beyond {100 * c.threshold:g}%.</div>" if c.regressions else
                f'<div class="pass" role="status">No significant regression beyond {100 * c.threshold:g}%.</div>')
@@ -815,12 +1063,14 @@ def write_html(out_dir: Path, c: Comparison, base: RunFile, new: RunFile, max_ro
 <style>{CSS}</style></head><body>
 <h1>fabscope compare: {esc(a)} vs {esc(b)}</h1>
 <p class="sub">base {esc(a)}: {esc(c.base)}<br>new {esc(b)}: {esc(c.new)}</p>
+{table(["setting", esc(a), esc(b)], [[esc(k), esc(x), esc(y)] for k, x, y in c.settings], "settings")
+ if c.settings else "<p>Settings: the same in both files.</p>"}
 {verdict}
 <p>Change = {esc(b)} median / {esc(a)} median - 1; 95% interval from a seeded bootstrap of the raw samples;
 q = Mann-Whitney (pairs fabric rows: Wilcoxon) p adjusted over all rows (Benjamini-Hochberg).
 A regression is significant (q &lt; {ALPHA}, interval excludes 0) and worse than the threshold.</p>
 <h2>Changes, most significant first</h2>
-{table(["run", "metric", "what", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
+{table(["run", "metric", "what", "unit", esc(a), esc(b), "change", "95% CI", "p", "q", "verdict"], rows, "compare")}
 {f"<p>{len(c.rows) - max_rows} more rows in the JSON output.</p>" if len(c.rows) > max_rows else ""}
 {f"<ul>{notes}</ul>" if notes else ""}
 <h2>Diff heatmaps</h2>

@@ -239,6 +239,19 @@ def trend(files: Sequence[Path], *, patterns: Sequence[str] | None, threshold: f
                  window=window)
 
 
+def recent(t: Trend, c: ChangePoint) -> bool:
+    """A change point among the newest `window` runs: news of the last nights. A level shift is
+    found once at least 2 runs show the new level, so it is recent on the nights that first see
+    it (window - 1 of them) and history afterwards."""
+    return c.index >= len(t.files) - t.window
+
+
+def alerts(t: Trend) -> list[tuple[Series, ChangePoint]]:
+    """The recent change points for the worse: what makes `trend` (and `nightly`) exit 1. A change
+    for the better is reported, not alerted (as compare alerts on regressions only)."""
+    return [(s, c) for s in t.series for c in s.change_points if c.worse and recent(t, c)]
+
+
 def summary_text(t: Trend) -> str:
     lines = [f"fabscope trend: {len(t.files)} runs ({t.created[0] if t.created else '-'} .. "
              f"{t.created[-1] if t.created else '-'}), {len(t.series)} metrics, "
@@ -252,7 +265,10 @@ def summary_text(t: Trend) -> str:
         for c in s.change_points:
             lines.append(f"    change point at run {c.index + 1} ({c.created_utc}, {Path(c.file).name}): "
                          f"{c.before:.4g} -> {c.after:.4g} {s.unit} ({100 * c.change:+.1f}%, p {c.p_value:.2g}, "
-                         f"{'worse' if c.worse else 'better'})")
+                         f"{'worse' if c.worse else 'better'}{', recent: ALERT' if c.worse and recent(t, c) else ''})")
+    n_alerts = len(alerts(t))
+    lines.append(f"{n_alerts} recent change point(s) for the worse: ALERT" if n_alerts else
+                 "no recent change point for the worse")
     return "\n".join(lines) + "\n"
 
 
@@ -265,7 +281,9 @@ def to_json(t: Trend) -> dict[str, Any]:
         return v
 
     return {"fabscope_trend": 1, "files": t.files, "created_utc": t.created, "threshold": t.threshold,
-            "window": t.window,
+            "window": t.window, "alert": bool(alerts(t)),
+            "alerts": [{"metric": s.metric, "unit": s.unit, **{k: clean(v) for k, v in asdict(c).items()}}
+                       for s, c in alerts(t)],
             "series": [{k: clean(v) for k, v in asdict(s).items()} for s in t.series]}
 
 

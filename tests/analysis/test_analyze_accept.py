@@ -131,9 +131,11 @@ def test_junit_xml(faulty_outputs: dict) -> None:
     assert root.tag == "testsuites" and int(root.get("failures")) > 0
     cases = root.findall(".//testcase")
     assert int(root.get("tests")) == len(cases)
-    failed = [c.get("name") for c in cases if c.find("failure") is not None]
-    assert "host node013" in failed and "leaf_spine_link leaf0006 <-> spine0006" in failed
-    assert any(c.get("name", "").startswith("pairs.require_all_pairs") and c.find("failure") is None for c in cases)
+    failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
+    suspects = failed["suspects"].text  # one case per run lists them; names stay the same every run
+    assert "host node013:" in suspects and "leaf_spine_link leaf0006 <-> spine0006:" in suspects
+    assert failed["verdict"].get("type") == "fail"
+    assert any(c.get("name") == "pairs.require_all_pairs" and c.find("failure") is None for c in cases)
 
 
 def test_healthy_fabric_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,7 +166,7 @@ def test_noisy_pairs_alone_do_not_fail(tmp_path: Path, capsys: pytest.CaptureFix
     path = fabric(tmp_path / "noisy.h5", Faults(noisy_pairs=((1, 2), (3, 40), (5, 63))), seed=5)
     code, out, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
     v = json.loads((tmp_path / "v.json").read_text())
-    assert code == 0 and v["verdict"] == "inconclusive", out
+    assert code == 3 and v["verdict"] == "inconclusive", out  # inconclusive: exit 3
     assert v["suspects"] == [] and v["runs"][0]["inconclusive_pairs"]
 
 
@@ -278,7 +280,7 @@ def test_repeated_measurements_that_disagree_are_inconclusive(tmp_path: Path, ca
     run = json.loads((tmp_path / "v.json").read_text())["runs"][0]
     target = [(p["from"], p["to"]) for p in (run["inconclusive_pairs"] if repeat else run["failing_pairs"])]
     assert target == [(f"node{a:03d}", f"node{b:03d}")]
-    assert (code, run["status"]) == ((0, "inconclusive") if repeat else (1, "fail"))
+    assert (code, run["status"]) == ((3, "inconclusive") if repeat else (1, "fail"))
 
 
 # --- stalled bandwidth windows (pairs.bandwidth.stalls) --------------------------------------------
@@ -328,3 +330,65 @@ def test_stalls_need_more_than_one_window_per_direction(tmp_path: Path, capsys: 
     code, _, _ = run_cli(["accept", path, "--criteria", NDR, "--json", tmp_path / "v.json"], capsys)
     stall = checks_of(json.loads((tmp_path / "v.json").read_text()))["pairs.bandwidth.stalls"]
     assert stall["status"] == "skipped" and "--bw-iters 2" in stall["detail"]
+
+
+LIMITS = """fabscope_criteria: 1
+name: limits
+pairs:
+  bandwidth: {min_gbps: 10, min_size: 1M, min_fabric_fraction: 0.5}
+  latency: {max_p50_us: 2.0, max_p99_us: 3, max_class_ratio: 1.5}
+"""
+
+
+def test_each_rule_shows_its_own_limit_and_statistic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a slow host fails the absolute p50 (2 us), the class ratio (1.5 x best, ~2.8 us) and the
+    # p99 (3 us) rules: each example must carry its own rule's limit and statistic, in us
+    crit = tmp_path / "c.yaml"
+    crit.write_text(LIMITS)
+    path = write_synthetic_run(tmp_path / "s.h5", 8, 1, slow_host=3, sweeps=())
+    code, out, _ = run_cli(["accept", path, "--criteria", crit, "--json", tmp_path / "v.json", "--junit",
+                            tmp_path / "v.xml"], capsys)
+    assert code == 1
+    checks = {c["rule"]: c for c in json.loads((tmp_path / "v.json").read_text())["runs"][0]["checks"]}
+    ratio = checks["pairs.latency.max_class_ratio"]["examples"]
+    abs50 = checks["pairs.latency.max_p50_us"]["examples"]
+    p99 = checks["pairs.latency.max_p99_us"]["examples"]
+    assert ratio and abs50 and p99
+    assert all(re.search(r": p50 [\d.]+ us \(limit 2 us\)$", e) for e in abs50), abs50
+    ratio_limits = {re.search(r"\(limit ([\d.]+) us\)$", e).group(1) for e in ratio}
+    assert len(ratio_limits) == 1 and float(ratio_limits.pop()) > 2.5, ratio  # 1.5 x the best, not 2
+    assert all(re.search(r": p99 [\d.]+ us \(limit 3 us\)$", e) for e in p99), p99
+    assert " ns" not in out
+    pair = json.loads((tmp_path / "v.json").read_text())["runs"][0]["failing_pairs"][0]
+    assert pair["limits"]["latency.max_p50_us"] == 2000 and pair["limits"]["latency.max_class_ratio"] > 2500
+    assert pair["latency_limit_ns"] == 2000 and pair["latency_p99_limit_ns"] == 3000 and pair["latency_ns_p99"] > 3000
+    # a p99-only failure: no p50 limit claimed
+    only99 = [p for p in json.loads((tmp_path / "v.json").read_text())["runs"][0]["failing_pairs"]
+              if p["failed"] == ["latency.max_p99_us"]]
+    assert all(p["latency_limit_ns"] is None and p["latency_p99_limit_ns"] == 3000 for p in only99)
+    # JUnit: the rule names, no numbers; the 64K messages cannot judge min_gbps (min_size 1M)
+    root = ET.parse(tmp_path / "v.xml").getroot()
+    names = [(c.get("classname"), c.get("name")) for c in root.iter("testcase")]
+    assert ("fabscope.accept.pairs", "pairs.latency.max_class_ratio") in names
+    assert ("fabscope.accept", "verdict") in names and ("fabscope.accept.pairs", "suspects") in names
+    assert not any(re.search(r"\d\.\d|Gb/s| us\b", n) for _, n in names), names
+    skipped = {c.get("name"): c.find("skipped").get("message") for c in root.iter("testcase")
+               if c.find("skipped") is not None}
+    assert "below the rule's min_size 1M B" in skipped["pairs.bandwidth.min_gbps"]
+
+
+def test_sizes_that_cannot_be_judged_make_it_inconclusive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crit = tmp_path / "c.yaml"
+    crit.write_text("fabscope_criteria: 1\nname: big\npairs:\n  bandwidth: {min_gbps: 5, min_size: 1M}\n"
+                    "sweeps:\n  bw:\n    - {size: 4M, min_gbps: 5}\n")
+    path = write_synthetic_run(tmp_path / "h.h5", 6, 1)  # pairs at 64K, bw sweep up to 256K
+    code, out, _ = run_cli(["accept", path, "--criteria", crit, "--junit", tmp_path / "v.xml"], capsys)
+    lines = out.splitlines()
+    assert code == 3 and lines[0].startswith("fabscope accept: INCONCLUSIVE"), out
+    head = lines[1:3]  # the reasons come right under the headline
+    assert any(x.startswith("  inconclusive: pairs: bandwidth >= 5 Gb/s: not judged: the run's 64K B bandwidth "
+                            "messages are below the rule's min_size 1M B") for x in head), out
+    assert any(x.startswith("  inconclusive: bw: the rules at 4M B: not judged: size 4M not measured") for x in head)
+    root = ET.parse(tmp_path / "v.xml").getroot()
+    verdict = next(c for c in root.iter("testcase") if c.get("name") == "verdict")
+    assert verdict.find("failure").get("type") == "inconclusive"

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -101,7 +106,8 @@ def test_a_newly_lossy_host_regresses_in_stalled_windows(tmp_path: Path, capsys:
     spec = PairsSpec(bw_windows=16)
     base = run(tmp_path / "base.h5", 1, pairs=spec)
     new = run(tmp_path / "new.h5", 6, pairs=spec, faults=Faults(lossy_hosts=(5,), lossy_stall_rate=0.06))
-    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--metrics", "bandwidth"], capsys)
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--metrics", "bandwidth",
+                            "--junit", tmp_path / "lossy.xml"], capsys)
     c = json.loads((tmp_path / "c.json").read_text())
     regs = {r["key"] for r in c["rows"] if r["regression"]}
     assert code == 1 and regs == {f"fabric, {N} vs {N} ranks", "node005"}, out
@@ -110,8 +116,13 @@ def test_a_newly_lossy_host_regresses_in_stalled_windows(tmp_path: Path, capsys:
     assert host["n_new"] == (N - 1) * 2 * spec.bw_windows  # every window of its pairs, both directions
     peers = [r for r in c["rows"] if r["metric"] == "stalled bandwidth windows" and r["key"] not in regs]
     assert peers and not any(r["significant"] for r in peers)  # they stalled only with node005
-    code, _, _ = run_cli(["compare", base, run(tmp_path / "again.h5", 7, pairs=spec), "--metrics", "bandwidth"], capsys)
+    code, _, _ = run_cli(["compare", base, run(tmp_path / "again.h5", 7, pairs=spec), "--metrics", "bandwidth",
+                          "--junit", tmp_path / "again.xml"], capsys)
     assert code == 0
+    # the JUnit tests are the same whether a host stalled or not (per-host rows fold into one case)
+    names = [[(x.get("classname"), x.get("name")) for x in ET.parse(tmp_path / f).getroot().iter("testcase")]
+             for f in ("lossy.xml", "again.xml")]
+    assert names[0] == names[1] and ("fabscope.compare.pairs", "stalled bandwidth windows: each host") in names[0]
 
 
 def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,6 +130,67 @@ def test_a_file_against_itself(base: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "0 significant, 0 regressions" in out
     c = compare(read_results(base), read_results(base))
     assert c.rows and all(r.change == 0 and not r.significant for r in c.rows)
+    # the same samples: no uncertainty to invent (an unpaired bootstrap gave [-60.7%, +154.6%])
+    with_ci = [r for r in c.rows if math.isfinite(r.ci_low)]
+    assert with_ci and all(r.ci_low == 0 and r.ci_high == 0 for r in with_ci)
+    assert "[+0.0%, +0.0%]" in out and "settings: the same in both files" in out
+
+
+def test_units_column_and_rows_that_cannot_be_compared(base: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    new = run(tmp_path / "new.h5", 2)
+    with h5py.File(new, "r+") as f:  # size 8 B of the latency sweep lost its samples in NEW
+        g = next(f["runs"][k] for k in f["runs"] if f["runs"][k].attrs["benchmark"] == "lat")
+        s = g["samples/latency_ns"]
+        s[3, :] = np.nan
+    code, out, _ = run_cli(["compare", base, new, "--json", tmp_path / "c.json", "--rows", "1000"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    header = next(line for line in out.splitlines() if line.startswith("run "))
+    assert header.split()[:4] == ["run", "metric", "what", "unit"]
+    units = {(r["metric"], r["unit"]) for r in c["rows"]}
+    assert ("latency p50", "us") in units and ("bandwidth p50", "Gb/s") in units and ("time p50", "us") in units
+    assert not any(r["unit"] == "ns" for r in c["rows"])  # latency and time in us, as accept and fabscope print
+    lat8 = next(r for r in c["rows"] if r["run"] == "lat" and r["key"] == "8 B")
+    assert 1.0 < lat8["base"] < 3.0  # us
+    assert lat8["note"].startswith("not") and not lat8["regression"]
+    assert "note: run lat, latency p50, 8 B: not" in out
+    assert f"{lat8['key']}" in out and "not judged" in out
+
+
+def test_junit_names_are_stable(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = []
+    for seed, model in ((2, MODEL), (3, replace(MODEL, peak_gbps=MODEL.peak_gbps * 0.85))):
+        new = run(tmp_path / f"new{seed}.h5", seed, model)
+        code, _, err = run_cli(["compare", base, new, "--junit", tmp_path / f"c{seed}.xml"], capsys)
+        assert err == "" and code == (0 if seed == 2 else 1)
+        root = ET.parse(tmp_path / f"c{seed}.xml").getroot()
+        cases = list(root.iter("testcase"))
+        assert int(root.get("tests")) == len(cases) and int(root.get("failures")) == sum(
+            c.find("failure") is not None for c in cases)
+        names.append([(c.get("classname"), c.get("name")) for c in cases])
+        if seed == 3:
+            failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
+            assert "pair bandwidth, median over pairs: fabric" in failed and "pair bandwidth: each pair" in failed
+            assert "Gb/s" in failed["pair bandwidth, median over pairs: fabric"]
+    assert names[0] == names[1] and len(set(names[0])) == len(names[0])
+    assert ("fabscope.compare.bw", "bandwidth p50: 1M B") in names[0] or any(
+        c == "fabscope.compare.bw" for c, _ in names[0])
+
+
+def test_settings_that_differ_are_shown(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = run(tmp_path / "a.h5", 2), run(tmp_path / "b.h5", 3)
+    text = h5py.string_dtype()
+    for path, mtu, ar in ((a, "1500", "off"), (b, "9000", "on")):
+        with h5py.File(path, "r+") as f:
+            f.create_dataset("config", data=[f"adaptive_routing={ar}", "firmware=28.39"], dtype=text)
+            for k in f["runs"]:
+                f["runs"][k].create_dataset("parameters", data=[f"mtu={mtu}", "gid_index=-1"], dtype=text)
+    code, out, _ = run_cli(["compare", a, b, "--labels", "mtu1500", "mtu9000", "--json", tmp_path / "c.json"], capsys)
+    assert "settings that differ (mtu1500 / mtu9000):" in out
+    assert re.search(r"config adaptive_routing\s+off  /  on", out) and re.search(r"bw: mtu\s+1500  /  9000", out)
+    assert "firmware" not in out and "gid_index" not in out  # the same in both: not listed
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert {"setting": "config adaptive_routing", "base": "off", "new": "on"} in c["settings_differ"]
 
 
 def test_hosts_and_runs_that_differ(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,3 +227,33 @@ def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, cap
     assert (tmp_path / "html" / "index.html").is_file()
     code, out, _ = run_cli(["compare", real_results, real_results], capsys)
     assert code == 0 and ", 0 regressions," in out
+
+
+def test_repeats_are_pooled_per_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --repeat 2: pair_samples hold a row per repeat; the second of node002 <-> node009 was slow.
+    # Compared with itself, nothing may change; the pair is one row per direction, its repeats pooled.
+    path = run(tmp_path / "r.h5", 1)
+    with h5py.File(path, "r+") as f:
+        g = next(f["runs"][k] for k in f["runs"] if f["runs"][k].attrs["benchmark"] == "pairs")
+        ps = g["pair_samples"]
+        k = next(i for i, (a, b) in enumerate(ps["pair"][()].tolist()) if {a, b} == {2, 9})
+        for name in [x for x in ps if isinstance(ps[x], h5py.Dataset)]:
+            ds = ps[name]
+            row = ds[k] * (0.5 if name.startswith("bw_") else 1)
+            if name == "pair":
+                row = ds[k][::-1]  # the other end initiated the second repeat
+            ds.resize(ds.shape[0] + 1, axis=0)
+            ds[-1] = row
+    code, out, _ = run_cli(["compare", path, path, "--json", tmp_path / "c.json"], capsys)
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and not c["regression"], out
+    rows = [r for r in c["rows"] if r["metric"] == "pair bandwidth" and "node002" in r["key"] and "node009" in r["key"]]
+    assert sorted(r["key"] for r in rows) == ["node002 -> node009", "node009 -> node002"]
+    assert all(r["change"] == 0 and r["n_base"] == 2 * PairsSpec().bw_windows for r in rows)
+    assert any("a pair's rows pool the samples of its repeats" in n for n in c["notes"])
+    # against a file that measured every pair once: the first repeats are compared (k = the
+    # smaller number of repeats), both healthy
+    other = run(tmp_path / "o.h5", 1)
+    code, out, _ = run_cli(["compare", other, path, "--json", tmp_path / "c2.json"], capsys)
+    c2 = json.loads((tmp_path / "c2.json").read_text())
+    assert not any("node002" in r["key"] and "node009" in r["key"] and r["regression"] for r in c2["rows"]), out

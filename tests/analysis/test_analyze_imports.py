@@ -19,6 +19,7 @@ PACKAGE = "fabscope_analyze"
 DEFERRED = {
     ("fabscope_analyze.cli", "fabscope_analyze.accept"),
     ("fabscope_analyze.cli", "fabscope_analyze.compare"),
+    ("fabscope_analyze.cli", "fabscope_analyze.nightly"),
     ("fabscope_analyze.cli", "fabscope_analyze.report"),
     ("fabscope_analyze.cli", "fabscope_analyze.trend"),
     ("fabscope_analyze.compare", "fabscope_analyze.plots"),

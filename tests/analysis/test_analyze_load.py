@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
@@ -276,13 +277,15 @@ def test_accept_flags_exactly_the_injected_effects(verdict: dict, loaded: Path) 
     assert checks[("congestion", "congestion.require_all_patterns")]["status"] == "pass"
     assert any("reach their ring partner through hop class same_pod, and no victim of same_leaf fails" in n
                for n in by_run["congestion"]["notes"])
-    # JUnit: a failing case per failing rule and per suspect
+    # JUnit: a failing case per failing rule, and per run a `suspects` case listing them
     root = verdict["junit"].getroot()
-    failed = {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
-    assert any(n.startswith("shift.min_effective_pct") for n in failed)
-    assert any(n.startswith("congestion.max_impact_latency_p99") for n in failed)
-    assert {n for n in failed if n.startswith("victim ")} == {f"victim {h}" for h in expected}
-    assert f"step {SLOW_STEP} (distance {SLOW_STEP + 1}) of shift" in failed
+    failed = {(c.get("classname"), c.get("name")): c.find("failure") for c in root.iter("testcase")
+              if c.find("failure") is not None}
+    assert ("fabscope.accept.shift", "shift.min_effective_pct") in failed
+    assert ("fabscope.accept.congestion", "congestion.max_impact_latency_p99") in failed
+    victims = failed[("fabscope.accept.congestion", "suspects")].text.splitlines()
+    assert {re.match(r"\d+\. (victim \S+):", x).group(1) for x in victims} == {f"victim {h}" for h in expected}
+    assert f"step {SLOW_STEP} (distance {SLOW_STEP + 1}) of shift:" in failed[("fabscope.accept.shift", "suspects")].text
 
 
 def test_healthy_fabric_passes(tmp_path: Path, criteria_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -84,3 +85,38 @@ def test_real_runs(real_results: Path, real_results_2: Path, tmp_path: Path, cap
     assert len(t["files"]) == 2 and {"pairs/bw_gbps_median", "coll/allreduce/busbw_gbps@64K/n4"} <= \
         {s["metric"] for s in t["series"]}
     assert all(len(s["values"]) == 2 for s in t["series"])
+
+
+def by_date(files: list[Path]) -> list[Path]:
+    def created(p: Path) -> str:
+        with h5py.File(p, "r") as f:
+            return str(f.attrs["created_utc"])
+    return sorted(files, key=created)
+
+
+def test_recent_change_point_for_the_worse_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # by created_utc: nights 0..9; the shift at night 6 is news while it is among the newest 3 runs
+    by_day = by_date(nightly(tmp_path / "n", 10, step_at=6))
+    code, out, _ = run_cli(["trend", *by_day[:8], "--json", tmp_path / "t.json"], capsys)
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert code == 1 and t["alert"] and "recent: ALERT" in out, out
+    assert {a["created_utc"] for a in t["alerts"]} == {"2026-11-16T02:00:00Z"}
+    assert run_cli(["trend", *by_day[:8], "--alert", "none"], capsys)[0] == 0
+    # ten runs: the shift is four runs old, history: reported, no alert unless --alert any
+    code, out, _ = run_cli(["trend", *by_day], capsys)
+    assert code == 0 and "change point at run 7" in out and "no recent change point for the worse" in out
+    assert run_cli(["trend", *by_day, "--alert", "any"], capsys)[0] == 1
+
+
+def test_change_point_for_the_better_does_not_alert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    by_day = by_date(nightly(tmp_path / "n", 8, step_at=6))
+    code, out, _ = run_cli(["trend", *reversed(by_day)], capsys)  # order is by created_utc, not argv
+    assert code == 1
+    # the same runs with the dates reversed: the level rises at the end (an improvement)
+    for k, p in enumerate(by_day):
+        with h5py.File(p, "r+") as f:
+            f.attrs["created_utc"] = f"2026-12-{20 - k:02d}T02:00:00Z"
+    code, out, _ = run_cli(["trend", *by_day, "--json", tmp_path / "t.json"], capsys)
+    t = json.loads((tmp_path / "t.json").read_text())
+    cps = [c for s in t["series"] for c in s["change_points"]]
+    assert cps and not any(c["worse"] for c in cps) and code == 0, out

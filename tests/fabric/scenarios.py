@@ -34,6 +34,10 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
              those rounds; with the port back, `pairs --resume` finishes the run, every pair ok
   resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
              --resume` finishes it and every pair is ok
+  nightly    three nights of the acceptance suite in one folder, `fabscope-analyze nightly` after each
+             (the folder as baseline and history, bandwidth only, 30%): exits 0, 0, 1 with h3's link
+             rate-capped in the third (accept fails, regressions on h3's flows only, baseline the
+             second night), the JUnit files well-formed and their test names the same every night
 
 Verdicts come from the accept / compare JSON and from the HDF5 files (h5py), never from text.
 Every scenario prints its runtime; the rig prints its set-up and teardown times.
@@ -49,6 +53,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import h5py
@@ -145,7 +150,7 @@ class Tier:
         js = self.out / f"{name}.accept.json"
         res = subprocess.run([PYTHON, self.analyze, "accept", path, "--criteria", CRITERIA, "--json", str(js), "-q"],
                              capture_output=True, text=True, timeout=300)
-        if res.returncode not in (0, 1) or not js.exists():
+        if res.returncode not in (0, 1, 3) or not js.exists():  # 3: inconclusive
             raise Failure(f"accept exited {res.returncode}: {res.stderr.strip()[-2000:]}")
         verdict = json.loads(js.read_text())
         top = [(s["kind"], s["name"]) for s in verdict["suspects"][:3]]
@@ -591,9 +596,67 @@ class Tier:
             "before the kill unchanged")
 
 
+    def s_nightly(self) -> None:
+        """Three nights of the acceptance suite into one folder, `nightly` after each (the folder is
+        the baseline and the history); h3's link rate-capped in the third."""
+        nights = self.out / "nightly"
+        if nights.exists():
+            for old in nights.glob("*.h5"):
+                old.unlink()
+        nights.mkdir(exist_ok=True)
+        outcomes = []
+        for k in range(3):
+            if k == 2:
+                self.rig("rate", CAPPED_HOST, CAPPED_RATE)
+            path = self.run_suite(f"nightly/night{k}")
+            js, xml = self.out / f"nightly{k}.json", self.out / f"nightly{k}.xml"
+            # night 0 has nothing earlier: its own baseline; later nights: the newest passing run
+            baseline = path if k == 0 else str(nights)
+            res = subprocess.run([PYTHON, self.analyze, "nightly", path, "--baseline", baseline, "--criteria", CRITERIA,
+                                  "--metrics", "bandwidth", "--threshold", "30%", "--json", str(js), "--junit",
+                                  str(xml)], capture_output=True, text=True, timeout=600)
+            (self.out / f"nightly{k}.log").write_text(res.stdout + res.stderr)
+            if res.returncode not in (0, 1) or not js.exists() or not xml.exists():
+                raise Failure(f"nightly {k} exited {res.returncode}: {res.stderr.strip()[-2000:]}")
+            j = json.loads(js.read_text())
+            root = ET.parse(xml).getroot()  # well-formed, or this raises
+            cases = list(root.iter("testcase"))
+            if int(root.get("tests", "-1")) != len(cases):
+                raise Failure(f"nightly {k}: JUnit tests={root.get('tests')} but {len(cases)} test cases")
+            names = [(c.get("classname"), c.get("name")) for c in cases]
+            failed = {n for n, c in zip(names, cases) if c.find("failure") is not None}
+            outcomes.append((res.returncode, j, names, failed))
+            log(f"  night {k}: nightly exit {res.returncode}, {j['status']}; baseline "
+                f"{Path(j['baseline']['path']).name}; alerts {[a[:90] for a in j['alerts']]}")
+        codes = [o[0] for o in outcomes]
+        if codes != [0, 0, 1]:
+            raise Failure(f"nightly exit codes {codes}, expected [0, 0, 1]; alerts "
+                          f"{[o[1]['alerts'] for o in outcomes]}")
+        if not (outcomes[0][2] == outcomes[1][2] == outcomes[2][2]):
+            diff = set(outcomes[0][2]) ^ set(outcomes[2][2])
+            raise Failure(f"JUnit test names differ between the nights: {sorted(diff)[:10]}")
+        j2, failed2 = outcomes[2][1], outcomes[2][3]
+        if Path(j2["baseline"]["path"]).name != "night1.h5":
+            raise Failure(f"night 2's baseline is {j2['baseline']['path']}, expected night1.h5 (newest passing)")
+        regs = [r for r in j2["compare"]["rows"] if r["regression"]]
+        stray = [r["key"] for r in regs if r["run"] == "pairs" and "->" in r["key"] and CAPPED_HOST not in r["key"]]
+        if not any(r["run"] == "pairs" for r in regs) or stray:
+            raise Failure(f"night 2: pairs regressions {[r['key'] for r in regs][:10]}, expected {CAPPED_HOST}'s "
+                          f"flows only (stray {stray[:5]})")
+        need = {("fabscope.nightly", "accept verdict"), ("fabscope.nightly", "regressions against the baseline")}
+        if not need <= failed2 or any(n[0] == "fabscope.nightly" and n[1].startswith("hosts") for n in failed2):
+            raise Failure(f"night 2: failing JUnit cases {sorted(failed2)[:12]}")
+        sus = j2["accept"]["suspects"]
+        if not sus or sus[0]["details"].get("host") != CAPPED_HOST:
+            raise Failure(f"night 2: top suspect {sus[:1]}, expected {CAPPED_HOST}")
+        log(f"  nightly: exits {codes}, {len(outcomes[0][2])} JUnit tests with the same names every night; night 2 "
+            f"alerts on {len(regs)} regressions and accept {j2['accept']['verdict']} (top suspect {sus[0]['name']})")
+
+
 SCENARIOS = {
     "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
     "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "cut": Tier.s_cut, "resume": Tier.s_resume,
+    "nightly": Tier.s_nightly,
 }
 GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "cut", "resume"]}
 

@@ -32,8 +32,9 @@ def judge_sweep(run: SweepRun, rules: Sequence[SweepRule], layout: Layout, crite
     for rule in rules:
         where = f"sweeps.{run.info.benchmark}[size {size_text(rule.size)}]"
         if rule.size not in sizes:
-            v.checks.append(Check(run=v.run, rule=where, title=f"{size_text(rule.size)} B", status=SKIPPED,
-                                  unit="sizes", detail=f"size {size_text(rule.size)} not measured in this run "
+            v.checks.append(Check(run=v.run, rule=where, title=f"the rules at {size_text(rule.size)} B",
+                                  status=INCONCLUSIVE, unit="sizes",
+                                  detail=f"not judged: size {size_text(rule.size)} not measured in this run "
                                   f"(sizes {size_text(sizes[0]) if sizes else '-'}..{size_text(sizes[-1]) if sizes else '-'})"))
             continue
         k = sizes.index(rule.size)
@@ -42,15 +43,15 @@ def judge_sweep(run: SweepRun, rules: Sequence[SweepRule], layout: Layout, crite
         if x is not None and x.size >= 3:
             p10, p50, p90 = np.percentile(x, [10, 50, 90])
             wide = (p10, p90, (p90 - p10) / p50)
-        tests: list[tuple[str, float, float, bool]] = []  # (title, value, limit, higher_is_better)
+        tests: list[tuple[str, str, float, float, bool]] = []  # (key, title, value, limit, higher_is_better)
         if rule.max_p50_us is not None:
-            tests.append((f"latency p50 at {size_text(rule.size)} B <= {fmt(rule.max_p50_us)} us",
+            tests.append(("max_p50_us", f"latency p50 at {size_text(rule.size)} B <= {fmt(rule.max_p50_us)} us",
                           float(run.stat("p50")[k]) / 1e3, rule.max_p50_us, False))
         if rule.max_p99_us is not None:
-            tests.append((f"latency p99 at {size_text(rule.size)} B <= {fmt(rule.max_p99_us)} us",
+            tests.append(("max_p99_us", f"latency p99 at {size_text(rule.size)} B <= {fmt(rule.max_p99_us)} us",
                           float(run.stat("p99")[k]) / 1e3, rule.max_p99_us, False))
         if rule.min_gbps is not None:
-            tests.append((f"bandwidth p50 at {size_text(rule.size)} B >= {fmt(rule.min_gbps)} Gb/s",
+            tests.append(("min_gbps", f"bandwidth p50 at {size_text(rule.size)} B >= {fmt(rule.min_gbps)} Gb/s",
                           float(run.stat("p50")[k]), rule.min_gbps, True))
         if rule.min_link_fraction is not None:
             rate = criteria.link_rate_gbps or float("nan")
@@ -58,13 +59,14 @@ def judge_sweep(run: SweepRun, rules: Sequence[SweepRule], layout: Layout, crite
                 rate = float(np.nanmin(layout.rate_gbps[:2]))  # the lower port rate of ranks 0 and 1
             if math.isfinite(rate):
                 lim = rule.min_link_fraction * rate * directions
-                tests.append((f"bandwidth p50 at {size_text(rule.size)} B >= {fmt(rule.min_link_fraction * 100)}% "
+                tests.append(("min_link_fraction", f"bandwidth p50 at {size_text(rule.size)} B >= "
+                              f"{fmt(rule.min_link_fraction * 100)}% "
                               f"of {fmt(rate * directions)} Gb/s", float(run.stat("p50")[k]), lim, True))
             else:
                 v.checks.append(Check(run=v.run, rule=where + ".min_link_fraction", title="link-rate rule",
                                       status=SKIPPED, unit="sizes", detail="no link rate known"))
         noise = criteria.pairs or PairsCriteria()  # the noise limits of the pairs section, or the defaults
-        for title, value, limit, higher in tests:
+        for key, title, value, limit, higher in tests:
             failed = value < limit if higher else value > limit
             status = PASS
             detail = f"measured {fmt(value)} {'Gb/s' if higher else 'us'}"
@@ -76,7 +78,7 @@ def judge_sweep(run: SweepRun, rules: Sequence[SweepRule], layout: Layout, crite
                     if wide[2] > spread_max and (optimistic >= limit if higher else optimistic <= limit):
                         status = INCONCLUSIVE
                         detail += f"; samples too spread ((p90-p10)/p50 = {fmt(wide[2], 2)})"
-            v.checks.append(Check(run=v.run, rule=where, title=title, status=status, judged=1,
+            v.checks.append(Check(run=v.run, rule=f"{where}.{key}", title=title, status=status, judged=1,
                                   failing=int(status == FAIL), inconclusive=int(status == INCONCLUSIVE),
                                   unit="sizes", detail=detail))
     v.status = combine(c.status for c in v.checks)

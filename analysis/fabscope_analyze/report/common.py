@@ -46,6 +46,14 @@ class ReportKind:
         return ""
 
 
+def endpoint(hosts: Sequence[Host], rank: int) -> str:
+    """One spelling of an endpoint in every output: the host name, `host/rank N` when several
+    ranks share the host (as accept's and compare's)."""
+    name = hosts[rank].hostname
+    shared = sum(1 for h in hosts if h.hostname == name) > 1
+    return f"{name}/rank {rank}" if shared else name
+
+
 def axis_label(host: Host) -> str:
     """`<rank> <host>` for heatmap axes; a domain name is cut to its first label (the hosts
     table has the full name), a numeric address is kept whole."""

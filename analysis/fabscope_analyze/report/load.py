@@ -314,8 +314,9 @@ def _phase_cdfs(run: CongestionRun) -> list[plots.Cdf]:
 
     out = []
     if run.latency_ns is not None and run.latency_ns.size:
-        out.append(plots.Cdf(f"victim one-way latency (ns), {plots.format_bytes(run.lat_size_bytes)} B",
-                             [(p, sample(run.latency_ns[k])) for k, p in enumerate(run.phases[:run.phases_done])]))
+        out.append(plots.Cdf(f"victim one-way latency (us), {plots.format_bytes(run.lat_size_bytes)} B",
+                             [(p, sample(run.latency_ns[k]) / 1e3)
+                              for k, p in enumerate(run.phases[:run.phases_done])]))
     if run.bw_gbps is not None and run.bw_gbps.size:
         out.append(plots.Cdf(f"victim window bandwidth (Gb/s), {plots.format_bytes(run.bw_size_bytes)} B",
                              [(p, sample(run.bw_gbps[k])) for k, p in enumerate(run.phases[:run.phases_done])]))

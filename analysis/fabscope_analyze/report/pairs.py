@@ -14,7 +14,7 @@ from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import Host, PairsRun
-from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, leaf_groups
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, endpoint, leaf_groups
 
 N_OUTLIER_HOSTS = 5
 MAX_DRILLDOWNS = 6  # drill-down figures for the worst blocks of a large fabric
@@ -58,7 +58,7 @@ def pairs_headline(run: PairsRun) -> str:
         bw_min = float(np.fmin.reduce(run.bw_gbps, axis=None))
     return (
         f"{total} pairs ({counts}); rounds {run.rounds_done}/{run.rounds_total}; latency p50 median "
-        f"{fmt(stats.nan_median(lat))} ns, max {fmt(lat_max)} ns; bandwidth median "
+        f"{fmt(stats.nan_median(lat) / 1e3)} us, max {fmt(lat_max / 1e3)} us; bandwidth median "
         f"{fmt(stats.nan_median(bw))} Gb/s, min {fmt(bw_min)} Gb/s{sampled}"
     )
 
@@ -75,9 +75,9 @@ def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title
     groups = leaf_groups(lay)
     save(
         plots.heatmap_figure(
-            arranged(run.latency_ns_p50), labels,
+            arranged(run.latency_ns_p50) / 1e3, labels,
             title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B messages{by}",
-            cbar_label="one-way latency p50 (ns)", cmap="viridis_r", groups=groups,
+            cbar_label="one-way latency p50 (us)", cmap="viridis_r", groups=groups,
         ),
         "latency_p50", f"pair latency p50 heatmap, run {run.info.name}",
     )
@@ -112,9 +112,9 @@ def _pairs_block_figures(run: PairsRun, lay: Layout, title: str, save: Save, ctx
         "bw-blocks", f"pair bandwidth per {what} pair (worst and median), run {run.info.name}")
     lat_worst, lat_med = stats.block_reduce(run.latency_ns_p50, bounds, lay.order, "max")
     save(plots.block_heatmap_figure(
-        [("worst (highest) per block pair", lat_worst), ("median per block pair", lat_med)], names,
+        [("worst (highest) per block pair", lat_worst / 1e3), ("median per block pair", lat_med / 1e3)], names,
         title=f"{title}\none-way latency p50, {plots.format_bytes(run.lat_size_bytes)} B; {len(names)} {unit}",
-        cbar_label="one-way latency p50 (ns)", cmap="viridis_r", axis_label=what),
+        cbar_label="one-way latency p50 (us)", cmap="viridis_r", axis_label=what),
         "latency-blocks", f"pair latency per {what} pair (worst and median), run {run.info.name}")
     ok = run.status_code("ok")
     not_ok = (run.status != ok).astype(np.float32)
@@ -140,11 +140,11 @@ def _pairs_block_figures(run: PairsRun, lay: Layout, title: str, save: Save, ctx
         members = lay.order[bounds[b]:bounds[b + 1]]
         row_names = [lay.rank_name(int(r)) for r in members]
         save(plots.block_heatmap_figure(
-            [("bandwidth: worst (lowest) to each block, Gb/s", bw_rw), ("latency p50: worst (highest) to each block, ns",
-                                                                         lat_rw)],
+            [("bandwidth: worst (lowest) to each block, Gb/s", bw_rw), ("latency p50: worst (highest) to each block, us",
+                                                                         lat_rw / 1e3)],
             names, row_names=row_names, shared_scale=False,
             title=f"{title}\ndrill-down: {names[b]} ({members.size} ranks) against every {what}",
-            cbar_label="Gb/s | ns", axis_label=what),
+            cbar_label="Gb/s | us", axis_label=what),
             f"drill-{b:04d}", f"drill-down of {names[b]}: each of its ranks against every {what}, run {run.info.name}")
 
 
@@ -168,8 +168,8 @@ def pairs_cdf_figure(run: PairsRun, title: str) -> Figure:
     return plots.cdf_figure(
         [plots.Cdf(f"bandwidth, p50 of windows (Gb/s), {plots.format_bytes(run.bw_size_bytes)} B",
                    [("directed pairs", bw)]),
-         plots.Cdf(f"one-way latency (ns), {plots.format_bytes(run.lat_size_bytes)} B",
-                   [("p50 of each pair", lat50), ("p99 of each pair", lat99)])],
+         plots.Cdf(f"one-way latency (us), {plots.format_bytes(run.lat_size_bytes)} B",
+                   [("p50 of each pair", lat50 / 1e3), ("p99 of each pair", lat99 / 1e3)])],
         title=f"{title}\ndistribution over pairs{note}")
 
 
@@ -193,13 +193,14 @@ def outlier_hosts_table(run: PairsRun, hosts: Sequence[Host], ctx: ReportContext
     fabric_lat, fabric_bw = stats.nan_median(lat), stats.nan_median(bw)
     order = np.argsort(np.where(np.isnan(lat), -np.inf, lat))[::-1][:N_OUTLIER_HOSTS]
     rows = [
-        [esc(hosts[i].label), fmt(lat[i]), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]), fmt(bw[i] / fabric_bw, 3)]
+        [esc(endpoint(hosts, int(i))), fmt(lat[i] / 1e3), fmt(lat[i] / fabric_lat, 3), fmt(bw[i]),
+         fmt(bw[i] / fabric_bw, 3)]
         for i in order
     ]
     return (
-        f"<p>Hosts with the highest median pair latency (fabric median of host medians: {fmt(fabric_lat)} ns, "
+        f"<p>Hosts with the highest median pair latency (fabric median of host medians: {fmt(fabric_lat / 1e3)} us, "
         f"{fmt(fabric_bw)} Gb/s):</p>\n"
-        + table(["rank host", "median latency p50 (ns)", "x fabric", "median bandwidth (Gb/s)", "x fabric"],
+        + table(["host", "median latency p50 (us)", "x fabric", "median bandwidth (Gb/s)", "x fabric"],
                  rows, "outliers")
     )
 

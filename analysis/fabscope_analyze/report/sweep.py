@@ -11,7 +11,7 @@ from fabscope_analyze import plots, stats
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import fmt
 from fabscope_analyze.reader import Host, SweepRun
-from fabscope_analyze.report.common import ReportKind, Save, sizes_text
+from fabscope_analyze.report.common import ReportKind, Save, endpoint, sizes_text
 
 
 class SweepKind(ReportKind):
@@ -22,7 +22,7 @@ class SweepKind(ReportKind):
         return sizes_text(run.size_bytes)
 
     def title_suffix(self, run: SweepRun, hosts: Sequence[Host]) -> str:
-        return f", rank {hosts[0].label} \u2194 rank {hosts[1].label}" if len(hosts) >= 2 else ""
+        return f", {endpoint(hosts, 0)} \u2194 {endpoint(hosts, 1)}" if len(hosts) >= 2 else ""
 
     def figures(self, run: SweepRun, ctx: ReportContext, title: str, save: Save) -> None:
         what = "latency (and its distribution)" if run.metric == "latency_ns" else "bandwidth and message rate"
@@ -36,9 +36,9 @@ def sweep_headline(run: SweepRun) -> str:
         return "no sizes measured"
     if run.metric == "latency_ns":
         return (
-            f"{plots.format_bytes(int(run.size_bytes[0]))} B: p50 {fmt(run.stat('p50')[0])} ns, "
-            f"p99 {fmt(run.stat('p99')[0])} ns; {plots.format_bytes(int(run.size_bytes[-1]))} B: "
-            f"p50 {fmt(run.stat('p50')[-1])} ns"
+            f"{plots.format_bytes(int(run.size_bytes[0]))} B: p50 {fmt(run.stat('p50')[0] / 1e3)} us, "
+            f"p99 {fmt(run.stat('p99')[0] / 1e3)} us; {plots.format_bytes(int(run.size_bytes[-1]))} B: "
+            f"p50 {fmt(run.stat('p50')[-1] / 1e3)} us"
         )
     p50 = run.stat("p50")
     best = int(np.nanargmax(p50)) if np.isfinite(p50).any() else 0
@@ -54,19 +54,20 @@ def sweep_panels(run: SweepRun) -> list[plots.Panel]:
     bandwidth runs, the message rate."""
     units = run.units
 
-    def bands(metric: str, samples: np.ndarray | None) -> list[plots.Band]:
-        out = [plots.Band("min..p99", run.stat("min", metric), run.stat("p99", metric))]
+    def bands(metric: str, samples: np.ndarray | None, scale: float = 1.0) -> list[plots.Band]:
+        out = [plots.Band("min..p99", run.stat("min", metric) / scale, run.stat("p99", metric) / scale)]
         if samples is not None:
-            out.append(plots.Band("p10..p90", *stats.percentile_band(samples, 10, 90)))
+            lo, hi = stats.percentile_band(samples, 10, 90)
+            out.append(plots.Band("p10..p90", lo / scale, hi / scale))
         return out
 
-    if run.metric == "latency_ns":
+    if run.metric == "latency_ns":  # drawn in us, as every output shows latency
         return [
             plots.Panel(
-                ylabel=f"one-way latency ({units})",
-                median=run.stat("p50"),
-                bands=bands(run.metric, run.samples),
-                lines=[plots.Line("p99.9", run.stat("p999"), ":")],
+                ylabel="one-way latency (us)",
+                median=run.stat("p50") / 1e3,
+                bands=bands(run.metric, run.samples, 1e3),
+                lines=[plots.Line("p99.9", run.stat("p999") / 1e3, ":")],
                 log_y=True,
             )
         ]
@@ -92,8 +93,10 @@ def sweep_cdf(run: SweepRun) -> plots.Cdf | None:
     if run.samples is None or run.size_bytes.size == 0:
         return None
     picks = sorted({0, run.size_bytes.size // 2, run.size_bytes.size - 1})
-    what = "one-way latency" if run.metric == "latency_ns" else "window bandwidth"
+    lat = run.metric == "latency_ns"
+    what = "one-way latency" if lat else "window bandwidth"
     return plots.Cdf(
-        xlabel=f"{what} ({run.units})",
-        series=[(f"{plots.format_bytes(int(run.size_bytes[i]))} B", run.samples[i]) for i in picks],
+        xlabel=f"{what} ({'us' if lat else run.units})",
+        series=[(f"{plots.format_bytes(int(run.size_bytes[i]))} B", run.samples[i] / (1e3 if lat else 1.0))
+                for i in picks],
     )

@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fabscope_analyze.accept.pairs.flows import (BW_BITS, LAT50_BITS, LAT99_BITS, MAX_FLOWS, MAX_LISTED, R_ERROR,
-                                                 Flows, reason_names)
+from fabscope_analyze.accept.pairs.flows import (BW_BITS, LAT50_BITS, LAT99_BITS, MAX_FLOWS, MAX_LISTED,
+                                                 R_BW_ABS, R_BW_LINK, R_BW_REL, R_BW_STALL, R_CLASS50, R_CLASS99,
+                                                 R_ERROR, R_LAT50_ABS, R_LAT99_ABS, R_LAT_RATIO, REASON_NAMES, Flows,
+                                                 reason_names)
 from fabscope_analyze.accept.pairs.job import PairsJob
 from fabscope_analyze.accept.pairs.noise import judge_noise
-from fabscope_analyze.accept.pairs.rules import limits, make_checks, references
+from fabscope_analyze.accept.pairs.rules import Limits, limits, make_checks, references
 from fabscope_analyze.accept.pairs.scan import Scan, scan
 from fabscope_analyze.accept.pairs.stalls import StallCounts, StallTest, judge_stalls, stall_counts
 from fabscope_analyze.accept.pairs.suspects import attribute
@@ -83,8 +85,11 @@ def judge_pairs(run: PairsRun, layout: Layout, crit: PairsCriteria, criteria: Cr
     sc = scan(job, lim, rule_checks)
     flows = sc.flows
     judge_noise(run, crit, flows)
-    _rule_outcomes(job, sc, rule_checks)
+    _rule_outcomes(job, sc, rule_checks, lim)
     checks = list(rule_checks.values())
+    # a rule the run's message sizes cannot judge leaves the verdict inconclusive, never a silent pass
+    checks += [Check(run=job.name, rule=rule, title=title, status=INCONCLUSIVE, detail=why)
+               for rule, title, why in lim.unjudged]
     stalls = StallTest.none(job.n)
     if crit.stalls is not None:
         stall_check, flows, stalls = judge_stalls(job, flows)
@@ -96,13 +101,13 @@ def judge_pairs(run: PairsRun, layout: Layout, crit: PairsCriteria, criteria: Cr
                        "this fabric); suspects are not named")
     else:
         v.suspects = attribute(job, flows, sc, stalls, v.notes)
-    v.failing_pairs, v.inconclusive_pairs = _listings(job, flows)
+    v.failing_pairs, v.inconclusive_pairs = _listings(job, flows, lim)
     v.retest = _retest_pairs(job, v, flows)
     v.status = combine(c.status for c in checks)
     return v
 
 
-def _rule_outcomes(job: PairsJob, sc: Scan, checks: dict[int, Check]) -> None:
+def _rule_outcomes(job: PairsJob, sc: Scan, checks: dict[int, Check], lim: Limits) -> None:
     """Each rule's status after noise: its inconclusive flows leave its failing ones; examples."""
     flows = sc.flows
     incon = flows.inconclusive
@@ -116,7 +121,7 @@ def _rule_outcomes(job: PairsJob, sc: Scan, checks: dict[int, Check]) -> None:
         if check.judged == 0:
             check.status = SKIPPED
             check.detail = "no pair to judge"
-        check.examples = _examples(job, flows, bit, check.unit == "directed pairs")
+        check.examples = _examples(job, flows, bit, check.unit == "directed pairs", lim)
     if sc.errors and job.run.errors is not None and R_ERROR in checks:
         checks[R_ERROR].examples = [
             f"{job.layout.rank_name(int(a))} <-> {job.layout.rank_name(int(b))}: {m}"
@@ -141,9 +146,33 @@ def _coverage(job: PairsJob, sc: Scan) -> Check:
     return cover
 
 
-def _examples(job: PairsJob, flows: Flows, bit: int, directed: bool, limit: int = 10) -> list[str]:
+def rule_limit(job: PairsJob, lim: Limits, bit: int, i: int, j: int) -> float:
+    """The limit of one rule (a flows.py bit) for the flow i -> j: Gb/s for bandwidth rules, ns
+    for latency rules; NaN when the rule has none for it."""
+    if bit & (R_LAT_RATIO | R_CLASS50 | R_CLASS99):
+        cls = int(job.layout.hop_class(np.array([i]), np.array([j]))[0, 0])
+        table = lim.ratio_limit if bit == R_LAT_RATIO else lim.class50 if bit == R_CLASS50 else lim.class99
+        return float(table[cls])
+    if bit == R_BW_LINK:
+        if lim.bw_link_scalar is not None:
+            return float(lim.bw_link_scalar)
+        if lim.bw_link_rate is not None and job.crit.min_link_fraction is not None:
+            return float(job.crit.min_link_fraction * np.fmin(lim.bw_link_rate[i], lim.bw_link_rate[j]))
+        return float("nan")
+    scalar = {R_BW_ABS: lim.bw_abs, R_BW_REL: lim.bw_rel, R_LAT50_ABS: lim.lat50_abs, R_LAT99_ABS: lim.lat99_abs}
+    value = scalar.get(bit)
+    return float(value) if value is not None else float("nan")
+
+
+def _p99(job: PairsJob, i: int, j: int) -> float:
+    return float(job.run.latency_ns_p99[i, j]) if job.run.latency_ns_p99 is not None else float("nan")
+
+
+def _examples(job: PairsJob, flows: Flows, bit: int, directed: bool, lim: Limits, limit: int = 10) -> list[str]:
+    """The worst flows failing rule `bit`, each with the statistic that rule judges (p99 for the
+    p99 rules) and that rule's own limit for it; latency in us, bandwidth in Gb/s."""
     sel = np.flatnonzero(((flows.reasons & bit) != 0) & ~flows.inconclusive &
-                         (True if directed else flows.src < flows.dst))
+                        (True if directed else flows.src < flows.dst))
     if not sel.size:
         return []
     sel = sel[np.argsort(flows.severity[sel], kind="stable")[:limit]]
@@ -151,19 +180,23 @@ def _examples(job: PairsJob, flows: Flows, bit: int, directed: bool, limit: int 
     for k in sel:
         i, j = int(flows.src[k]), int(flows.dst[k])
         a, b = job.layout.rank_name(i), job.layout.rank_name(j)
+        rl = rule_limit(job, lim, bit, i, j)
         if bit & BW_BITS:
-            out.append(f"{a} -> {b}: {fmt(float(flows.bw[k]))} Gb/s (limit {fmt(float(flows.bw_limit[k]))})")
+            out.append(f"{a} -> {b}: {fmt(float(flows.bw[k]))} Gb/s (limit {fmt(rl)} Gb/s)")
         elif bit & LAT50_BITS:
-            out.append(f"{a} <-> {b}: p50 {fmt(float(flows.lat[k]))} ns (limit {fmt(float(flows.lat_limit[k]))})")
+            out.append(f"{a} <-> {b}: p50 {fmt(float(flows.lat[k]) / 1e3)} us (limit {fmt(rl / 1e3)} us)")
         elif bit & LAT99_BITS:
-            out.append(f"{a} <-> {b}: p99 above the limit (p50 {fmt(float(flows.lat[k]))} ns)")
+            out.append(f"{a} <-> {b}: p99 {fmt(_p99(job, i, j) / 1e3)} us (limit {fmt(rl / 1e3)} us)")
         else:
             out.append(f"{a} <-> {b}: {job.run.status_name(int(job.run.status[i, j]))}")
     return out
 
 
-def _listings(job: PairsJob, flows: Flows) -> tuple[list[dict], list[dict]]:
-    """The failing and the inconclusive pairs for JSON, worst first, MAX_LISTED of each."""
+def _listings(job: PairsJob, flows: Flows, lim: Limits) -> tuple[list[dict], list[dict]]:
+    """The failing and the inconclusive pairs for JSON, worst first, MAX_LISTED of each. The limits
+    are those of the rules the flow fails: bw_limit_gbps the highest of its failed bandwidth
+    rules, latency_limit_ns the lowest of its failed p50 rules, latency_p99_limit_ns of its
+    failed p99 rules (null when it fails none of that kind); `limits` each failed rule's own."""
     lay = job.layout
     failing: list[dict] = []
     inconclusive: list[dict] = []
@@ -172,13 +205,22 @@ def _listings(job: PairsJob, flows: Flows) -> tuple[list[dict], list[dict]]:
         sel = sel[np.argsort(flows.severity[sel], kind="stable")][:MAX_LISTED]
         for k in sel:
             i, j, r = int(flows.src[k]), int(flows.dst[k]), int(flows.reasons[k])
+            own = {bit: rule_limit(job, lim, bit, i, j) for bit in REASON_NAMES if r & bit and bit not in
+                   (R_ERROR, R_BW_STALL)}
+            bw_lims = [v for b, v in own.items() if b & BW_BITS and np.isfinite(v)]
+            lat_lims = [v for b, v in own.items() if b & LAT50_BITS and np.isfinite(v)]
+            p99_lims = [v for b, v in own.items() if b & LAT99_BITS and np.isfinite(v)]
             target.append({
                 "from": lay.rank_name(i), "to": lay.rank_name(j), "ranks": [i, j],
                 "hop_class": HOP_CLASSES[int(lay.hop_class(np.array([i]), np.array([j]))[0, 0])],
                 "failed": reason_names(r),
-                "bw_gbps": round_sig(float(flows.bw[k])), "bw_limit_gbps": round_sig(float(flows.bw_limit[k])),
+                "bw_gbps": round_sig(float(flows.bw[k])),
+                "bw_limit_gbps": round_sig(max(bw_lims)) if bw_lims else None,
                 "latency_ns_p50": round_sig(float(flows.lat[k])),
-                "latency_limit_ns": round_sig(float(flows.lat_limit[k])),
+                "latency_limit_ns": round_sig(min(lat_lims)) if lat_lims else None,
+                "latency_ns_p99": round_sig(_p99(job, i, j)) if p99_lims else None,
+                "latency_p99_limit_ns": round_sig(min(p99_lims)) if p99_lims else None,
+                "limits": {REASON_NAMES[b]: round_sig(v) for b, v in own.items()},
                 "stalled_windows": int(flows.stalled[k]),
             })
     return failing, inconclusive

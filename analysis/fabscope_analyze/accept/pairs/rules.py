@@ -65,6 +65,8 @@ class Limits:
     ratio_limit: np.ndarray  # [hop class] ns
     class50: np.ndarray  # [hop class] ns
     class99: np.ndarray  # [hop class] ns
+    # (rule, title, why) of the rules the run's message sizes cannot judge: inconclusive checks
+    unjudged: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def need_p99(self) -> bool:
@@ -74,16 +76,18 @@ class Limits:
 def limits(job: PairsJob, refs: References, notes: list[str]) -> Limits:
     """The limits of the rules that apply to this run; a note for each rule that does not."""
     c, run, crit = job.crit, job.run, job.criteria
+    unjudged: list[tuple[str, str, str]] = []
+    small = (f"not judged: the run's {size_text(run.bw_size_bytes)} B bandwidth messages are below the rule's "
+             f"min_size {size_text(c.bw_min_size)} B; measure at >= {size_text(c.bw_min_size)} B")
     bw_abs = c.min_gbps if c.min_gbps is not None and run.bw_size_bytes >= c.bw_min_size else None
     if c.min_gbps is not None and bw_abs is None:
-        notes.append(f"bandwidth >= {fmt(c.min_gbps)} Gb/s not judged: the run's {size_text(run.bw_size_bytes)} B "
-                     f"messages are below the rule's min_size {size_text(c.bw_min_size)} B")
+        unjudged.append(("pairs.bandwidth.min_gbps", f"bandwidth >= {fmt(c.min_gbps)} Gb/s", small))
     bw_link_scalar: float | None = None
     bw_link_rate: np.ndarray | None = None
     if c.min_link_fraction is not None:
         if run.bw_size_bytes < c.bw_min_size:
-            notes.append(f"link-rate rule not judged: messages {size_text(run.bw_size_bytes)} B below min_size "
-                         f"{size_text(c.bw_min_size)} B")
+            unjudged.append(("pairs.bandwidth.min_link_fraction",
+                             f"bandwidth >= {fmt(c.min_link_fraction * 100)}% of the link rate", small))
         elif crit.link_rate_gbps is not None:
             bw_link_scalar = c.min_link_fraction * crit.link_rate_gbps
         elif np.isfinite(job.layout.rate_gbps).any():
@@ -94,9 +98,12 @@ def limits(job: PairsJob, refs: References, notes: list[str]) -> Limits:
     bw_rel = (c.min_fabric_fraction * refs.bw_ref
               if c.min_fabric_fraction is not None and math.isfinite(refs.bw_ref) else None)
     lat_applies = c.lat_max_size is None or run.lat_size_bytes <= c.lat_max_size
-    if not lat_applies and (c.latency.max_p50_us or c.latency.max_p99_us):
-        notes.append(f"absolute latency limits not judged: {size_text(run.lat_size_bytes)} B messages above "
-                     f"max_size {size_text(c.lat_max_size or 0)} B")
+    big = (f"not judged: the run's {size_text(run.lat_size_bytes)} B latency messages are above the rule's "
+           f"max_size {size_text(c.lat_max_size or 0)} B; measure at <= {size_text(c.lat_max_size or 0)} B")
+    if not lat_applies and c.latency.max_p50_us:
+        unjudged.append(("pairs.latency.max_p50_us", f"latency p50 <= {fmt(c.latency.max_p50_us)} us", big))
+    if not lat_applies and c.latency.max_p99_us:
+        unjudged.append(("pairs.latency.max_p99_us", f"latency p99 <= {fmt(c.latency.max_p99_us)} us", big))
     k = len(HOP_CLASSES)
     ratio_limit = np.full(k, np.nan)
     if c.max_class_ratio is not None:
@@ -116,7 +123,7 @@ def limits(job: PairsJob, refs: References, notes: list[str]) -> Limits:
     return Limits(bw_abs=bw_abs, bw_link_scalar=bw_link_scalar, bw_link_rate=bw_link_rate, bw_rel=bw_rel,
                   lat50_abs=c.latency.max_p50_us * 1e3 if c.latency.max_p50_us and lat_applies else None,
                   lat99_abs=c.latency.max_p99_us * 1e3 if c.latency.max_p99_us and lat_applies else None,
-                  ratio_limit=ratio_limit, class50=class50, class99=class99)
+                  ratio_limit=ratio_limit, class50=class50, class99=class99, unjudged=tuple(unjudged))
 
 
 def make_checks(job: PairsJob, lim: Limits, refs: References) -> dict[int, Check]:
