@@ -24,7 +24,7 @@ fabric and the rig are the only rewrites, applied to the block's text before it 
                                     the first copied into baseline/ by the block itself)
 
 Blocks that cannot run here are listed in SKIP with the reason (the README's two front-door
-commands are what CI itself runs). Needs root for the rig; without it the test FAILS.
+commands are what CI itself runs); ```text blocks (synopses and sample output) are not run. Needs root for the rig; without it the test FAILS.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ SKIP = {
 # Recipe -> exit codes its `echo "exit $?"` may print on the rig (healthy fabric).
 EXPECTED_EXIT = {
     "new-rack": {0},
+    "doctor": {77},  # the rig has no RDMA device: the doctor says so and exits 77
     "nightly-1": {0},  # the first night is its own baseline
     "nightly-2": {0},
 }
@@ -122,7 +123,7 @@ def main() -> int:
                 print(f"README:{start}: skipped: {next(v for k, v in SKIP.items() if first.startswith(k))}", flush=True)
                 continue
             runs = [("", rewrite(text))]
-            recipe = "new-rack" if "--plan new-rack" in text else ""
+            recipe = "new-rack" if "--plan new-rack" in text else "doctor" if "fabscope doctor" in text else ""
             if "fabscope-analyze nightly" in text:
                 body = rewrite(text).replace("D=$(date -u +%F)", "D=$NIGHT")
                 runs = [("nightly-1", "NIGHT=night1\n" + body), ("nightly-2", "NIGHT=night2\n" + body)]
