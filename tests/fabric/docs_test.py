@@ -115,7 +115,7 @@ def main() -> int:
             f'export PATH="{args.bin}:$PATH"',
             f'mpirun() {{ local hf="" a=(); while [ $# -gt 0 ]; do case "$1" in '
             f'--hostfile) hf=$2; shift 2;; -np|--map-by) shift 2;; *) a+=("$1"); shift;; esac; done; '
-            f'"{RIG}" --id {args.id} mpirun --hostfile "$hf" "${{a[@]}}"; }}',
+            f'"{RIG}" --id {args.id} mpirun ${{hf:+--hostfile "$hf"}} "${{a[@]}}"; }}',
         ])
         for start, text in blocks(Path(args.readme)):
             first = text.strip().splitlines()[0] if text.strip() else ""
