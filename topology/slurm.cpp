@@ -298,12 +298,15 @@ Fabric parse_slurm_topology(std::string_view text, const std::string& name) {
       if (key == "switchname") {
         rec.name = value;
         has_name = true;
-      } else if (key == "nodes") {
-        rec.nodes = expand_hostlist(value, where, kMaxHostlistNames - names);
-        names += rec.nodes.size();
-      } else if (key == "switches") {
-        rec.children = expand_hostlist(value, where, kMaxHostlistNames - names);
-        names += rec.children.size();
+      } else if (key == "nodes" || key == "switches") {
+        auto& list = key == "nodes" ? rec.nodes : rec.children;
+        list = expand_hostlist(value, where);
+        names += list.size();
+        if (names > kMaxHostlistNames) {
+          fail(where, fmt::format("the file names more than {} nodes and switches up to here; "
+                                  "fabscope reads at most that many",
+                                  kMaxHostlistNames));
+        }
       } else if (key == "level") {
         int v = -1;
         const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
@@ -326,6 +329,12 @@ Fabric parse_slurm_topology(std::string_view text, const std::string& name) {
     if (keys.empty()) continue;  // blank or comment
     if (!has_name) {
       fail(where, "the line has no SwitchName=; every line describes one switch");
+    }
+    if (rec.nodes.size() + rec.children.size() > kMaxSwitchChildren) {
+      fail(where, fmt::format("switch '{}' has {} nodes and switches below it; fabscope models at "
+                              "most {} per switch (split it into leaves)",
+                              rec.name, rec.nodes.size() + rec.children.size(),
+                              kMaxSwitchChildren));
     }
     records.push_back(std::move(rec));
   }

@@ -25,9 +25,12 @@
 
 namespace fabscope::topology {
 
-// Most names one file may expand to (a 100,000-GPU fabric has ~12,500 nodes; this bound keeps a
-// hostile file from costing gigabytes).
-inline constexpr std::size_t kMaxHostlistNames = 200'000;
+// Most names one file may expand to (a 100,000-GPU fabric has ~12,500 nodes; the largest Slurm
+// clusters a few tens of thousands), and most nodes plus child switches under one switch (the model
+// numbers a switch's ports in 16 bits). The bounds keep a hostile file from costing gigabytes and
+// minutes: 176,000 nodes on one leaf took 28 s under ASan (found by tests/fuzz slurm_topology).
+inline constexpr std::size_t kMaxHostlistNames = 65'536;
+inline constexpr std::size_t kMaxSwitchChildren = 16'384;
 
 // Expands a Slurm hostlist expression: "n[001-003,7],gpu1,r[1-2]n[1-2]" -> n001 n002 n003 n7 gpu1
 // r1n1 r1n2 r2n1 r2n2. A range keeps the zero padding of its lower bound. Throws core::UsageError

@@ -38,7 +38,7 @@ TEST(Hostlist, RefusesBadExpressionsInOneLine) {
   expect_usage_error([] { (void)expand_hostlist("n1,,n2", "f:4"); }, {"empty name"});
   expect_usage_error([] { (void)expand_hostlist("n1,", "f:4"); }, {"empty name"});
   expect_usage_error([] { (void)expand_hostlist("", "f:4"); }, {"empty hostlist"});
-  expect_usage_error([] { (void)expand_hostlist("n[1-200001]", "f:4"); }, {"more than"});
+  expect_usage_error([] { (void)expand_hostlist("n[1-65537]", "f:4"); }, {"more than"});
   expect_usage_error([] { (void)expand_hostlist("a[1-1000]b[1-1000]c[1-1000]", "f:4"); },
                      {"more than"});
   expect_usage_error([] { (void)expand_hostlist("n[1-1000000000000000000000]", "f:4"); },
@@ -123,6 +123,13 @@ TEST(SlurmTopology, BadInputIsOneLineNamingFileAndLine) {
   bad("# nothing\n\n", {"site.conf", "no SwitchName= lines"});
   bad("SwitchName=s1 Switches=s2\nSwitchName=s2\n", {"site.conf", "no switch lists any Nodes"});
   bad("SwitchName=l Nodes=n1 Level=x\n", {"site.conf:1", "Level=x"});
+  // 176,000 nodes on one leaf (the fuzzer's product n[0-3]..a[001-0044007]) and a file of more
+  // names than the bound are refused before the model is built.
+  bad("SwitchName=l Nodes=n[0-3]a[001-0044007]\n", {"site.conf:1", "more than 65536"});
+  bad("SwitchName=l Nodes=n[1-16385]\n", {"site.conf:1", "at most 16384 per switch"});
+  bad("SwitchName=l1 Nodes=a[1-16000]\nSwitchName=l2 Nodes=b[1-16000]\nSwitchName=l3 "
+      "Nodes=c[1-16000]\nSwitchName=l4 Nodes=d[1-16000]\nSwitchName=l5 Nodes=e[1-16000]\n",
+      {"site.conf:5", "more than"});
   expect_usage_error([] { (void)load_slurm_topology("/nonexistent/topology.conf"); },
                      {"/nonexistent/topology.conf"});
 }
