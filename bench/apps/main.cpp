@@ -132,7 +132,7 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 int main(int argc, char** argv) {
   // A launch MPI_Init cannot survive (srun without PMIx under Debian's Open MPI) gets one line
-  // saying what to use, from the first task only, before Open MPI's own wall of text.
+  // saying what to use, from the first task only, instead of Open MPI's failure inside MPI_Init.
   if (const std::string problem = runtime::launch_problem(); !problem.empty()) {
     const char* procid = std::getenv("SLURM_PROCID");
     if (procid == nullptr || std::string_view(procid) == "0")
@@ -271,8 +271,7 @@ int main(int argc, char** argv) {
         if (!fabric)
           throw core::UsageError(
               "plan: needs a fabric; pass --topology, --slurm-topology, --ibnetdiscover, "
-              "--ibnd-cache, --live, "
-              "--hostname-pattern or --generate");
+              "--ibnd-cache, --live, --hostname-pattern or --generate");
         const auto eps = inv.per_nic ? topology::Endpoints::per_nic(*fabric)
                                      : topology::Endpoints::per_host(*fabric);
         std::vector<topology::PlanSummary> summaries;
