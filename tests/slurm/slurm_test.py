@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -311,6 +312,7 @@ class Tier:
     def s_new_rack(self) -> None:
         self.rig("rate", "h7", CAPPED_RATE)
         results = self.out / "new-rack"
+        shutil.rmtree(results, ignore_errors=True)  # an earlier run of the tier left its jobs here
         env = {"FABSCOPE_BIN": str(Path(self.args.fabscope).parent), "FABSCOPE_NEW_RACK": "leaf4",
                "FABSCOPE_CRITERIA": CRITERIA, "FABSCOPE_RESULTS": str(results),
                "FABSCOPE_PAIRS_ARGS": "--lat-size 8 --bw-size 16K --iters 200 --bw-iters 12 --repeat 3 "
@@ -334,6 +336,7 @@ class Tier:
 
     def s_nightly(self) -> None:
         results = self.out / "nightly"
+        shutil.rmtree(results, ignore_errors=True)  # the nights of an earlier run of the tier
         env = {"FABSCOPE_BIN": str(Path(self.args.fabscope).parent), "FABSCOPE_SUITE": SUITE,
                "FABSCOPE_CRITERIA": CRITERIA, "FABSCOPE_RESULTS": str(results),
                # latency follows the shared cores' load here: judge bandwidth (tests/fabric does too)
