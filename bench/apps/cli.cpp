@@ -76,6 +76,7 @@ struct AppOptions {
   suites::TopologySource topo;
   bool rank_as_host = false;
   bool pma = false;
+  std::vector<CLI::Option*> slurm_topology{};  // one per subcommand: was it given (with no FILE)?
 };
 
 // What every subcommand takes: the results file, the label, progress, attachments, the topology.
@@ -110,6 +111,12 @@ void add_app_options(CLI::App& sub, AppOptions& o) {
                              : std::string();
           },
           "PATTERN");
+  o.slurm_topology.push_back(
+      t->add_option("--slurm-topology", o.topo.slurm_topology,
+                    "Slurm's switch tree: topology.conf as --slurm-topology=FILE, or without FILE "
+                    "'scontrol show topology', else the tasks' SLURM_TOPOLOGY_ADDR")
+          ->expected(0, 1)
+          ->type_name("[FILE]"));
   t->add_option("--generate", o.topo.generate,
                 "a generated fat tree, e.g. hosts=12500,rails=8 (topology/generator.hpp)");
   sub.add_flag("--rank-as-host", o.rank_as_host,
@@ -264,6 +271,8 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   }
   inv.config = common.config;
   inv.topology = common.topo;
+  inv.topology.slurm = std::any_of(common.slurm_topology.begin(), common.slurm_topology.end(),
+                                   [](const CLI::Option* o) { return o->count() > 0; });
   inv.rank_as_host = common.rank_as_host;
   inv.pma = common.pma;
   if (inv.pma && !common.topo.any()) {

@@ -19,6 +19,7 @@
 #include "core/strings.hpp"
 #include "io/results.hpp"
 #include "runtime/comm.hpp"
+#include "runtime/launcher.hpp"
 #include "suites/benchmark.hpp"
 #include "suites/fabric.hpp"
 #include "suites/fabric_counters.hpp"
@@ -29,12 +30,6 @@
 using namespace fabscope;
 
 namespace {
-
-std::string local_hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 std::string default_out(const std::string& subcommand) {
   std::string stamp = core::utc_now_iso();
@@ -180,13 +175,21 @@ int doctor(const runtime::Comm& comm, const std::vector<suites::HostConfig>& con
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A launch MPI_Init cannot survive (srun without PMIx under Debian's Open MPI) gets one line
+  // saying what to use, from the first task only, instead of Open MPI's failure inside MPI_Init.
+  if (const std::string problem = runtime::launch_problem(); !problem.empty()) {
+    const char* procid = std::getenv("SLURM_PROCID");
+    if (procid == nullptr || std::string_view(procid) == "0")
+      fmt::print(stderr, "fabscope: {}\n", problem);
+    return static_cast<int>(core::ExitCode::kUsage);
+  }
   runtime::Session session(argc, argv);
   const runtime::Comm comm = runtime::Comm::world();
   // The transports (verbs ports and their protection domains) live inside the MPI session: declared
   // after it, destroyed before MPI_Finalize.
   transport::Transport transports(comm);
   const int rank = comm.rank();
-  core::log::set_identity(rank, local_hostname());
+  core::log::set_identity(rank, runtime::node_name());
   const std::vector<std::string> args(argv, argv + argc);
 
   // Preflight 1: the command line and the rank count, judged on every rank.
@@ -317,8 +320,8 @@ int main(int argc, char** argv) {
       try {
         if (!fabric)
           throw core::UsageError(
-              "plan: needs a fabric; pass --topology, --ibnetdiscover, --ibnd-cache, --live, "
-              "--hostname-pattern or --generate");
+              "plan: needs a fabric; pass --topology, --slurm-topology, --ibnetdiscover, "
+              "--ibnd-cache, --live, --hostname-pattern or --generate");
         const auto eps = inv.per_nic ? topology::Endpoints::per_nic(*fabric)
                                      : topology::Endpoints::per_host(*fabric);
         std::vector<topology::PlanSummary> summaries;
@@ -375,6 +378,13 @@ int main(int argc, char** argv) {
                           inv.suite_text,   comm.size(),         inv.overwrite};
         writer.emplace(inv.out.empty() ? default_out(inv.subcommand) : inv.out, root, hosts);
         writer->write_strings("/command_argv", args);
+        // The Slurm job (rank 0's view; every task of a step shares it): root attributes slurm_*.
+        if (const auto job = runtime::slurm_job(); job.any()) {
+          writer->set_attr("/", "slurm_job_id", job.job_id);
+          writer->set_attr("/", "slurm_step_id", job.step_id);
+          writer->set_attr("/", "slurm_job_nodelist", job.nodelist);
+          writer->set_attr("/", "slurm_job_partition", job.partition);
+        }
         if (!inv.config.empty()) writer->write_strings("/config", inv.config);
         std::vector<std::string> problems;
         for (const auto& p : suites::check_hosts(host_configs, {})) problems.push_back(p.line());

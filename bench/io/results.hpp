@@ -17,6 +17,8 @@ namespace fabscope::io {
 
 struct HostRecord {
   std::string hostname, kernel, cpu_model, mpi_library, rdma_core_version, rdma_devices;
+  // gethostname(); `hostname` is the Slurm node name (SLURMD_NODENAME) when Slurm gives one.
+  std::string system_hostname{};
 };
 
 struct RootInfo {

@@ -97,6 +97,8 @@ ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
   h5::write_strings(hg.id(), "rdma_core_version",
                     column(hosts, [](const auto& h) { return h.rdma_core_version; }));
   h5::write_strings(hg.id(), "rdma_devices", column(hosts, [](const auto& h) { return h.rdma_devices; }));
+  h5::write_strings(hg.id(), "gethostname",
+                    column(hosts, [](const auto& h) { return h.system_hostname; }));
   Handle runs = h5::create_group(f, std::string(schema::kRuns));
   runs.close();
   hg.close();

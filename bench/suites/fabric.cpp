@@ -1,18 +1,63 @@
 #include "suites/fabric.hpp"
 
 #include <fmt/format.h>
+#include <sys/wait.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <variant>
 
 #include "core/error.hpp"
+#include "runtime/launcher.hpp"
 #include "topology/generator.hpp"
 #include "topology/ibnd.hpp"
 #include "topology/local.hpp"
+#include "topology/slurm.hpp"
 #include "topology/sources.hpp"
 #include "topology/tables.hpp"
 
 namespace fabscope::suites {
+namespace {
+
+// `scontrol show topology`: its output when it ran and printed switches, else "" and why not.
+std::string scontrol_topology(std::string& why) {
+  std::FILE* p = ::popen("scontrol show topology 2>&1", "r");
+  if (p == nullptr) {
+    why = "cannot start scontrol";
+    return "";
+  }
+  std::string text;
+  char buf[4096];
+  for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+  const int status = ::pclose(p);
+  if (status != 0 || text.find("SwitchName=") == std::string::npos) {
+    const auto nl = text.find('\n');
+    const std::string first = text.substr(0, nl);
+    why = WIFEXITED(status) && WEXITSTATUS(status) == 127
+              ? std::string("scontrol is not installed here")
+              : fmt::format("scontrol show topology printed no switches ('{}')", first);
+    return "";
+  }
+  return text;
+}
+
+topology::Fabric slurm_fabric(const TopologySource& source,
+                              const std::vector<std::string>& hostnames,
+                              const std::vector<std::string>& addrs) {
+  if (!source.slurm_topology.empty()) return topology::load_slurm_topology(source.slurm_topology);
+  std::string why;
+  if (const std::string text = scontrol_topology(why); !text.empty())
+    return topology::parse_slurm_topology(text, "scontrol show topology");
+  if (std::any_of(addrs.begin(), addrs.end(), [](const std::string& a) { return !a.empty(); }))
+    return topology::fabric_from_topology_addrs(hostnames, addrs);
+  throw core::UsageError(fmt::format(
+      "--slurm-topology: no file given, {}, and no task has SLURM_TOPOLOGY_ADDR (Slurm sets it "
+      "with TopologyPlugin=topology/tree); give the file: --slurm-topology=topology.conf",
+      why));
+}
+
+}  // namespace
 
 std::optional<topology::Fabric> build_fabric(const runtime::Comm& comm, const TopologySource& source,
                                              const std::vector<std::string>& hostnames) {
@@ -23,6 +68,10 @@ std::optional<topology::Fabric> build_fabric(const runtime::Comm& comm, const To
     mine.clear();  // hwloc failed on this host: the fabric still builds from the source
   }
   const auto all = comm.gather_strings(mine);
+  // Every task's switch path, for --slurm-topology without a file (collective, so only then).
+  const std::vector<std::string> addrs = source.slurm && source.slurm_topology.empty()
+                                             ? comm.gather_strings(runtime::slurm_topology_addr())
+                                             : std::vector<std::string>{};
   if (comm.rank() != 0) return std::nullopt;
   std::vector<topology::LocalHost> hosts;
   for (const auto& s : all)
@@ -41,6 +90,8 @@ std::optional<topology::Fabric> build_fabric(const runtime::Comm& comm, const To
     f = topology::discover_fabric_live({});
   } else if (!source.hostname_pattern.empty()) {
     f = topology::fabric_from_hostnames(hostnames, source.hostname_pattern);
+  } else if (source.slurm) {
+    f = slurm_fabric(source, hostnames, addrs);
   } else if (!source.generate.empty()) {
     f = topology::generate_fat_tree(topology::parse_fat_tree_spec(source.generate, "--generate"));
   }

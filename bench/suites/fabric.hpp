@@ -22,8 +22,12 @@ struct TopologySource {
   std::string hostname_pattern;  // --hostname-pattern REGEX with (?<rack>...) groups
   std::string generate;          // --generate SPEC (fat tree, see topology/generator.hpp)
   bool live = false;             // --live: libibnetdisc through a local InfiniBand port
+  // --slurm-topology[=FILE]: Slurm's switch tree from topology.conf FILE, or without FILE from
+  // `scontrol show topology`, else from every task's SLURM_TOPOLOGY_ADDR (topology/slurm.hpp).
+  bool slurm = false;
+  std::string slurm_topology{};
   [[nodiscard]] bool any() const {
-    return live || !yaml.empty() || !ibnetdiscover.empty() || !ibnd_cache.empty() ||
+    return live || slurm || !yaml.empty() || !ibnetdiscover.empty() || !ibnd_cache.empty() ||
            !hostname_pattern.empty() || !generate.empty();
   }
 };

@@ -6,6 +6,7 @@
 
 #include "core/strings.hpp"
 #include "runtime/comm.hpp"
+#include "runtime/launcher.hpp"
 #include "suites/suite.hpp"
 #include "verbs/sysfs.hpp"
 
@@ -26,12 +27,6 @@ std::string cpu_model() {
   return "";
 }
 
-std::string hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
 std::string kernel() {
   utsname u{};
   if (uname(&u) != 0) return "";
@@ -41,15 +36,17 @@ std::string kernel() {
 }  // namespace
 
 std::vector<io::HostRecord> gather_hosts(const runtime::Comm& comm) {
-  const std::string mine = hostname() + kSep + kernel() + kSep + cpu_model() + kSep +
+  // Under Slurm the node name (SLURMD_NODENAME) names the host; gethostname() goes last.
+  const std::string mine = runtime::node_name() + kSep + kernel() + kSep + cpu_model() + kSep +
                            runtime::Session::library_version() + kSep + verbs::rdma_core_version() +
-                           kSep + verbs::describe_ports(verbs::scan_ports());
+                           kSep + verbs::describe_ports(verbs::scan_ports()) + kSep +
+                           runtime::system_hostname();
   std::vector<io::HostRecord> out;
   for (const auto& s : comm.gather_strings(mine)) {
     std::vector<std::string> f;
     for (const auto field : core::split(s, kSep)) f.emplace_back(field);
-    f.resize(6);
-    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5]});
+    f.resize(7);
+    out.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
   }
   return out;
 }

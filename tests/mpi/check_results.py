@@ -214,9 +214,14 @@ def main() -> int:
             check(key in f.attrs, f"root attribute {key}")
         hosts = f["hosts"]
         check(list(hosts["rank"][:]) == list(range(a.ranks)), "/hosts/rank")
-        for col in ("hostname", "kernel", "cpu_model", "mpi_library", "rdma_core_version", "rdma_devices"):
+        for col in ("hostname", "kernel", "cpu_model", "mpi_library", "rdma_core_version", "rdma_devices",
+                    "gethostname"):
             check(hosts[col].shape == (a.ranks,), f"/hosts/{col} shape")
         check(all(len(h) > 0 for h in hosts["hostname"].asstr()[:]), "hostnames present")
+        # outside Slurm the recorded host is gethostname() (under Slurm: SLURMD_NODENAME, tests/slurm)
+        if "slurm_job_id" not in f.attrs:
+            check(list(hosts["gethostname"].asstr()[:]) == list(hosts["hostname"].asstr()[:]),
+                  "/hosts/gethostname equals /hosts/hostname outside Slurm")
         check(all("MPI" in m for m in hosts["mpi_library"].asstr()[:]), "mpi_library recorded")
         runs = [f["runs"][k] for k in sorted(f["runs"])]
         kinds = a.expect.split(",")

@@ -370,4 +370,24 @@ TEST(Suite, ShippedSuitesParseAndMeetTheShippedCriteria) {
   }
   EXPECT_GE(files, 6);
   EXPECT_EQ(real, 2);  // acceptance.yaml and nightly.yaml
+// --slurm-topology takes an optional FILE: given bare, Slurm's own tree (scontrol, then
+// SLURM_TOPOLOGY_ADDR); it is one topology source among the others.
+TEST(Cli, SlurmTopologyOptionalFile) {
+  const auto bare = parse({"pairs", "--slurm-topology", "--quiet"});
+  EXPECT_TRUE(bare.topology.slurm);
+  EXPECT_TRUE(bare.topology.slurm_topology.empty());
+  EXPECT_TRUE(bare.topology.any());
+  EXPECT_TRUE(bare.quiet);
+  const auto last = parse({"topo", "--slurm-topology"});
+  EXPECT_TRUE(last.topology.slurm);
+  const auto file = parse({"plan", "--slurm-topology=site/topology.conf"});
+  EXPECT_TRUE(file.topology.slurm);
+  EXPECT_EQ(file.topology.slurm_topology, "site/topology.conf");
+  const auto spaced = parse({"topo", "--slurm-topology", "t.conf"});
+  EXPECT_EQ(spaced.topology.slurm_topology, "t.conf");
+  const auto none = parse({"pairs"});
+  EXPECT_FALSE(none.topology.slurm);
+  EXPECT_FALSE(none.topology.any());
+  const std::string both = usage_error({"topo", "--slurm-topology", "--topology", "x.yaml"});
+  EXPECT_NE(both.find("--slurm-topology"), std::string::npos) << both;
 }

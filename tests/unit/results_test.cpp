@@ -28,7 +28,8 @@ io::ResultsWriter make_writer(const fs::path& path, int n) {
   std::vector<io::HostRecord> hosts;
   for (int i = 0; i < n; ++i) {
     hosts.push_back(
-        {"node" + std::to_string(i), "Linux 6.1", "Test CPU", "Open MPI v4.1.4", "1.14.44.0", ""});
+        {"node" + std::to_string(i), "Linux 6.1", "Test CPU", "Open MPI v4.1.4", "1.14.44.0", "",
+         "machine" + std::to_string(i % 2)});
   }
   return io::ResultsWriter(path.string(), {"0.1.0", "2026-11-28T08:00:00Z", "fabscope test", "", n},
                            hosts);
@@ -54,6 +55,9 @@ TEST(Results, SweepRoundTrip) {
   EXPECT_EQ(r.attr_int("/", "n_ranks"), 2);
   EXPECT_EQ(r.attr_int("/", "complete"), 1);
   EXPECT_EQ(r.attr_string("/", "clock"), core::clock_name());
+  // Slurm node names in hostname, gethostname() in a column of its own.
+  EXPECT_EQ(r.strings("/hosts/hostname"), (std::vector<std::string>{"node0", "node1"}));
+  EXPECT_EQ(r.strings("/hosts/gethostname"), (std::vector<std::string>{"machine0", "machine1"}));
   {
     double hz = -1;
     const hid_t f = H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
