@@ -122,11 +122,13 @@ def check_pairs(g: h5py.Group, n: int) -> None:
     kept = int(g.attrs["samples_done"])
     lat = g["pair_samples/latency_ns"]
     check(lat.shape == (kept, int(g.attrs["lat_iters"])), f"{lat.name} shape")
-    check(finite_positive(lat[:]), f"{lat.name} finite positive")
+    check(kept == 0 or finite_positive(lat[:]), f"{lat.name} finite positive")
     for d in ("bw_gbps_fwd", "bw_gbps_rev"):
         ds = g["pair_samples/" + d]
         check(ds.shape == (kept, int(g.attrs["bw_windows"])), f"{ds.name} shape")
-        check(finite_positive(ds[:]), f"{ds.name} finite positive")
+        check(kept == 0 or finite_positive(ds[:]), f"{ds.name} finite positive")
+    rows = g["pair_samples/row"][:]
+    check(rows.shape == (kept,) and bool(np.all((rows >= 0) & (rows < len(pairs)))), f"{g.name}/pair_samples/row")
     check(finite_positive(g["round_seconds"][:]), f"{g.name}/round_seconds")
 
 
