@@ -1,4 +1,4 @@
-"""Reader and validator of fabscope result files, schema version 1 (results/SCHEMA.md).
+"""Reader and validator of fabscope result files, schema versions 1 and 2 (results/SCHEMA.md).
 
 `read_results(path)` checks a file against the schema and returns plain dataclasses holding numpy
 arrays; nothing else in this package opens HDF5. Every problem with the file (missing, not HDF5,
@@ -18,7 +18,8 @@ import numpy as np
 
 from fabscope_analyze.stats import STAT_NAMES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)  # 1: pairs as dense matrices (legacy)
 
 # The metric of the raw samples of each size-sweep benchmark.
 SWEEP_METRICS: dict[str, str] = {"lat": "latency_ns", "bw": "bw_gbps", "bibw": "bw_gbps"}
@@ -311,6 +312,193 @@ class _MatrixSource:
                                       _DAMAGED_HINT) from None
 
 
+# Schema version 2: a pairs run is a row table (<run>/pairs/*, one row per measured pair and
+# repeat) with a compact distribution per row; see results/SCHEMA.md.
+PAIR_ROW_FLOATS: tuple[str, ...] = ("latency_ns_min", "latency_ns_p50", "latency_ns_p99", "bw_gbps_fwd",
+                                    "bw_gbps_rev", "bw_gbps_fwd_best", "bw_gbps_rev_best")
+LAT_QUANTILES = 11  # min, p10, ..., p90, max
+LAT_CODES_PER_OCTAVE = 32.0
+# Repeated rows are merged (best repeat) in memory below this many rows; above it, a run measured
+# once per pair is turned into matrices in row blocks.
+_MERGE_ROWS = 8_000_000
+
+
+def decode_latency(codes: np.ndarray, p50: np.ndarray) -> np.ndarray:
+    """Latency deciles [R, 11] from their codes and the rows' p50 (code 0: NaN)."""
+    out = p50.astype(np.float64)[:, None] * np.exp2((codes.astype(np.float64) - 128.0) / LAT_CODES_PER_OCTAVE)
+    out[codes == 0] = np.nan
+    return out
+
+
+def decode_windows(codes: np.ndarray, best: np.ndarray, windows: int) -> np.ndarray:
+    """Bandwidth windows [R, windows] from their codes (best first) and the rows' best window.
+    With more windows than codes, the stored order statistics are interpolated to `windows`."""
+    x = best.astype(np.float64)[:, None] * codes.astype(np.float64) / 255.0
+    x[codes == 0] = np.nan
+    k = codes.shape[1]
+    if k >= windows or k < 2:
+        return x
+    pos = np.arange(k) * (windows - 1) / (k - 1)
+    cols = np.arange(windows)
+    out = np.empty((x.shape[0], windows))
+    for i in range(x.shape[0]):
+        out[i] = np.interp(cols, pos, x[i])
+    return out
+
+
+class _RowSource:
+    """Reads a version-2 pairs run from its row table: the [N, N] views built when first used, the
+    compact distributions decoded as pseudo-samples (same interface as _MatrixSource)."""
+
+    def __init__(self, path: Path, group: str, n: int, rows: int, bw_windows: int, repeated: bool) -> None:
+        self.path, self.group, self.n, self.rows = path, group, n, rows
+        self.bw_windows, self.repeated = bw_windows, repeated
+        self.float_dtype = np.float32 if n > LARGE_MATRIX_RANKS else np.float64
+
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as exc:
+            raise ResultFileError(self.path, f"cannot be opened again to read {self.group} ({exc})",
+                                  _DAMAGED_HINT) from None
+
+    def _fail(self, where: str, exc: Exception) -> NoReturn:
+        raise ResultFileError(self.path, f"cannot read {where} ({exc})", _DAMAGED_HINT) from None
+
+    def blocks(self, names: tuple[str, ...], rows_per_block: int = 1 << 22,
+               rows: tuple[int, int] | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """The given columns of pairs/ in consecutive row blocks."""
+        r_start, r_stop = rows if rows is not None else (0, self.rows)
+        where = f"{self.group}/pairs"
+        with self._open() as f:
+            try:
+                g = f[where]
+                for r0 in range(r_start, r_stop, rows_per_block):
+                    sel = np.s_[r0:min(r_stop, r0 + rows_per_block)]
+                    yield {name: g[name][sel] for name in names}
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                self._fail(where, exc)
+
+    def matrix(self, name: str) -> np.ndarray:
+        n = self.n
+        dtype = {"status": np.int8, "round": np.int32}.get(name, self.float_dtype)
+        fill = {"status": 0, "round": -1}.get(name, np.nan)
+        out = np.full((n, n), fill, dtype=dtype)
+        cols: tuple[str, ...] = {"bw_gbps": ("bw_gbps_fwd", "bw_gbps_rev"), "status": ("status",),
+                                 "round": ("round",)}.get(name, (name,))
+        if not self.repeated or self.rows > _MERGE_ROWS:
+            # Every pair once (or too many rows to merge): a row block at a time, later rows win.
+            for b in self.blocks(("pair", "status", *[c for c in cols if c != "status"])):
+                a, c = b["pair"][:, 0].astype(np.int64), b["pair"][:, 1].astype(np.int64)
+                ok = (a >= 0) & (a < n) & (c >= 0) & (c < n)
+                a, c = a[ok], c[ok]
+                if name == "bw_gbps":
+                    good = b["status"][ok] == 1
+                    out[a, c] = np.where(good, b["bw_gbps_fwd"][ok], np.nan)
+                    out[c, a] = np.where(good, b["bw_gbps_rev"][ok], np.nan)
+                else:
+                    v = b[cols[0]][ok]
+                    if name not in ("status", "round"):
+                        v = np.where(b["status"][ok] == 1, v, np.nan)
+                    out[a, c] = v
+                    out[c, a] = v
+            return out
+        # Repeats: each pair's best repeat, as the writer's dense views (ResultsWriter::finish_pairs).
+        b = next(self.blocks(("pair", "status", *[c for c in cols if c != "status"]), rows_per_block=max(1, self.rows)),
+                 None)
+        if b is None:
+            return out
+        a, c = b["pair"][:, 0].astype(np.int64), b["pair"][:, 1].astype(np.int64)
+        lo, hi = np.minimum(a, c), np.maximum(a, c)
+        key = lo * n + hi
+        status = b["status"].astype(np.int8)
+        if name in ("status", "round"):
+            order = np.lexsort((-status, key)) if name == "status" else np.arange(key.size)[::-1]
+            v = status if name == "status" else b["round"]
+            _, first = np.unique(key[order], return_index=True)
+            pick = order[first]
+            out[lo[pick], hi[pick]] = v[pick]
+            out[hi[pick], lo[pick]] = v[pick]
+            return out
+        ok = status == 1
+        if name == "bw_gbps":
+            src = np.concatenate([a[ok], c[ok]])
+            dst = np.concatenate([c[ok], a[ok]])
+            v = np.concatenate([b["bw_gbps_fwd"][ok], b["bw_gbps_rev"][ok]]).astype(np.float64)
+            dkey = src * n + dst
+            order = np.lexsort((-v, dkey))
+            _, first = np.unique(dkey[order], return_index=True)
+            pick = order[first]
+            out[src[pick], dst[pick]] = v[pick]
+            return out
+        # latency: the row with the lowest p50 among the ok rows
+        rows_ok = np.flatnonzero(ok)
+        p50 = np.asarray(next(self.blocks(("latency_ns_p50",), rows_per_block=max(1, self.rows)))["latency_ns_p50"])
+        order = rows_ok[np.lexsort((p50[rows_ok], key[rows_ok]))]
+        _, first = np.unique(key[order], return_index=True)
+        pick = order[first]
+        v = b[name][pick]
+        out[lo[pick], hi[pick]] = v
+        out[hi[pick], lo[pick]] = v
+        return out
+
+    def _compact(self, rows: np.ndarray | None) -> PairSamples:
+        names = ("pair", "round", "latency_ns_p50", "latency_q", "bw_gbps_fwd_best", "bw_gbps_rev_best", "bw_fwd_q",
+                 "bw_rev_q")
+        where = f"{self.group}/pairs"
+        with self._open() as f:
+            try:
+                g = f[where]
+                if rows is None:
+                    cols = {k: g[k][: self.rows] for k in names}
+                elif rows.size == 0:
+                    cols = {k: np.empty((0, *g[k].shape[1:]), dtype=g[k].dtype) for k in names}
+                elif rows.size > self.rows // 4:
+                    cols = {k: g[k][: self.rows][rows] for k in names}
+                else:
+                    cols = {k: g[k][np.asarray(rows, dtype=np.int64)] for k in names}
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                self._fail(where, exc)
+        return PairSamples(
+            pair=np.asarray(cols["pair"], dtype=np.int32).reshape(-1, 2),
+            round=np.asarray(cols["round"], dtype=np.int32).reshape(-1),
+            latency_ns=decode_latency(cols["latency_q"], cols["latency_ns_p50"]),
+            bw_gbps_fwd=decode_windows(cols["bw_fwd_q"], cols["bw_gbps_fwd_best"], self.bw_windows),
+            bw_gbps_rev=decode_windows(cols["bw_rev_q"], cols["bw_gbps_rev_best"], self.bw_windows),
+        )
+
+    def sample_rows(self, rows: np.ndarray | None) -> PairSamples:
+        """The rows' compact distributions as pseudo-samples: 11 latency deciles, the windows."""
+        return self._compact(rows)
+
+    def window_blocks(self, rows_per_block: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        names = ("pair", "bw_gbps_fwd_best", "bw_gbps_rev_best", "bw_fwd_q", "bw_rev_q")
+        for b in self.blocks(names, rows_per_block):
+            yield (np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2),
+                   decode_windows(b["bw_fwd_q"], b["bw_gbps_fwd_best"], self.bw_windows),
+                   decode_windows(b["bw_rev_q"], b["bw_gbps_rev_best"], self.bw_windows))
+
+    def sample_pairs(self) -> np.ndarray:
+        return np.concatenate([np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2)
+                               for b in self.blocks(("pair",))] or [np.empty((0, 2), np.int32)])
+
+    def raw_samples(self, count: int) -> tuple[np.ndarray, PairSamples]:
+        """pair_samples/* (the raw samples kept by --keep-samples) and the pairs/ row of each."""
+        where = f"{self.group}/pair_samples"
+        with self._open() as f:
+            try:
+                g = f[where]
+                sel = np.s_[:count]
+                return (np.asarray(g["row"][sel], dtype=np.int64),
+                        PairSamples(pair=np.asarray(g["pair"][sel], dtype=np.int32).reshape(-1, 2),
+                                    round=np.asarray(g["round"][sel], dtype=np.int32).reshape(-1),
+                                    latency_ns=np.asarray(g["latency_ns"][sel], dtype=np.float64),
+                                    bw_gbps_fwd=np.asarray(g["bw_gbps_fwd"][sel], dtype=np.float64),
+                                    bw_gbps_rev=np.asarray(g["bw_gbps_rev"][sel], dtype=np.float64)))
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                self._fail(where, exc)
+
+
 @dataclass(frozen=True)
 class PairsRun:
     """A `pairs` run: every unordered pair of ranks, as [N, N] matrices.
@@ -334,7 +522,10 @@ class PairsRun:
     pair_samples: PairSamples | None  # None unless read with pair_samples=True
     round_seconds: np.ndarray | None = None  # float64 [rounds_total]; None in files from before it
     errors: PairErrors | None = None  # None when no pair failed
-    _source: _MatrixSource | None = field(default=None, repr=False, compare=False)
+    layout: str = "matrices"  # "matrices" (schema version 1) or "rows" (version 2: pairs/ row table)
+    keep_samples: str = "all"  # which pairs' raw samples the file keeps (version 2: --keep-samples)
+    n_raw_samples: int = -1  # rows of pair_samples/* (version 2); -1: version 1 (= n_pair_samples)
+    _source: "_MatrixSource | _RowSource | None" = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def matrix(self, name: str) -> np.ndarray:
@@ -400,8 +591,17 @@ class PairsRun:
         assert self._source is not None
         yield from self._source.window_blocks(rows_per_block)
 
+    def raw_samples(self) -> tuple[np.ndarray, PairSamples]:
+        """The raw samples the file keeps and, per sample row, its measurement's index among the
+        rows of sample_pair_index() (version 1: every row; version 2: the pairs --keep-samples
+        kept)."""
+        if isinstance(self._source, _RowSource):
+            return self._source.raw_samples(self.n_raw_samples)
+        ps = self.load_pair_samples()
+        return np.arange(ps.pair.shape[0], dtype=np.int64), ps
+
     def sample_pair_index(self) -> np.ndarray:
-        """pair_samples/pair [P, 2] (the initiator first)."""
+        """pair_samples/pair [P, 2] (the initiator first); version 2: pairs/pair, one per row."""
         if self.pair_samples is not None:
             return self.pair_samples.pair
         assert self._source is not None
@@ -958,9 +1158,10 @@ class _Reader:
                 "pass the .h5 file that fabscope --out wrote",
             )
         version = self.attr(f, "schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
             self.fail(
-                f"schema_version {version} is not supported (this tool reads {SCHEMA_VERSION})",
+                f"schema_version {version} is not supported (this tool reads "
+                f"{', '.join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)})",
                 "re-run with a matching fabscope, or use the fabscope-analyze of that version",
             )
         n_ranks = self.attr_int(f, "n_ranks")
@@ -1180,6 +1381,8 @@ class _Reader:
                 "rounds_done",
             )
         }
+        if "pairs" in g:  # schema version 2: the row table
+            return self.read_pairs_rows(g, info, n, load_samples, ints)
         for name in PAIR_MATRICES:
             self.dataset(g, name, kind="f", shape=(n, n), units=UNITS[_pair_metric(name)])
         status_ds = self.dataset(g, "status", kind="i", shape=(n, n))
@@ -1234,6 +1437,88 @@ class _Reader:
                 run._cache[name] = np.asarray(ds[()], dtype=dtype)
             for name in PAIR_MATRICES:
                 check_pair_values(self.path, f"{g.name}/{name}", run._cache[name], run._cache["status"],
+                                  run.status_code("ok"))
+        return run
+
+    def read_pairs_rows(self, g: h5py.Group, info: RunInfo, n: int, load_samples: bool,
+                        ints: dict[str, int]) -> PairsRun:
+        """A schema-version-2 pairs run: the row table pairs/*, pair_samples/* (kept raw samples),
+        errors/*; rows past rows_done (a round cut short) are not read."""
+        rows_g = self.group(g, "pairs")
+        counts = {name: self.attr_int(g, name) for name in ("rows_done", "samples_done", "errors_done")}
+        for name, value in counts.items():
+            if value < 0:
+                self.fail(f"attribute {name} of {g.name} is {value}, expected at least 0")
+        codes = self.attr_int(g, "bw_codes")
+        if self.attr_int(g, "lat_quantiles") != LAT_QUANTILES:
+            self.fail(f"attribute lat_quantiles of {g.name} should be {LAT_QUANTILES}")
+        pair_ds = self.dataset(rows_g, "pair", kind="i", shape=(None, 2))
+        total = int(pair_ds.shape[0])
+        rows = counts["rows_done"]
+        if rows > total:
+            self.fail(f"{g.name} says rows_done {rows} but {pair_ds.name} has {total} rows", _DAMAGED_HINT)
+        for name in ("round", "repeat", "status"):
+            ds = self.dataset(rows_g, name, kind="i", shape=(None,))
+            if ds.shape[0] < rows:
+                self.fail(f"dataset {ds.name} has {ds.shape[0]} rows, rows_done says {rows}", _DAMAGED_HINT)
+        for name in PAIR_ROW_FLOATS:
+            ds = self.dataset(rows_g, name, kind="f", shape=(None,), units=UNITS[_pair_metric(name)])
+            if ds.shape[0] < rows:
+                self.fail(f"dataset {ds.name} has {ds.shape[0]} rows, rows_done says {rows}", _DAMAGED_HINT)
+        for name, width in (("latency_q", LAT_QUANTILES), ("bw_fwd_q", codes), ("bw_rev_q", codes)):
+            ds = self.dataset(rows_g, name, kind="i", shape=(None, width))
+            if ds.shape[0] < rows:
+                self.fail(f"dataset {ds.name} has {ds.shape[0]} rows, rows_done says {rows}", _DAMAGED_HINT)
+        # A writer that died between its last attributes may have counted rows of a round it did
+        # not finish: those rows have round >= rounds_done (rounds complete in order).
+        if rows:
+            tail0 = max(0, rows - max(1, n))
+            self.where = f"{rows_g.name}/round"
+            tail = np.asarray(rows_g["round"][tail0:rows])
+            rows = tail0 + int(np.count_nonzero(tail < ints["rounds_done"])) if (tail >= ints["rounds_done"]).any() \
+                else rows
+        status_names = tuple(s.strip() for s in self.attr_str(rows_g["status"], "status_names").split(","))
+        round_seconds = None
+        if "round_seconds" in g:
+            round_seconds = self.floats(self.dataset(g, "round_seconds", kind="f", shape=(ints["rounds_total"],),
+                                                     units="s"))
+        errors = None
+        if counts["errors_done"] > 0:
+            e = self.group(g, "errors")
+            f_n = counts["errors_done"]
+            self.where = e.name
+            errors = PairErrors(
+                pair=np.asarray(self.dataset(e, "pair", kind="i", shape=(None, 2))[:f_n], dtype=np.int32),
+                round=np.asarray(self.dataset(e, "round", kind="i", shape=(None,))[:f_n], dtype=np.int32),
+                status=np.asarray(self.dataset(e, "status", kind="i", shape=(None,))[:f_n], dtype=np.int8),
+                message=tuple(str(s) for s in self.dataset(e, "message", kind="s", shape=(None,)).asstr()[:f_n]),
+            )
+        repeats = info.attrs.get("repeats")
+        repeated = int(repeats) > 1 if isinstance(repeats, (int, np.integer)) else True
+        source = _RowSource(self.path, g.name, n, rows, ints["bw_windows"], repeated)
+        samples = source.sample_rows(None) if load_samples else None
+        keep = self.attr_str(g, "keep_samples") if "keep_samples" in g.attrs else "all"
+        run = PairsRun(
+            info=info,
+            **ints,
+            schedule=self.attr_str(g, "schedule"),
+            n_ranks=n,
+            status_names=status_names,
+            n_pair_samples=rows,
+            pair_samples=samples,
+            round_seconds=round_seconds,
+            errors=errors,
+            layout="rows",
+            keep_samples=keep,
+            n_raw_samples=counts["samples_done"],
+            _source=source,
+        )
+        if n <= LARGE_MATRIX_RANKS:  # small: build (and so check) every view now
+            for name in (*PAIR_MATRICES, "status", "round"):
+                self.where = f"{g.name}/pairs"
+                run._cache[name] = source.matrix(name)
+            for name in PAIR_MATRICES:
+                check_pair_values(self.path, f"{g.name}/pairs ({name})", run._cache[name], run._cache["status"],
                                   run.status_code("ok"))
         return run
 

@@ -265,21 +265,75 @@ void fail_writes_after(long n) { g_writes_before_failure = n; }
 void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void* data,
                  hsize_t rows) {
   if (rows == 0) return;
-  count_write(name);
   Handle ds = open_dataset(loc, name);
-  Handle space(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
+  append(ds.id(), name, mem_type, data, rows);
+}
+
+Handle vlen_string_type() { return string_type(); }
+
+Handle create_rows_open(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
+                        const RowsOptions& opt) {
+  const bool one_d = cols == 0;
+  std::vector<hsize_t> dims{0, cols};
+  std::vector<hsize_t> maxdims{H5S_UNLIMITED, cols};
+  const hsize_t row_bytes = H5Tget_size(mem_type) * std::max<hsize_t>(cols, 1);
+  hsize_t rows =
+      opt.chunk_rows > 0
+          ? opt.chunk_rows
+          : std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
+  rows = std::max<hsize_t>(1, std::min<hsize_t>(rows, (hsize_t{1} << 20) / row_bytes));
+  std::vector<hsize_t> chunk{rows, std::max<hsize_t>(cols, 1)};
+  if (one_d) {
+    dims.resize(1);
+    maxdims.resize(1);
+    chunk.resize(1);
+  }
+  Handle space = simple_space(dims, &maxdims);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
+  checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", 0);
+  if (opt.shuffle) checked(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle", 0);
+  if (opt.deflate > 0)
+    checked(H5Pset_deflate(dcpl.id(), static_cast<unsigned>(opt.deflate)), "H5Pset_deflate", 0);
+  Handle ds(
+      H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      H5Dclose, "H5Dcreate2 " + name);
+  if (!opt.units.empty()) set_attr(ds.id(), "units", opt.units);
+  return ds;
+}
+
+hsize_t rows_of(hid_t ds) {
+  Handle space(H5Dget_space(ds), H5Sclose, "H5Dget_space");
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(space.id(), dims, nullptr);
+  return dims[0];
+}
+
+void set_rows(hid_t ds, const std::string& name, hsize_t rows) {
+  Handle space(H5Dget_space(ds), H5Sclose, "H5Dget_space");
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(space.id(), dims, nullptr);
+  dims[0] = rows;
+  checked(H5Dset_extent(ds, dims), "H5Dset_extent " + name, 0);
+}
+
+void flush(hid_t file) { checked(H5Fflush(file, H5F_SCOPE_LOCAL), "H5Fflush (disk full?)", 0); }
+
+void append(hid_t ds_id, const std::string& name, hid_t mem_type, const void* data, hsize_t rows) {
+  if (rows == 0) return;
+  count_write(name);
+  Handle space(H5Dget_space(ds_id), H5Sclose, "H5Dget_space");
   const int ndims = H5Sget_simple_extent_ndims(space.id());
   hsize_t dims[2] = {0, 1};
   H5Sget_simple_extent_dims(space.id(), dims, nullptr);
   const hsize_t new_dims[2] = {dims[0] + rows, dims[1]};
-  checked(H5Dset_extent(ds.id(), new_dims), "H5Dset_extent " + name, 0);
-  Handle fspace(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
+  checked(H5Dset_extent(ds_id, new_dims), "H5Dset_extent " + name, 0);
+  Handle fspace(H5Dget_space(ds_id), H5Sclose, "H5Dget_space");
   const hsize_t start[2] = {dims[0], 0};
   const hsize_t count[2] = {rows, dims[1]};
   checked(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
           "H5Sselect_hyperslab", 0);
   Handle mspace = ndims == 1 ? simple_space({rows}) : simple_space({rows, dims[1]});
-  checked(H5Dwrite(ds.id(), mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data),
+  checked(H5Dwrite(ds_id, mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data),
           "H5Dwrite " + name, 0);
 }
 

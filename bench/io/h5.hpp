@@ -67,6 +67,28 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
 // Unlimited first dimension (rows of `cols` values; cols 0: a 1-D dataset), chunked and compressed.
 void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
                  std::string_view units);
+
+struct RowsOptions {
+  std::string_view units{};  // empty: no units attribute
+  hsize_t chunk_rows = 0;    // rows per chunk (0: as create_rows); capped at about 1 MiB a chunk
+  int deflate = 4;           // gzip level (0: none)
+  bool shuffle = false;      // byte shuffle before gzip (numbers of a column compress better)
+};
+// create_rows, returning the open dataset for repeated appends (append below). mem_type is also
+// the file type; a string type makes a column of variable-length strings.
+[[nodiscard]] Handle create_rows_open(hid_t loc, const std::string& name, hid_t mem_type,
+                                      hsize_t cols, const RowsOptions& opt);
+// Appends rows to an open extendible dataset (counted by testing::fail_writes_after).
+void append(hid_t ds, const std::string& name, hid_t mem_type, const void* data, hsize_t rows);
+// Sets the first dimension of an extendible dataset (cuts rows of a round cut short).
+void set_rows(hid_t ds, const std::string& name, hsize_t rows);
+// The first dimension of a dataset.
+[[nodiscard]] hsize_t rows_of(hid_t ds);
+// A variable-length UTF-8 string type (for create_rows_open / append of std::string rows, pass
+// const char* pointers as data).
+[[nodiscard]] Handle vlen_string_type();
+// Writes the file's metadata and cached chunks to disk (the file stays valid if the writer dies).
+void flush(hid_t file);
 // Appends `rows` rows (data is rows x cols, row-major) to a dataset made by create_rows.
 void append_rows(hid_t loc, const std::string& name, hid_t mem_type, const void* data,
                  hsize_t rows);

@@ -38,10 +38,11 @@ ResultsReader::ResultsReader(std::string path) : path_(std::move(path)) {
                                        "schema_version attribute)",
                                        path_));
   }
-  if (version != schema::kVersion) {
-    throw core::UsageError(fmt::format("{}: schema_version {} is not supported (this build reads {}); "
-                                       "use a matching fabscope",
-                                       path_, version, schema::kVersion));
+  if (version < schema::kOldestReadable || version > schema::kVersion) {
+    throw core::UsageError(
+        fmt::format("{}: schema_version {} is not supported (this build reads {} "
+                    "to {}); use a matching fabscope",
+                    path_, version, schema::kOldestReadable, schema::kVersion));
   }
 }
 

@@ -1,17 +1,20 @@
 // Writing and reading the results file (schema in results/SCHEMA.md) without exposing HDF5.
 // Only rank 0 holds a ResultsWriter. Every call opens the file, writes and closes it, so the file
-// on disk is complete and readable between calls (a killed run loses at most the call in flight).
+// on disk is complete and readable between calls (a killed run loses at most the call in flight);
+// a pairs run keeps the file open between rounds and flushes it after each.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/stats.hpp"
+#include "io/pair_rows.hpp"
 
 namespace fabscope::io {
 
@@ -57,6 +60,8 @@ struct SweepData {
 
 struct PairsShape {
   std::int64_t n_ranks = 0, lat_iters = 0, bw_windows = 0, rounds_total = 0;
+  KeepSamples keep = KeepSamples::kSuspect;  // --keep-samples
+  std::int64_t pairs_per_round = 0;          // rows per chunk hint (0: n_ranks / 2)
 };
 
 struct RoundInfo {
@@ -65,25 +70,26 @@ struct RoundInfo {
   double measure_seconds = 0;    // slowest rank's time measuring in this round
 };
 
-// What the pairs matrices hold for one pair: its own samples' statistics, or with --repeat the
-// best repeat so far (lowest latency p50, highest bandwidth p50 per direction, ok if any was).
-struct PairCells {
-  double lat_min = 0, lat_p50 = 0, lat_p99 = 0, bw_fwd = 0, bw_rev = 0;
-  std::int8_t status = 0;
-};
-
-// One measured (or failed) unordered pair; `a` initiated.
+// One measured (or failed) unordered pair; `a` initiated. One row of <run>/pairs.
 struct PairRecord {
   int a = 0, b = 0, round = 0;
   std::int8_t status = 0;  // schema::PairStatus
-  std::vector<double> latency_ns, bw_gbps_fwd, bw_gbps_rev;  // lat_iters / bw_windows values
+  // Raw samples (lat_iters / bw_windows values): written to pair_samples when keep_samples is set;
+  // left empty by pairs.cpp for pairs whose samples are not kept.
+  std::vector<double> latency_ns, bw_gbps_fwd, bw_gbps_rev;
   std::string error;  // failed / timeout: what each side saw (status string, vendor error, qpn, peer)
   int repeat = 0;     // 0-based repeat (--repeat)
-  std::optional<PairCells> cells;  // matrix values; empty: from this record's own samples
+  // The compact form of each side (initiator: latency + fwd windows; peer: rev windows); empty:
+  // computed by the writer from the raw samples above.
+  std::optional<SideSummary> fwd{}, rev{};
+  bool keep_samples = true;  // write the raw samples to pair_samples (see mark_suspects)
 };
 
-// The matrix values of a record from its own samples.
-[[nodiscard]] PairCells cells_of(const PairRecord& r);
+// Fills fwd / rev from the raw samples where they are empty.
+void summarize_record(PairRecord& r);
+// Applies --keep-samples to one round's records (summaries filled): sets keep_samples (all: every
+// record, none: no record, suspect: the rule in io/pair_rows.hpp). Returns how many are kept.
+std::size_t mark_suspects(std::vector<PairRecord>& records, KeepSamples keep);
 
 class ResultsWriter {
  public:
@@ -96,14 +102,22 @@ class ResultsWriter {
   // Creates /runs/<NN>_<name>, marked incomplete; returns its path.
   std::string begin_run(const RunInfo& info);
   void write_sweep(const std::string& run, const SweepData& data);
-  // The pairs matrices (all not_run) and the empty pair_samples datasets.
+  // The empty row table <run>/pairs, pair_samples and errors (extendible, chunked datasets; schema
+  // version 2). The file stays open for the run's appends: nothing here is O(n_ranks^2).
   void init_pairs(const std::string& run, const PairsShape& shape);
-  // Continues a pairs run begun by an earlier process: its recorded failures are kept, wall_seconds
-  // counts from now, attribute `resumed` counts the resumptions.
+  // Continues a pairs run begun by an earlier process: rows of a round cut short are dropped (the
+  // datasets are cut back to rows_done), wall_seconds counts from now, attribute `resumed` counts
+  // the resumptions.
   void resume_pairs(const std::string& run);
-  // Fills the matrices for the records, appends their samples and sets rounds_done.
-  void append_pairs(const std::string& run, const std::vector<PairRecord>& records,
+  // Appends one round: a row per record (summaries computed from the raw samples where missing),
+  // the raw samples of the records marked keep_samples, the failures to errors/, the round's
+  // seconds; then rows_done and rounds_done, and flushes. Cost O(records).
+  void append_pairs(const std::string& run, std::vector<PairRecord>& records,
                     const RoundInfo& round);
+  // Ends the appends. For at most kDenseMaxRanks ranks, also writes the dense [N, N] views
+  // (latency_ns_min/p50/p99, bw_gbps, status, round: each pair's best repeat) from the rows.
+  void finish_pairs(const std::string& run);
+  static constexpr std::int64_t kDenseMaxRanks = 1024;
   // Generic datasets and attributes for benchmarks with their own layout (paths are absolute,
   // intermediate groups are created). Units go into the dataset's `units` attribute.
   void write_doubles(const std::string& path, std::span<const double> data,
@@ -122,12 +136,18 @@ class ResultsWriter {
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
+  ResultsWriter(ResultsWriter&&) noexcept;
+  ResultsWriter& operator=(ResultsWriter&&) noexcept;
+  ~ResultsWriter();
+
  private:
-  ResultsWriter() = default;
+  struct PairsSink;  // the open file and datasets of the pairs run being appended to
+  ResultsWriter();
+  PairsSink& sink(const std::string& run);
   std::string path_;
   int runs_ = 0;
-  std::vector<PairRecord> failures_;  // of the current pairs run, rewritten as errors/* on change
   std::int64_t run_start_ns_ = 0;
+  std::unique_ptr<PairsSink> sink_;
 };
 
 // Read access for tests, resume and tools: opens the file per call.

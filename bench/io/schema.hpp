@@ -7,7 +7,9 @@
 
 namespace fabscope::io::schema {
 
-inline constexpr std::int64_t kVersion = 1;
+inline constexpr std::int64_t kVersion = 2;
+// Files of version 1 (pairs as dense matrices) are still read; see results/SCHEMA.md.
+inline constexpr std::int64_t kOldestReadable = 1;
 
 namespace attr {
 inline constexpr std::string_view kSchemaVersion = "schema_version";
@@ -33,6 +35,13 @@ inline constexpr std::string_view kRoundsTotal = "rounds_total";
 inline constexpr std::string_view kRoundsDone = "rounds_done";
 inline constexpr std::string_view kSchedule = "schedule";
 inline constexpr std::string_view kStatusNames = "status_names";
+inline constexpr std::string_view kLayout = "layout";  // pairs: "rows" (version 2)
+inline constexpr std::string_view kKeepSamples = "keep_samples";
+inline constexpr std::string_view kLatQuantiles = "lat_quantiles";
+inline constexpr std::string_view kBwCodes = "bw_codes";
+inline constexpr std::string_view kRowsDone = "rows_done";
+inline constexpr std::string_view kSamplesDone = "samples_done";
+inline constexpr std::string_view kErrorsDone = "errors_done";
 }  // namespace attr
 
 inline constexpr std::string_view kHosts = "/hosts";

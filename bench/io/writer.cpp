@@ -1,11 +1,13 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -33,6 +35,59 @@ std::vector<std::string> column(const std::vector<HostRecord>& hosts, F field) {
 }
 
 }  // namespace
+
+// The open file and datasets of the pairs run being appended to (schema version 2: <run>/pairs,
+// <run>/pair_samples, <run>/errors). Members in creation order: the datasets close before the
+// groups, the groups before the file.
+struct ResultsWriter::PairsSink {
+  std::string run;
+  Handle file, group, rows_g, samples_g, errors_g;
+  Handle pair, round, repeat, status, lat_min, lat_p50, lat_p99, bw_fwd, bw_rev, bw_fwd_best,
+      bw_rev_best, lat_q, bw_fwd_q, bw_rev_q;
+  Handle s_pair, s_round, s_repeat, s_row, s_lat, s_fwd, s_rev;
+  Handle e_pair, e_round, e_repeat, e_status, e_message;
+  Handle round_seconds;
+  Handle string_type;
+  std::int64_t n = 0, lat_iters = 0, bw_windows = 0, codes = 0;
+  std::int64_t rows_done = 0, samples_done = 0, errors_done = 0;
+  bool dirty = false;  // an append is in progress (or failed part way)
+  // Column buffers, reused from round to round.
+  std::vector<std::int32_t> c_pair, c_round, c_repeat;
+  std::vector<std::int8_t> c_status;
+  std::vector<float> c_lat_min, c_lat_p50, c_lat_p99, c_bw_fwd, c_bw_rev, c_fwd_best, c_rev_best;
+  std::vector<std::uint8_t> c_lat_q, c_fwd_q, c_rev_q;
+  std::vector<std::int32_t> k_pair, k_round, k_repeat;
+  std::vector<std::int64_t> k_row;
+  std::vector<double> k_lat, k_fwd, k_rev;
+  std::vector<std::int32_t> f_pair, f_round, f_repeat;
+  std::vector<std::int8_t> f_status;
+  std::vector<const char*> f_message;
+
+  // Every dataset with its name, in append order (for resume's cut back and for open).
+  template <typename F>
+  void each_row_dataset(F f) {
+    f(pair, "pair"), f(round, "round"), f(repeat, "repeat"), f(status, "status");
+    f(lat_min, "latency_ns_min"), f(lat_p50, "latency_ns_p50"), f(lat_p99, "latency_ns_p99");
+    f(bw_fwd, "bw_gbps_fwd"), f(bw_rev, "bw_gbps_rev"), f(bw_fwd_best, "bw_gbps_fwd_best");
+    f(bw_rev_best, "bw_gbps_rev_best"), f(lat_q, "latency_q"), f(bw_fwd_q, "bw_fwd_q");
+    f(bw_rev_q, "bw_rev_q");
+  }
+  template <typename F>
+  void each_sample_dataset(F f) {
+    f(s_pair, "pair"), f(s_round, "round"), f(s_repeat, "repeat"), f(s_row, "row");
+    f(s_lat, "latency_ns"), f(s_fwd, "bw_gbps_fwd"), f(s_rev, "bw_gbps_rev");
+  }
+  template <typename F>
+  void each_error_dataset(F f) {
+    f(e_pair, "pair"), f(e_round, "round"), f(e_repeat, "repeat"), f(e_status, "status");
+    f(e_message, "message");
+  }
+};
+
+ResultsWriter::ResultsWriter() = default;
+ResultsWriter::ResultsWriter(ResultsWriter&&) noexcept = default;
+ResultsWriter& ResultsWriter::operator=(ResultsWriter&&) noexcept = default;
+ResultsWriter::~ResultsWriter() = default;
 
 ResultsWriter::ResultsWriter(std::string path, const RootInfo& root,
                              const std::vector<HostRecord>& hosts)
@@ -116,40 +171,8 @@ ResultsWriter ResultsWriter::reopen(std::string path) {
   return w;
 }
 
-void ResultsWriter::resume_pairs(const std::string& run) {
-  const ResultsReader reader(path_);
-  failures_.clear();
-  if (reader.exists(run + "/errors/pair")) {
-    const auto pair = reader.ints(run + "/errors/pair");
-    const auto round = reader.ints(run + "/errors/round");
-    const auto status = reader.ints(run + "/errors/status");
-    const auto message = reader.strings(run + "/errors/message");
-    for (std::size_t i = 0; i < round.size(); ++i) {
-      PairRecord f;
-      f.a = static_cast<int>(pair[2 * i]);
-      f.b = static_cast<int>(pair[2 * i + 1]);
-      f.round = static_cast<int>(round[i]);
-      f.status = static_cast<std::int8_t>(status[i]);
-      f.error = i < message.size() ? message[i] : "";
-      failures_.push_back(std::move(f));
-    }
-  }
-  run_start_ns_ = core::now_ns();
-  Handle file = open_rw(path_);
-  Handle g = h5::open_group(file.id(), run);
-  const std::int64_t resumed = H5Aexists(g.id(), "resumed") > 0 ? h5::get_attr_int(g.id(), "resumed") : 0;
-  h5::set_attr(g.id(), "resumed", resumed + 1);
-  g.close();
-  file.close();
-}
-
-PairCells cells_of(const PairRecord& r) {
-  if (r.cells) return *r.cells;
-  const auto lat = core::summarize(r.latency_ns);
-  return {lat.min, lat.p50, lat.p99, core::summarize(r.bw_gbps_fwd).p50, core::summarize(r.bw_gbps_rev).p50, r.status};
-}
-
 std::string ResultsWriter::begin_run(const RunInfo& info) {
+  sink_.reset();
   const std::string group = fmt::format("{}/{:02d}_{}", schema::kRuns, runs_++, info.name);
   run_start_ns_ = core::now_ns();
   Handle file = open_rw(path_);
@@ -209,134 +232,389 @@ void ResultsWriter::write_sweep(const std::string& run, const SweepData& data) {
   file.close();
 }
 
-void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) {
-  failures_.clear();
-  Handle file = open_rw(path_);
-  Handle g = h5::open_group(file.id(), run);
-  const auto n = static_cast<hsize_t>(shape.n_ranks);
-  const std::vector<double> nan(n * n, kNaN);
-  for (const char* name : {"latency_ns_min", "latency_ns_p50", "latency_ns_p99"}) {
-    h5::write(g.id(), name, std::span<const double>(nan), {n, n}, {.units = "ns"});
-  }
-  h5::write(g.id(), "bw_gbps", std::span<const double>(nan), {n, n}, {.units = "Gb/s"});
-  const std::vector<std::int8_t> status(n * n, static_cast<std::int8_t>(schema::PairStatus::kNotRun));
-  h5::write(g.id(), "status", std::span<const std::int8_t>(status), {n, n});
-  {
-    Handle ds = h5::open_dataset(g.id(), "status");
-    h5::set_attr(ds.id(), schema::attr::kStatusNames, schema::kStatusNamesValue);
-  }
-  const std::vector<std::int32_t> round(n * n, -1);
-  h5::write(g.id(), "round", std::span<const std::int32_t>(round), {n, n});
-  Handle ps = h5::create_group(g.id(), "pair_samples");
-  h5::create_rows(ps.id(), "pair", H5T_NATIVE_INT32, 2, "");
-  h5::create_rows(ps.id(), "round", H5T_NATIVE_INT32, 0, "");
-  h5::create_rows(ps.id(), "repeat", H5T_NATIVE_INT32, 0, "");
-  h5::create_rows(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.lat_iters), "ns");
-  h5::create_rows(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
-  h5::create_rows(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE, static_cast<hsize_t>(shape.bw_windows), "Gb/s");
-  h5::set_attr(g.id(), schema::attr::kRoundsDone, std::int64_t{0});
-  h5::set_attr(g.id(), schema::attr::kRoundsTotal, shape.rounds_total);
-  h5::set_attr(g.id(), schema::attr::kSchedule, std::string_view("circle"));
-  const std::vector<double> round_nan(static_cast<std::size_t>(shape.rounds_total), kNaN);
-  h5::write(g.id(), "round_seconds", std::span<const double>(round_nan),
-            {static_cast<hsize_t>(shape.rounds_total)}, {.units = "s"});
-  ps.close();
-  g.close();
-  file.close();
+void summarize_record(PairRecord& r) {
+  static thread_local std::vector<double> scratch;
+  if (!r.fwd) r.fwd = summarize_side(r.latency_ns, r.bw_gbps_fwd, scratch);
+  if (!r.rev) r.rev = summarize_side({}, r.bw_gbps_rev, scratch);
 }
 
-void ResultsWriter::append_pairs(const std::string& run, const std::vector<PairRecord>& records,
-                                 const RoundInfo& round_info) {
-  Handle file = open_rw(path_);
-  Handle g = h5::open_group(file.id(), run);
-  std::vector<hsize_t> sym, dir;  // symmetric cells (both orders) and directional cells
-  std::vector<double> lat_min, lat_p50, lat_p99, bw;
-  std::vector<std::int8_t> status;
-  std::vector<std::int32_t> round, pair_rows, round_rows, repeat_rows;
-  std::vector<double> lat_rows, fwd_rows, rev_rows;
-  for (const auto& r : records) {
-    const PairCells c = cells_of(r);
-    const double fwd = c.bw_fwd;
-    const double rev = c.bw_rev;
-    for (const auto& [i, j] : {std::pair{r.a, r.b}, std::pair{r.b, r.a}}) {
-      sym.push_back(static_cast<hsize_t>(i));
-      sym.push_back(static_cast<hsize_t>(j));
-      lat_min.push_back(c.lat_min);
-      lat_p50.push_back(c.lat_p50);
-      lat_p99.push_back(c.lat_p99);
-      status.push_back(c.status);
-      round.push_back(r.round);
-    }
-    dir.insert(dir.end(), {static_cast<hsize_t>(r.a), static_cast<hsize_t>(r.b),
-                           static_cast<hsize_t>(r.b), static_cast<hsize_t>(r.a)});
-    bw.push_back(fwd);
-    bw.push_back(rev);
-    pair_rows.push_back(r.a);
-    pair_rows.push_back(r.b);
-    round_rows.push_back(r.round);
-    repeat_rows.push_back(r.repeat);
-    lat_rows.insert(lat_rows.end(), r.latency_ns.begin(), r.latency_ns.end());
-    fwd_rows.insert(fwd_rows.end(), r.bw_gbps_fwd.begin(), r.bw_gbps_fwd.end());
-    rev_rows.insert(rev_rows.end(), r.bw_gbps_rev.begin(), r.bw_gbps_rev.end());
+namespace {
+// Median of the finite values (NaN for none); v is reordered.
+double median_of(std::vector<double>& v) {
+  std::erase_if(v, [](double x) { return !std::isfinite(x); });
+  if (v.empty()) return kNaN;
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+}  // namespace
+
+std::size_t mark_suspects(std::vector<PairRecord>& records, KeepSamples keep) {
+  if (keep != KeepSamples::kSuspect) {
+    for (auto& r : records) r.keep_samples = keep == KeepSamples::kAll;
+    return keep == KeepSamples::kAll ? records.size() : 0;
   }
-  h5::write_elements(g.id(), "latency_ns_min", H5T_NATIVE_DOUBLE, sym, lat_min.data());
-  h5::write_elements(g.id(), "latency_ns_p50", H5T_NATIVE_DOUBLE, sym, lat_p50.data());
-  h5::write_elements(g.id(), "latency_ns_p99", H5T_NATIVE_DOUBLE, sym, lat_p99.data());
-  h5::write_elements(g.id(), "status", H5T_NATIVE_INT8, sym, status.data());
-  h5::write_elements(g.id(), "round", H5T_NATIVE_INT32, sym, round.data());
-  h5::write_elements(g.id(), "bw_gbps", H5T_NATIVE_DOUBLE, dir, bw.data());
-  Handle ps = h5::open_group(g.id(), "pair_samples");
+  std::vector<double> lat, bw;
+  lat.reserve(records.size());
+  bw.reserve(2 * records.size());
+  for (auto& r : records) {
+    summarize_record(r);
+    lat.push_back(r.fwd->lat_p50);
+    bw.push_back(r.fwd->bw_p50);
+    bw.push_back(r.rev->bw_p50);
+  }
+  const double lat_med = median_of(lat), bw_med = median_of(bw);
+  std::size_t kept = 0;
+  const auto ok = static_cast<std::int8_t>(schema::PairStatus::kOk);
+  for (auto& r : records) {
+    const auto& f = *r.fwd;
+    const auto& v = *r.rev;
+    const bool slow_lat = std::isfinite(lat_med) && f.lat_p50 > kSuspectLatencyFactor * lat_med;
+    const bool slow_bw = std::isfinite(bw_med) && (f.bw_p50 < kSuspectBwFactor * bw_med ||
+                                                   v.bw_p50 < kSuspectBwFactor * bw_med);
+    r.keep_samples = r.status != ok || f.stalled > 0 || v.stalled > 0 || slow_lat || slow_bw;
+    kept += r.keep_samples ? 1 : 0;
+  }
+  return kept;
+}
+
+ResultsWriter::PairsSink& ResultsWriter::sink(const std::string& run) {
+  if (sink_ && sink_->run == run) return *sink_;
+  sink_.reset();
+  auto s = std::make_unique<PairsSink>();
+  s->run = run;
+  s->file = open_rw(path_);
+  s->group = h5::open_group(s->file.id(), run);
+  const hid_t g = s->group.id();
+  if (!h5::exists(g, "pairs")) {
+    throw core::UsageError(
+        fmt::format("{}: {} has no pairs/ row table (schema version 1); rerun it "
+                    "instead of resuming",
+                    path_, run));
+  }
+  s->rows_g = h5::open_group(g, "pairs");
+  s->samples_g = h5::open_group(g, "pair_samples");
+  s->errors_g = h5::open_group(g, "errors");
+  s->each_row_dataset(
+      [&](Handle& h, const char* name) { h = h5::open_dataset(s->rows_g.id(), name); });
+  s->each_sample_dataset(
+      [&](Handle& h, const char* name) { h = h5::open_dataset(s->samples_g.id(), name); });
+  s->each_error_dataset(
+      [&](Handle& h, const char* name) { h = h5::open_dataset(s->errors_g.id(), name); });
+  s->round_seconds = h5::open_dataset(g, "round_seconds");
+  s->string_type = h5::vlen_string_type();
+  s->n = h5::get_attr_int(s->file.id(), schema::attr::kNRanks);
+  s->lat_iters = h5::get_attr_int(g, "lat_iters");
+  s->bw_windows = h5::get_attr_int(g, "bw_windows");
+  s->codes = static_cast<std::int64_t>(bw_codes(static_cast<std::size_t>(s->bw_windows)));
+  s->rows_done = h5::get_attr_int(g, schema::attr::kRowsDone);
+  s->samples_done = h5::get_attr_int(g, schema::attr::kSamplesDone);
+  s->errors_done = h5::get_attr_int(g, schema::attr::kErrorsDone);
+  sink_ = std::move(s);
+  return *sink_;
+}
+
+void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) {
+  sink_.reset();
+  {
+    Handle file = open_rw(path_);
+    Handle g = h5::open_group(file.id(), run);
+    const hsize_t per_round = static_cast<hsize_t>(std::max<std::int64_t>(
+        1, shape.pairs_per_round > 0 ? shape.pairs_per_round : shape.n_ranks / 2));
+    // A chunk holds a round's rows (at least 1,024: small fabrics), so a round writes whole chunks.
+    const h5::RowsOptions rows{.units = {},
+                               .chunk_rows = std::max<hsize_t>(per_round, 1024),
+                               .deflate = 1,
+                               .shuffle = true};
+    const auto with_units = [&](std::string_view u) {
+      h5::RowsOptions o = rows;
+      o.units = u;
+      return o;
+    };
+    const auto codes = static_cast<hsize_t>(bw_codes(static_cast<std::size_t>(shape.bw_windows)));
+    Handle rg = h5::create_group(g.id(), "pairs");
+    const hid_t r = rg.id();
+    (void)h5::create_rows_open(r, "pair", H5T_NATIVE_INT32, 2, rows);
+    (void)h5::create_rows_open(r, "round", H5T_NATIVE_INT32, 0, rows);
+    (void)h5::create_rows_open(r, "repeat", H5T_NATIVE_INT32, 0, rows);
+    {
+      Handle st = h5::create_rows_open(r, "status", H5T_NATIVE_INT8, 0, rows);
+      h5::set_attr(st.id(), schema::attr::kStatusNames, schema::kStatusNamesValue);
+    }
+    for (const char* name : {"latency_ns_min", "latency_ns_p50", "latency_ns_p99"})
+      (void)h5::create_rows_open(r, name, H5T_NATIVE_FLOAT, 0, with_units("ns"));
+    for (const char* name : {"bw_gbps_fwd", "bw_gbps_rev", "bw_gbps_fwd_best", "bw_gbps_rev_best"})
+      (void)h5::create_rows_open(r, name, H5T_NATIVE_FLOAT, 0, with_units("Gb/s"));
+    (void)h5::create_rows_open(r, "latency_q", H5T_NATIVE_UINT8, kLatQuantiles, rows);
+    (void)h5::create_rows_open(r, "bw_fwd_q", H5T_NATIVE_UINT8, codes, rows);
+    (void)h5::create_rows_open(r, "bw_rev_q", H5T_NATIVE_UINT8, codes, rows);
+    rg.close();
+    // Raw samples of the kept pairs: gzip as in schema version 1.
+    Handle ps = h5::create_group(g.id(), "pair_samples");
+    const h5::RowsOptions raw{.units = {}, .chunk_rows = 0, .deflate = 1, .shuffle = true};
+    (void)h5::create_rows_open(ps.id(), "pair", H5T_NATIVE_INT32, 2, raw);
+    (void)h5::create_rows_open(ps.id(), "round", H5T_NATIVE_INT32, 0, raw);
+    (void)h5::create_rows_open(ps.id(), "repeat", H5T_NATIVE_INT32, 0, raw);
+    (void)h5::create_rows_open(ps.id(), "row", H5T_NATIVE_INT64, 0, raw);
+    h5::RowsOptions raw_ns = raw, raw_gbps = raw;
+    raw_ns.units = "ns";
+    raw_gbps.units = "Gb/s";
+    (void)h5::create_rows_open(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE,
+                               static_cast<hsize_t>(shape.lat_iters), raw_ns);
+    (void)h5::create_rows_open(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE,
+                               static_cast<hsize_t>(shape.bw_windows), raw_gbps);
+    (void)h5::create_rows_open(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE,
+                               static_cast<hsize_t>(shape.bw_windows), raw_gbps);
+    ps.close();
+    Handle eg = h5::create_group(g.id(), "errors");
+    const h5::RowsOptions err{.units = {}, .chunk_rows = 256, .deflate = 0, .shuffle = false};
+    (void)h5::create_rows_open(eg.id(), "pair", H5T_NATIVE_INT32, 2, err);
+    (void)h5::create_rows_open(eg.id(), "round", H5T_NATIVE_INT32, 0, err);
+    (void)h5::create_rows_open(eg.id(), "repeat", H5T_NATIVE_INT32, 0, err);
+    (void)h5::create_rows_open(eg.id(), "status", H5T_NATIVE_INT8, 0, err);
+    {
+      Handle st = h5::vlen_string_type();
+      (void)h5::create_rows_open(eg.id(), "message", st.id(), 0, err);
+    }
+    eg.close();
+    namespace a = schema::attr;
+    h5::set_attr(g.id(), a::kLayout, std::string_view("rows"));
+    h5::set_attr(g.id(), a::kKeepSamples, keep_samples_name(shape.keep));
+    h5::set_attr(g.id(), a::kLatQuantiles, static_cast<std::int64_t>(kLatQuantiles));
+    h5::set_attr(g.id(), a::kBwCodes, static_cast<std::int64_t>(codes));
+    // pairs.cpp sets these with begin_run; the sink reads them back.
+    if (H5Aexists(g.id(), "lat_iters") <= 0) h5::set_attr(g.id(), "lat_iters", shape.lat_iters);
+    if (H5Aexists(g.id(), "bw_windows") <= 0) h5::set_attr(g.id(), "bw_windows", shape.bw_windows);
+    h5::set_attr(g.id(), a::kRowsDone, std::int64_t{0});
+    h5::set_attr(g.id(), a::kSamplesDone, std::int64_t{0});
+    h5::set_attr(g.id(), a::kErrorsDone, std::int64_t{0});
+    h5::set_attr(g.id(), a::kRoundsDone, std::int64_t{0});
+    h5::set_attr(g.id(), a::kRoundsTotal, shape.rounds_total);
+    h5::set_attr(g.id(), a::kSchedule, std::string_view("circle"));
+    const std::vector<double> round_nan(static_cast<std::size_t>(shape.rounds_total), kNaN);
+    h5::write(g.id(), "round_seconds", std::span<const double>(round_nan),
+              {static_cast<hsize_t>(shape.rounds_total)}, {.units = "s"});
+    g.close();
+    file.close();
+  }
+  (void)sink(run);
+}
+
+namespace {
+// A round cut short (killed writer, full disk) may have extended some datasets: cut every one
+// back to what rows_done / samples_done / errors_done count, so columns stay aligned.
+template <typename Sink>
+void cut_back(Sink& s) {
+  s.each_row_dataset([&](Handle& h, const char* name) {
+    if (static_cast<std::int64_t>(h5::rows_of(h.id())) != s.rows_done)
+      h5::set_rows(h.id(), name, static_cast<hsize_t>(s.rows_done));
+  });
+  s.each_sample_dataset([&](Handle& h, const char* name) {
+    if (static_cast<std::int64_t>(h5::rows_of(h.id())) != s.samples_done)
+      h5::set_rows(h.id(), name, static_cast<hsize_t>(s.samples_done));
+  });
+  s.each_error_dataset([&](Handle& h, const char* name) {
+    if (static_cast<std::int64_t>(h5::rows_of(h.id())) != s.errors_done)
+      h5::set_rows(h.id(), name, static_cast<hsize_t>(s.errors_done));
+  });
+  s.dirty = false;
+}
+}  // namespace
+
+void ResultsWriter::resume_pairs(const std::string& run) {
+  run_start_ns_ = core::now_ns();
+  PairsSink& s = sink(run);
+  cut_back(s);
+  const hid_t g = s.group.id();
+  const std::int64_t resumed = H5Aexists(g, "resumed") > 0 ? h5::get_attr_int(g, "resumed") : 0;
+  h5::set_attr(g, "resumed", resumed + 1);
+  h5::set_attr_i8(g, schema::attr::kComplete, 0);
+  h5::flush(s.file.id());
+}
+
+void ResultsWriter::append_pairs(const std::string& run, std::vector<PairRecord>& records,
+                                 const RoundInfo& round_info) {
+  PairsSink& s = sink(run);
+  if (s.dirty) cut_back(s);  // an earlier call failed part way
+  s.dirty = true;
+  const auto codes = static_cast<std::size_t>(s.codes);
+  const auto lat_iters = static_cast<std::size_t>(s.lat_iters);
+  const auto bw_windows = static_cast<std::size_t>(s.bw_windows);
+  for (auto* v : {&s.c_pair, &s.c_round, &s.c_repeat, &s.k_pair, &s.k_round, &s.k_repeat, &s.f_pair,
+                  &s.f_round, &s.f_repeat})
+    v->clear();
+  for (auto* v : {&s.c_lat_min, &s.c_lat_p50, &s.c_lat_p99, &s.c_bw_fwd, &s.c_bw_rev, &s.c_fwd_best,
+                  &s.c_rev_best})
+    v->clear();
+  for (auto* v : {&s.c_lat_q, &s.c_fwd_q, &s.c_rev_q}) v->clear();
+  for (auto* v : {&s.k_lat, &s.k_fwd, &s.k_rev}) v->clear();
+  s.c_status.clear();
+  s.k_row.clear();
+  s.f_status.clear();
+  s.f_message.clear();
+  const auto ok = static_cast<std::int8_t>(schema::PairStatus::kOk);
+  std::int64_t row = s.rows_done;
+  for (auto& r : records) {
+    summarize_record(r);
+    const SideSummary& f = *r.fwd;
+    const SideSummary& v = *r.rev;
+    s.c_pair.insert(s.c_pair.end(), {r.a, r.b});
+    s.c_round.push_back(r.round);
+    s.c_repeat.push_back(r.repeat);
+    s.c_status.push_back(r.status);
+    s.c_lat_min.push_back(static_cast<float>(f.lat_min));
+    s.c_lat_p50.push_back(static_cast<float>(f.lat_p50));
+    s.c_lat_p99.push_back(static_cast<float>(f.lat_p99));
+    s.c_bw_fwd.push_back(static_cast<float>(f.bw_p50));
+    s.c_bw_rev.push_back(static_cast<float>(v.bw_p50));
+    s.c_fwd_best.push_back(static_cast<float>(f.bw_best));
+    s.c_rev_best.push_back(static_cast<float>(v.bw_best));
+    s.c_lat_q.insert(s.c_lat_q.end(), f.lat_q.begin(), f.lat_q.end());
+    s.c_fwd_q.insert(s.c_fwd_q.end(), f.bw_q.begin(),
+                     f.bw_q.begin() + static_cast<std::ptrdiff_t>(codes));
+    s.c_rev_q.insert(s.c_rev_q.end(), v.bw_q.begin(),
+                     v.bw_q.begin() + static_cast<std::ptrdiff_t>(codes));
+    if (r.keep_samples && r.latency_ns.size() == lat_iters && r.bw_gbps_fwd.size() == bw_windows &&
+        r.bw_gbps_rev.size() == bw_windows) {
+      s.k_pair.insert(s.k_pair.end(), {r.a, r.b});
+      s.k_round.push_back(r.round);
+      s.k_repeat.push_back(r.repeat);
+      s.k_row.push_back(row);
+      s.k_lat.insert(s.k_lat.end(), r.latency_ns.begin(), r.latency_ns.end());
+      s.k_fwd.insert(s.k_fwd.end(), r.bw_gbps_fwd.begin(), r.bw_gbps_fwd.end());
+      s.k_rev.insert(s.k_rev.end(), r.bw_gbps_rev.begin(), r.bw_gbps_rev.end());
+    }
+    if (r.status != ok) {
+      s.f_pair.insert(s.f_pair.end(), {r.a, r.b});
+      s.f_round.push_back(r.round);
+      s.f_repeat.push_back(r.repeat);
+      s.f_status.push_back(r.status);
+      s.f_message.push_back(r.error.c_str());
+    }
+    ++row;
+  }
   const auto rows = static_cast<hsize_t>(records.size());
-  h5::append_rows(ps.id(), "pair", H5T_NATIVE_INT32, pair_rows.data(), rows);
-  h5::append_rows(ps.id(), "round", H5T_NATIVE_INT32, round_rows.data(), rows);
-  h5::append_rows(ps.id(), "repeat", H5T_NATIVE_INT32, repeat_rows.data(), rows);
-  h5::append_rows(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE, lat_rows.data(), rows);
-  h5::append_rows(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE, fwd_rows.data(), rows);
-  h5::append_rows(ps.id(), "bw_gbps_rev", H5T_NATIVE_DOUBLE, rev_rows.data(), rows);
-  ps.close();
+  const auto kept = static_cast<hsize_t>(s.k_row.size());
+  const auto failed = static_cast<hsize_t>(s.f_status.size());
+  h5::append(s.pair.id(), "pairs/pair", H5T_NATIVE_INT32, s.c_pair.data(), rows);
+  h5::append(s.round.id(), "pairs/round", H5T_NATIVE_INT32, s.c_round.data(), rows);
+  h5::append(s.repeat.id(), "pairs/repeat", H5T_NATIVE_INT32, s.c_repeat.data(), rows);
+  h5::append(s.status.id(), "pairs/status", H5T_NATIVE_INT8, s.c_status.data(), rows);
+  h5::append(s.lat_min.id(), "pairs/latency_ns_min", H5T_NATIVE_FLOAT, s.c_lat_min.data(), rows);
+  h5::append(s.lat_p50.id(), "pairs/latency_ns_p50", H5T_NATIVE_FLOAT, s.c_lat_p50.data(), rows);
+  h5::append(s.lat_p99.id(), "pairs/latency_ns_p99", H5T_NATIVE_FLOAT, s.c_lat_p99.data(), rows);
+  h5::append(s.bw_fwd.id(), "pairs/bw_gbps_fwd", H5T_NATIVE_FLOAT, s.c_bw_fwd.data(), rows);
+  h5::append(s.bw_rev.id(), "pairs/bw_gbps_rev", H5T_NATIVE_FLOAT, s.c_bw_rev.data(), rows);
+  h5::append(s.bw_fwd_best.id(), "pairs/bw_gbps_fwd_best", H5T_NATIVE_FLOAT, s.c_fwd_best.data(),
+             rows);
+  h5::append(s.bw_rev_best.id(), "pairs/bw_gbps_rev_best", H5T_NATIVE_FLOAT, s.c_rev_best.data(),
+             rows);
+  h5::append(s.lat_q.id(), "pairs/latency_q", H5T_NATIVE_UINT8, s.c_lat_q.data(), rows);
+  if (codes > 0) {
+    h5::append(s.bw_fwd_q.id(), "pairs/bw_fwd_q", H5T_NATIVE_UINT8, s.c_fwd_q.data(), rows);
+    h5::append(s.bw_rev_q.id(), "pairs/bw_rev_q", H5T_NATIVE_UINT8, s.c_rev_q.data(), rows);
+  }
+  h5::append(s.s_pair.id(), "pair_samples/pair", H5T_NATIVE_INT32, s.k_pair.data(), kept);
+  h5::append(s.s_round.id(), "pair_samples/round", H5T_NATIVE_INT32, s.k_round.data(), kept);
+  h5::append(s.s_repeat.id(), "pair_samples/repeat", H5T_NATIVE_INT32, s.k_repeat.data(), kept);
+  h5::append(s.s_row.id(), "pair_samples/row", H5T_NATIVE_INT64, s.k_row.data(), kept);
+  h5::append(s.s_lat.id(), "pair_samples/latency_ns", H5T_NATIVE_DOUBLE, s.k_lat.data(), kept);
+  h5::append(s.s_fwd.id(), "pair_samples/bw_gbps_fwd", H5T_NATIVE_DOUBLE, s.k_fwd.data(), kept);
+  h5::append(s.s_rev.id(), "pair_samples/bw_gbps_rev", H5T_NATIVE_DOUBLE, s.k_rev.data(), kept);
+  h5::append(s.e_pair.id(), "errors/pair", H5T_NATIVE_INT32, s.f_pair.data(), failed);
+  h5::append(s.e_round.id(), "errors/round", H5T_NATIVE_INT32, s.f_round.data(), failed);
+  h5::append(s.e_repeat.id(), "errors/repeat", H5T_NATIVE_INT32, s.f_repeat.data(), failed);
+  h5::append(s.e_status.id(), "errors/status", H5T_NATIVE_INT8, s.f_status.data(), failed);
+  h5::append(s.e_message.id(), "errors/message", s.string_type.id(), s.f_message.data(), failed);
   {
     // round_seconds is 1-D: select by a 1-D coordinate.
-    h5::Handle ds = h5::open_dataset(g.id(), "round_seconds");
-    h5::Handle fspace(H5Dget_space(ds.id()), H5Sclose, "H5Dget_space");
+    Handle fspace(H5Dget_space(s.round_seconds.id()), H5Sclose, "H5Dget_space");
     const hsize_t coord = static_cast<hsize_t>(round_info.round);
     H5Sselect_elements(fspace.id(), H5S_SELECT_SET, 1, &coord);
     const hsize_t one = 1;
-    h5::Handle mspace(H5Screate_simple(1, &one, nullptr), H5Sclose, "H5Screate_simple");
-    if (H5Dwrite(ds.id(), H5T_NATIVE_DOUBLE, mspace.id(), fspace.id(), H5P_DEFAULT,
+    Handle mspace(H5Screate_simple(1, &one, nullptr), H5Sclose, "H5Screate_simple");
+    if (H5Dwrite(s.round_seconds.id(), H5T_NATIVE_DOUBLE, mspace.id(), fspace.id(), H5P_DEFAULT,
                  &round_info.measure_seconds) < 0) {
       throw core::Error(core::ExitCode::kFailure, "HDF5: H5Dwrite round_seconds");
     }
   }
-  // Failed pairs: errors/pair [F, 2], errors/round [F], errors/status [F], errors/message [F].
-  bool new_failures = false;
-  for (const auto& r : records) {
-    if (r.status != static_cast<std::int8_t>(schema::PairStatus::kOk)) {
-      failures_.push_back({r.a, r.b, r.round, r.status, {}, {}, {}, r.error, r.repeat, {}});
-      new_failures = true;
+  const std::int64_t rows_done = s.rows_done + static_cast<std::int64_t>(rows);
+  const std::int64_t samples_done = s.samples_done + static_cast<std::int64_t>(kept);
+  const std::int64_t errors_done = s.errors_done + static_cast<std::int64_t>(failed);
+  const hid_t g = s.group.id();
+  h5::set_attr(g, schema::attr::kRowsDone, rows_done);
+  h5::set_attr(g, schema::attr::kSamplesDone, samples_done);
+  h5::set_attr(g, schema::attr::kErrorsDone, errors_done);
+  // Last: a reader trusts rounds_done (and the counts above) only once the round is complete.
+  h5::set_attr(g, schema::attr::kRoundsDone, round_info.rounds_done);
+  h5::flush(s.file.id());
+  s.rows_done = rows_done;
+  s.samples_done = samples_done;
+  s.errors_done = errors_done;
+  s.dirty = false;
+}
+
+void ResultsWriter::finish_pairs(const std::string& run) {
+  PairsSink& s = sink(run);
+  const std::int64_t n64 = s.n;
+  if (n64 <= kDenseMaxRanks) {
+    // The dense views, each pair's best repeat (lowest latency p50, highest bandwidth p50 per
+    // direction among its ok rows; the worst status; the round of its last row). Small fabrics
+    // only: O(N^2) memory, once, after the last round.
+    const auto n = static_cast<std::size_t>(n64);
+    const hid_t r = s.rows_g.id();
+    const auto pair = h5::read_ints(r, "pair");
+    const auto round = h5::read_ints(r, "round");
+    const auto status = h5::read_ints(r, "status");
+    const auto lmin = h5::read_doubles(r, "latency_ns_min");
+    const auto l50 = h5::read_doubles(r, "latency_ns_p50");
+    const auto l99 = h5::read_doubles(r, "latency_ns_p99");
+    const auto fwd = h5::read_doubles(r, "bw_gbps_fwd");
+    const auto rev = h5::read_doubles(r, "bw_gbps_rev");
+    std::vector<double> m_min(n * n, kNaN), m_50(n * n, kNaN), m_99(n * n, kNaN), m_bw(n * n, kNaN);
+    std::vector<std::int8_t> m_status(n * n, static_cast<std::int8_t>(schema::PairStatus::kNotRun));
+    std::vector<std::int32_t> m_round(n * n, -1);
+    std::vector<std::uint8_t> any_ok(n * n, 0);
+    const auto rows = static_cast<std::size_t>(
+        std::min<std::int64_t>(s.rows_done, static_cast<std::int64_t>(round.size())));
+    for (std::size_t i = 0; i < rows; ++i) {
+      const auto a = static_cast<std::size_t>(pair[2 * i]),
+                 b = static_cast<std::size_t>(pair[2 * i + 1]);
+      if (a >= n || b >= n) continue;
+      const std::size_t ab = a * n + b, ba = b * n + a;
+      const auto st = static_cast<std::int8_t>(status[i]);
+      const bool first = m_round[ab] < 0;
+      m_status[ab] = m_status[ba] = first ? st : std::max(m_status[ab], st);
+      m_round[ab] = m_round[ba] = static_cast<std::int32_t>(round[i]);
+      if (st == static_cast<std::int8_t>(schema::PairStatus::kOk)) {
+        const bool had = any_ok[ab] != 0;
+        if (!had || l50[i] < m_50[ab]) {
+          m_min[ab] = m_min[ba] = lmin[i];
+          m_50[ab] = m_50[ba] = l50[i];
+          m_99[ab] = m_99[ba] = l99[i];
+        }
+        if (!had || fwd[i] > m_bw[ab]) m_bw[ab] = fwd[i];
+        if (!had || rev[i] > m_bw[ba]) m_bw[ba] = rev[i];
+        any_ok[ab] = any_ok[ba] = 1;
+      }
     }
-  }
-  if (new_failures) {
-    if (h5::exists(g.id(), "errors")) H5Ldelete(g.id(), "errors", H5P_DEFAULT);
-    Handle eg = h5::create_group(g.id(), "errors");
-    std::vector<std::int32_t> f_pair, f_round;
-    std::vector<std::int8_t> f_status;
-    std::vector<std::string> f_message;
-    for (const auto& f : failures_) {
-      f_pair.insert(f_pair.end(), {f.a, f.b});
-      f_round.push_back(f.round);
-      f_status.push_back(f.status);
-      f_message.push_back(f.error);
+    const hid_t g = s.group.id();
+    for (const char* name :
+         {"latency_ns_min", "latency_ns_p50", "latency_ns_p99", "bw_gbps", "status", "round"})
+      if (h5::exists(g, name)) H5Ldelete(g, name, H5P_DEFAULT);
+    h5::write(g, "latency_ns_min", std::span<const double>(m_min), {n, n}, {.units = "ns"});
+    h5::write(g, "latency_ns_p50", std::span<const double>(m_50), {n, n}, {.units = "ns"});
+    h5::write(g, "latency_ns_p99", std::span<const double>(m_99), {n, n}, {.units = "ns"});
+    h5::write(g, "bw_gbps", std::span<const double>(m_bw), {n, n}, {.units = "Gb/s"});
+    h5::write(g, "status", std::span<const std::int8_t>(m_status), {n, n});
+    {
+      Handle ds = h5::open_dataset(g, "status");
+      h5::set_attr(ds.id(), schema::attr::kStatusNames, schema::kStatusNamesValue);
     }
-    const hsize_t nf = failures_.size();
-    h5::write(eg.id(), "pair", std::span<const std::int32_t>(f_pair), {nf, 2});
-    h5::write(eg.id(), "round", std::span<const std::int32_t>(f_round), {nf});
-    h5::write(eg.id(), "status", std::span<const std::int8_t>(f_status), {nf});
-    h5::write_strings(eg.id(), "message", f_message);
-    eg.close();
+    h5::write(g, "round", std::span<const std::int32_t>(m_round), {n, n});
   }
-  h5::set_attr(g.id(), schema::attr::kRoundsDone, round_info.rounds_done);
-  g.close();
-  file.close();
+  h5::flush(s.file.id());
+  sink_.reset();
 }
 
 namespace {
@@ -394,6 +672,7 @@ void ResultsWriter::set_attr(const std::string& object, const std::string& name,
 }
 
 void ResultsWriter::end_run(const std::string& run) {
+  if (sink_ && sink_->run == run) sink_.reset();
   Handle file = open_rw(path_);
   Handle g = h5::open_group(file.id(), run);
   h5::set_attr(g.id(), schema::attr::kFinishedUtc, core::utc_now_iso());
@@ -404,6 +683,7 @@ void ResultsWriter::end_run(const std::string& run) {
 }
 
 void ResultsWriter::finish() {
+  sink_.reset();
   Handle file = open_rw(path_);
   h5::set_attr_i8(file.id(), schema::attr::kComplete, 1);
   file.close();

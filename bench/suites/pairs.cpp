@@ -4,10 +4,12 @@
 //   latency_ns  one-way ping-pong latency of lat_size bytes, lat_iters samples (clock: initiator)
 //   bw_gbps     window bandwidth of bw_size bytes, first initiator -> peer (fwd, clock: initiator),
 //               then peer -> initiator (rev, clock: peer); bw_iters windows each; formula as in bw.
-// After every round rank 0 gathers the round's samples and appends them to the file, so a killed
-// run leaves every completed round on disk, and `--resume` continues from the first missing round.
-// --repeat K runs the whole schedule K times (odd repeats in reverse round order), so a pair's K
-// measurements are spread over the run; the matrices hold each pair's best repeat.
+// After every round each rank summarizes its own samples (io::SideSummary), rank 0 gathers the
+// round and appends one row per pair to the file (raw samples only of the pairs --keep-samples
+// keeps), so a killed run leaves every completed round on disk, and `--resume` continues from the
+// first missing round. --repeat K runs the whole schedule K times (odd repeats in reverse round
+// order), so a pair's K measurements are spread over the run; each is a row, and the dense views
+// written at the end for small fabrics hold each pair's best repeat.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include "core/units.hpp"
 #include "io/schema.hpp"
 #include "suites/benchmark.hpp"
+#include "suites/pairs_round.hpp"
 #include "suites/sweep.hpp"
 #include "topology/plan_file.hpp"
 #include "topology/schedule.hpp"
@@ -34,15 +37,6 @@ namespace fabscope::suites {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Per-rank record gathered after each round:
-//   [partner, measure_seconds, status, lat samples, bw samples]
-// The initiator's bw samples are the fwd direction, the peer's the rev direction.
-struct Layout {
-  std::size_t lat, bw;
-  static constexpr std::size_t kHead = 3;
-  [[nodiscard]] std::size_t size() const { return kHead + lat + bw; }
-};
 
 // How long a rank waits for the others between pairs (transport::Options::round_timeout_s): every
 // pair ends within its own deadline, so only a rank the harness cannot reach (its link down for
@@ -55,43 +49,82 @@ double round_limit_s(const Context& ctx, const transport::Options& o) {
   return limit > 0 && ctx.comm.rank() != 0 ? limit + 15 : limit;
 }
 
-void print_summary(const Context& ctx, const std::vector<io::PairRecord>& all) {
-  std::vector<double> lat, bw;
-  const io::PairRecord* worst = nullptr;
-  double worst_bw = std::numeric_limits<double>::infinity();
-  std::size_t failed = 0;
-  for (const auto& r : all) {
+// What rank 0 prints at the end, accumulated round by round in O(1) memory: latency and bandwidth
+// p50 of each pair into log-spaced buckets (1.1 % wide), so the medians across pairs are within
+// 1.1 %; minimum, maximum and the lowest-bandwidth pair exactly.
+class RunSummary {
+ public:
+  void add(const io::PairRecord& r) {
+    ++pairs_;
     if (r.status != static_cast<std::int8_t>(io::schema::PairStatus::kOk)) {
-      ++failed;
-      continue;
+      ++failed_;
+      return;
     }
-    lat.push_back(core::summarize(r.latency_ns).p50);
-    for (const auto* dir : {&r.bw_gbps_fwd, &r.bw_gbps_rev}) {
-      const double b = core::summarize(*dir).p50;
-      bw.push_back(b);
-      if (b < worst_bw) {
-        worst_bw = b;
-        worst = &r;
+    lat_.add(r.fwd->lat_p50);
+    for (const double b : {r.fwd->bw_p50, r.rev->bw_p50}) {
+      bw_.add(b);
+      if (b < worst_bw_) {
+        worst_bw_ = b;
+        worst_a_ = r.a;
+        worst_b_ = r.b;
       }
     }
   }
-  const auto l = core::summarize(lat);
-  const auto b = core::summarize(bw);
-  if (failed > 0)
-    fmt::print(ctx.table,
-               "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n",
-               failed);
-  fmt::print(ctx.table,
-             "# pairs summary: {} pair measurements; latency p50 across pairs min {:.2f} / median "
-             "{:.2f} / max {:.2f} us; "
-             "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
-             all.size(), l.min / 1e3, l.p50 / 1e3, l.max / 1e3, b.min, b.p50, b.max);
-  if (worst != nullptr) {
-    fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n",
-               ctx.hostnames[static_cast<std::size_t>(worst->a)],
-               ctx.hostnames[static_cast<std::size_t>(worst->b)], worst_bw);
+  [[nodiscard]] std::uint64_t pairs() const { return pairs_; }
+  [[nodiscard]] std::uint64_t failed() const { return failed_; }
+  void print(const Context& ctx) const {
+    if (failed_ > 0)
+      fmt::print(ctx.table,
+                 "# pairs: {} pair(s) FAILED or timed out (see the file's errors/ datasets)\n",
+                 failed_);
+    fmt::print(
+        ctx.table,
+        "# pairs summary: {} pair measurements; latency p50 across pairs min {:.2f} / median "
+        "{:.2f} / max {:.2f} us; "
+        "bandwidth p50 min {:.2f} / median {:.2f} / max {:.2f} Gb/s\n",
+        pairs_, lat_.min / 1e3, lat_.median() / 1e3, lat_.max / 1e3, bw_.min, bw_.median(),
+        bw_.max);
+    if (worst_a_ >= 0) {
+      fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n",
+                 ctx.hostnames[static_cast<std::size_t>(worst_a_)],
+                 ctx.hostnames[static_cast<std::size_t>(worst_b_)], worst_bw_);
+    }
   }
-}
+
+ private:
+  struct LogHistogram {
+    static constexpr int kPerOctave = 64, kLow = -40, kHigh = 64;  // 2^-40 .. 2^64
+    std::vector<std::uint64_t> counts =
+        std::vector<std::uint64_t>(static_cast<std::size_t>((kHigh - kLow) * kPerOctave), 0);
+    std::uint64_t n = 0;
+    double min = kNaN, max = kNaN;
+    void add(double x) {
+      if (!(x > 0) || !std::isfinite(x)) return;
+      const int b = std::clamp(static_cast<int>(std::floor((std::log2(x) - kLow) * kPerOctave)), 0,
+                               static_cast<int>(counts.size()) - 1);
+      ++counts[static_cast<std::size_t>(b)];
+      min = n == 0 ? x : std::min(min, x);
+      max = n == 0 ? x : std::max(max, x);
+      ++n;
+    }
+    [[nodiscard]] double median() const {
+      if (n == 0) return kNaN;
+      std::uint64_t seen = 0;
+      for (std::size_t b = 0; b < counts.size(); ++b) {
+        seen += counts[b];
+        if (2 * seen >= n) {
+          const double mid = std::exp2((static_cast<double>(b) + 0.5) / kPerOctave + kLow);
+          return std::clamp(mid, min, max);
+        }
+      }
+      return max;
+    }
+  };
+  std::uint64_t pairs_ = 0, failed_ = 0;
+  LogHistogram lat_, bw_;
+  double worst_bw_ = std::numeric_limits<double>::infinity();
+  int worst_a_ = -1, worst_b_ = -1;
+};
 
 // Partners of every rank in one round, from the plan on rank 0, broadcast to all ("" = circle).
 std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* plan,
@@ -115,69 +148,6 @@ std::vector<std::int64_t> plan_round(const Context& ctx, const topology::Plan* p
   }
   return partner;
 }
-
-// The best repeat of every pair so far (rank 0, --repeat > 1): what the matrices show. Latency
-// and bandwidth cells come from the best successful repeat (lowest latency p50, highest bandwidth
-// p50 per direction); the status is the worst any repeat had, so a pair that failed once in K
-// repeats (a flapping link) still counts as failed while its measured values stay visible.
-class BestOf {
- public:
-  explicit BestOf(int n) : n_(n) {}
-
-  // Merges a fresh record into its pair's best and returns the cells to write.
-  io::PairCells merge(const io::PairRecord& r) {
-    const io::PairCells fresh = io::cells_of(r);
-    const auto ok = static_cast<std::int8_t>(io::schema::PairStatus::kOk);
-    auto [it, inserted] = best_.try_emplace(key(r.a, r.b), Entry{fresh, fresh.status == ok});
-    if (inserted) return fresh;
-    Entry& e = it->second;
-    io::PairCells& b = e.cells;
-    const std::int8_t worst = std::max(b.status, fresh.status);
-    if (fresh.status == ok) {
-      if (!e.any_ok || fresh.lat_p50 < b.lat_p50) {
-        b.lat_min = fresh.lat_min;
-        b.lat_p50 = fresh.lat_p50;
-        b.lat_p99 = fresh.lat_p99;
-      }
-      if (!e.any_ok || fresh.bw_fwd > b.bw_fwd) b.bw_fwd = fresh.bw_fwd;
-      if (!e.any_ok || fresh.bw_rev > b.bw_rev) b.bw_rev = fresh.bw_rev;
-      e.any_ok = true;
-    }
-    b.status = worst;
-    return b;
-  }
-
-  // After --resume: the cells already in the file's matrices.
-  void load(const io::ResultsReader& in, const std::string& run) {
-    const auto st = in.ints(run + "/status");
-    const auto lmin = in.doubles(run + "/latency_ns_min"),
-               l50 = in.doubles(run + "/latency_ns_p50"), l99 = in.doubles(run + "/latency_ns_p99"),
-               bw = in.doubles(run + "/bw_gbps");
-    const auto n = static_cast<std::size_t>(n_);
-    for (std::size_t a = 0; a < n; ++a) {
-      for (std::size_t b = a + 1; b < n; ++b) {
-        const std::size_t ab = a * n + b, ba = b * n + a;
-        if (st[ab] == static_cast<std::int64_t>(io::schema::PairStatus::kNotRun)) continue;
-        const io::PairCells c{lmin[ab], l50[ab], l99[ab],
-                              bw[ab],   bw[ba],  static_cast<std::int8_t>(st[ab])};
-        best_[key(static_cast<int>(a), static_cast<int>(b))] = {
-            c, std::isfinite(c.lat_p50) || std::isfinite(c.bw_fwd)};
-      }
-    }
-  }
-
- private:
-  [[nodiscard]] std::uint64_t key(int a, int b) const {
-    return static_cast<std::uint64_t>(std::min(a, b)) * static_cast<std::uint64_t>(n_) +
-           static_cast<std::uint64_t>(std::max(a, b));
-  }
-  struct Entry {
-    io::PairCells cells;
-    bool any_ok = false;
-  };
-  int n_;
-  std::unordered_map<std::uint64_t, Entry> best_;
-};
 
 // Rank 0's progress line after each round: on a terminal one line rewritten in place, otherwise
 // (logs, CI) one line per round. OpenMPI hands rank 0 a pseudo-terminal as stdout even when
@@ -270,10 +240,10 @@ ResumePoint find_resume_point(const Context& ctx, const PairsParams& p, const st
                       path, r, names[r], ctx.hostnames[r]));
     }
   }
-  if (!in.exists(run + "/pair_samples/repeat")) {
+  if (!in.exists(run + "/pairs/pair")) {
     throw core::UsageError(
-        fmt::format("--resume {}: {} was written by an older fabscope without pair_samples/repeat; "
-                    "rerun it instead",
+        fmt::format("--resume {}: {} was written by an older fabscope (results schema version 1, "
+                    "no pairs/ row table); rerun it instead",
                     path, run));
   }
   const std::unique_ptr<topology::Plan> plan = make_pairs_plan(ctx, p);
@@ -318,14 +288,15 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       me == 0 && ctx.resume != nullptr ? std::to_string(ctx.resume->rounds_done) : "0", 0));
   const std::string schedule = circle ? "circle" : (p.plan_file.empty() ? p.plan : "plan-file");
   const int bw_warmup = std::max(1, p.warmup / 10);
-  const Layout layout{static_cast<std::size_t>(p.lat_iters), static_cast<std::size_t>(p.bw_iters)};
+  const RoundLayout layout{static_cast<std::size_t>(p.lat_iters),
+                           static_cast<std::size_t>(p.bw_iters)};
+  const io::KeepSamples keep =
+      io::parse_keep_samples(p.keep_samples).value_or(io::KeepSamples::kSuspect);
   std::string run;
-  BestOf best(n);
   if (ctx.resume != nullptr) {
     run = ctx.resume->run;
     if (ctx.out != nullptr) {
       ctx.out->resume_pairs(run);
-      if (p.repeat > 1) best.load(io::ResultsReader(ctx.out->path()), run);
       fmt::print(
           ctx.table,
           "# fabscope pairs --resume: {} of {} rounds already in {}; measuring rounds {}..{}\n",
@@ -345,7 +316,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
           static_cast<std::int64_t>(round_limit_s(ctx, p.common.options) * 1e3)}});
   }
   if (ctx.out != nullptr && ctx.resume == nullptr) {
-    ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds});
+    ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds, keep, n / 2});
     ctx.out->set_attr(run, "schedule", schedule);
     fmt::print(
         ctx.table,
@@ -363,8 +334,9 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   CounterProbe counters(ctx, p.common);
   std::vector<double> mine(layout.size());
   std::vector<double> all(me == 0 ? layout.size() * static_cast<std::size_t>(n) : 0);
-  std::vector<io::PairRecord> done;
-  std::size_t failed = 0;
+  RunSummary summary;
+  RoundResult result;
+  std::vector<double> scratch;
   Progress progress(ctx, rounds, p.repeat, first_round);
   const std::size_t max_size = std::max(p.lat_size, p.bw_size);
   const double limit = round_limit_s(ctx, p.common.options);
@@ -414,8 +386,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     } else if (partner >= 0) {
       const std::int64_t t0 = core::now_ns();
       const bool initiator = me < partner;
-      std::span<double> lat(mine.data() + Layout::kHead, layout.lat);
-      std::span<double> bw(mine.data() + Layout::kHead + layout.lat, layout.bw);
+      std::span<double> lat(mine.data() + layout.samples(), layout.lat);
+      std::span<double> bw(mine.data() + layout.samples() + layout.lat, layout.bw);
       // A failing pair (completion error, silent peer) is a finding: record it, keep going.
       try {
         transport::Options options = p.common.options;
@@ -443,6 +415,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       }
       mine[1] = static_cast<double>(core::now_ns() - t0) / 1e9;
     }
+    // Each rank summarizes its own side, so rank 0's work per round stays O(pairs).
+    summarize_own(mine, layout, scratch);
     std::vector<std::string> errors;
     try {
       ctx.comm.gather(mine, all, limit);
@@ -451,36 +425,10 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       throw cut_off(round, e);
     }
     if (me != 0) continue;
-    std::vector<io::PairRecord> records;
-    double measure_s = 0;
-    for (int r = 0; r < n; ++r) {
-      const double* rec = all.data() + static_cast<std::size_t>(r) * layout.size();
-      const auto q = static_cast<int>(rec[0]);
-      if (q < 0) continue;
-      measure_s = std::max(measure_s, rec[1]);
-      if (q < r) continue;
-      const double* peer = all.data() + static_cast<std::size_t>(q) * layout.size();
-      io::PairRecord pr;
-      pr.a = r;
-      pr.b = q;
-      pr.round = static_cast<int>(round);
-      pr.repeat = static_cast<int>(at.repeat);
-      // The worse of the two sides' verdicts (failed > timeout > ok in the enum's order).
-      pr.status = static_cast<std::int8_t>(std::max(rec[2], peer[2]));
-      pr.latency_ns.assign(rec + Layout::kHead, rec + Layout::kHead + layout.lat);
-      pr.bw_gbps_fwd.assign(rec + Layout::kHead + layout.lat, rec + layout.size());
-      pr.bw_gbps_rev.assign(peer + Layout::kHead + layout.lat, peer + layout.size());
-      for (const int side : {r, q}) {
-        const auto& msg = errors[static_cast<std::size_t>(side)];
-        if (!msg.empty()) pr.error += (pr.error.empty() ? "" : " | ") + msg;
-      }
-      if (pr.status != static_cast<std::int8_t>(io::schema::PairStatus::kOk)) ++failed;
-      if (p.repeat > 1) pr.cells = best.merge(pr);
-      records.push_back(std::move(pr));
-    }
-    ctx.out->append_pairs(run, records, {round, round + 1, measure_s});
-    done.insert(done.end(), records.begin(), records.end());
-    progress.round_done(round, done.size(), failed);
+    assemble_round(all, errors, layout, n, round, at.repeat, keep, result);
+    for (const auto& r : result.records) summary.add(r);
+    ctx.out->append_pairs(run, result.records, {round, round + 1, result.measure_seconds});
+    progress.round_done(round, summary.pairs(), summary.failed());
   }
   try {
     ctx.comm.quiet_barrier(limit);
@@ -489,7 +437,8 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   }
   counters.finish(run);
   if (ctx.out == nullptr) return;
-  print_summary(ctx, done);
+  summary.print(ctx);
+  ctx.out->finish_pairs(run);
   ctx.out->end_run(run);
 }
 
@@ -505,6 +454,10 @@ class Pairs : public BenchmarkWith<PairsParams> {
     set.integer("iters", p.lat_iters, 1000, "latency ping-pongs per pair").at_least(1);
     set.integer("bw_iters", p.bw_iters, 20, "bandwidth windows per direction per pair").at_least(1);
     set.integer("warmup", p.warmup, 10, "untimed ping-pongs per pair").at_least(0);
+    set.text("keep_samples", p.keep_samples, "suspect",
+             "raw samples kept in pair_samples: all, suspect (failed, stalled or outlier pairs; "
+             "every pair keeps its compact row) or none")
+        .choices({"all", "suspect", "none"}, "keep-samples value");
     set.integer("repeat", p.repeat, 1,
                 "measure every pair K times, repeats interleaved (the whole schedule K times)")
         .at_least(1);

@@ -55,6 +55,7 @@ struct PairsParams {
   int bw_iters = 0;  // windows per direction
   int warmup = 0;    // untimed ping-pongs; bandwidth warms up with max(1, warmup / 10) windows
   int repeat = 0;    // measure every pair this many times: the whole schedule, repeat after repeat
+  std::string keep_samples;  // all, suspect, none (io::KeepSamples)
   std::string resume;  // --resume FILE: finish that file's interrupted pairs run (apps/main.cpp)
   int test_stall_rank = -1;   // test hook (FABSCOPE_TEST_STALL=RANK,ROUND): that rank goes silent
   int test_stall_round = -1;  // for pair_timeout + 1 s in that round instead of measuring

@@ -141,6 +141,8 @@ class PairsSpec:
     samples_all_max: int = 600  # up to this many hosts every pair has raw samples
     sample_subset: int = 20_000  # above: random healthy pairs with samples
     counters: bool = False
+    layout: str = "matrices"  # "rows": schema version 2 (pairs/ row table), up to samples_all_max hosts
+    keep_samples: str = "all"  # layout rows: all, suspect or none
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,8 @@ def write_synthetic_run(
     path = Path(path)
     host_spec = hosts or HostSpec()
     rate = topology.rate_gbps if topology else 400.0
+    if pairs is not None and pairs.layout == "rows" and schema_version == 1:
+        schema_version = 2
     with h5py.File(path, "w") as f:
         f.attrs["schema_version"] = np.int64(schema_version)
         f.attrs["fabscope_version"] = "0.0.0-synthetic"
@@ -670,6 +674,16 @@ def _write_pairs(
             x *= np.where(hit, rng.uniform(0.1, 0.2, x.shape), 1.0)
     for x in (lat_x, fwd, rev):
         x[~ok] = np.nan
+    if spec.layout == "rows":
+        if not all_samples:
+            raise ValueError(f"layout rows: at most samples_all_max ({spec.samples_all_max}) hosts")
+        _write_pair_rows(g, n, spec, a, b, rr, codes, lat_x, fwd, rev, sorted(bad_keys.items()))
+        rs = np.full(rounds_total, np.nan)
+        rs[:done] = 0.01 + 0.001 * np.arange(done)
+        _quantity(g, "round_seconds", rs, "s")
+        if spec.counters:
+            _write_counters(g.create_group("counters"), n, faults, rng)
+        return
 
     # Matrices, by row blocks: drawn from each statistic's distribution, except the cells of the
     # sampled pairs, which get the exact statistics of their samples.
@@ -760,6 +774,110 @@ def _write_pairs(
                                  for (i, j), (_, c) in zip(ep.tolist(), bad_items)])
     if spec.counters:
         _write_counters(g.create_group("counters"), n, faults, rng)
+
+
+# --- schema version 2: the pairs row table (results/SCHEMA.md), as ResultsWriter::append_pairs
+# writes it; the encodings mirror bench/io/pair_rows.cpp.
+def encode_latency(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(min, p50, p99, codes [R, 11]) of latency samples [R, iters]; NaN rows: NaN and code 0."""
+    r = lat.shape[0]
+    codes = np.zeros((r, 11), dtype=np.uint8)
+    mn, p50, p99 = (np.full(r, np.nan) for _ in range(3))
+    have = np.isfinite(lat).any(axis=1)
+    if have.any():
+        x = lat[have]
+        mn[have] = np.nanmin(x, axis=1)
+        p50[have] = np.nanpercentile(x, 50, axis=1)
+        p99[have] = np.nanpercentile(x, 99, axis=1)
+        q = np.nanpercentile(x, np.arange(0, 101, 10), axis=1).T
+        c = np.rint(32 * np.log2(q / p50[have][:, None])) + 128
+        codes[have] = np.clip(c, 1, 255).astype(np.uint8)
+    return mn, p50, p99, codes
+
+
+def encode_windows(bw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p50, best, codes [R, min(W, 32)]) of bandwidth windows [R, W], best first."""
+    r, w = bw.shape
+    k = min(w, 32)
+    codes = np.zeros((r, k), dtype=np.uint8)
+    p50, best = np.full(r, np.nan), np.full(r, np.nan)
+    have = np.isfinite(bw).all(axis=1)
+    if have.any():
+        x = np.sort(bw[have], axis=1)[:, ::-1]
+        p50[have] = np.median(x, axis=1)
+        best[have] = x[:, 0]
+        if w > k:
+            pct = 100.0 - 100.0 * (np.arange(k) * (w - 1) / (k - 1)) / (w - 1)
+            x = np.percentile(x, pct, axis=1).T
+        codes[have] = np.clip(np.rint(255.0 * x / best[have][:, None]), 1, 255).astype(np.uint8)
+    return p50, best, codes
+
+
+def _rows_dataset(g: h5py.Group, name: str, data: np.ndarray, units: str | None = None) -> h5py.Dataset:
+    maxshape = (None, *data.shape[1:])
+    chunks = (1024, *(max(1, d) for d in data.shape[1:]))
+    d = g.create_dataset(name, data=data, maxshape=maxshape, chunks=chunks, compression="gzip", shuffle=True)
+    if units:
+        d.attrs["units"] = units
+    return d
+
+
+def _write_pair_rows(g: h5py.Group, n: int, spec: "PairsSpec", a: np.ndarray, b: np.ndarray, rr: np.ndarray,
+                     status: np.ndarray, lat_x: np.ndarray, fwd: np.ndarray, rev: np.ndarray,
+                     bad_items: list[tuple[int, int]]) -> None:
+    p = int(a.size)
+    mn, p50, p99, lat_q = encode_latency(lat_x.reshape(p, spec.lat_iters))
+    f50, fbest, fq = encode_windows(fwd.reshape(p, spec.bw_windows))
+    r50, rbest, rq = encode_windows(rev.reshape(p, spec.bw_windows))
+    g.attrs["layout"] = "rows"
+    g.attrs["keep_samples"] = spec.keep_samples
+    g.attrs["lat_quantiles"] = np.int64(11)
+    g.attrs["bw_codes"] = np.int64(fq.shape[1])
+    g.attrs["repeats"] = np.int64(1)
+    rows = g.create_group("pairs")
+    _rows_dataset(rows, "pair", np.stack([a, b], axis=1).astype(np.int32).reshape(p, 2))
+    _rows_dataset(rows, "round", rr.astype(np.int32))
+    _rows_dataset(rows, "repeat", np.zeros(p, np.int32))
+    _rows_dataset(rows, "status", status.astype(np.int8)).attrs["status_names"] = STATUS_NAMES
+    for name, v, u in (("latency_ns_min", mn, "ns"), ("latency_ns_p50", p50, "ns"), ("latency_ns_p99", p99, "ns"),
+                       ("bw_gbps_fwd", f50, "Gb/s"), ("bw_gbps_rev", r50, "Gb/s"), ("bw_gbps_fwd_best", fbest, "Gb/s"),
+                       ("bw_gbps_rev_best", rbest, "Gb/s")):
+        _rows_dataset(rows, name, v.astype(np.float32), u)
+    _rows_dataset(rows, "latency_q", lat_q)
+    _rows_dataset(rows, "bw_fwd_q", fq)
+    _rows_dataset(rows, "bw_rev_q", rq)
+    if spec.keep_samples == "all":
+        keep = np.ones(p, dtype=bool)
+    elif spec.keep_samples == "none":
+        keep = np.zeros(p, dtype=bool)
+    else:  # suspect, as io::mark_suspects (over the whole run here, not per round)
+        stalled = (np.nan_to_num(fwd) < 0.25 * np.nan_to_num(fbest)[:, None]).any(axis=1) | \
+                  (np.nan_to_num(rev) < 0.25 * np.nan_to_num(rbest)[:, None]).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            lat_med, bw_med = np.nanmedian(p50), np.nanmedian(np.concatenate([f50, r50]))
+            keep = (status != STATUS_OK) | stalled | (p50 > 2 * lat_med) | (f50 < 0.75 * bw_med) | (r50 < 0.75 * bw_med)
+    ps = g.create_group("pair_samples")
+    k = np.flatnonzero(keep)
+    _rows_dataset(ps, "pair", np.stack([a[k], b[k]], axis=1).astype(np.int32).reshape(-1, 2))
+    _rows_dataset(ps, "round", rr[k].astype(np.int32))
+    _rows_dataset(ps, "repeat", np.zeros(k.size, np.int32))
+    _rows_dataset(ps, "row", k.astype(np.int64))
+    _rows_dataset(ps, "latency_ns", lat_x.reshape(p, spec.lat_iters)[k], "ns")
+    _rows_dataset(ps, "bw_gbps_fwd", fwd.reshape(p, spec.bw_windows)[k], "Gb/s")
+    _rows_dataset(ps, "bw_gbps_rev", rev.reshape(p, spec.bw_windows)[k], "Gb/s")
+    eg = g.create_group("errors")
+    ep = np.array([divmod(key, n) for key, _ in bad_items], dtype=np.int32).reshape(-1, 2)
+    _rows_dataset(eg, "pair", ep)
+    _rows_dataset(eg, "round", circle_round(n, ep[:, 0], ep[:, 1]).astype(np.int32) if n >= 2
+                  else np.empty(0, np.int32))
+    _rows_dataset(eg, "repeat", np.zeros(len(bad_items), np.int32))
+    _rows_dataset(eg, "status", np.array([c for _, c in bad_items], dtype=np.int8))
+    eg.create_dataset("message", data=[f"rank {i} with rank {j}: {'timed out' if c == STATUS_TIMEOUT else 'IBV_WC_RETRY_EXC_ERR'}"
+                                       for (i, j), (_, c) in zip(ep.tolist(), bad_items)],
+                      dtype=h5py.string_dtype(), maxshape=(None,), chunks=(256,))
+    g.attrs["rows_done"] = np.int64(p)
+    g.attrs["samples_done"] = np.int64(k.size)
+    g.attrs["errors_done"] = np.int64(len(bad_items))
 
 
 COUNTER_NAMES = ("port_xmit_data", "port_rcv_data", "symbol_error", "port_rcv_errors", "link_downed",

@@ -70,7 +70,7 @@ def test_wrong_schema_version(cli: Callable, good_file: Path) -> None:
         f.attrs["schema_version"] = np.int64(7)
     assert_one_line_error(
         cli(["report", good_file]), good_file,
-        "schema_version 7 is not supported (this tool reads 1)", "re-run with a matching fabscope",
+        "schema_version 7 is not supported (this tool reads 1, 2)", "re-run with a matching fabscope",
     )
 
 

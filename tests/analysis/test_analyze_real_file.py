@@ -40,7 +40,7 @@ def entry(name: str) -> dict:
 
 
 def test_root_and_hosts(rf: RunFile) -> None:
-    assert rf.schema_version == 1
+    assert rf.schema_version == 2
     assert rf.n_ranks == N_RANKS and len(rf.hosts) == N_RANKS
     assert rf.complete and rf.incomplete_reasons() == []
     assert rf.fabscope_version and rf.created_utc.endswith("Z")
@@ -111,18 +111,31 @@ def test_pairs_matrices(rf: RunFile) -> None:
 
 
 def test_pair_samples_match_matrices(rf: RunFile) -> None:
+    """The raw samples the C++ writer kept (keep_samples: all in the suite) give the row table's and
+    the matrices' statistics, and the compact distribution decodes to their deciles and windows."""
     (run,) = rf.pairs
-    ps = run.pair_samples
+    assert run.layout == "rows" and run.keep_samples == "all"
+    idx, ps = run.raw_samples()
     n = N_RANKS
-    assert ps is not None and ps.pair.shape == (n * (n - 1) // 2, 2)
+    assert ps.pair.shape == (n * (n - 1) // 2, 2) and idx.tolist() == list(range(ps.pair.shape[0]))
     assert {frozenset(p) for p in ps.pair.tolist()} == {frozenset((i, j)) for i in range(n) for j in range(i)}
+    assert np.array_equal(run.sample_pair_index(), ps.pair)
     assert ps.latency_ns.shape == (ps.pair.shape[0], run.lat_iters)
     assert ps.bw_gbps_fwd.shape == ps.bw_gbps_rev.shape == (ps.pair.shape[0], run.bw_windows)
+    compact = run.load_pair_samples()
+    rtol = 1e-6  # the row table holds float32
     for k, (a, b) in enumerate(ps.pair.tolist()):
         assert ps.round[k] == run.round[a, b]
         lat = summary_stats(ps.latency_ns[k][None, :])
-        assert run.latency_ns_min[a, b] == pytest.approx(lat["min"][0], rel=RTOL)
-        assert run.latency_ns_p50[a, b] == pytest.approx(lat["p50"][0], rel=RTOL)
-        assert run.latency_ns_p99[a, b] == pytest.approx(lat["p99"][0], rel=RTOL)
-        assert run.bw_gbps[a, b] == pytest.approx(np.median(ps.bw_gbps_fwd[k]), rel=RTOL)
-        assert run.bw_gbps[b, a] == pytest.approx(np.median(ps.bw_gbps_rev[k]), rel=RTOL)
+        assert run.latency_ns_min[a, b] == pytest.approx(lat["min"][0], rel=rtol)
+        assert run.latency_ns_p50[a, b] == pytest.approx(lat["p50"][0], rel=rtol)
+        assert run.latency_ns_p99[a, b] == pytest.approx(lat["p99"][0], rel=rtol)
+        assert run.bw_gbps[a, b] == pytest.approx(np.median(ps.bw_gbps_fwd[k]), rel=rtol)
+        assert run.bw_gbps[b, a] == pytest.approx(np.median(ps.bw_gbps_rev[k]), rel=rtol)
+        deciles = np.percentile(ps.latency_ns[k], np.arange(0, 101, 10))
+        # codes span p50 x 2^(+-127/32); a tail beyond (a descheduled ping-pong) reads as that bound
+        p50 = run.latency_ns_p50[a, b]
+        expected = np.clip(deciles, p50 * 2 ** (-127 / 32), p50 * 2 ** (127 / 32))
+        np.testing.assert_allclose(compact.latency_ns[k], expected, rtol=0.011)
+        for raw, dec in ((ps.bw_gbps_fwd[k], compact.bw_gbps_fwd[k]), (ps.bw_gbps_rev[k], compact.bw_gbps_rev[k])):
+            assert np.all(np.abs(dec - np.sort(raw)[::-1]) <= raw.max() / 510 * 1.0001)

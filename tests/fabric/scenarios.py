@@ -193,7 +193,8 @@ class Tier:
         if os.path.exists(path):
             os.remove(path)
         res, secs = self.mpirun(["pairs", "--topology", self.topology, "--lat-size", "8", "--bw-size", "16K", "--iters",
-                                 "300", "--bw-iters", "2", "--warmup", "10", "--out", path, "--quiet"], 180, "rig-pairs")
+                                 "300", "--bw-iters", "2", "--warmup", "10", "--keep-samples", "all", "--out", path,
+                                 "--quiet"], 180, "rig-pairs")
         if res.returncode != 0:
             raise Failure(f"pairs on the rig exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
         with h5py.File(path, "r") as f:
@@ -543,7 +544,7 @@ class Tier:
             os.remove(path)
         argv = [RIG, "--id", self.id, "mpirun", self.fabscope, "pairs", "--topology", self.topology, "--lat-size", "8",
                 "--bw-size", "16K", "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--pair-timeout", "30s",
-                "--out", path]
+                "--keep-samples", "all", "--out", path]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         killed_after = None
         watchdog = threading.Timer(180, proc.kill)
@@ -564,17 +565,19 @@ class Tier:
         with h5py.File(path, "r") as f:
             r = f["runs/00_pairs"]
             done, total = int(r.attrs["rounds_done"]), int(r.attrs["rounds_total"])
-            status, rnd = r["status"][:], r["round"][:]
+            # A killed run has only its row table (schema version 2): one row per pair of a completed round.
+            rows = int(r.attrs["rows_done"])
+            row_status, row_round = r["pairs/status"][:rows], r["pairs/round"][:rows]
+            kept = int(r.attrs["samples_done"])
             before = {tuple(p): (fw.copy(), rv.copy()) for p, fw, rv in
-                      zip(r["pair_samples/pair"][:].tolist(), r["pair_samples/bw_gbps_fwd"][:],
-                          r["pair_samples/bw_gbps_rev"][:])}
+                      zip(r["pair_samples/pair"][:kept].tolist(), r["pair_samples/bw_gbps_fwd"][:kept],
+                          r["pair_samples/bw_gbps_rev"][:kept])}
             if int(f.attrs["complete"]) != 0:
                 raise Failure("a killed run is marked complete")
             if not killed_after <= done < total:
                 raise Failure(f"killed after round {killed_after}: rounds_done {done} of {total}")
-            ok = (status == 1) & off
-            if not np.array_equal(ok, (rnd >= 0) & (rnd < done) & off):
-                raise Failure("the ok pairs of the killed file are not exactly those of the completed rounds")
+            if not (np.all(row_status == 1) and np.all(row_round < done) and rows == done * (n // 2)):
+                raise Failure("the rows of the killed file are not exactly the pairs of the completed rounds")
         log(f"  resume: killed after round {killed_after}; the file holds rounds_done={done} of {total}")
         secs = self.resume_run(path, "resume")
         with h5py.File(path, "r") as f:

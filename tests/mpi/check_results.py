@@ -82,7 +82,8 @@ def check_pairs(g: h5py.Group, n: int) -> None:
     check(rounds == (n - 1 if n % 2 == 0 else n), f"{g.name} rounds_total {rounds} for {n} ranks")
     check(int(g.attrs["rounds_done"]) == rounds, f"{g.name} rounds_done")
     check(g.attrs["schedule"] == "circle", f"{g.name} schedule")
-    check(g["pair_samples/round"].shape == (n * (n - 1) // 2,), f"{g.name} pair_samples/round shape")
+    check(g["pairs/round"].shape == (n * (n - 1) // 2,), f"{g.name} pairs/round shape (a row per pair)")
+    check(int(g.attrs["rows_done"]) == n * (n - 1) // 2, f"{g.name} rows_done")
     status = g["status"][:]
     check(status.shape == (n, n), f"{g.name}/status shape")
     off = ~np.eye(n, dtype=bool)
@@ -96,8 +97,8 @@ def check_pairs(g: h5py.Group, n: int) -> None:
         check(bool(np.all(np.isnan(np.diag(m)))), f"{g.name}/{name} diagonal NaN")
         if name.startswith("latency"):
             check(bool(np.allclose(m, m.T, equal_nan=True)), f"{g.name}/{name} symmetric")
-    pairs = g["pair_samples/pair"][:]
-    check(pairs.shape == (n * (n - 1) // 2, 2), f"{g.name} pair_samples rows {pairs.shape}")
+    pairs = g["pairs/pair"][:]
+    check(pairs.shape == (n * (n - 1) // 2, 2), f"{g.name} pairs/ rows {pairs.shape}")
     seen = {tuple(sorted(p)) for p in pairs.tolist()}
     check(len(seen) == n * (n - 1) // 2, f"{g.name} every pair measured exactly once")
     rnd = g["round"][:]
@@ -107,13 +108,27 @@ def check_pairs(g: h5py.Group, n: int) -> None:
     for r in range(rounds):
         members = [x for a, b in pairs.tolist() if rnd[a, b] == r for x in (a, b)]
         check(len(members) == len(set(members)), f"{g.name} round {r} has disjoint pairs")
+    # The row table's values and compact distributions (schema version 2).
+    for d in ("latency_ns_min", "latency_ns_p50", "latency_ns_p99", "bw_gbps_fwd", "bw_gbps_rev"):
+        check(finite_positive(g["pairs/" + d][:]), f"{g.name}/pairs/{d} finite positive")
+    lq = g["pairs/latency_q"][:]
+    check(lq.shape == (len(pairs), 11) and bool(np.all(lq[:, 5] == 128)) and bool(np.all(lq > 0)),
+          f"{g.name}/pairs/latency_q: 11 codes per row, p50 = 128")
+    codes = min(int(g.attrs["bw_windows"]), 32)
+    for d in ("bw_fwd_q", "bw_rev_q"):
+        q = g["pairs/" + d][:]
+        check(q.shape == (len(pairs), codes) and bool(np.all(q[:, 0] == 255)), f"{g.name}/pairs/{d}: best first")
+    # The raw samples kept (--keep-samples, default suspect): whole rows of the right width.
+    kept = int(g.attrs["samples_done"])
     lat = g["pair_samples/latency_ns"]
-    check(lat.shape == (len(pairs), int(g.attrs["lat_iters"])), f"{lat.name} shape")
-    check(finite_positive(lat[:]), f"{lat.name} finite positive")
+    check(lat.shape == (kept, int(g.attrs["lat_iters"])), f"{lat.name} shape")
+    check(kept == 0 or finite_positive(lat[:]), f"{lat.name} finite positive")
     for d in ("bw_gbps_fwd", "bw_gbps_rev"):
         ds = g["pair_samples/" + d]
-        check(ds.shape == (len(pairs), int(g.attrs["bw_windows"])), f"{ds.name} shape")
-        check(finite_positive(ds[:]), f"{ds.name} finite positive")
+        check(ds.shape == (kept, int(g.attrs["bw_windows"])), f"{ds.name} shape")
+        check(kept == 0 or finite_positive(ds[:]), f"{ds.name} finite positive")
+    rows = g["pair_samples/row"][:]
+    check(rows.shape == (kept,) and bool(np.all((rows >= 0) & (rows < len(pairs)))), f"{g.name}/pair_samples/row")
     check(finite_positive(g["round_seconds"][:]), f"{g.name}/round_seconds")
 
 
@@ -206,9 +221,9 @@ def main() -> int:
     ap.add_argument("--expect-failed", action="store_true", help="coll: every checked measurement must have failed")
     a = ap.parse_args()
     with h5py.File(a.file, "r") as f:
-        check(int(f.attrs["schema_version"]) == 1, "schema_version 1")
+        check(int(f.attrs["schema_version"]) == 2, "schema_version 2")
         check(int(f.attrs["complete"]) == 1, "file complete")
-        check(int(f.attrs["schema_version"]) == 1, "schema")
+        check(int(f.attrs["schema_version"]) == 2, "schema")
         check(int(f.attrs["n_ranks"]) == a.ranks, "n_ranks")
         for key in ("fabscope_version", "created_utc", "command_line", "suite_text"):
             check(key in f.attrs, f"root attribute {key}")

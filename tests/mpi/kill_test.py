@@ -4,8 +4,9 @@ and `pairs --resume FILE` finishes it: every pair measured exactly once, the fil
 
 usage: kill_test.py MPIEXEC FABSCOPE OUT.h5
 Starts 6 ranks (5 rounds), waits for rank 0 to report round 2 done, then SIGKILLs mpirun and
-every rank at once. The file must open, say incomplete, and hold exactly the pairs of the rounds
-it counts as done, with every other pair not run.
+every rank at once. The file must open, say incomplete, and its row table (pairs/, schema
+version 2) hold exactly the pairs of the rounds it counts as done, one row each, with no N x N
+dataset written during the run.
 """
 import os
 import signal
@@ -55,22 +56,25 @@ def main() -> int:
             failures.append("file or run marked complete after a kill")
         if not (killed_after <= done < total):
             failures.append(f"rounds_done {done} not in [{killed_after}, {total})")
-        status = run["status"][:]
-        rnd = run["round"][:]
-        off = ~np.eye(n, dtype=bool)
-        ok = (status == 1) & off
-        expected_ok = (rnd >= 0) & (rnd < done) & off
-        if not np.array_equal(ok, expected_ok):
-            failures.append("ok pairs do not match the completed rounds")
-        if int(ok.sum()) // 2 != done * (n // 2):
-            failures.append(f"{int(ok.sum()) // 2} ok pairs, expected {done * (n // 2)}")
-        if not np.all(status[~ok & off] == 0):
-            failures.append("a pair outside the completed rounds is not 'not_run'")
-        if not np.all(np.isfinite(run["bw_gbps"][:][ok])) or not np.all(np.isnan(run["bw_gbps"][:][~ok])):
-            failures.append("bw_gbps filled exactly for the ok pairs")
-        rows = run["pair_samples/pair"].shape[0]
-        if rows != done * (n // 2):
-            failures.append(f"pair_samples has {rows} rows, expected {done * (n // 2)}")
+        rows_done = int(run.attrs["rows_done"])
+        pair = run["pairs/pair"][:rows_done]
+        rnd = run["pairs/round"][:rows_done]
+        status = run["pairs/status"][:rows_done]
+        if rows_done != done * (n // 2):
+            failures.append(f"rows_done {rows_done}, expected {done * (n // 2)} (the completed rounds' pairs)")
+        if not np.all(status == 1):
+            failures.append(f"a row of a completed round is not ok: {status.tolist()}")
+        if sorted(rnd.tolist()) != sorted(list(range(done)) * (n // 2)):
+            failures.append(f"row rounds {sorted(rnd.tolist())} are not the completed rounds, n/2 each")
+        keys = {tuple(sorted(p)) for p in pair.tolist()}
+        if len(keys) != rows_done:
+            failures.append("a pair has two rows")
+        if not np.all(np.isfinite(run["pairs/bw_gbps_fwd"][:rows_done])) or \
+                not np.all(np.isfinite(run["pairs/latency_ns_p50"][:rows_done])):
+            failures.append("a completed row has no bandwidth or latency")
+        for name in ("status", "latency_ns_p50", "bw_gbps", "round"):
+            if name in run:
+                failures.append(f"dense dataset {name} written during the run (N x N work per round)")
         secs = run["round_seconds"][:]
         if not (np.all(np.isfinite(secs[:done])) and np.all(np.isnan(secs[done:]))):
             failures.append("round_seconds filled exactly for the completed rounds")
@@ -103,13 +107,16 @@ def check_resume(mpiexec: str, binary: str, out: str, n: int, done_before: int) 
         off = ~np.eye(n, dtype=bool)
         if not np.all(status[off] == 1):
             failures.append(f"not every pair ok after resume: {status.tolist()}")
-        pairs = [tuple(sorted(p)) for p in run["pair_samples/pair"][:].tolist()]
+        rows_done = int(run.attrs["rows_done"])
+        pairs = [tuple(sorted(p)) for p in run["pairs/pair"][:rows_done].tolist()]
         if len(pairs) != n * (n - 1) // 2 or len(set(pairs)) != len(pairs):
-            failures.append(f"pair_samples holds {len(pairs)} rows ({len(set(pairs))} distinct), expected each of "
+            failures.append(f"pairs/ holds {len(pairs)} rows ({len(set(pairs))} distinct), expected each of "
                             f"{n * (n - 1) // 2} pairs once")
-        rounds = sorted(run["pair_samples/round"][:].tolist())
+        if run["pairs/pair"].shape[0] != rows_done:
+            failures.append(f"pairs/pair has {run['pairs/pair'].shape[0]} rows, rows_done says {rows_done}")
+        rounds = sorted(run["pairs/round"][:rows_done].tolist())
         if rounds != sorted(list(range(total)) * (n // 2)):
-            failures.append(f"pair_samples rounds {rounds} do not cover every round once per pair slot")
+            failures.append(f"pairs/round {rounds} do not cover every round once per pair slot")
         if not np.all(np.isfinite(run["round_seconds"][:])):
             failures.append("round_seconds has gaps after resume")
         if not np.all(np.isfinite(run["bw_gbps"][:][off])):

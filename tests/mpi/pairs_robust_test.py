@@ -2,9 +2,9 @@
 """pairs --repeat and --pair-timeout on the mpi transport, on one host.
 
 usage: pairs_robust_test.py MPIEXEC FABSCOPE OUTDIR
-1. --repeat 3 on 4 ranks: every pair measured 3 times (pair_samples/repeat 0,1,2), odd repeats run
-   the schedule in reverse, and the matrices hold each pair's best repeat (lowest latency p50,
-   highest bandwidth p50 per direction).
+1. --repeat 3 on 4 ranks (--keep-samples all): every pair measured 3 times (pair_samples/repeat
+   0,1,2), odd repeats run the schedule in reverse, and the dense views written at the end hold
+   each pair's best repeat (lowest latency p50, highest bandwidth p50 per direction).
 2. A rank that goes silent for one round (test hook FABSCOPE_TEST_STALL=RANK,ROUND) with
    --pair-timeout 2s: its pair is recorded as timed out in errors/, every other pair of the run is
    ok, the same pair measured again in the next repeat is ok (its late messages never match the
@@ -40,7 +40,9 @@ def check_repeat(mpiexec, binary, outdir):
     failures = []
     out = os.path.join(outdir, "repeat.h5")
     n, k = 4, 3
-    res, secs = run(mpiexec, binary, n, ["--repeat", str(k), "--iters", "200", "--bw-iters", "5", "--out", out])
+    # --keep-samples all: every repeat's raw samples, to check the dense views against them
+    res, secs = run(mpiexec, binary, n, ["--repeat", str(k), "--iters", "200", "--bw-iters", "5",
+                                         "--keep-samples", "all", "--out", out])
     if res.returncode != 0:
         return [f"--repeat run exited {res.returncode}: {res.stderr[-2000:]}"]
     with h5py.File(out, "r") as f:
@@ -81,7 +83,8 @@ def check_stall(mpiexec, binary, outdir):
     out = os.path.join(outdir, "stall.h5")
     n = 4
     # Rank 3 goes silent in round 1 (circle schedule: its partner there is rank 1).
-    res, secs = run(mpiexec, binary, n, ["--repeat", "2", "--pair-timeout", "2s", "--iters", "200", "--bw-iters", "5",
+    res, secs = run(mpiexec, binary, n, ["--repeat", "2", "--pair-timeout", "2s", "--keep-samples", "all",
+                                         "--iters", "200", "--bw-iters", "5",
                                          "--out", out], env={"FABSCOPE_TEST_STALL": "3,1"})
     if res.returncode != 0:
         return [f"stalled run exited {res.returncode} (a timed-out pair must not fail the job): {res.stderr[-2000:]}"]

@@ -84,86 +84,140 @@ TEST(Results, SweepRoundTrip) {
   EXPECT_EQ(r.ints(run + "/size_bytes"), (std::vector<std::int64_t>{8, 16}));
 }
 
-TEST(Results, PairsRoundsAppendAndStayReadable) {
+TEST(Results, PairsRowsAppendAndStayReadable) {
   const auto path = temp_file("pairs.h5");
   auto w = make_writer(path, 3);
   const std::string run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
   w.init_pairs(run, {3, 2, 2, 3});
   io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int("/", "schema_version"), 2);
   EXPECT_EQ(r.attr_int(run, "rounds_done"), 0);
+  EXPECT_EQ(r.attr_int(run, "rows_done"), 0);
+  EXPECT_EQ(r.attr_string(run, "layout"), "rows");
+  EXPECT_EQ(r.attr_string(run, "keep_samples"), "suspect");
   EXPECT_EQ(r.attr_int(run, "complete"), 0);
-  EXPECT_EQ(r.attr_int("/", "complete"), 0);
+  // Nothing N x N is written while the run goes on.
+  EXPECT_FALSE(r.exists(run + "/latency_ns_p50"));
+  EXPECT_FALSE(r.exists(run + "/status"));
 
-  io::PairRecord p{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0, {}};
-  w.append_pairs(run, {p}, {0, 1, 0.25});
-  // After one round: exactly that pair is filled, the rest not run.
+  std::vector<io::PairRecord> round0{{0, 2, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0}};
+  w.append_pairs(run, round0, {0, 1, 0.25});
+  // After one round: one row, readable by another reader of a copy (the file was flushed).
+  const auto copy = temp_file("pairs-copy.h5");
+  fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+  const io::ResultsReader c(copy.string());
+  EXPECT_EQ(c.attr_int(run, "rounds_done"), 1);
+  EXPECT_EQ(c.attr_int(run, "rows_done"), 1);
   std::vector<std::uint64_t> dims;
+  EXPECT_EQ(c.ints(run + "/pairs/pair", &dims), (std::vector<std::int64_t>{0, 2}));
+  EXPECT_EQ(dims, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(c.doubles(run + "/pairs/latency_ns_p50"), (std::vector<double>{200}));
+  EXPECT_EQ(c.doubles(run + "/pairs/latency_ns_min"), (std::vector<double>{100}));
+  EXPECT_EQ(c.doubles(run + "/pairs/bw_gbps_fwd"), (std::vector<double>{60}));  // initiator sending
+  EXPECT_EQ(c.doubles(run + "/pairs/bw_gbps_rev"), (std::vector<double>{40}));
+  EXPECT_EQ(c.doubles(run + "/pairs/bw_gbps_fwd_best"), (std::vector<double>{70}));
+  EXPECT_EQ(c.ints(run + "/pairs/status"), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(c.attr_string(run + "/pairs/status", "status_names"), "not_run,ok,failed,timeout");
+  // Compact distribution: 11 latency codes (p50 = 128), 2 window codes per direction, best = 255.
+  const auto lq = c.ints(run + "/pairs/latency_q", &dims);
+  EXPECT_EQ(dims, (std::vector<std::uint64_t>{1, 11}));
+  EXPECT_EQ(lq[5], 128);
+  EXPECT_EQ(lq[0], 128 - 32);  // min 100 = p50 / 2: one octave below
+  EXPECT_EQ(c.ints(run + "/pairs/bw_fwd_q", &dims),
+            (std::vector<std::int64_t>{255, 182}));  // 70, 50
+  const auto secs = c.doubles(run + "/round_seconds");
+  EXPECT_DOUBLE_EQ(secs[0], 0.25);
+  EXPECT_TRUE(std::isnan(secs[1]));
+
+  std::vector<io::PairRecord> round1{{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0}};
+  std::vector<io::PairRecord> round2{
+      {1, 2, 2, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "retry exceeded on rxe0:1 qpn 0x11", 0}};
+  round1[0].keep_samples = false;  // only the raw samples of kept records are written
+  w.append_pairs(run, round1, {1, 2, 0.5});
+  w.append_pairs(run, round2, {2, 3, 0.5});
+  w.finish_pairs(run);
+  w.end_run(run);
+  EXPECT_EQ(r.ints(run + "/pairs/pair"), (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
+  EXPECT_EQ(r.ints(run + "/pair_samples/pair"), (std::vector<std::int64_t>{0, 2, 1, 2}));
+  EXPECT_EQ(r.ints(run + "/pair_samples/row"), (std::vector<std::int64_t>{0, 2}));
+  EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns")[1], 300);
+  // The dense views, derived at the end from the rows (small fabric).
   const auto lat = r.doubles(run + "/latency_ns_p50", &dims);
   EXPECT_EQ(dims, (std::vector<std::uint64_t>{3, 3}));
   EXPECT_DOUBLE_EQ(lat[0 * 3 + 2], 200);
   EXPECT_DOUBLE_EQ(lat[2 * 3 + 0], 200);
-  EXPECT_TRUE(std::isnan(lat[0 * 3 + 1]));
-  const auto bw = r.doubles(run + "/bw_gbps");
-  EXPECT_DOUBLE_EQ(bw[0 * 3 + 2], 60);  // fwd p50: rank 0 sending to rank 2
-  EXPECT_DOUBLE_EQ(bw[2 * 3 + 0], 40);  // rev
-  const auto status = r.ints(run + "/status");
-  EXPECT_EQ(status, (std::vector<std::int64_t>{0, 0, 1, 0, 0, 0, 1, 0, 0}));
-  EXPECT_EQ(r.attr_string(run + "/status", "status_names"), "not_run,ok,failed,timeout");
-  EXPECT_EQ(r.attr_int(run, "rounds_done"), 1);
-  const auto secs = r.doubles(run + "/round_seconds");
-  EXPECT_DOUBLE_EQ(secs[0], 0.25);
-  EXPECT_TRUE(std::isnan(secs[1]));
-
-  io::PairRecord q{0, 1, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0, {}};
-  io::PairRecord s{1, 2, 2, 2, {20, 20}, {3, 3}, {4, 4}, "retry exceeded on rxe0:1 qpn 0x11",
-                   0, {}};
-  w.append_pairs(run, {q}, {1, 2, 0.5});
-  w.append_pairs(run, {s}, {2, 3, 0.5});
-  w.end_run(run);
-  std::vector<std::uint64_t> pdims;
-  EXPECT_EQ(r.ints(run + "/pair_samples/pair", &pdims),
-            (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
-  EXPECT_EQ(pdims, (std::vector<std::uint64_t>{3, 2}));
-  EXPECT_EQ(r.doubles(run + "/pair_samples/latency_ns"),
-            (std::vector<double>{100, 300, 10, 10, 20, 20}));
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[2 * 3 + 0], 40);
   EXPECT_EQ(r.ints(run + "/round"), (std::vector<std::int64_t>{-1, 1, 0, 1, -1, 2, 0, 2, -1}));
+  EXPECT_EQ(r.ints(run + "/status"), (std::vector<std::int64_t>{0, 1, 1, 1, 0, 2, 1, 2, 0}));
   EXPECT_EQ(r.attr_int(run, "complete"), 1);
-  // The failed pair (1, 2) is recorded with its message.
-  EXPECT_EQ(r.ints(run + "/status")[1 * 3 + 2], 2);
   EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2}));
   EXPECT_EQ(r.strings(run + "/errors/message"),
             std::vector<std::string>{"retry exceeded on rxe0:1 qpn 0x11"});
 }
 
-TEST(Results, ReopenedPairsRunKeepsItsFailuresAndCells) {
+TEST(Results, DenseViewsHoldEachPairsBestRepeat) {
+  const auto path = temp_file("pairs-repeat.h5");
+  auto w = make_writer(path, 3);
+  const std::string run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
+  w.init_pairs(run, {3, 2, 2, 4});
+  std::vector<io::PairRecord> a{{0, 2, 0, 1, {10, 10}, {5, 5}, {9, 9}, "", 0}};
+  std::vector<io::PairRecord> b{{0, 2, 1, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "flap", 1}};
+  std::vector<io::PairRecord> c{{0, 2, 2, 1, {8, 8}, {7, 7}, {6, 6}, "", 2}};
+  w.append_pairs(run, a, {0, 1, 0.1});
+  w.append_pairs(run, b, {1, 2, 0.1});
+  w.append_pairs(run, c, {2, 3, 0.1});
+  w.finish_pairs(run);
+  const io::ResultsReader r(path.string());
+  EXPECT_EQ(r.ints(run + "/pairs/repeat"), (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/latency_ns_p50")[0 * 3 + 2], 8);  // lowest of the ok repeats
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[0 * 3 + 2], 7);         // highest fwd
+  EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[2 * 3 + 0], 9);         // highest rev
+  EXPECT_EQ(r.ints(run + "/status")[0 * 3 + 2], 2);                    // the worst status
+  EXPECT_EQ(r.ints(run + "/round")[0 * 3 + 2], 2);                     // its last row's round
+}
+
+TEST(Results, ReopenedPairsRunCutsARoundCutShortAndAppendsAfterIt) {
   const auto path = temp_file("resume.h5");
   std::string run;
   {
-    auto w = make_writer(path, 3);
+    auto w = make_writer(path, 4);
     run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
-    w.init_pairs(run, {3, 2, 2, 3});
-    io::PairRecord bad{1, 2, 0, 3, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "peer silent", 0, {}};
-    w.append_pairs(run, {bad}, {0, 1, 0.1});
+    w.init_pairs(run, {4, 2, 2, 3});
+    std::vector<io::PairRecord> bad{
+        {1, 2, 0, 3, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "peer silent", 0}};
+    w.append_pairs(run, bad, {0, 1, 0.1});
+    // Round 1 dies after a few of its appends: some datasets are longer than rows_done.
+    std::vector<io::PairRecord> cut{{0, 3, 1, 1, {1, 1}, {1, 1}, {1, 1}, "", 0}};
+    io::h5::testing::fail_writes_after(5);
+    EXPECT_THROW(w.append_pairs(run, cut, {1, 2, 0.1}), core::Error);
+    io::h5::testing::fail_writes_after(-1);
   }  // the process that wrote round 0 is gone
+  {
+    const io::ResultsReader r(path.string());
+    EXPECT_EQ(r.attr_int(run, "rounds_done"), 1);
+    EXPECT_EQ(r.attr_int(run, "rows_done"), 1);
+    EXPECT_EQ(r.ints(run + "/pairs/pair"), (std::vector<std::int64_t>{1, 2, 0, 3}));  // the cut row
+  }
   auto w = io::ResultsWriter::reopen(path.string());
-  io::ResultsReader r(path.string());
-  EXPECT_EQ(r.attr_int("/", "complete"), 0);
   w.resume_pairs(run);
+  io::ResultsReader r(path.string());
   EXPECT_EQ(r.attr_int(run, "resumed"), 1);
-  // A later failure is appended to the earlier one, not written over it.
-  io::PairRecord worse{0, 1, 1, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "retry exceeded", 0, {}};
-  // A record carrying cells (--repeat: the best repeat so far) writes those, not its samples.
-  io::PairRecord best{0,      2,      1,  1, {100, 100},
-                      {5, 5}, {6, 6}, "", 1, io::PairCells{7, 8, 9, 10, 11, 1}};
-  w.append_pairs(run, {worse, best}, {1, 2, 0.2});
+  EXPECT_EQ(r.ints(run + "/pairs/pair"), (std::vector<std::int64_t>{1, 2}));  // cut back
+  std::vector<io::PairRecord> worse{
+      {0, 1, 1, 2, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "retry exceeded", 0},
+      {2, 3, 1, 1, {100, 100}, {5, 5}, {6, 6}, "", 0}};
+  w.append_pairs(run, worse, {1, 2, 0.2});
+  EXPECT_EQ(r.ints(run + "/pairs/pair"), (std::vector<std::int64_t>{1, 2, 0, 1, 2, 3}));
+  EXPECT_EQ(r.ints(run + "/pairs/round"), (std::vector<std::int64_t>{0, 1, 1}));
+  EXPECT_EQ(r.doubles(run + "/pairs/latency_ns_p50").size(), 3U);
+  EXPECT_EQ(r.ints(run + "/pairs/latency_q").size(), 33U);
   EXPECT_EQ(r.ints(run + "/errors/pair"), (std::vector<std::int64_t>{1, 2, 0, 1}));
   EXPECT_EQ(r.strings(run + "/errors/message"),
             (std::vector<std::string>{"peer silent", "retry exceeded"}));
   EXPECT_EQ(r.ints(run + "/errors/status"), (std::vector<std::int64_t>{3, 2}));
-  EXPECT_DOUBLE_EQ(r.doubles(run + "/latency_ns_p50")[0 * 3 + 2], 8);
-  EXPECT_DOUBLE_EQ(r.doubles(run + "/bw_gbps")[2 * 3 + 0], 11);
-  EXPECT_EQ(r.ints(run + "/pair_samples/repeat"), (std::vector<std::int64_t>{0, 0, 1}));
+  EXPECT_EQ(r.ints(run + "/pair_samples/row"), (std::vector<std::int64_t>{0, 1, 2}));
   EXPECT_EQ(r.attr_int(run, "rounds_done"), 2);
+  EXPECT_EQ(r.attr_int(run, "rows_done"), 3);
 }
 
 TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
@@ -263,25 +317,33 @@ TEST(Results, NeverReplacesOtherFilesOrResultsWithoutOverwrite) {
 }
 
 // A round cut short inside append_pairs (a failed write: full disk, killed writer) must not count
-// as done: rounds_done is written after every cell and sample of the round (issue 18 (f)), so
-// --resume measures that round again and the file still reads.
+// as done: rounds_done is written after every row and sample of the round (issue 18 (f)), so
+// --resume measures that round again and the file still reads; a retry in the same process cuts
+// the partial rows first, so the columns stay aligned.
 TEST(Results, RoundsDoneOnlyAfterTheWholeRound) {
   const auto path = temp_file("pairs-cut.h5");
   fs::remove(path);
   auto w = make_writer(path, 4);
   const std::string run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}, {}});
   w.init_pairs(run, {4, 2, 2, 3});
-  io::PairRecord a{0, 1, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0, {}};
-  w.append_pairs(run, {a}, {0, 1, 0.25});
-  io::PairRecord b{2, 3, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0, {}};
-  for (long after : {0L, 3L, 6L, 8L}) {  // the first cell, the middle, the samples, the last append
+  std::vector<io::PairRecord> a{{0, 1, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0}};
+  w.append_pairs(run, a, {0, 1, 0.25});
+  std::vector<io::PairRecord> b{{2, 3, 1, 1, {10, 10}, {1, 1}, {2, 2}, "", 0}};
+  // the first row column, the middle, the samples, the last append
+  for (long after : {0L, 6L, 15L, 20L}) {
     io::h5::testing::fail_writes_after(after);
-    EXPECT_THROW(w.append_pairs(run, {b}, {1, 2, 0.5}), core::Error)
+    EXPECT_THROW(w.append_pairs(run, b, {1, 2, 0.5}), core::Error)
         << "failure after " << after << " writes";
     io::h5::testing::fail_writes_after(-1);
     const io::ResultsReader r(path.string());
     EXPECT_EQ(r.attr_int(run, "rounds_done"), 1) << "failure after " << after << " writes";
+    EXPECT_EQ(r.attr_int(run, "rows_done"), 1) << "failure after " << after << " writes";
   }
-  w.append_pairs(run, {b}, {1, 2, 0.5});  // the retry completes the round
-  EXPECT_EQ(io::ResultsReader(path.string()).attr_int(run, "rounds_done"), 2);
+  w.append_pairs(run, b, {1, 2, 0.5});  // the retry completes the round
+  const io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int(run, "rounds_done"), 2);
+  EXPECT_EQ(r.ints(run + "/pairs/pair"), (std::vector<std::int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(r.ints(run + "/pairs/bw_rev_q").size(), 4U);
+  EXPECT_EQ(r.ints(run + "/pair_samples/pair"), (std::vector<std::int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(r.ints(run + "/pair_samples/row"), (std::vector<std::int64_t>{0, 1}));
 }
