@@ -139,11 +139,11 @@ class Tier:
         self.rig("reset")
 
     # --- fabscope and the analysis ---------------------------------------------------------------
-    def run_suite(self, name: str) -> str:
+    def run_suite(self, name: str, timeout: float = 300) -> str:
         path = str(self.out / f"{name}.h5")
         if os.path.exists(path):
             os.remove(path)
-        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", path, "--quiet"], 300, name)
+        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", path, "--quiet"], timeout, name)
         log(f"  {name}: acceptance suite ran in {secs:.1f} s (exit {res.returncode})")
         if res.returncode != 0 or not os.path.exists(path):
             raise Failure(f"fabscope run exited {res.returncode}; output in {self.out / (name + '.log')}:\n"
@@ -352,7 +352,7 @@ class Tier:
         self.rig("rate", TRIPLE_LEAF, TRIPLE_LEAF_RATE)
         self.rig("link", TRIPLE_LOSSY, "--loss", LOSS)
         self.rig("rate", TRIPLE_CAPPED, TRIPLE_CAPPED_RATE)
-        path = self.run_suite("triple")
+        path = self.run_suite("triple", timeout=1200)  # 16 ranks on this machine's cores: 4-10 min
         rc, v = self.accept(path, "triple")
         sus = self.pairs_suspects(v)
         named = [(s["kind"], s["name"], s["details"].get("severity")) for s in sus]

@@ -3,9 +3,9 @@ every limit passes them (a port trained down to 70%, a host whose latency is 1.3
 
 Per rank, every measured pair (both directions for bandwidth; above PROFILE_PEERS ranks, the same
 seeded random PROFILE_PEERS peers for every rank) as a ratio to the fabric: bandwidth / the
-median of the fabric's flows, latency p50 / the median p50 of the pair's hop class. A pair is
-"clean" for a rank when no named suspect explains it: the peer is not a suspect host and, across
-leaves, neither leaf's uplinks are a suspect. Then:
+median of the fabric's clean flows, latency p50 / the median p50 of the clean pairs of its hop
+class. A pair is "clean" for a rank when no named suspect explains it: the peer is not a suspect
+host and, across leaves, neither leaf's uplinks are a suspect. Then:
 
 * a leaf (three leaves or more) is degraded when the median of its ranks' cross-leaf bandwidth
   ratios is below attribution.degraded_fraction, at least two of its ranks are each below it (not
@@ -36,13 +36,14 @@ MIN_PEERS = 3  # clean pairs a rank needs to be judged
 
 @dataclass
 class Profile:
-    """Per-rank ratios to the fabric over a set of peers (columns)."""
+    """Per-rank values over a set of peers (columns); judge() turns them into ratios to the fabric."""
 
     peers: np.ndarray  # int64 [M] the peer ranks of the columns
-    bw_out: np.ndarray  # float32 [N, M] bw(rank -> peer) / fabric median, NaN unmeasured
-    bw_in: np.ndarray  # float32 [N, M] bw(peer -> rank) / fabric median
-    lat: np.ndarray  # float32 [N, M] latency p50 / median of the hop class
-    bw_ref_gbps: float
+    bw_out: np.ndarray  # float32 [N, M] bw(rank -> peer) Gb/s, NaN unmeasured
+    bw_in: np.ndarray  # float32 [N, M] bw(peer -> rank) Gb/s
+    lat: np.ndarray  # float32 [N, M] latency p50 ns
+    cls: np.ndarray  # int8 [N, M] hop class of the pair
+    bw_ref_gbps: float = float("nan")  # set by judge(): the median of the clean flows
 
 
 def profile(job: PairsJob) -> Profile | None:
@@ -61,19 +62,25 @@ def profile(job: PairsJob) -> Profile | None:
         bw_out[~(bw_out > 0)] = np.nan
         bw_in[~(bw_in > 0)] = np.nan
         lat[~(lat > 0)] = np.nan
-    ref = stats.nan_median(bw_out[np.isfinite(bw_out)][:1_000_000])
-    if np.isfinite(ref) and ref > 0:
-        bw_out /= ref
-        bw_in /= ref
-    else:
-        bw_out[:] = np.nan
-        bw_in[:] = np.nan
     cls = lay.pair_hop_class(np.arange(n)[:, None], peers[None, :])
-    for c in np.unique(cls):
-        sel = cls == c
-        r = stats.nan_median(lat[sel][:1_000_000])
-        lat[sel] = lat[sel] / r if np.isfinite(r) and r > 0 else np.nan
-    return Profile(peers=peers, bw_out=bw_out, bw_in=bw_in, lat=lat, bw_ref_gbps=ref)
+    return Profile(peers=peers, bw_out=bw_out, bw_in=bw_in, lat=lat, cls=cls)
+
+
+def _normalise(prof: Profile, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratios to the fabric: bandwidth / the median of the clean flows, latency / the median of
+    the clean pairs of its hop class (sets prof.bw_ref_gbps)."""
+    ref = stats.nan_median(np.concatenate([prof.bw_out[clean], prof.bw_in[clean]])[:2_000_000])
+    prof.bw_ref_gbps = ref
+    ok = np.isfinite(ref) and ref > 0
+    bw_out = prof.bw_out / ref if ok else np.full(prof.bw_out.shape, np.nan, np.float32)
+    bw_in = prof.bw_in / ref if ok else np.full(prof.bw_in.shape, np.nan, np.float32)
+    lat = np.full(prof.lat.shape, np.nan, np.float32)
+    for c in np.unique(prof.cls):
+        sel = prof.cls == c
+        r = stats.nan_median(prof.lat[sel & clean][:2_000_000])
+        if np.isfinite(r) and r > 0:
+            lat[sel] = prof.lat[sel] / r
+    return bw_out, bw_in, lat
 
 
 @dataclass
@@ -122,6 +129,7 @@ def judge(job: PairsJob, prof: Profile, suspect_ranks: np.ndarray, suspect_leave
         named = np.zeros(n_leaves + 1, dtype=bool)  # index -1 (no leaf): never named
         named[:n_leaves] = suspect_leaves
         through_named = cross & (named[lay.leaf][:, None] | named[lay.leaf[peers]][None, :])
+        l_out, l_in, _ = _normalise(prof, valid & ~through_named)
         # leaves first: their ranks' cross-leaf flows (not through another named leaf's uplinks)
         if n_leaves >= 3:
             per_rank_cross = np.full(n, np.nan)
@@ -131,8 +139,7 @@ def judge(job: PairsJob, prof: Profile, suspect_ranks: np.ndarray, suspect_leave
                     continue
                 other = named[lay.leaf[peers]][None, :] & cross[mine]
                 m = valid[mine] & cross[mine] & ~other
-                vals = np.concatenate([np.where(m, prof.bw_out[mine], np.nan),
-                                       np.where(m, prof.bw_in[mine], np.nan)], axis=1)
+                vals = np.concatenate([np.where(m, l_out[mine], np.nan), np.where(m, l_in[mine], np.nan)], axis=1)
                 per_rank_cross[mine] = stats.nanmedian_rows(vals)
                 finite = vals[np.isfinite(vals)]
                 if finite.size >= MIN_PEERS:
@@ -145,8 +152,9 @@ def judge(job: PairsJob, prof: Profile, suspect_ranks: np.ndarray, suspect_leave
             named[:n_leaves] |= leaf_bad
             through_named = cross & (named[lay.leaf][:, None] | named[lay.leaf[peers]][None, :])
         valid &= ~through_named
-    bw = np.concatenate([np.where(valid, prof.bw_out, np.nan), np.where(valid, prof.bw_in, np.nan)], axis=1)
-    lat = np.where(valid, prof.lat, np.nan)
+    bw_out, bw_in, lat_r = _normalise(prof, valid)
+    bw = np.concatenate([np.where(valid, bw_out, np.nan), np.where(valid, bw_in, np.nan)], axis=1)
+    lat = np.where(valid, lat_r, np.nan)
     bw_ratio = stats.nanmedian_rows(bw)
     lat_ratio = stats.nanmedian_rows(lat)
     bw_count = np.isfinite(bw).sum(axis=1)

@@ -48,14 +48,21 @@ CATEGORIES = (CAT_ERR, CAT_BW, CAT_LAT)
 CAT_WORDS = {CAT_ERR: "failed or timed out", CAT_BW: "missed a bandwidth limit", CAT_LAT: "missed a latency limit"}
 ENTITY_KINDS = ("host", "host_link", "leaf_spine_link", "leaf_uplinks")  # kinds that name a part of the fabric
 MAX_PAIR_ENTRIES = 10
+CLEAR_MARGIN = 0.05  # a bandwidth / latency p50 miss counts in the tests when beyond its limit by this share
 Z_OUTLIER = 4.0  # robust deviations a candidate's failing share must lie above its kind's median  # pair entries listed at most (folded ones count once)
 
 
-def categories(reasons: np.ndarray) -> np.ndarray:
-    """CAT_* bits of each failing flow's reason bits."""
+def categories(reasons: np.ndarray, bw_ratio: np.ndarray, lat_ratio: np.ndarray) -> np.ndarray:
+    """CAT_* bits of each failing flow, as the counting tests count them: a bandwidth or latency
+    p50 miss within CLEAR_MARGIN of its limit does not count (a healthy host a little slower than
+    the rest gathers such misses near the limit: noise, not a fault); stalls, p99 misses and
+    errors always count. bw_ratio / lat_ratio: measured / limit (NaN: not that miss)."""
     c = np.where((reasons & R_ERROR) != 0, CAT_ERR, 0)
-    c |= np.where((reasons & (BW_BITS | R_BW_STALL)) != 0, CAT_BW, 0)
-    c |= np.where((reasons & (LAT50_BITS | LAT99_BITS)) != 0, CAT_LAT, 0)
+    with np.errstate(invalid="ignore"):
+        clear_bw = ((reasons & R_BW_STALL) != 0) | (((reasons & BW_BITS) != 0) & ~(bw_ratio >= 1 - CLEAR_MARGIN))
+        clear_lat = ((reasons & LAT99_BITS) != 0) | (((reasons & LAT50_BITS) != 0) & ~(lat_ratio <= 1 + CLEAR_MARGIN))
+    c |= np.where(clear_bw, CAT_BW, 0)
+    c |= np.where(clear_lat, CAT_LAT, 0)
     return c.astype(np.uint8)
 
 
@@ -113,9 +120,9 @@ def attribute(job: PairsJob, flows: Flows, scan: Scan, stalls: StallTest, notes:
     src, dst = flows.src[decisive].astype(np.int64), flows.dst[decisive].astype(np.int64)
     reasons, severity = flows.reasons[decisive], flows.severity[decisive]
     stalled = flows.stalled[decisive]
-    cat = categories(reasons)
     bw_ratio = np.where((reasons & BW_BITS) != 0, flows.bw[decisive] / flows.bw_limit[decisive], np.nan)
     lat_ratio = np.where((reasons & LAT50_BITS) != 0, flows.lat[decisive] / flows.lat_limit[decisive], np.nan)
+    cat = categories(reasons, bw_ratio, lat_ratio)
     alive = np.ones(src.size, dtype=bool)
     up, down = lay.flow_cables(src, dst)
     leaf = lay.leaf
@@ -148,6 +155,7 @@ def attribute(job: PairsJob, flows: Flows, scan: Scan, stalls: StallTest, notes:
             "bw_vs_limit_median": round_sig(stats.nan_median(bw_ratio[sel])),
             "latency_vs_limit_median": round_sig(stats.nan_median(lat_ratio[sel])),
             "flows": k,
+            "clear_flows": int(np.count_nonzero(cat[sel])),  # the ones the counting tests count
         }
 
     # The share rule for small fabrics: at least the configured fraction and at least halfway
@@ -304,9 +312,10 @@ def attribute(job: PairsJob, flows: Flows, scan: Scan, stalls: StallTest, notes:
 def _rank(out: list[Suspect], cap: int) -> list[Suspect]:
     """Failing suspects by the failing flows they explain, then warnings, then pairs; at most `cap`,
     pairs cut first (a pair never displaces a host, link or leaf)."""
-    def order(s: Suspect) -> tuple[int, int]:
-        tier = 2 if s.kind == "pair" else 1 if s.details.get("severity") == "warning" else 0
-        return tier, -s.failing
+    def order(s: Suspect) -> tuple[int, int, int]:
+        tier = (3 if "pairs" in s.details else 2) if s.kind == "pair" else \
+            1 if s.details.get("severity") == "warning" else 0
+        return tier, -int(s.details.get("clear_flows", 0)) if s.kind == "pair" else 0, -s.failing
     ranked = sorted(out, key=order)
     entities = [s for s in ranked if s.kind != "pair"]
     pairs = [s for s in ranked if s.kind == "pair"]
@@ -449,10 +458,10 @@ def _pairs(job: PairsJob, src: np.ndarray, dst: np.ndarray, severity: np.ndarray
     for s in named.values():
         if s.details.get("folded_pairs"):
             s.evidence += f"; and {len(s.details['folded_pairs'])} more failing pairs of its own"
-    # group by shared endpoint, the most shared first
+    # group by shared endpoint, the most shared first; then rank by the failures the tests count
     entries: list[Suspect] = []
     remaining = list(left)
-    while remaining and len(entries) < MAX_PAIR_ENTRIES:
+    while remaining:
         ends = np.bincount(np.array(remaining).ravel(), minlength=n)
         e = int(np.argmax(ends))
         if ends[e] >= 2:
@@ -472,8 +481,8 @@ def _pairs(job: PairsJob, src: np.ndarray, dst: np.ndarray, severity: np.ndarray
                          "the rest of the fabric's failures (re-test them); " + describe(d),
                 details={**d, "ranks": [e, *peers], "shared_endpoint": e, "severity": "fail"},
                 retest=list(group)))
-        else:
-            i, j = remaining.pop(0)
+            continue
+        for i, j in remaining:
             mask = ((src == i) & (dst == j)) | ((src == j) & (dst == i))
             d = explain(mask)
             entries.append(Suspect(
@@ -482,11 +491,17 @@ def _pairs(job: PairsJob, src: np.ndarray, dst: np.ndarray, severity: np.ndarray
                 evidence="an isolated failing pair (the cable path between them, or either end); " + describe(d),
                 details={**d, "ranks": [i, j], "severity": "fail"}, retest=[(i, j)],
             ))
+        remaining = []
+    entries.sort(key=lambda x: (-x.details["clear_flows"], -x.failing))
+    rest = entries[MAX_PAIR_ENTRIES:]
+    entries = entries[:MAX_PAIR_ENTRIES]
+    remaining = [pair for x in rest for pair in x.retest]
     if remaining:
         entries.append(Suspect(
-            run=job.name, kind="pair", name=f"{len(remaining)} more isolated failing pairs", failing=len(remaining),
+            run=job.name, kind="pair", name=f"{len(remaining)} more failing pairs", failing=len(remaining),
             judged=2 * len(remaining),
-            evidence="isolated failing pairs without a shared endpoint (listed in failing_pairs)",
+            evidence="more failing pairs, single or sharing an endpoint, with fewer failures the counting tests "
+                     "count than the pairs above (listed in failing_pairs)",
             details={"ranks": [], "pairs": len(remaining), "severity": "fail", "flows": len(remaining)},
             retest=remaining[:job.criteria.retest.max_pairs]))
     return entries
