@@ -181,8 +181,10 @@ def attribute(job: PairsJob, flows: Flows, scan: Scan, stalls: StallTest, notes:
         with np.errstate(divide="ignore", invalid="ignore"):
             share_ok = host_fail >= host_fraction * 2 * judged_peers
         host_ok = (host_fail >= att.min_pairs) & ((t_host.q < alpha) | share_ok)
-        # a host the stall test singled out is a candidate on that evidence alone ...
-        host_ok |= stalls.flagged & (host_fail > 0)
+        # a host the stall test singled out is a candidate on that evidence alone, as long as the
+        # stalls left once named upstream causes took theirs still stand out ...
+        for h in np.flatnonzero(stalls.flagged & (host_fail > 0) & ~host_ok):
+            host_ok[h] = _stalls_stand_out(job, int(h), out, stalls, stalled[alive & ((src == h) | (dst == h))].sum())
         t_leaf = None
         if lay.has_leaves:
             # ... but a rank whose leaf's cross-leaf pairs stand out without it is charged only when
@@ -307,6 +309,34 @@ def attribute(job: PairsJob, flows: Flows, scan: Scan, stalls: StallTest, notes:
     out = _rank(out, att.max_suspects)
     _retests(job, out, src, dst)
     return out
+
+
+def _stalls_stand_out(job: PairsJob, h: int, named: list[Suspect], stalls: StallTest, stalled_left: int) -> bool:
+    """The stall test again for rank h, on its flows that no named leaf's uplinks or cable carry
+    (their windows estimated at the rank's windows per flow): a congested uplink stalls the windows
+    of the hosts behind it, which is the uplink's evidence, not theirs."""
+    lay, rule = job.layout, job.crit.stalls
+    assert rule is not None and stalls.windows is not None and stalls.rest_windows is not None
+    assert stalls.rest_stalled is not None
+    leaves = {x for s in named for x in s.details.get("leaves", [])}
+    cables = {int(s.details["cable"]) for s in named if "cable" in s.details}
+    if not leaves and not cables:
+        return True
+    peers = np.arange(job.n)
+    other = peers != h
+    lh, lp = int(lay.leaf[h]), lay.leaf
+    cross = (lh >= 0) & (lp >= 0) & (lp != lh)
+    explained = cross & (np.isin(lp, list(leaves)) | (lh in leaves))
+    flows_left = 2 * int(np.count_nonzero(other & ~explained))
+    if cables:
+        for s_, d_ in ((np.full(job.n, h), peers), (peers, np.full(job.n, h))):
+            up, down = lay.flow_cables(s_, d_)
+            flows_left -= int(np.count_nonzero(other & ~explained & (np.isin(up, list(cables)) |
+                                                                     np.isin(down, list(cables)))))
+    per_flow = stalls.windows[h] / max(1, 2 * (job.n - 1))
+    rate = (stalls.rest_stalled[h] + 1) / (stalls.rest_windows[h] + 2)
+    p = float(stats.binom_excess_p(np.array([stalled_left]), np.array([flows_left * per_flow]), np.array([rate]))[0])
+    return bool(stalled_left >= rule.min_windows and p < rule.significance)
 
 
 def _rank(out: list[Suspect], cap: int) -> list[Suspect]:
