@@ -127,6 +127,8 @@ class Attribution:
     link_fail_fraction: float = 0.5
     min_pairs: int = 2
     max_suspects: int = 20
+    significance: float = 0.001  # false-discovery rate of the counting tests (pairs/suspects.py)
+    degraded_fraction: float = 0.85  # flows consistently below this x the fabric's: degraded (a warning)
 
 
 @dataclass(frozen=True)
@@ -444,7 +446,8 @@ def _load_criteria(p: Path) -> Criteria:
         raise c.fail("name", f"expected a text, found {name!r}", "fix the value")
     coll_m = c.mapping(m.get("coll"), "coll", ("min_scaling_efficiency", "min_size", "check_errors"))
     att = c.mapping(m.get("attribution"), "attribution",
-                    ("host_fail_fraction", "link_fail_fraction", "min_pairs", "max_suspects"))
+                    ("host_fail_fraction", "link_fail_fraction", "min_pairs", "max_suspects", "significance",
+                     "degraded_fraction"))
     ret = c.mapping(m.get("retest"), "retest", ("max_pairs", "peers_per_host", "pairs_per_link"))
     return Criteria(
         path=p,
@@ -463,6 +466,8 @@ def _load_criteria(p: Path) -> Criteria:
             link_fail_fraction=c.number(att, "link_fail_fraction", "attribution", fraction=True) or 0.5,
             min_pairs=c.number(att, "min_pairs", "attribution", integer=True, minimum=1) or 2,
             max_suspects=c.number(att, "max_suspects", "attribution", integer=True, minimum=1) or 20,
+            significance=c.number(att, "significance", "attribution", fraction=True) or 0.001,
+            degraded_fraction=c.number(att, "degraded_fraction", "attribution", fraction=True) or 0.85,
         ),
         retest=Retest(
             max_pairs=c.number(ret, "max_pairs", "retest", integer=True, minimum=1) or 2000,

@@ -231,3 +231,24 @@ def bh_adjust(p_values: np.ndarray) -> np.ndarray:
     out[order] = np.minimum(ranked, 1.0)
     q[ok] = out
     return q
+
+
+def rest_rate(k_total: np.ndarray | float, n_total: np.ndarray | float, k: np.ndarray | float,
+              n: np.ndarray | float) -> np.ndarray:
+    """The rate of an event in the rest of a population (everything but the k of n of one member),
+    Laplace-smoothed so that it is never 0 or 1: (k_total - k + 1) / (n_total - n + 2)."""
+    return (np.asarray(k_total, dtype=np.float64) - k + 1) / (np.asarray(n_total, dtype=np.float64) - n + 2)
+
+
+def binom_excess_p(k: np.ndarray, n: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """One-sided binomial p-values: P(X >= k) for X ~ Binomial(n, rate), elementwise; 1 where k <= 0
+    or n <= 0 (nothing to test)."""
+    from scipy import stats as sps  # scipy is only needed here; the rest of this module is numpy
+
+    k, n, rate = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64),
+                                     np.clip(np.asarray(rate, dtype=np.float64), 1e-300, 1.0))
+    out = np.ones(k.shape)
+    ok = (k > 0) & (n > 0)
+    if ok.any():
+        out[ok] = sps.binom.sf(k[ok] - 1, n[ok], rate[ok])
+    return out

@@ -19,6 +19,12 @@ Faults (`Faults`):
                  of every flow routed over it x bad_uplink_bw_factor (needs a topology)
   noisy pairs    windows intermittently slow (half the windows at 30..85%), so the median is low but
                  the spread is wide: acceptance should call them inconclusive, not failed
+  latency host   every pair of the host: latency x latency_host_factor, bandwidth unchanged
+  dip pairs      a transient dip of one pair: every window of its one measurement x dip_factor (tight)
+  ECMP uplink    (leaf, plane) under per-flow ECMP: the flows to or from the leaf's other-leaf peers
+                 that the flow hash (of the directed pair) puts on that plane: bandwidth x
+                 bad_uplink_bw_factor; /topology's dest_plane does not describe these routes, so
+                 leave it out of the file (routes unknown)
 
 Synthetic topology (`SynthTopology`), written as /topology in the tables layout that
 topology/tables.hpp writes and fabscope_analyze/layout.py reads (the one place that layout is
@@ -91,6 +97,11 @@ class Faults:
     lossy_hosts: tuple[int, ...] = ()
     lossy_stall_rate: float = 0.05
     background_stall_rate: float = 0.0
+    latency_hosts: tuple[int, ...] = ()
+    latency_host_factor: float = 1.5
+    dip_pairs: tuple[tuple[int, int], ...] = ()
+    dip_factor: float = 0.5
+    ecmp_uplinks: tuple[tuple[int, int], ...] = ()  # (leaf index, plane), per-flow hash
 
 
 @dataclass(frozen=True)
@@ -316,7 +327,7 @@ def write_synthetic_run(
     for h in slow | set(faults.bad_cables):
         if not 0 <= h < n_hosts:
             raise ValueError(f"host {h} is not a rank of {n_hosts}")
-    if faults.bad_uplinks and topology is None:
+    if (faults.bad_uplinks or faults.ecmp_uplinks) and topology is None:
         raise ValueError("bad uplinks need a topology")
     model = replace(model, slow_hosts=tuple(sorted(slow)))
     rng = np.random.default_rng(seed)
@@ -565,6 +576,9 @@ class _PairModel:
         self.slow[list(model.slow_hosts)] = True
         self.cable = np.zeros(n, dtype=bool)
         self.cable[list(faults.bad_cables)] = True
+        self.lat_host = np.zeros(n, dtype=bool)
+        self.lat_host[list(faults.latency_hosts)] = True
+        self.dip_keys = np.array(sorted(min(p) * n + max(p) for p in faults.dip_pairs), dtype=np.int64)
         self.lat_base = model.latency_ns(spec.lat_size_bytes)
         self.bw_base = model.bw_gbps(spec.bw_size_bytes)
         noisy = {frozenset(p) for p in faults.noisy_pairs}
@@ -581,6 +595,7 @@ class _PairModel:
     def lat_factor(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         m = self.model
         f = self.spread[a] * self.spread[b] * (1.0 + self.hops(a, b) * m.hop_latency_ns / self.lat_base)
+        f = f * np.where(self.lat_host[a] | self.lat_host[b], self.faults.latency_host_factor, 1.0)
         return f * np.where(self.slow[a] | self.slow[b], m.slow_latency_factor, 1.0)
 
     def bw_factor(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -596,6 +611,18 @@ class _PairModel:
             for leaf, k in fl.bad_uplinks:
                 hit |= (la != lb) & (plane == k) & ((la == leaf) | (lb == leaf))
             f = f * np.where(hit, fl.bad_uplink_bw_factor, 1.0)
+        if fl.ecmp_uplinks and self.topo is not None:
+            t = self.topo
+            la, lb = t.leaf(a), t.leaf(b)
+            key = np.asarray(a, dtype=np.int64) * self.n + np.asarray(b, dtype=np.int64)
+            plane = np.floor(_hash01(key, 977) * t.spines_per_pod).astype(np.int64)
+            hit = np.zeros(np.broadcast(a, b).shape, dtype=bool)
+            for leaf, k in fl.ecmp_uplinks:
+                hit |= (la != lb) & (plane == k) & ((la == leaf) | (lb == leaf))
+            f = f * np.where(hit, fl.bad_uplink_bw_factor, 1.0)
+        if self.dip_keys.size:
+            key = np.minimum(a, b).astype(np.int64) * self.n + np.maximum(a, b)
+            f = f * np.where(np.isin(key, self.dip_keys), fl.dip_factor, 1.0)
         return f
 
     def is_noisy(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,6 +32,11 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
              --round-timeout 20s): the job ends with exit 1 and one line naming the round, the
              rounds kept and the --resume command, instead of waiting for the link; the file holds
              those rounds; with the port back, `pairs --resume` finishes the run, every pair ok
+  triple     16 hosts in 4 racks (--hosts 16 --racks 4), three faults at once: leaf2's uplink capped to
+             80 Mbit/s (40% of a host link), h14's link dropping 2% of frames, h11's link capped to
+             140 Mbit/s (70%, above the criteria's 60% floor): accept names h14, the uplinks of leaf2
+             and h11 as degraded (severity warning, its ratio to the fabric), and no host behind
+             leaf2 (their cross-rack flows are the uplink's victims)
   resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
              --resume` finishes it and every pair is ok
   nightly    three nights of the acceptance suite in one folder, `fabscope-analyze nightly` after each
@@ -72,6 +77,10 @@ UPLINK_LEAF, UPLINK_RATE = "leaf3", "80mbit"
 LOSSY_HOST, LOSS = "h7", "0.02"
 FLAP_HOST, FLAP_SECONDS = "h6", 15.0
 CUT_HOST, CUT_ROUND_TIMEOUT = "h5", 20
+# Three faults at once on 16 hosts in 4 racks (scenario `triple`, issue 15): leaf2's uplink capped to 40% of a
+# host link, h14's link dropping 2% of frames, h11's link capped to 70% (above the criteria's 60% floor).
+TRIPLE_LEAF, TRIPLE_LEAF_RATE = "leaf2", "80mbit"
+TRIPLE_LOSSY, TRIPLE_CAPPED, TRIPLE_CAPPED_RATE = "h14", "h11", "140mbit"
 
 
 class Failure(Exception):
@@ -135,11 +144,11 @@ class Tier:
         self.rig("reset")
 
     # --- fabscope and the analysis ---------------------------------------------------------------
-    def run_suite(self, name: str) -> str:
+    def run_suite(self, name: str, timeout: float = 300) -> str:
         path = str(self.out / f"{name}.h5")
         if os.path.exists(path):
             os.remove(path)
-        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", path, "--quiet"], 300, name)
+        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", path, "--quiet"], timeout, name)
         log(f"  {name}: acceptance suite ran in {secs:.1f} s (exit {res.returncode})")
         if res.returncode != 0 or not os.path.exists(path):
             raise Failure(f"fabscope run exited {res.returncode}; output in {self.out / (name + '.log')}:\n"
@@ -342,6 +351,39 @@ class Tier:
             ob = float(np.nanmedian(w[~mine]))
         log(f"  lossy: top suspect {sus[0]['kind']} {sus[0]['name']}: {sus[0]['evidence']}; median window "
             f"{mb:.3f} Gb/s in {LOSSY_HOST}'s pairs, {ob:.3f} elsewhere")
+
+    def s_triple(self) -> None:
+        if self.args.hosts != 16 or self.args.racks != 4:
+            raise Failure("the triple scenario needs --hosts 16 --racks 4")
+        self.rig("rate", TRIPLE_LEAF, TRIPLE_LEAF_RATE)
+        self.rig("link", TRIPLE_LOSSY, "--loss", LOSS)
+        self.rig("rate", TRIPLE_CAPPED, TRIPLE_CAPPED_RATE)
+        path = self.run_suite("triple", timeout=1200)  # 16 ranks on this machine's cores: 4-10 min
+        rc, v = self.accept(path, "triple")
+        sus = self.pairs_suspects(v)
+        named = [(s["kind"], s["name"], s["details"].get("severity")) for s in sus]
+        log(f"  triple: suspects {named}")
+        if rc != 1 or v["verdict"] != "fail":
+            raise Failure(f"three faults: accept {v['verdict']} (exit {rc}), expected fail")
+        hosts = {s["details"].get("host"): s for s in sus if s["kind"] in ("host", "host_link")}
+        if TRIPLE_LOSSY not in hosts or hosts[TRIPLE_LOSSY]["details"].get("severity") == "warning":
+            raise Failure(f"the lossy {TRIPLE_LOSSY} is not named as failing: {named}")
+        capped = hosts.get(TRIPLE_CAPPED)
+        if capped is None or capped["details"].get("severity") != "warning" or \
+                not 0.55 < float(capped["details"].get("ratio_to_fabric", 0)) < 0.85:
+            raise Failure(f"{TRIPLE_CAPPED} at 70% not named degraded (warning, ratio ~0.7): {named}")
+        leaf = [s for s in sus if s["kind"] in ("leaf_uplinks", "leaf_spine_link")
+                and re.search(rf"\b{TRIPLE_LEAF}\b", s["name"])]
+        if not leaf:
+            raise Failure(f"the uplinks of {TRIPLE_LEAF} are not named: {named}")
+        behind = {f"h{i}" for i in range(5, 9)}  # leaf2's hosts, victims of its uplink
+        wrong = sorted(set(hosts) - {TRIPLE_LOSSY, TRIPLE_CAPPED})
+        if wrong:
+            raise Failure(f"healthy hosts named: {wrong} ({sorted(set(wrong) & behind)} behind {TRIPLE_LEAF}); {named}")
+        other_leaves = [s["name"] for s in sus if s["kind"] in ("leaf_uplinks", "leaf_spine_link") and s not in leaf]
+        if other_leaves:
+            raise Failure(f"healthy uplinks named: {other_leaves}")
+        log(f"  triple: {TRIPLE_CAPPED}: {capped['evidence']}")
 
     def s_compare(self) -> None:
         if "healthy" not in self.files or "host-rate" not in self.files:
@@ -660,6 +702,7 @@ SCENARIOS = {
     "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
     "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "cut": Tier.s_cut, "resume": Tier.s_resume,
     "nightly": Tier.s_nightly,
+    "triple": Tier.s_triple,
 }
 GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "cut", "resume"]}
 

@@ -24,12 +24,14 @@ How a pairs run is judged (configs/criteria/README.md says the same for users):
   iterations for latency), or when repeated measurements of it disagree. Pairs without raw
   samples are judged on their matrix value.
 * Attribution (greedy, most failures explained first): candidates are ranks (a host, its NIC or
-  its cable: every flow to or from it) and leaf-spine cables (every flow whose route crosses
-  them, when layout.py knows the routes). A candidate qualifies when at least
-  host_fail_fraction / link_fail_fraction of its judged flows fail and min_pairs fail; the one
-  explaining most failing flows is taken, its flows are set aside, and the search repeats. Without
-  routes but with leaves, failures left that concentrate on one leaf's cross-leaf traffic name
-  "uplinks of leaf L". What is left are single pairs.
+  its cable: every flow to or from it), leaf-spine cables (every flow whose route crosses them,
+  when layout.py knows the routes) and, without routes, a leaf's uplinks (its cross-leaf pairs).
+  A candidate qualifies when its counting test says it stands out from the rest of the fabric
+  (errors, bandwidth misses, latency misses; binomial, BH) or at least host_fail_fraction /
+  link_fail_fraction of its flows fail, and min_pairs fail; a rank whose leaf stands out without
+  it must show the fault in its same-leaf pairs. The one explaining most failing flows is taken,
+  its flows are set aside, and the search repeats. Then degraded ranks and leaves (warnings);
+  what is left are pairs (folded into a named endpoint, grouped by a shared one).
 
 The steps, one module each:
 
@@ -38,6 +40,7 @@ scan.py     the pass over every cell: failing flows and counts
 noise.py    failing flows too noisy to call become inconclusive
 stalls.py   the per-host stalled-windows test (and stall_counts, which compare shares)
 suspects.py attribution of the failing flows to hosts, cables, leaves, pairs; their re-tests
+degraded.py ranks and leaves whose flows sit consistently below the fabric's (warnings)
 """
 
 from __future__ import annotations
