@@ -508,7 +508,8 @@ def test_random_criteria_tree_loads_or_names_the_field(doc: Any, workdir: Path) 
         if not isinstance(doc, dict) or "fabscope_criteria" not in doc or doc["fabscope_criteria"] != 1:
             return  # the file as a whole is refused (not a mapping, no or another format key)
         named = problem.split(": ", 1)[0]
-        paths = _key_paths(doc)
+        # The keys as YAML reads the text back (a NEL or other line break in a key reads as a space).
+        paths = _key_paths(yaml.safe_load(text))
         # A field error names a key path of the document (or the missing `size` of a sweep rule).
         assert named in paths or (named.endswith(".size") and named[: -len(".size")] in paths), (named, error)
     finally:
