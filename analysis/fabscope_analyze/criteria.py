@@ -159,18 +159,30 @@ _SIZE_SHIFT = {"": 0, "B": 0, "K": 10, "k": 10, "KiB": 10, "M": 20, "MiB": 20, "
 SIZE_FORMS = "bytes as 8, 4096, 8MiB, 1G, 64K or 8M (K = 1024)"
 
 
+MAX_SIZE = (1 << 63) - 1  # the largest size a result file can hold (size_bytes is int64)
+
+
 def parse_size(value: Any) -> int | None:
     """8, "8", "64K", "1M", "8MiB", "1G" (K = 1024) -> bytes; None when not a size. "8Mb" (bits)
     and "8MB" (1e6 or 2^20?) are not sizes: fabscope's own parser refuses them as well."""
+    size = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str):
+        size = value
+    elif isinstance(value, str):
         m = _SIZE.match(value)
         if m:
-            return int(m.group(1)) << _SIZE_SHIFT[m.group(2)]
-    return None
+            size = int(m.group(1)) << _SIZE_SHIFT[m.group(2)]
+    return size if size is not None and 0 <= size <= MAX_SIZE else None
+
+
+def key_text(key: Any) -> str:
+    """A YAML key as an error message names it: plain words as they are, anything else (blank,
+    control characters, dots, a number) quoted, so that no key vanishes from the one line."""
+    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return key
+    return repr(key)
 
 
 class _Checker:
@@ -188,7 +200,7 @@ class _Checker:
                             "write it as `key: value` lines indented under it")
         for k in value:
             if k not in known:
-                raise self.fail(f"{key}.{k}" if key else str(k), "unknown key",
+                raise self.fail(f"{key}.{key_text(k)}" if key else key_text(k), "unknown key",
                                 f"known keys here: {', '.join(known)} (see configs/criteria/README.md)")
         return value
 
@@ -198,7 +210,8 @@ class _Checker:
             return None
         v = m[key]
         full = f"{where}.{key}" if where else key
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        # An integer beyond a float's range (a 400-digit literal) is not a limit either.
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 and math.isfinite(v)
         if integer:
             ok = ok and float(v).is_integer()
         if not ok or v < minimum or (minimum == 0.0 and not integer and v <= 0):

@@ -14,12 +14,14 @@
 #   2. Congestion is felt where the fabric is shared: uplinks capped at 20 Mb/s, host links 500 Mb/s,
 #      victims spread over both racks (2 per rack), aggressors all-to-all (every aggressor streams
 #      to the two of the other rack through the capped uplinks). Victims whose ring partner is in
-#      the other rack must see a tail-latency impact factor (p99) clearly above those whose partner
-#      is in their own rack: min(cross) > 3 x max(intra) and min(cross) > 3. p99, not p50: TCP's
-#      sawtooth leaves the capped uplink's queue full only part of the time, so the cross-rack
-#      victims' latency is bimodal (e.g. p50 impact 1.4 but p90 9 ms vs 0.3 ms isolated in one CI
-#      run, p50 impact 17 in another); the p99 impact separates the classes in every run (36-42 vs
-#      1.2-1.6 in that run).
+#      the other rack must see their p99 latency rise by clearly more than those whose partner is in
+#      their own rack: added p99 (loaded - isolated) of every cross-rack victim > that of every
+#      same-rack victim + 5 ms, judged on the median of three runs (congestion_check.py says why: a
+#      difference, since CPU contention inflates both phases and squeezes the ratios; 5 ms is half
+#      of one capped uplink's tbf queue; the median, since one CPU stall can fake a tail).
+#      p99, not p50: TCP's sawtooth leaves the capped uplink's queue full only part of the time, so
+#      the cross-rack victims' latency can be bimodal (p50 impact 1.4 in one quiet CI run, 17 in
+#      another). Measurements with and without CPU hogs: tests/README.md.
 # usage: load_test.sh FABSCOPE [--outdir DIR]   (needs root and network namespaces; fails without,
 # like the rest of the fabric tier)
 set -uo pipefail
@@ -29,7 +31,7 @@ bin=${1:?usage: load_test.sh FABSCOPE [--outdir DIR]}
 bin=$(readlink -f "$bin")
 out=$(mktemp -d "${TMPDIR:-/tmp}/fabric-load.XXXXXX")
 [ "${2:-}" = --outdir ] && out=${3:?} && mkdir -p "$out"
-rig() { "$here/rig.sh" --id load "$@"; }
+rig() { "$here/rig.sh" --id "${FABSCOPE_RIG_ID:-load}" "$@"; }
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: load_test needs root (network namespaces, tc); run the fabric tier as root"; exit 1; }
 T0=$SECONDS
 fails=0
@@ -43,7 +45,7 @@ echo "load_test: rig up in $((SECONDS - T0)) s; topology $topo"
 # 1. shift against the caps.
 rig rate leaf1 200mbit >/dev/null && rig rate leaf2 200mbit >/dev/null || fail "capping the uplinks"
 t=$SECONDS
-rig mpirun "$bin" shift --size 32K --iters 6 --warmup 2 --link-rate 100M --topology "$topo" --out "$out/shift.h5" \
+rig mpirun "$bin" shift --size 32K --iters 6 --warmup 2 --link-rate 100M --topology "$topo" --out "$out/shift.h5" --overwrite \
   >"$out/shift.log" 2>&1 || { cat "$out/shift.log"; fail "shift on the rig"; }
 echo "load_test: shift, 8 hosts, 7 steps: $((SECONDS - t)) s"
 /usr/bin/python3 "$root/tests/mpi/load_check.py" "$out/shift.h5" --ranks 8 --expect shift --link-rate 0.1 || fail "shift file"
@@ -83,37 +85,21 @@ PY
 # 2. congestion: cross-rack victims vs intra-rack victims.
 for h in 1 2 3 4 5 6 7 8; do rig rate "h$h" 500mbit >/dev/null || fail "rate h$h"; done
 rig rate leaf1 20mbit >/dev/null && rig rate leaf2 20mbit >/dev/null || fail "capping the uplinks"
-t=$SECONDS
-rig mpirun "$bin" congestion --victims 0.5 --placement spread --seed 2 --patterns alltoall --aggressor-size 64K \
-  --iters 300 --bw-iters 4 --bw-size 16K --warmup 20 --topology "$topo" --out "$out/congestion.h5" \
-  >"$out/congestion.log" 2>&1 || { cat "$out/congestion.log"; fail "congestion on the rig"; }
-echo "load_test: congestion, 4 victims, 4 aggressors: $((SECONDS - t)) s"
-grep '^congestion:' "$out/congestion.log"
-/usr/bin/python3 "$root/tests/mpi/load_check.py" "$out/congestion.h5" --ranks 8 --expect congestion --placement-spread ||
-  fail "congestion file"
-/usr/bin/python3 - "$out/congestion.h5" <<'PY' || fail "cross-rack victims' impact clearly above intra-rack victims'"
-import sys
-import h5py
-import numpy as np
-
-with h5py.File(sys.argv[1], "r") as f:
-    run = f["runs/00_congestion"]
-    victims = run["victims"][:]
-    lat = run["impact_latency_p99"][0]
-    lat50 = run["impact_latency_p50"][0]
-    bw = run["impact_bw_p50"][0]
-    leaf = f["topology/hosts/leaf"][:][f["topology/ranks/host"][:]]
-v = len(victims)
-cross = np.array([leaf[victims[k]] != leaf[victims[(k + 1) % v]] for k in range(v)])
-for k in range(v):
-    print(f"  victim rank {victims[k]} -> rank {victims[(k + 1) % v]}: {'cross-rack' if cross[k] else 'same rack '}  "
-          f"impact latency p99 {lat[k]:8.2f}  p50 {lat50[k]:6.2f}  bandwidth p50 {bw[k]:6.2f}")
-if cross.all() or not cross.any():
-    print("  the seed gave no mix of cross-rack and same-rack victims; choose another --seed")
-    sys.exit(1)
-c, i = lat[cross].min(), lat[~cross].max()
-print(f"  p99 latency impact: min cross-rack {c:.2f} vs max same-rack {i:.2f} (need > 3 x and > 3)")
-sys.exit(0 if c > 3 * i and c > 3 else 1)
-PY
+# Three runs, judged on the median (congestion_check.py): one CPU starvation episode can lift a
+# same-rack victim's p99 as far as the uplink queue does.
+cfiles=()
+for r in 1 2 3; do
+  t=$SECONDS
+  rig mpirun "$bin" congestion --victims 0.5 --placement spread --seed 2 --patterns alltoall --aggressor-size 64K \
+    --iters 300 --bw-iters 4 --bw-size 16K --warmup 20 --topology "$topo" --out "$out/congestion-$r.h5" --overwrite \
+    >"$out/congestion-$r.log" 2>&1 || { cat "$out/congestion-$r.log"; fail "congestion run $r on the rig"; continue; }
+  echo "load_test: congestion run $r, 4 victims, 4 aggressors: $((SECONDS - t)) s (load $(cut -d' ' -f1 /proc/loadavg))"
+  grep '^congestion:' "$out/congestion-$r.log"
+  /usr/bin/python3 "$root/tests/mpi/load_check.py" "$out/congestion-$r.h5" --ranks 8 --expect congestion --placement-spread ||
+    fail "congestion file $r"
+  cfiles+=("$out/congestion-$r.h5")
+done
+/usr/bin/python3 "$here/congestion_check.py" "${cfiles[@]}" ||
+  fail "cross-rack victims' added p99 latency clearly above same-rack victims' (median of 3 runs)"
 echo "load_test: $fails failures, $((SECONDS - T0)) s; files in $out"
 [ "$fails" -eq 0 ]

@@ -41,7 +41,8 @@ GUEST_FILES=(
 # Kernel modules (dependencies resolved by modprobe). crc32_generic is a soft dependency of
 # rdma_rxe that modules.dep does not list: without it `rdma link add` fails with
 # "failed to init crc32 algorithm err:-2".
-MODULES=(crc32_generic rdma_rxe configfs rdma_ucm ib_umad dummy virtio_pci virtio_net virtio_console)
+# 9p + 9pnet_virtio: the shared folder that carries /results to the host (guest-init.sh).
+MODULES=(crc32_generic rdma_rxe configfs rdma_ucm ib_umad dummy virtio_pci virtio_net 9p 9pnet_virtio)
 
 QUIET=0
 FORCE=0
@@ -286,7 +287,7 @@ for m in "${MODULES[@]}"; do
     echo "/usr${rel#/usr} $opts" >>"$mods_file"
   done < <(modprobe -d "$KROOT" -S "$kver" --show-depends "$m")
 done
-grep -q rdma_rxe "$mods_file" || die "module resolution failed: $(cat "$mods_file")"
+grep -q rdma_rxe "$mods_file" && grep -q 9pnet_virtio "$mods_file" || die "module resolution failed: $(cat "$mods_file")"
 echo "$kver" >"$S/etc/fabscope/kver"
 
 # Users, names, ssh (dropbear) keys for the two-VM case.

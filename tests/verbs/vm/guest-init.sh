@@ -2,15 +2,18 @@
 # /init (PID 1, busybox sh) of the fabscope Soft-RoCE test VM. build-image.sh copies this file into
 # the base initramfs; run-vm.sh appends a second cpio with /fabscope/cmd.sh and the test's files.
 #
-# Kernel command line: fabscope.role=single|vm1|vm2 (default single), fabscope.deadline=SECONDS
-# (guest uptime by which the commands are killed, so results still come back before the host's
-# timeout), fabscope.mtu=BYTES (netdev MTU, default 9000).
-# Files go out on the virtio serial port named fabscope.out (~20 MB/s; a second 16550 UART managed
-# ~0.25 MB/s under TCG), so they never interleave with kernel messages on the console.
+# Kernel command line: fabscope.role=single|vm1|vm2 (default single), fabscope.deadline_at=EPOCH
+# (host time by which the commands are killed, so results still come back before the host's
+# timeout), fabscope.deadline=SECONDS (the same in guest uptime, used when the clock is not set), fabscope.mtu=BYTES (netdev MTU, default 9000).
+# Files go to the host through a virtio-9p shared folder (mount tag fabscope.results): the guest
+# copies /results into it and unmounts it before powering off. Every write is a request that QEMU
+# answers only after writing the host file, so no byte is in flight at power-off, however slow the
+# host. (The virtio serial port used before lost bytes of a result file on a loaded host: a write
+# there returns once the data is queued, so the power-off can come before QEMU has written it out.)
 # Console (ttyS0): progress, the commands' output, and last `FABSCOPE-VM-RESULT rc=<N>`.
-# File channel: every file left under /results, base64, between
-#   FABSCOPE-VM-FILE-BEGIN <size> <md5> <relative path> ... FABSCOPE-VM-FILE-END
-# and finally FABSCOPE-VM-FILES-DONE count=<N>.
+# Shared folder: files/<relative path> for every file left under /results, then MANIFEST (one
+# `<size> <md5> <relative path>` line per file, last `FABSCOPE-VM-FILES-DONE count=<N> rc=<N>`),
+# written last, so a MANIFEST with its DONE line means every file was written in full.
 
 export PATH=/usr/sbin:/usr/bin HOME=/root TERM=dumb LANG=C LC_ALL=C TMPDIR=/tmp
 
@@ -18,7 +21,7 @@ say() { echo "fabscope-vm: $*"; }
 finish() {
   # $1: rc of the commands (or of the setup step that failed)
   rc=$1
-  send_results
+  send_results "$rc"
   echo "FABSCOPE-VM-RESULT rc=$rc"
   if [ "$role" = vm1 ] && [ -n "$vm2_up" ]; then
     # VM 2 waits for this file, then powers off (the host kills it after a grace period anyway).
@@ -33,25 +36,32 @@ fail() {
   finish 1
 }
 send_results() {
-  chan=
-  for p in /sys/class/virtio-ports/*; do
-    [ "$(cat "$p/name" 2>/dev/null)" = fabscope.out ] && chan=/dev/${p##*/}
-  done
-  if [ -z "$chan" ] || [ ! -c "$chan" ]; then
-    say "no virtio port fabscope.out: result files not sent"
+  # $1: rc of the commands, also recorded in the manifest
+  share=/run/fabscope-share
+  mkdir -p "$share"
+  if ! grep -q "^fabscope.results $share " /proc/mounts &&
+    ! mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=524288 fabscope.results "$share"; then
+    say "cannot mount the 9p share fabscope.results: result files not sent"
     return
   fi
-  {
-    find /results -type f | sort | while read -r f; do
-      rel=${f#/results/}
-      size=$(stat -c %s "$f")
-      sum=$(md5sum "$f" | cut -d' ' -f1)
-      echo "FABSCOPE-VM-FILE-BEGIN $size $sum $rel"
-      base64 "$f"
-      echo "FABSCOPE-VM-FILE-END"
-    done
-    echo "FABSCOPE-VM-FILES-DONE count=$(find /results -type f | wc -l)"
-  } >"$chan"
+  mkdir -p "$share/files"
+  n=0
+  : >"$share/MANIFEST.part"
+  find /results -type f | sort >/tmp/fabscope-results.list
+  while read -r f; do
+    rel=${f#/results/}
+    mkdir -p "$share/files/$(dirname "$rel")"
+    if ! cp "$f" "$share/files/$rel"; then
+      say "copying $rel to the host failed"
+      continue
+    fi
+    echo "$(stat -c %s "$f") $(md5sum "$f" | cut -d' ' -f1) $rel" >>"$share/MANIFEST.part"
+    n=$((n + 1))
+  done </tmp/fabscope-results.list
+  echo "FABSCOPE-VM-FILES-DONE count=$n rc=$1" >>"$share/MANIFEST.part"
+  mv "$share/MANIFEST.part" "$share/MANIFEST"
+  sync
+  umount "$share" || say "umount of the 9p share failed"
 }
 
 mount -t proc proc /proc
@@ -65,6 +75,7 @@ exec </dev/null >/dev/console 2>&1
 
 role=single
 deadline=0
+deadline_at=0
 mtu=9000
 vm2_up=
 # shellcheck disable=SC2013  # the command line is one line of words
@@ -72,6 +83,7 @@ for w in $(cat /proc/cmdline); do
   case $w in
     fabscope.role=*) role=${w#*=} ;;
     fabscope.deadline=*) deadline=${w#*=} ;;
+    fabscope.deadline_at=*) deadline_at=${w#*=} ;;
     fabscope.mtu=*) mtu=${w#*=} ;;
   esac
 done
@@ -160,6 +172,13 @@ cd /tmp || fail "cd /tmp"
 read -r up _ </proc/uptime
 up=${up%.*}
 echo "FABSCOPE-VM-CMD-BEGIN"
+# The deadline in host time (the guest's clock starts from QEMU's RTC, i.e. the host's): a boot
+# slowed by a loaded host then shortens the commands, not the time left to send the results.
+# Without a sane clock, the uptime-based deadline (which does not count the boot).
+now_s=$(date +%s)
+if [ "$deadline_at" -gt 0 ] && [ "$now_s" -gt 1000000000 ]; then
+  deadline=$((up + deadline_at - now_s))
+fi
 if [ "$deadline" -gt 0 ]; then
   left=$((deadline - up))
   [ $left -lt 10 ] && left=10
@@ -167,7 +186,7 @@ if [ "$deadline" -gt 0 ]; then
   rc=$?
   read -r now _ </proc/uptime
   if [ $rc -eq 137 ] && [ "${now%.*}" -ge $((up + left - 1)) ]; then
-    say "commands killed after ${left}s (guest deadline, 20 s before the host's --timeout)"
+    say "commands killed after ${left}s (guest deadline, 30 s before the host's --timeout)"
     rc=124
   fi
 else

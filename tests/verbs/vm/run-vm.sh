@@ -10,7 +10,7 @@
 #   --outdir DIR           files the guest leaves under /results come back here
 #                          (default: <workdir>/results, and the workdir is kept)
 #   --log FILE             console log (default <workdir>/console.log; two VMs: FILE and FILE.vm2)
-#   --workdir DIR          where the initrd, logs and file channel go (default: a new temp dir,
+#   --workdir DIR          where the initrd, logs and shared folder go (default: a new temp dir,
 #                          removed after a run that passed, unless results or --keep are in it)
 #   --keep                 keep the default temp workdir
 #   --quiet                do not stream the console to stdout
@@ -187,8 +187,10 @@ done
 rm -rf "$X"
 
 # ---- boot ----
-# Commands are killed in the guest 20 s before the host's limit so /results still comes back.
-deadline=$((timeout_s > 60 ? timeout_s - 20 : 0))
+# Commands are killed in the guest 30 s before the host's limit so /results still comes back:
+# deadline_at in host time (the guest clock starts from QEMU's RTC), so a slow boot on a loaded host
+# is counted; deadline (guest uptime) is the fallback.
+deadline=$((timeout_s > 60 ? timeout_s - 30 : 0))
 free_udp_port() {
   local p hex
   while :; do
@@ -198,19 +200,22 @@ free_udp_port() {
   done
 }
 start_vm() { # name role [netdev args...]
-  local name=$1 role=$2 log chan
+  local name=$1 role=$2 log share
   shift 2
   if [[ $name == vm1 ]]; then log=$logfile; else log=$logfile.$name; fi
-  chan="$workdir/channel-$name.txt"
+  share="$workdir/share-$name"
   : >"$log"
-  : >"$chan"
+  rm -rf "$share"
+  mkdir -p "$share"
   rm -f "$workdir/qemu-$name.pid"
+  local deadline_at=0
+  ((deadline == 0)) || deadline_at=$(($(date +%s) + deadline))
   timeout -k 10 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config -name "fabscope-$name" \
     -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" -display none -no-reboot \
     -kernel "$workdir/kernel" -initrd "$workdir/initrd" \
-    -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off tsc=reliable clocksource=tsc fabscope.role=$role fabscope.deadline=$deadline fabscope.mtu=${FABSCOPE_VM_MTU:-9000}" \
+    -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off tsc=reliable clocksource=tsc fabscope.role=$role fabscope.deadline=$deadline fabscope.deadline_at=$deadline_at fabscope.mtu=${FABSCOPE_VM_MTU:-9000}" \
     -chardev "file,id=con,path=$log,append=on" -serial chardev:con \
-    -chardev "file,id=chan,path=$chan,append=on" -device virtio-serial-pci -device virtserialport,chardev=chan,name=fabscope.out \
+    -fsdev "local,id=share,path=$share,security_model=none" -device virtio-9p-pci,fsdev=share,mount_tag=fabscope.results \
     -pidfile "$workdir/qemu-$name.pid" "$@" </dev/null >>"$log" 2>&1 &
   pids+=($!)
   vm_pid[$name]=$!
@@ -254,44 +259,39 @@ cleanup
 trap - EXIT INT TERM
 wall=$(elapsed "$T0")
 
-# ---- results: files from the channel, then the result line ----
-decode_files() { # channel file -> outdir; prints the number of files, fails on a corrupt one
-  local chan=$1 parts="$workdir/parts" n=0 bad=0 f size sum rel got
-  rm -rf "$parts"
-  mkdir -p "$parts"
-  tr -d '\r' <"$chan" | awk -v dir="$parts" '
-    /^FABSCOPE-VM-FILE-BEGIN / { n++; f = dir "/" n; print $0 > (f ".hdr"); close(f ".hdr"); body = 1; next }
-    /^FABSCOPE-VM-FILE-END/ { if (body) close(f ".b64"); body = 0; next }
-    /^FABSCOPE-VM-FILES-DONE/ { print $0 > (dir "/done"); next }
-    body { print > (f ".b64") }'
-  for f in "$parts"/*.hdr; do
-    [[ -f $f ]] || continue
-    read -r _ size sum rel <"$f"
+# ---- results: files from the shared folder, then the result line ----
+collect_files() { # shared folder -> outdir; prints the number of files, fails on a missing or corrupt one
+  local share=$1 n=0 bad=0 size sum rel got f
+  if [[ ! -f $share/MANIFEST ]] || ! grep -q '^FABSCOPE-VM-FILES-DONE ' "$share/MANIFEST"; then
+    echo "$PROG: the guest did not finish sending its result files (no complete $share/MANIFEST)" >&2
+    echo 0
+    return 1
+  fi
+  while read -r size sum rel; do
+    [[ $size == FABSCOPE-VM-FILES-DONE ]] && continue
     if [[ -z $rel || $rel == /* || $rel == ../* || $rel == */../* || $rel == .. ]]; then
       echo "$PROG: refusing result file name '$rel'" >&2
       bad=1
       continue
     fi
-    mkdir -p "$outdir/$(dirname "$rel")"
-    touch "${f%.hdr}.b64"
-    base64 -d "${f%.hdr}.b64" >"$outdir/$rel"
-    got=$(md5sum "$outdir/$rel" | cut -d' ' -f1)
-    if [[ $got != "$sum" || $(stat -c %s "$outdir/$rel") != "$size" ]]; then
-      echo "$PROG: result file $rel arrived corrupt ($size bytes, md5 $sum expected)" >&2
+    f=$share/files/$rel
+    got=$( [[ -f $f ]] && md5sum "$f" | cut -d' ' -f1)
+    if [[ $got != "$sum" || $(stat -c %s "$f" 2>/dev/null) != "$size" ]]; then
+      echo "$PROG: result file $rel arrived corrupt ($size bytes, md5 $sum expected; got $(stat -c %s "$f" 2>/dev/null || echo no) bytes, md5 ${got:-none})" >&2
       bad=1
+      continue
     fi
+    mkdir -p "$outdir/$(dirname "$rel")"
+    mv -f "$f" "$outdir/$rel"
     n=$((n + 1))
-  done
-  if [[ ! -f $parts/done ]]; then
-    echo "$PROG: the guest did not finish sending its result files" >&2
-    bad=1
-  fi
-  rm -rf "$parts"
+  done <"$share/MANIFEST"
   echo "$n"
   return $bad
 }
 
-result=$(tr -d '\r' <"$logfile" | grep -a -o 'FABSCOPE-VM-RESULT rc=[0-9]*' | tail -n1 || true)
+# The result: the manifest's DONE line (written through 9p, lossless), else the console's line.
+result=$(grep -a -o '^FABSCOPE-VM-FILES-DONE count=[0-9]* rc=[0-9]*' "$workdir/share-vm1/MANIFEST" 2>/dev/null | tail -n1 || true)
+[[ -n $result ]] || result=$(tr -d '\r' <"$logfile" | grep -a -o 'FABSCOPE-VM-RESULT rc=[0-9]*' | tail -n1 || true)
 show_tail() {
   local l logs=("$logfile")
   [[ $vms == 1 ]] || logs+=("$logfile.vm2")
@@ -310,11 +310,13 @@ if [[ -z $result ]]; then
 fi
 rc=${result#*rc=}
 set +e
-nfiles=$(decode_files "$workdir/channel-vm1.txt")
+nfiles=$(collect_files "$workdir/share-vm1")
 drc=$?
 set -e
 if ((drc != 0)); then
   ((rc != 0)) || rc=1
+else
+  rm -rf "$workdir"/share-*
 fi
 ((rc == 0 || quiet == 0)) || show_tail
 rm -f "$workdir/initrd" "$workdir/kernel" "$workdir"/qemu-*.pid
