@@ -370,6 +370,8 @@ TEST(Suite, ShippedSuitesParseAndMeetTheShippedCriteria) {
   }
   EXPECT_GE(files, 6);
   EXPECT_EQ(real, 2);  // acceptance.yaml and nightly.yaml
+}
+
 // --slurm-topology takes an optional FILE: given bare, Slurm's own tree (scontrol, then
 // SLURM_TOPOLOGY_ADDR); it is one topology source among the others.
 TEST(Cli, SlurmTopologyOptionalFile) {
