@@ -224,25 +224,7 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
 
 void create_rows(hid_t loc, const std::string& name, hid_t mem_type, hsize_t cols,
                  std::string_view units) {
-  const bool one_d = cols == 0;
-  std::vector<hsize_t> dims{0, cols};
-  std::vector<hsize_t> maxdims{H5S_UNLIMITED, cols};
-  const hsize_t rows_per_chunk =
-      std::max<hsize_t>(1, std::min<hsize_t>(64, (1 << 16) / std::max<hsize_t>(cols, 1)));
-  std::vector<hsize_t> chunk{rows_per_chunk, std::max<hsize_t>(cols, 1)};
-  if (one_d) {
-    dims.resize(1);
-    maxdims.resize(1);
-    chunk.resize(1);
-  }
-  Handle space = simple_space(dims, &maxdims);
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
-  checked(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", 0);
-  checked(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate", 0);
-  Handle ds(
-      H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-      H5Dclose, "H5Dcreate2 " + name);
-  if (!units.empty()) set_attr(ds.id(), "units", units);
+  (void)create_rows_open(loc, name, mem_type, cols, RowsOptions{.units = units});
 }
 
 namespace {
