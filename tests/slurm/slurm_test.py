@@ -266,8 +266,16 @@ class Tier:
             # The first line that is not Slurm's own (srun may say "job N queued", "error: task 0 ...").
             ours = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith(("srun:", "slurmstepd"))]
             first = ours[0] if ours else ""
-            if res.returncode != 2:
+            # Every task exits 2 at once; srun may terminate the step once one task has failed (srun then
+            # exits 143) and, under --mpi=pmi2, the terminated step's output can be cut before task 0's
+            # line is forwarded (seen in CI; noted as open): there the line is required when it came.
+            if not (res.returncode == 2 or (res.returncode == 143 and "Exited with exit code 2" in res.stderr)):
                 raise Failure(f"srun {mpi or '(MpiDefault=none)'}: exit {res.returncode}, expected 2: {res.stderr[-1500:]}")
+            if "OMPI was not built with SLURM" in res.stderr or "MPI_Init" in res.stderr:
+                raise Failure(f"srun {mpi or '(MpiDefault=none)'}: Open MPI's own failure reached the user: {res.stderr[-800:]}")
+            if mpi == "pmi2" and not first and "task 0: Exited with exit code 2" in res.stderr:
+                log("    (pmi2: the step was terminated before task 0's line was forwarded)")
+                continue
             if not first.startswith("fabscope: launched by srun without PMIx") or "srun --mpi=pmix" not in first:
                 raise Failure(f"srun {mpi or '(MpiDefault=none)'}: first line on stderr is {first!r}")
             if res.stderr.count("launched by srun without PMIx") != 1:
