@@ -17,7 +17,7 @@ pretend: 4 pretend nodes n1..n4 on this machine (one slurmd each, one gethostnam
                  daemons (srun) still record n1..n4
 fabric:  one slurmd inside each host namespace of the emulated fabric (tests/fabric/rig.sh, 8 hosts,
          4 racks: nodes h1..h8 with their own addresses), slurmctld in the rig's head namespace:
-  srun-fault     h3's link capped at 80 Mbit/s; `srun --mpi=pmix fabscope run acceptance.yaml
+  srun-fault     h3's link capped at 80 Mbit/s; `srun --mpi=pmix fabscope run emulated/acceptance.yaml
                  --slurm-topology`: accept fails and names h3; hosts and leaves as Slurm has them
   sbatch-mpirun  `sbatch` with mpirun over the fabric: h1..h8 recorded, exit 0
   new-rack       configs/slurm/new-rack.sbatch on leaf4 (h7, h8) + reference nodes h1, h2, with h7
@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CLUSTER = str(HERE / "cluster.sh")
 RIG = str(ROOT / "tests/fabric/rig.sh")
-SUITE = str(ROOT / "configs/suites/acceptance.yaml")
+SUITE = str(ROOT / "configs/suites/emulated/acceptance.yaml")  # the rig: MPI over TCP, 200 Mbit/s links
 CRITERIA = str(ROOT / "configs/criteria/emulated.yaml")
 NEW_RACK = str(ROOT / "configs/slurm/new-rack.sbatch")
 NIGHTLY = str(ROOT / "configs/slurm/nightly.sbatch")
