@@ -220,9 +220,10 @@ def test_failed_pairs_and_an_unfinished_run(tmp_path: Path, capsys: pytest.Captu
 def test_real_run_with_local_criteria(real_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["accept", real_results, "--criteria", LOCAL, "--json", tmp_path / "v.json", "--junit",
                               tmp_path / "v.xml", "--retest-plan", tmp_path / "p.plan"], capsys)
-    assert code in (0, 1) and err == "", err
+    # A loaded host can leave a rule unjudged (too noisy): inconclusive is exit 3, never 0.
+    assert code in (0, 1, 3) and err == "", err
     v = json.loads((tmp_path / "v.json").read_text())
-    assert v["verdict"] in ("pass", "fail", "inconclusive") and (code == 1) == (v["verdict"] == "fail")
+    assert {"pass": 0, "fail": 1, "inconclusive": 3}[v["verdict"]] == code
     assert [r["run"] for r in v["runs"]] == ["lat", "bw", "pairs", "coll"]  # local.yaml has no bibw rule
     coll = {c["rule"]: c for c in v["runs"][3]["checks"]}
     assert coll["coll.allreduce.check"]["status"] == "pass" and coll["coll.allreduce.check"]["judged"] > 0
