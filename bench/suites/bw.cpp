@@ -26,10 +26,10 @@ void run_bw(Context& ctx, const SweepParams& p, bool bidirectional) {
   const std::string run = begin_run(ctx, name, p.common, p.iters, p.warmup, extra);
   if (ctx.comm.rank() == 0) {
     fmt::print(ctx.table,
-               "# fabscope {}: {} bandwidth, transport {}, rank 0 ({}) {} rank 1 ({}), window {}, "
+               "# fabscope {}: {} bandwidth, transport {}, {} {} {}, window {}, "
                "{} windows, {} warm-up\n",
                name, bidirectional ? "bidirectional" : "unidirectional", transport::kind_name(p.common.transport),
-               ctx.hostnames[0], bidirectional ? "<->" : "->", ctx.hostnames[1], transport::kWindow,
+               ctx.endpoint(0), bidirectional ? "<->" : "->", ctx.endpoint(1), transport::kWindow,
                p.iters, p.warmup);
     fmt::print(ctx.table, "# {:>10} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n", "size",
                "GB/s_p50", "Gb/s_p50", "Gb/s_min", "Gb/s_max", "GB/s_overall", "Mpps_p50");

@@ -15,8 +15,8 @@ namespace {
 void run_lat(Context& ctx, const SweepParams& p) {
   const std::string run = begin_run(ctx, "lat", p.common, p.iters, p.warmup, duration_attrs(p));
   if (ctx.comm.rank() == 0) {
-    fmt::print(ctx.table, "# fabscope lat: one-way latency, transport {}, rank 0 ({}) <-> rank 1 ({}), {} iterations, {} warm-up\n",
-               transport::kind_name(p.common.transport), ctx.hostnames[0], ctx.hostnames[1], p.iters, p.warmup);
+    fmt::print(ctx.table, "# fabscope lat: one-way latency, transport {}, {} <-> {}, {} iterations, {} warm-up\n",
+               transport::kind_name(p.common.transport), ctx.endpoint(0), ctx.endpoint(1), p.iters, p.warmup);
     fmt::print(ctx.table, "# {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "size",
                "p50_us", "min_us", "p90_us", "p99_us", "p99.9_us", "max_us", "mean_us", "stddev_us");
   }

@@ -86,8 +86,7 @@ class RunSummary {
         bw_.max);
     if (worst_a_ >= 0) {
       fmt::print(ctx.table, "# lowest bandwidth: {} <-> {} ({:.2f} Gb/s)\n",
-                 ctx.hostnames[static_cast<std::size_t>(worst_a_)],
-                 ctx.hostnames[static_cast<std::size_t>(worst_b_)], worst_bw_);
+                 ctx.endpoint(worst_a_), ctx.endpoint(worst_b_), worst_bw_);
     }
   }
 
@@ -408,9 +407,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
                                                 : io::schema::PairStatus::kFailed);
         std::fill(lat.begin(), lat.end(), kNaN);
         std::fill(bw.begin(), bw.end(), kNaN);
-        error = fmt::format("rank {} ({}) with rank {} ({}): {}", me,
-                            ctx.hostnames[static_cast<std::size_t>(me)], partner,
-                            ctx.hostnames[static_cast<std::size_t>(partner)], e.what());
+        error = fmt::format("{} with {}: {}", ctx.endpoint(me), ctx.endpoint(partner), e.what());
         core::log::error("pairs round {}: {}", round + 1, error);
       }
       mine[1] = static_cast<double>(core::now_ns() - t0) / 1e9;

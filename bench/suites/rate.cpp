@@ -37,10 +37,10 @@ void run_rate(Context& ctx, const RateParams& p) {
       begin_run(ctx, "rate", p.common, p.iters, p.warmup, {{"window", transport::kWindow}});
   if (rank == 0) {
     fmt::print(ctx.table,
-               "# fabscope rate: message rate, transport {}, rank 0 ({}) -> rank 1 ({}), window "
+               "# fabscope rate: message rate, transport {}, {} -> {}, window "
                "{}, {} windows, "
                "{} warm-up\n",
-               transport::kind_name(p.common.transport), ctx.hostnames[0], ctx.hostnames[1], transport::kWindow, p.iters,
+               transport::kind_name(p.common.transport), ctx.endpoint(0), ctx.endpoint(1), transport::kWindow, p.iters,
                p.warmup);
     fmt::print(ctx.table, "# {:>5} {:>9} {:>10} {:>12} {:>12} {:>12}\n", "qps", "post_list", "size",
                "Mpps_p50", "Mpps_max", "Gb/s_p50");

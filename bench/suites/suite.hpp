@@ -4,6 +4,7 @@
 // command lines and suite files into these parameters.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -129,6 +130,14 @@ struct Context {
   const topology::Endpoints* endpoints = nullptr;  // rank 0: endpoint i = rank i, when known
   const ResumePoint* resume = nullptr;             // rank 0, pairs --resume: the run to finish
   transport::Transport* transport = nullptr;       // made by main: links, flows, ports, counters
+
+  // One spelling of an endpoint in every output (as the analysis writes it): the host name, or
+  // `host/rank N` when several ranks share the host. O(ranks): for headers and error lines.
+  [[nodiscard]] std::string endpoint(std::int64_t rank) const {
+    const auto& name = hostnames.at(static_cast<std::size_t>(rank));
+    const bool shared = std::count(hostnames.begin(), hostnames.end(), name) > 1;
+    return shared ? name + "/rank " + std::to_string(rank) : name;
+  }
 };
 
 // The pairs schedule a run uses (rank 0): nullptr for the circle all-pairs schedule. Throws

@@ -39,6 +39,9 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
              leaf2 (their cross-rack flows are the uplink's victims)
   resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
              --resume` finishes it and every pair is ok
+  ab         an A/B of MTU 9000 vs 1500 (the rig rebuilt with --mtu 1500 in between): the same pairs
+             run at each, recorded with --config mtu=N; compare (3%) exits 1, shows "config mtu 9000 /
+             1500" and the fabric's median pair bandwidth as a regression below -3%
   nightly    three nights of the acceptance suite in one folder, `fabscope-analyze nightly` after each
              (the folder as baseline and history, bandwidth only, 30%): exits 0, 0, 1 with h3's link
              rate-capped in the third (accept fails, regressions on h3's flows only, baseline the
@@ -122,10 +125,11 @@ class Tier:
         (self.out / f"{out_name}.log").write_text(res.stdout + res.stderr)
         return res, secs
 
-    def up(self) -> None:
+    def up(self, mtu: int = 9000) -> None:
         self.rig("down", check=False)  # leftovers of a crashed run of this tier
         t0 = time.monotonic()
-        res = self.rig("up", "--hosts", str(self.args.hosts), "--racks", str(self.args.racks), timeout=300)
+        res = self.rig("up", "--hosts", str(self.args.hosts), "--racks", str(self.args.racks), "--mtu", str(mtu),
+                       timeout=300)
         log(res.stdout.strip())
         log(f"rig: set-up {time.monotonic() - t0:.1f} s")
         self.topology = self.rig("topology").stdout.strip()
@@ -641,6 +645,49 @@ class Tier:
             "before the kill unchanged")
 
 
+    def s_ab(self) -> None:
+        """Issue 17's A/B: the same pairs run at MTU 9000 (the rig's default) and at 1500 (the rig
+        rebuilt), each saying so with --config; compare shows the setting and the bandwidth change."""
+        files = {}
+        for mtu in (9000, 1500):
+            if mtu != 9000:
+                self.up(mtu=mtu)
+            got = self.rig("exec", self.hosts[0], "cat", "/sys/class/net/fab0/mtu").stdout.strip()
+            if got != str(mtu):
+                raise Failure(f"rig.sh up --mtu {mtu}: fab0 has MTU {got}")
+            path = str(self.out / f"ab-mtu{mtu}.h5")
+            if os.path.exists(path):
+                os.remove(path)
+            res, secs = self.mpirun(["pairs", "--topology", self.topology, "--lat-size", "8", "--bw-size", "256K",
+                                     "--iters", "200", "--bw-iters", "4", "--warmup", "10", "--config", f"mtu={mtu}",
+                                     "--label", f"MTU {mtu}", "--out", path, "--quiet"], 300, f"ab-mtu{mtu}")
+            if res.returncode != 0:
+                raise Failure(f"pairs at MTU {mtu} exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+            log(f"  ab: pairs at MTU {mtu} in {secs:.1f} s")
+            files[mtu] = path
+        self.up()  # back to the rig's defaults for the scenarios after this one
+        js = self.out / "ab.compare.json"
+        res = subprocess.run([PYTHON, self.analyze, "compare", files[9000], files[1500], "--labels", "MTU 9000",
+                              "MTU 1500", "--threshold", "3%", "--json", str(js)], capture_output=True, text=True,
+                             timeout=300)
+        (self.out / "ab.compare.txt").write_text(res.stdout + res.stderr)
+        if res.returncode != 1 or not js.exists():
+            raise Failure(f"compare MTU 9000 vs 1500 exited {res.returncode}, expected 1 (a bandwidth regression):"
+                          f"\n{(res.stdout + res.stderr)[-2000:]}")
+        c = json.loads(js.read_text())
+        if {"setting": "config mtu", "base": "9000", "new": "1500"} not in c["settings_differ"]:
+            raise Failure(f"compare's settings that differ: {c['settings_differ']}, expected config mtu 9000 / 1500")
+        if not re.search(r"config mtu\s+9000  /  1500", res.stdout):
+            raise Failure("compare's text does not show 'config mtu 9000 / 1500'")
+        row = next((r for r in c["rows"] if r["metric"] == "pair bandwidth, median over pairs"), None)
+        # At 1500 bytes a frame carries 1448 of 1514 bytes (9000: 8948 of 9014): at least 3.7% less
+        # goodput at the tbf rate, and ~6x the packets through two shared cores (measured: -25%).
+        if row is None or not (row["regression"] and row["change"] < -0.03 and row["unit"] == "Gb/s"):
+            raise Failure(f"the fabric's median pair bandwidth row: {row}; expected a regression below -3%")
+        log(f"  ab: compare exit 1; config mtu 9000 -> 1500; median pair bandwidth {row['base']:.4f} -> "
+            f"{row['new']:.4f} Gb/s ({row['change'] * 100:+.1f}%, 95% CI [{row['ci_low'] * 100:+.1f}%, "
+            f"{row['ci_high'] * 100:+.1f}%])")
+
     def s_nightly(self) -> None:
         """Three nights of the acceptance suite into one folder, `nightly` after each (the folder is
         the baseline and the history); h3's link rate-capped in the third."""
@@ -701,7 +748,7 @@ class Tier:
 SCENARIOS = {
     "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
     "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "cut": Tier.s_cut, "resume": Tier.s_resume,
-    "nightly": Tier.s_nightly,
+    "nightly": Tier.s_nightly, "ab": Tier.s_ab,
     "triple": Tier.s_triple,
 }
 GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "cut", "resume"]}
