@@ -545,7 +545,7 @@ def block_heatmap_figure(
             for t in ax.get_xticklabels():
                 t.set_rotation(90)
             ax.set_xlabel(axis_label)
-            ax.set_ylabel(axis_label if row_names is None else "rank host")
+            ax.set_ylabel(axis_label if row_names is None else "host")
             ax.set_title(sub)
         fig.suptitle(title)
     return fig

@@ -117,12 +117,17 @@ def test_text_from_the_file_is_escaped(cli: Callable, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("hostname", "label"),
-    [("gpu-node-0001.rack3.example.com", "7 gpu-node-0001"), ("10.1.2.3", "7 10.1.2.3"), ("vm", "7 vm")],
+    [("gpu-node-0001.rack3.example.com", "gpu-node-0001"), ("10.1.2.3", "10.1.2.3"), ("vm", "vm")],
 )
 def test_axis_labels_cut_domain_names(hostname: str, label: str) -> None:
-    host = Host(rank=7, hostname=hostname, kernel="", cpu_model="", mpi_library="", rdma_core_version="",
-                rdma_devices=())
-    assert axis_label(host) == label
+    def host(rank: int, name: str) -> Host:
+        return Host(rank=rank, hostname=name, kernel="", cpu_model="", mpi_library="", rdma_core_version="",
+                    rdma_devices=())
+
+    hosts = [host(0, "other"), host(1, hostname)]
+    assert axis_label(hosts, 1) == label
+    # Several ranks on one host: `host/rank N`, as accept and compare spell an endpoint.
+    assert axis_label([host(0, hostname), host(1, hostname)], 1) == f"{label}/rank 1"
 
 
 def hop_class_rows(text: str) -> dict[str, list[str]]:

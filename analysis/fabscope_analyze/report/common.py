@@ -54,12 +54,16 @@ def endpoint(hosts: Sequence[Host], rank: int) -> str:
     return f"{name}/rank {rank}" if shared else name
 
 
-def axis_label(host: Host) -> str:
-    """`<rank> <host>` for heatmap axes; a domain name is cut to its first label (the hosts
-    table has the full name), a numeric address is kept whole."""
-    first = host.hostname.split(".", 1)[0]
-    short = first if re.search(r"[A-Za-z]", first) else host.hostname
-    return f"{host.rank} {short}"
+def axis_label(hosts: Sequence[Host], rank: int, shared: bool | None = None) -> str:
+    """The endpoint's one spelling (`endpoint`) on a heatmap axis, a domain name cut to its first
+    label (the hosts table has the full name; a numeric address is kept whole). `shared`: whether
+    several ranks share the host, when the caller has counted it (else counted here)."""
+    name = hosts[rank].hostname
+    first = name.split(".", 1)[0]
+    short = first if re.search(r"[A-Za-z]", first) else name
+    if shared is None:
+        shared = sum(1 for h in hosts if h.hostname == name) > 1
+    return f"{short}/rank {rank}" if shared else short
 
 
 def leaf_groups(lay: Layout) -> list[tuple[str, int, int]] | None:

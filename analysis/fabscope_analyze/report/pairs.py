@@ -4,6 +4,7 @@ ranks stand out), the distribution over pairs, the slowest hosts and a summary b
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -70,7 +71,8 @@ def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title
     def arranged(m: np.ndarray) -> np.ndarray:
         return m if identity else m[np.ix_(order, order)]
 
-    labels = [axis_label(hosts[i]) for i in order]
+    count = Counter(h.hostname for h in hosts)
+    labels = [axis_label(hosts, int(i), count[hosts[i].hostname] > 1) for i in order]
     by = "" if identity else ", ranks in topology order"
     groups = leaf_groups(lay)
     save(
