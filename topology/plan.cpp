@@ -346,7 +346,12 @@ class NewRackPlan final : public Plan {
     part1_ = circle_rounds(static_cast<std::int64_t>(new_.size()));
     n_endpoints_ = e.size();
   }
-  void set_samples(std::int64_t samples) { samples_ = std::min<std::int64_t>(samples, n_old_); }
+  // At most as many rounds as it takes every new endpoint to meet every existing one (or, with
+  // fewer existing endpoints than new ones, every existing one to meet every new one).
+  void set_samples(std::int64_t samples) { samples_ = std::min<std::int64_t>(samples, max_samples()); }
+  [[nodiscard]] std::int64_t max_samples() const {
+    return std::max<std::int64_t>(n_old_, static_cast<std::int64_t>(new_.size()));
+  }
   [[nodiscard]] std::int64_t pod_groups() const {
     return static_cast<std::int64_t>(groups_.size());
   }
@@ -367,7 +372,10 @@ class NewRackPlan final : public Plan {
   // Part 2, round j: new endpoint i meets pod group (i + j) mod G, so every new endpoint meets
   // every pod once per G rounds. In a group (leaf-interleaved order) the partners of round j are
   // positions j * per_group + rank, rank = i / G: different leaves within a round, and different
-  // endpoints from round to round until the group is used up.
+  // endpoints from round to round until the group is used up. A group with fewer existing
+  // endpoints (size) than new ones sent to it this round (count) serves `size` of them, a window
+  // that moves by `size` every G rounds (after the new endpoints went round every pod once), so
+  // each new endpoint gets its turn (a launch names a few reference hosts per pod for a whole rack).
   void round(std::int64_t r, std::vector<Pair>& out) const override {
     out.clear();
     const auto n_new = static_cast<std::int64_t>(new_.size());
@@ -382,11 +390,17 @@ class NewRackPlan final : public Plan {
     const auto G = static_cast<std::int64_t>(groups_.size());
     const std::int64_t per_group = (n_new + G - 1) / G;
     for (std::int64_t i = 0; i < n_new; ++i) {
-      const auto& g = groups_[uz((i + j) % G)];
+      const std::int64_t gi = (i + j) % G;
+      const auto& g = groups_[uz(gi)];
       const auto size = static_cast<std::int64_t>(g.size());
       const std::int64_t rank = i / G;
-      if (rank >= size) continue;
-      out.emplace_back(new_[uz(i)], g[uz((j * per_group + rank) % size)]);
+      const std::int64_t count = assigned(gi, j, n_new, G);
+      if (count <= size) {
+        out.emplace_back(new_[uz(i)], g[uz((j * per_group + rank) % size)]);
+        continue;
+      }
+      const std::int64_t slot = ((rank - (j / G) * size) % count + count) % count;
+      if (slot < size) out.emplace_back(new_[uz(i)], g[uz(slot)]);
     }
   }
   std::int64_t round_size(std::int64_t r) const override {
@@ -396,12 +410,16 @@ class NewRackPlan final : public Plan {
     const auto G = static_cast<std::int64_t>(groups_.size());
     std::int64_t s = 0;
     for (std::int64_t g = 0; g < G; ++g) {
-      // New endpoints i with (i + j) mod G == g: i = first, first + G, ...
-      const std::int64_t first = ((g - j) % G + G) % G;
-      const std::int64_t count = first < n_new ? (n_new - 1 - first) / G + 1 : 0;
-      s += std::min(count, static_cast<std::int64_t>(groups_[uz(g)].size()));
+      s += std::min(assigned(g, j, n_new, G), static_cast<std::int64_t>(groups_[uz(g)].size()));
     }
     return s;
+  }
+  // How many new endpoints part 2's round j sends to group g: i with (i + j) mod G == g, i.e.
+  // i = first, first + G, ...
+  [[nodiscard]] static std::int64_t assigned(std::int64_t g, std::int64_t j, std::int64_t n_new,
+                                             std::int64_t G) {
+    const std::int64_t first = ((g - j) % G + G) % G;
+    return first < n_new ? (n_new - 1 - first) / G + 1 : 0;
   }
   [[nodiscard]] std::int64_t part1() const { return part1_; }
 
@@ -849,11 +867,13 @@ namespace {
 std::unique_ptr<NewRackPlan> make_new_rack(const Endpoints& e, const PlanOptions& o) {
   auto p = std::make_unique<NewRackPlan>(e, o.new_hosts, o.new_rack_samples);
   if (o.new_rack_samples > 0) return p;
-  const std::int64_t cap = std::max<std::int64_t>(1, p->existing());
+  const std::int64_t cap = std::max<std::int64_t>(1, p->max_samples());
+  // Enough rounds: the new leaves' uplinks to the target, and every new endpoint met every pod.
   const auto reaches = [&](std::int64_t s) {
     p->set_samples(s);
-    const double got = new_rack_coverage(*p, e)->new_uplink_fraction();
-    return std::isnan(got) || got >= o.new_uplink_coverage - 1e-12;
+    const auto c = new_rack_coverage(*p, e);
+    const double got = c->new_uplink_fraction();
+    return (std::isnan(got) || got >= o.new_uplink_coverage - 1e-12) && c->min_pods_met >= c->pods;
   };
   std::int64_t lo = std::min(cap, std::max<std::int64_t>(1, p->pod_groups()));
   if (reaches(lo)) return p;

@@ -37,6 +37,11 @@ Scenarios (`accept` = healthy host-rate uplink lossy compare; `failures` = flap 
              140 Mbit/s (70%, above the criteria's 60% floor): accept names h14, the uplinks of leaf2
              and h11 as degraded (severity warning, its ratio to the fabric), and no host behind
              leaf2 (their cross-rack flows are the uplink's victims)
+  new-rack   16 hosts in 4 racks: h1-h12 run the acceptance suite and are accepted; then rack r4
+             (h13-h16) is added with h15's link capped and measured with `--plan new-rack --new r4`,
+             launched on the new rack and one reference host per accepted rack (h1, h5, h9): pairs
+             prints the new part's coverage (4/4 host links), accept fails with h15 first and no
+             other host named
   resume     a pairs run SIGKILLed after round 3: the file holds the completed rounds; `pairs
              --resume` finishes it and every pair is ok
   ab         an A/B of MTU 9000 vs 1500 (the rig rebuilt with --mtu 1500 in between): the same pairs
@@ -84,6 +89,7 @@ CUT_HOST, CUT_ROUND_TIMEOUT = "h5", 20
 # host link, h14's link dropping 2% of frames, h11's link capped to 70% (above the criteria's 60% floor).
 TRIPLE_LEAF, TRIPLE_LEAF_RATE = "leaf2", "80mbit"
 TRIPLE_LOSSY, TRIPLE_CAPPED, TRIPLE_CAPPED_RATE = "h14", "h11", "140mbit"
+NEW_RACK_CAPPED = "h15"  # scenario new-rack: the faulty host of the added rack r4 (h13-h16)
 
 
 class Failure(Exception):
@@ -113,10 +119,13 @@ class Tier:
             raise Failure(f"rig.sh {' '.join(argv)} exited {res.returncode}: {res.stderr.strip()[-2000:]}")
         return res
 
-    def mpirun(self, argv: list[str], timeout: float, out_name: str) -> tuple[subprocess.CompletedProcess, float]:
+    def mpirun(self, argv: list[str], timeout: float, out_name: str,
+               hosts: list[str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+        """fabscope ARGV on every emulated host (or those of `hosts`), one rank each."""
         t0 = time.monotonic()
+        only = ["--hosts", ",".join(hosts)] if hosts else []
         try:
-            res = subprocess.run([RIG, "--id", self.id, "mpirun", self.fabscope, *argv], capture_output=True,
+            res = subprocess.run([RIG, "--id", self.id, "mpirun", *only, self.fabscope, *argv], capture_output=True,
                                  text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             self.rig("kill", check=False)
@@ -355,6 +364,57 @@ class Tier:
             ob = float(np.nanmedian(w[~mine]))
         log(f"  lossy: top suspect {sus[0]['kind']} {sus[0]['name']}: {sus[0]['evidence']}; median window "
             f"{mb:.3f} Gb/s in {LOSSY_HOST}'s pairs, {ob:.3f} elsewhere")
+
+    def s_new_rack(self) -> None:
+        """Issue 17's new rack: 12 hosts (racks r1-r3) accepted, then rack r4 (h13-h16) added with
+        h15's link capped, measured with the new-rack plan against reference hosts of the accepted
+        racks (launched on the new rack and one host per old rack, as the README's recipe)."""
+        if self.args.hosts != 16 or self.args.racks != 4:
+            raise Failure("the new-rack scenario needs --hosts 16 --racks 4")
+        old = [f"h{i}" for i in range(1, 13)]
+        base = str(self.out / "accepted12.h5")
+        if os.path.exists(base):
+            os.remove(base)
+        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--out", base, "--quiet"], 900,
+                                "accepted12", hosts=old)
+        if res.returncode != 0:
+            raise Failure(f"the 12 accepted hosts: fabscope run exited {res.returncode}:\n"
+                          f"{(res.stdout + res.stderr)[-3000:]}")
+        rc, v = self.accept(base, "accepted12")
+        if rc != 0:
+            raise Failure(f"the 12 healthy hosts were not accepted: {v['verdict']} (exit {rc}), suspects "
+                          f"{[(x['kind'], x['name']) for x in v['suspects'][:3]]}")
+        log(f"  new-rack: 12 hosts accepted ({secs:.0f} s)")
+        self.rig("rate", NEW_RACK_CAPPED, CAPPED_RATE)
+        new = [f"h{i}" for i in range(13, 17)]
+        refs = ["h1", "h5", "h9"]  # one per accepted rack
+        path = str(self.out / "r4.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        res, secs = self.mpirun(["run", SUITE, "--topology", self.topology, "--plan", "new-rack", "--new", "r4",
+                                 "--out", path, "--label", "rack r4"], 900, "r4", hosts=new + refs)
+        if res.returncode != 0:
+            raise Failure(f"the new-rack run exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+        cover = next((x for x in res.stdout.splitlines() if x.startswith("# new part:")), "")
+        met = re.search(r"each new endpoint met (\d+) of (\d+) pods", cover)
+        if "4 new endpoints, their host links 4/4" not in cover or not met or met[1] != met[2]:
+            raise Failure(f"pairs did not print the new part's coverage (4 new endpoints, 4/4 host links, every pod "
+                          f"met by each): {cover!r}")
+        with h5py.File(path, "r") as f:
+            names = [x.decode() for x in f["hosts/hostname"][:]]
+        if sorted(names) != sorted(new + refs):
+            raise Failure(f"the new-rack run ran on {names}, expected {new + refs}")
+        rc, v = self.accept(path, "r4")
+        sus = self.pairs_suspects(v)
+        named = [(x["kind"], x["name"]) for x in sus]
+        if rc != 1 or not sus or sus[0]["details"].get("host") != NEW_RACK_CAPPED:
+            raise Failure(f"new rack with {NEW_RACK_CAPPED} capped: accept exit {rc}, suspects {named}; expected "
+                          f"{NEW_RACK_CAPPED} first")
+        wrong = sorted({x["details"].get("host") for x in sus if x["kind"] in ("host", "host_link")}
+                       - {NEW_RACK_CAPPED, None})
+        if wrong:
+            raise Failure(f"healthy hosts named in the new rack: {wrong}; {named}")
+        log(f"  new-rack: {secs:.0f} s, {cover[2:]}; accept FAIL, top suspect {named[0]}")
 
     def s_triple(self) -> None:
         if self.args.hosts != 16 or self.args.racks != 4:
@@ -749,7 +809,7 @@ SCENARIOS = {
     "rig": Tier.s_rig, "healthy": Tier.s_healthy, "host-rate": Tier.s_host_rate, "uplink": Tier.s_uplink,
     "lossy": Tier.s_lossy, "compare": Tier.s_compare, "flap": Tier.s_flap, "cut": Tier.s_cut, "resume": Tier.s_resume,
     "nightly": Tier.s_nightly, "ab": Tier.s_ab,
-    "triple": Tier.s_triple,
+    "triple": Tier.s_triple, "new-rack": Tier.s_new_rack,
 }
 GROUPS = {"accept": ["healthy", "host-rate", "uplink", "lossy", "compare"], "failures": ["flap", "cut", "resume"]}
 

@@ -295,6 +295,47 @@ TEST(Plans, NewRackPairsTheNewHostsAndSamplesEveryPod) {
                      {"unknown plan 'everything'", "all-pairs"});
 }
 
+// The README's launch: the new rack and a few reference hosts, fewer per pod than new hosts. Every
+// new host still meets every pod (a window of new hosts moves over the references round by round);
+// before, the new hosts beyond the references' count never met the existing fabric at all.
+TEST(Plans, NewRackWithFewerReferencesThanNewHosts) {
+  const Fabric f = gen(kSpecs[1]);  // 128 hosts, 4 pods, 8 hosts per leaf
+  for (const std::size_t refs_per_pod : {1u, 2u}) {
+    std::vector<std::string> names;
+    std::map<Index, std::size_t> per_pod;
+    for (const Host& h : f.hosts()) {
+      if (f.racks()[uz(h.rack)] == "rack0003") {
+        names.push_back(h.name);
+      } else if (per_pod[f.host_pod(f.find_host(h.name))]++ < refs_per_pod) {
+        names.push_back(h.name);
+      }
+    }
+    ASSERT_EQ(names.size(), 8 + 4 * refs_per_pod);
+    const Endpoints e = Endpoints::from_ranks(f, names);
+    PlanOptions o;
+    o.new_hosts = {"rack0003"};
+    const auto p = make_plan("new-rack", e, o);
+    const auto c = new_rack_coverage(*p, e);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->new_endpoints, 8);
+    EXPECT_EQ(c->existing_endpoints, static_cast<std::int64_t>(4 * refs_per_pod));
+    EXPECT_EQ(c->min_pods_met, 4) << format_new_rack_coverage(*c);
+    EXPECT_EQ(c->existing_met, static_cast<std::int64_t>(4 * refs_per_pod)) << "every reference used";
+    std::map<Index, std::set<Index>> pods_met;
+    for (const auto& [a, b] : all_pairs_checked(*p, e)) {  // no endpoint twice in a round
+      const bool na = f.racks()[uz(f.hosts()[uz(e[uz(a)].host)].rack)] == "rack0003";
+      const bool nb = f.racks()[uz(f.hosts()[uz(e[uz(b)].host)].rack)] == "rack0003";
+      if (na != nb) pods_met[na ? a : b].insert(f.host_pod(e[uz(na ? b : a)].host));
+    }
+    ASSERT_EQ(pods_met.size(), 8u) << "a new host never met the existing fabric";
+    for (const auto& [n, pods] : pods_met) EXPECT_EQ(pods.size(), 4u) << "new endpoint " << n;
+    // Fixed rounds (--refs) beyond what it takes: bounded by the number of new endpoints.
+    PlanOptions many = o;
+    many.new_rack_samples = 1000;
+    EXPECT_EQ(make_plan("new-rack", e, many)->rounds(), 7 + 8);
+  }
+}
+
 TEST(Plans, NewRackErrorsNameTheFlagAndTheKnownRacks) {
   // `fabscope plan --new rack99` and `plan --plan new-rack` without --new: one line naming --new
   // and the first racks of the fabric, from make_plan and from the summary of every plan alike.
