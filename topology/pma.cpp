@@ -18,11 +18,12 @@ struct MadPortDeleter {
 };
 using MadPortPtr = std::unique_ptr<ibmad_port, MadPortDeleter>;
 
-// libibmad's field of each counter, in kPmaCounters order.
+// libibmad's field of each counter, in kPmaCounters order: PortCounters, then PortCountersExtended.
 constexpr std::array<MAD_FIELDS, kPmaCounters.size()> kFields = {
-    IB_PC_ERR_SYM_F,        IB_PC_LINK_RECOVERS_F,  IB_PC_LINK_DOWNED_F,
-    IB_PC_ERR_RCV_F,        IB_PC_ERR_PHYSRCV_F,    IB_PC_XMT_DISCARDS_F,
-    IB_PC_ERR_LOCALINTEG_F, IB_PC_ERR_EXCESS_OVR_F, IB_PC_XMT_WAIT_F};
+    IB_PC_ERR_SYM_F,        IB_PC_LINK_RECOVERS_F,  IB_PC_LINK_DOWNED_F,   IB_PC_ERR_RCV_F,
+    IB_PC_ERR_PHYSRCV_F,    IB_PC_XMT_DISCARDS_F,   IB_PC_ERR_LOCALINTEG_F, IB_PC_ERR_EXCESS_OVR_F,
+    IB_PC_XMT_WAIT_F,       IB_PC_EXT_XMT_BYTES_F,  IB_PC_EXT_RCV_BYTES_F,  IB_PC_EXT_XMT_PKTS_F,
+    IB_PC_EXT_RCV_PKTS_F};
 
 // The LID and port number the PMA of this end answers on.
 std::pair<std::uint16_t, int> address(const Fabric& f, const LinkEnd& e) {
@@ -68,10 +69,20 @@ std::vector<PmaPort> read_pma(const Fabric& fabric, const PmaOptions& o) {
         if (pma_query_via(buf, &pid, p.port, o.timeout_ms, IB_GSI_PORT_COUNTERS, port.get()) !=
             nullptr) {
           p.ok = true;
-          for (std::size_t c = 0; c < kFields.size(); ++c) {
+          for (std::size_t c = 0; c < kPmaExtFirst; ++c) {
             std::uint32_t v = 0;
             mad_decode_field(buf, kFields[c], &v);
             p.values[c] = v;
+          }
+          std::memset(buf, 0, sizeof buf);
+          if (pma_query_via(buf, &pid, p.port, o.timeout_ms, IB_GSI_PORT_COUNTERS_EXT,
+                            port.get()) != nullptr) {
+            p.ext_ok = true;
+            for (std::size_t c = kPmaExtFirst; c < kFields.size(); ++c) {
+              std::uint64_t v = 0;  // 64-bit fields
+              mad_decode_field(buf, kFields[c], &v);
+              p.values[c] = v;
+            }
           }
         }
       }
@@ -88,10 +99,12 @@ std::vector<PmaPort> pma_deltas(const std::vector<PmaPort>& before,
     const bool both = i < before.size() && before[i].ok && after[i].ok &&
                       before[i].link == after[i].link && before[i].side == after[i].side;
     out[i].ok = both;
+    out[i].ext_ok = both && before[i].ext_ok && after[i].ext_ok;
     for (std::size_t c = 0; c < out[i].values.size(); ++c) {
+      const bool have = c < kPmaExtFirst ? out[i].ok : out[i].ext_ok;
       const std::uint64_t a = after[i].values[c];
-      const std::uint64_t b = both ? before[i].values[c] : 0;
-      out[i].values[c] = !both ? 0 : a >= b ? a - b : a;
+      const std::uint64_t b = have ? before[i].values[c] : 0;
+      out[i].values[c] = !have ? 0 : a >= b ? a - b : a;
     }
   }
   return out;
@@ -126,7 +139,8 @@ std::vector<std::string> describe_errors(const Fabric& f, const std::vector<PmaP
 std::string encode_pma(const std::vector<PmaPort>& ports) {
   std::string out;
   for (const auto& p : ports) {
-    out += fmt::format("{} {} {} {} {}", p.link, p.side, p.lid, p.port, p.ok ? 1 : 0);
+    out += fmt::format("{} {} {} {} {} {}", p.link, p.side, p.lid, p.port, p.ok ? 1 : 0,
+                       p.ext_ok ? 1 : 0);
     for (const auto v : p.values) out += fmt::format(" {}", v);
     out += '\n';
   }
@@ -143,15 +157,16 @@ std::vector<PmaPort> decode_pma(const std::string& text, const std::string& what
     if (line.empty()) continue;
     std::istringstream ls(line);
     PmaPort p;
-    int ok = 0;
-    ls >> p.link >> p.side >> p.lid >> p.port >> ok;
+    int ok = 0, ext_ok = 0;
+    ls >> p.link >> p.side >> p.lid >> p.port >> ok >> ext_ok;
     for (auto& v : p.values) ls >> v;
     if (!ls || (p.side != 0 && p.side != 1)) {
       throw core::UsageError(
-          fmt::format("{}:{}: expected 'link side lid port ok' and {} counter values", what, n,
-                      kPmaCounters.size()));
+          fmt::format("{}:{}: expected 'link side lid port ok ext_ok' and {} counter values", what,
+                      n, kPmaCounters.size()));
     }
     p.ok = ok != 0;
+    p.ext_ok = ext_ok != 0;
     out.push_back(p);
   }
   return out;

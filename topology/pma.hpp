@@ -1,4 +1,5 @@
-// The fabric's own error counters on InfiniBand: the PMA PortCounters attribute (IBA 16.1.3.5) of
+// The fabric's own error counters on InfiniBand: the PMA PortCounters attribute (IBA 16.1.3.5), and
+// the traffic counters of PortCountersExtended, of
 // every port at both ends of every cable the fabric model knows, read through libibmad as
 // perfquery does (pma_query_via), by LID: a switch's ports through the switch's LID, a NIC port
 // through its own. Needs LIDs, i.e. a subnet manager that has run. Counters saturate at their width
@@ -16,17 +17,24 @@
 
 namespace fabscope::topology {
 
-inline constexpr std::array<std::string_view, 9> kPmaCounters = {"SymbolErrorCounter",
-                                                                 "LinkErrorRecoveryCounter",
-                                                                 "LinkDownedCounter",
-                                                                 "PortRcvErrors",
-                                                                 "PortRcvRemotePhysicalErrors",
-                                                                 "PortXmitDiscards",
-                                                                 "LocalLinkIntegrityErrors",
-                                                                 "ExcessiveBufferOverrunErrors",
-                                                                 "PortXmitWait"};
-// Error counters (all but PortXmitWait, which counts congestion, not faults).
+inline constexpr std::array<std::string_view, 13> kPmaCounters = {"SymbolErrorCounter",
+                                                                  "LinkErrorRecoveryCounter",
+                                                                  "LinkDownedCounter",
+                                                                  "PortRcvErrors",
+                                                                  "PortRcvRemotePhysicalErrors",
+                                                                  "PortXmitDiscards",
+                                                                  "LocalLinkIntegrityErrors",
+                                                                  "ExcessiveBufferOverrunErrors",
+                                                                  "PortXmitWait",
+                                                                  "PortXmitData",
+                                                                  "PortRcvData",
+                                                                  "PortXmitPkts",
+                                                                  "PortRcvPkts"};
+// Error counters (the first eight; PortXmitWait counts congestion, not faults).
 inline constexpr std::size_t kPmaErrorCounters = 8;
+// The traffic counters of PortCountersExtended (IBA 16.1.4.11, 64 bits; data in 4-octet words, as
+// perfquery -x shows them): indices kPmaExtFirst.. of kPmaCounters.
+inline constexpr std::size_t kPmaExtFirst = 9;
 using PmaValues = std::array<std::uint64_t, kPmaCounters.size()>;
 
 // One end of one link of the model and its counters.
@@ -35,7 +43,8 @@ struct PmaPort {
   int side = 0;  // 0: the link's `a` end, 1: its `b` end
   std::uint16_t lid = 0;
   int port = 0;
-  bool ok = false;  // false: the query failed or the end has no LID (values are 0)
+  bool ok = false;      // false: the query failed or the end has no LID (values are 0)
+  bool ext_ok = false;  // PortCountersExtended answered too (else its values are 0)
   PmaValues values{};
 };
 
@@ -61,7 +70,7 @@ struct PmaOptions {
                                                        const std::vector<PmaPort>& deltas);
 
 // Text form for saving a reading between processes: one line per end, "link side lid port ok
-// v0..v8".
+// ext_ok v0..v12".
 [[nodiscard]] std::string encode_pma(const std::vector<PmaPort>& ports);
 // Throws core::UsageError naming `what` on a malformed line.
 [[nodiscard]] std::vector<PmaPort> decode_pma(const std::string& text, const std::string& what);

@@ -21,7 +21,7 @@ std::vector<topology::PmaPort> read_fabric_counters(const topology::Fabric& fabr
 std::vector<std::string> write_pma(io::ResultsWriter& out, const topology::Fabric& fabric,
                                    const std::vector<topology::PmaPort>& deltas) {
   std::vector<std::string> names(topology::kPmaCounters.begin(), topology::kPmaCounters.end());
-  std::vector<std::int64_t> link, side, ok, delta;
+  std::vector<std::int64_t> link, side, ok, ok_ext, delta;
   std::vector<std::string> end, peer, host;
   for (const auto& d : deltas) {
     const auto& l = fabric.links()[d.link];
@@ -30,6 +30,7 @@ std::vector<std::string> write_pma(io::ResultsWriter& out, const topology::Fabri
     link.push_back(d.link);
     side.push_back(d.side);
     ok.push_back(d.ok ? 1 : 0);
+    ok_ext.push_back(d.ext_ok ? 1 : 0);
     end.push_back(topology::end_name(fabric, me));
     peer.push_back(topology::end_name(fabric, other));
     std::string h;
@@ -47,6 +48,7 @@ std::vector<std::string> write_pma(io::ResultsWriter& out, const topology::Fabri
   out.write_ints("/pma/link", link, {e}, "1");
   out.write_ints("/pma/side", side, {e}, "1");
   out.write_ints("/pma/ok", ok, {e}, "1");
+  out.write_ints("/pma/ok_ext", ok_ext, {e}, "1");
   out.write_strings("/pma/end", end);
   out.write_strings("/pma/peer", peer);
   out.write_strings("/pma/host", host);

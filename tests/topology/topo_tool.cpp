@@ -361,10 +361,14 @@ int run(int argc, char** argv) {
       const auto now = read_pma(f, PmaOptions{.ca = src.ca});
       const double read_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-      std::size_t ok = 0;
-      for (const auto& p : now) ok += p.ok ? 1 : 0;
-      std::cout << fmt::format("read {} of {} link ends ({} links) in {:.3f} s\n", ok, now.size(),
-                               f.links().size(), read_s);
+      std::size_t ok = 0, ext = 0;
+      for (const auto& p : now) {
+        ok += p.ok ? 1 : 0;
+        ext += p.ext_ok ? 1 : 0;
+      }
+      std::cout << fmt::format(
+          "read {} of {} link ends ({} links), PortCountersExtended from {}, in {:.3f} s\n", ok,
+          now.size(), f.links().size(), ext, read_s);
       if (!pma_save.empty()) std::ofstream(pma_save) << encode_pma(now);
       if (!pma_before.empty()) {
         std::ifstream in(pma_before);
