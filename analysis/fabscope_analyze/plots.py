@@ -780,3 +780,61 @@ def impact_box_figure(panels: Sequence[tuple[str, Sequence[str], Sequence[str], 
                 ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
         fig.suptitle(title)
     return fig
+
+
+# --- the fabric's own counters per cable (/pma) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CablePanel:
+    """One bar per cable (x: cables grouped by leaf); `marks` [K]: bars drawn in the alarm colour."""
+
+    ylabel: str
+    values: np.ndarray  # [K]
+    colour: str
+    marks: np.ndarray | None = None  # bool [K]
+
+
+def cable_counters_figure(panels: Sequence[CablePanel], groups: Sequence[tuple[str, int, int]],
+                          notes: Sequence[tuple[int, str]], *, title: str) -> Figure:
+    """Counters per cable in topology order: every leaf's host cables then its uplinks, leaves
+    separated and named on the x axis; `notes` (cable position, text) name the cables that stand
+    out. Log y where a panel's values span MIN_LOG_SPAN (a 0 count stays an empty bar)."""
+    k = len(panels[0].values) if panels else 0
+    width = min(16.0, max(7.0, 0.09 * k + 2.0))
+    with _style():
+        fig = Figure(figsize=(width, 1.0 + 2.1 * max(1, len(panels))), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(max(1, len(panels)), 1, squeeze=False, sharex=True)[:, 0]
+        x = np.arange(k)
+        for ax, panel in zip(axes, panels):
+            v = np.asarray(panel.values, dtype=np.float64)
+            colours = np.full(k, panel.colour, dtype=object)
+            if panel.marks is not None:
+                colours[np.asarray(panel.marks, dtype=bool)] = LIMIT_COLOUR
+            ax.bar(x, v, width=0.85, color=list(colours))
+            positive = v[v > 0]
+            if positive.size and positive.max() / positive.min() >= MIN_LOG_SPAN:
+                ax.set_yscale("log")
+                _log_axis(ax.yaxis)
+                ax.set_ylim(bottom=0.7 * positive.min())
+            if not positive.size:
+                ax.text(0.5, 0.5, "0 on every cable", transform=ax.transAxes, ha="center", va="center",
+                        fontsize=9, color="#555555")
+            ax.set_ylabel(panel.ylabel)
+            ax.grid(True, axis="y", alpha=0.3)
+            if len(groups) < k:  # one bar per group needs no separators
+                for _, start, _stop in groups[1:]:
+                    ax.axvline(start - 0.5, color="#555555", linewidth=0.8, gid=GROUP_LINE_GID)
+        for pos, text in notes:
+            axes[0].annotate(shorten(text, 40), (pos, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                             textcoords="offset points", ha="center", va="bottom", fontsize=7, color=LIMIT_COLOUR,
+                             rotation=20)
+        axes[-1].set_xlim(-0.6, k - 0.4)
+        named = [(name, a, b) for name, a, b in groups if name]
+        axes[-1].set_xticks([(a + b - 1) / 2 for _, a, b in named])
+        axes[-1].set_xticklabels([shorten(name, MAX_GROUP_LABEL_CHARS) for name, _, _ in named],
+                                 rotation=90 if len(named) > 12 else 0, fontsize=GROUP_FONTSIZE)
+        axes[-1].set_xlabel("cables by leaf: its host cables, then its uplinks")
+        fig.suptitle(title)
+    return fig

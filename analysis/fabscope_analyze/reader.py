@@ -128,6 +128,7 @@ class PmaDeltas:
     host: tuple[str, ...]  # the host on the cable ("" between switches)
     ok: np.ndarray  # bool [E]: read before and after
     delta: np.ndarray  # int64 [E, C]
+    ok_ext: np.ndarray  # bool [E]: PortCountersExtended read before and after (all False in older files)
 
 
 @dataclass(frozen=True)
@@ -1203,7 +1204,9 @@ class _Reader:
             end=tuple(self.strings(self.dataset(g, "end", kind="s", shape=(e,)))),
             peer=tuple(self.strings(self.dataset(g, "peer", kind="s", shape=(e,)))),
             host=tuple(self.strings(self.dataset(g, "host", kind="s", shape=(e,)))),
-            ok=self.ints(self.dataset(g, "ok", kind="i", shape=(e,))).astype(bool), delta=delta)
+            ok=self.ints(self.dataset(g, "ok", kind="i", shape=(e,))).astype(bool), delta=delta,
+            ok_ext=(self.ints(self.dataset(g, "ok_ext", kind="i", shape=(e,))).astype(bool) if "ok_ext" in g
+                    else np.zeros(e, dtype=bool)))
 
     def read_hosts(self, g: h5py.Group, n: int) -> tuple[Host, ...]:
         rank = self.ints(self.dataset(g, "rank", kind="i", shape=(n,)))

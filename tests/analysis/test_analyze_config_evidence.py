@@ -168,11 +168,15 @@ def test_expected_rate_from_topology_then_majority(tmp_path: Path) -> None:
     assert all(not e.reasons for e in host_evidence(ReportContext.of(two)).values())  # 2 hosts: no majority
 
 
-def _add_pma(path: Path, rows: list[tuple[int, int, str, str, str, dict[str, int]]], ok: list[bool] | None = None) -> None:
-    """/pma as fabscope --pma writes it: rows of (link, side, end, peer, host, {counter: delta})."""
+def _add_pma(path: Path, rows: list[tuple[int, int, str, str, str, dict[str, int]]], ok: list[bool] | None = None,
+             extended: bool = False) -> None:
+    """/pma as fabscope --pma writes it: rows of (link, side, end, peer, host, {counter: delta});
+    `extended`: with PortCountersExtended's columns and /pma/ok_ext (files before it have neither)."""
     names = ["SymbolErrorCounter", "LinkErrorRecoveryCounter", "LinkDownedCounter", "PortRcvErrors",
              "PortRcvRemotePhysicalErrors", "PortXmitDiscards", "LocalLinkIntegrityErrors",
              "ExcessiveBufferOverrunErrors", "PortXmitWait"]
+    if extended:
+        names += ["PortXmitData", "PortRcvData", "PortXmitPkts", "PortRcvPkts"]
     s = h5py.string_dtype("utf-8")
     with h5py.File(path, "a") as f:
         g = f.create_group("pma")
@@ -182,6 +186,8 @@ def _add_pma(path: Path, rows: list[tuple[int, int, str, str, str, dict[str, int
         for k, col in (("end", 2), ("peer", 3), ("host", 4)):
             g.create_dataset(k, data=np.array([r[col] for r in rows], dtype=object), dtype=s)
         g.create_dataset("ok", data=np.array(ok or [True] * len(rows), dtype=np.int64))
+        if extended:
+            g.create_dataset("ok_ext", data=np.array(ok or [True] * len(rows), dtype=np.int64))
         g.create_dataset("delta", data=np.array([[r[5].get(n, 0) for n in names] for r in rows], dtype=np.int64))
 
 
@@ -224,3 +230,71 @@ def test_clean_counters_pass_and_negative_delta_is_exit_2(tmp_path: Path, capsys
         f["pma/delta"][0, 0] = -3
     code, _, err = run_cli(["accept", path, "--criteria", NDR], capsys)
     assert code == 2 and "/pma/delta" in err and err.strip().count("\n") == 0, err
+
+
+def test_report_draws_the_fabric_counters_by_leaf(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cable of /topology/links at both ends, the extended traffic counters too; errors on one
+    uplink and on one host cable (an end name with markup: escaped on the page)."""
+    from test_analyze_report import check_report
+
+    path = write_synthetic_run(tmp_path / "r.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
+    with h5py.File(path, "a") as f:  # /topology/links as fabscope writes it: every host cable, every uplink
+        sw = f["topology/switches/name"].asstr()[()]
+        level, pod = f["topology/switches/level"][()], f["topology/switches/pod"][()]
+        host_of_nic, nic_leaf = f["topology/nics/host"][()], f["topology/nics/leaf"][()]
+        hosts = f["topology/hosts/name"].asstr()[()]
+        cables = [("nic", i, int(leaf)) for i, leaf in enumerate(nic_leaf)]
+        cables += [("switch", l, s) for l in np.flatnonzero(level == 1) for s in np.flatnonzero(level == 2)
+                   if pod[s] == pod[l]]
+        g = f.create_group("topology/links")
+        g.create_dataset("a_kind", data=np.array([c[0] for c in cables], dtype=object), dtype=h5py.string_dtype())
+        g.create_dataset("b_kind", data=np.array(["switch"] * len(cables), dtype=object), dtype=h5py.string_dtype())
+        g.create_dataset("a_index", data=np.array([c[1] for c in cables], dtype=np.int64))
+        g.create_dataset("b_index", data=np.array([c[2] for c in cables], dtype=np.int64))
+        a_kind, a_idx, b_idx = [c[0] for c in cables], [c[1] for c in cables], [c[2] for c in cables]
+    rows = []
+    bad_uplink = bad_host = None
+    for link, (ak, a, b) in enumerate(zip(a_kind, a_idx, b_idx)):
+        lo = f"{hosts[host_of_nic[a]]} mlx5_0[1]" if ak == "nic" else f"{sw[a]}[{link}]"
+        hi = f"{sw[b]}[{link}]"
+        host = hosts[host_of_nic[a]] if ak == "nic" else ""
+        counters = {"PortXmitData": 250_000_000 * (1 + link % 3), "PortXmitPkts": 1000, "PortXmitWait": 10 * link}
+        errs: dict[str, int] = {}
+        if ak == "switch" and bad_uplink is None:
+            bad_uplink, errs = link, {"SymbolErrorCounter": 4200}
+        elif ak == "nic" and bad_host is None and link > 3:
+            bad_host, errs = link, {"LinkDownedCounter": 2}
+            lo = f"{hosts[host_of_nic[a]]} <b>mlx5_0</b>[1]"
+        rows.append((link, 0, lo, hi, host, {**counters, **errs}))
+        rows.append((link, 1, hi, lo, host, counters))
+    assert bad_uplink is not None and bad_host is not None
+    _add_pma(path, rows, extended=True)
+    code, out, err = run_cli(["report", path, "-o", tmp_path / "rep"], capsys)
+    assert code == 0 and err == "", err
+    page = check_report(tmp_path / "rep", expected_figures=5)  # the pairs figures + fabric counters
+    text = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert '<h2 id="fabric-counters">Fabric counters</h2>' in text
+    assert f"{len(a_kind)} of {len(a_kind)} cables read at both ends" in text and "2 cables with rising error" in text
+    rows_html = text.split('class="pma-errors"')[1].split("</table>")[0]
+    assert rows_html.index("SymbolErrorCounter +4200") < rows_html.index("LinkDownedCounter +2")  # worst first
+    assert "&lt;b&gt;mlx5_0&lt;/b&gt;" in rows_html and "<b>mlx5_0</b>" not in text
+    assert any("fabric-counters" in img for img in page.images)
+    svg = (tmp_path / "rep" / "figures" / "fabric-counters.svg").read_text(encoding="utf-8")
+    assert "data sent" in svg and "leaf0001" in svg  # the traffic panel; leaves name the groups
+    # A file before PortCountersExtended (no ok_ext, 9 counters): the figure without the data panel.
+    old = write_synthetic_run(tmp_path / "o.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
+    _add_pma(old, [(r[0], r[1], r[2], r[3], r[4], {k: v for k, v in r[5].items() if not k.startswith("PortXmitD")
+                                                   and k != "PortXmitPkts"}) for r in rows])
+    code, _, err = run_cli(["report", old, "-o", tmp_path / "old"], capsys)
+    assert code == 0 and err == "", err
+    svg = (tmp_path / "old" / "figures" / "fabric-counters.svg").read_text(encoding="utf-8")
+    assert "data sent" not in svg and "PortXmitWait" in svg
+    # A large fabric (here: more cables than the limit): one bar per leaf, the sums of its cables.
+    import fabscope_analyze.report.fabric_counters as fc
+
+    monkeypatch.setattr(fc, "MAX_CABLE_BARS", 10)
+    code, _, err = run_cli(["report", path, "-o", tmp_path / "big"], capsys)
+    assert code == 0 and err == "", err
+    svg = (tmp_path / "big" / "figures" / "fabric-counters.svg").read_text(encoding="utf-8")
+    assert f"({len(a_kind)} cables, summed per leaf)" in svg and "leaf0004" in svg

@@ -16,10 +16,11 @@ from pathlib import Path
 from fabscope_analyze.accept import evaluate
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import Criteria
-from fabscope_analyze.htmlpage import FIGURE_DIR, FigureRef, esc, fmt, slug
+from fabscope_analyze.htmlpage import FIGURE_DIR, FigureRef, esc, figure_html, fmt, slug
 from fabscope_analyze.reader import RunFile
 from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, axis_label, leaf_groups, sizes_text
-from fabscope_analyze.report.page import KINDS, headline, kind_of, render_html, run_figures, run_section
+from fabscope_analyze.report import fabric_counters
+from fabscope_analyze.report.page import KINDS, headline, kind_of, render_html, run_figures, run_section, save_figure_ref
 from fabscope_analyze.report.pairs import CDF_MAX_VALUES, MAX_DRILLDOWNS, host_medians
 
 __all__ = ["CDF_MAX_VALUES", "FIGURE_DIR", "FULL_HEATMAP_MAX", "KINDS", "MAX_DRILLDOWNS", "FigureRef", "ReportKind",
@@ -35,7 +36,14 @@ def write_report(run_file: RunFile, out_dir: Path, criteria: Criteria | None = N
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = [run_figures(run, ctx, fig_dir, f"{i:02d}-{slug(run.info.group)}") for i, run in enumerate(run_file.runs)]
-    page = render_html(ctx, figures, verdict)
+    counters = ""
+    cables = fabric_counters.cables_of(run_file)
+    if cables is not None:
+        fig = fabric_counters.counters_figure(cables, f"fabric counters: {run_file.path.name}")
+        ref = save_figure_ref(fig, fig_dir, "fabric-counters",
+                              "PMA error counters, PortXmitWait and data per cable, grouped by leaf")
+        counters = fabric_counters.section_html(cables, figure_html(ref))
+    page = render_html(ctx, figures, verdict, counters)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

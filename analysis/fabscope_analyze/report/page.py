@@ -77,14 +77,19 @@ def run_title(run: Run, hosts: Sequence[Host]) -> str:
     return title
 
 
+def save_figure_ref(fig: Figure, fig_dir: Path, stem: str, alt: str) -> FigureRef:
+    """Save `fig` as stem.png and stem.svg under fig_dir; its reference for the page."""
+    width, height = (fig.get_size_inches() * plots.PNG_DPI).round().astype(int)
+    png, svg = plots.save_figure(fig, fig_dir, stem)
+    return FigureRef(f"{FIGURE_DIR}/{png.name}", f"{FIGURE_DIR}/{svg.name}", alt, int(width), int(height))
+
+
 def run_figures(run: Run, ctx: ReportContext, fig_dir: Path, stem: str) -> list[FigureRef]:
     """Draw and save the figures of one run; returns them in display order."""
     refs: list[FigureRef] = []
 
     def save(fig: Figure, kind: str, alt: str) -> None:
-        width, height = (fig.get_size_inches() * plots.PNG_DPI).round().astype(int)
-        png, svg = plots.save_figure(fig, fig_dir, f"{stem}-{kind}")
-        refs.append(FigureRef(f"{FIGURE_DIR}/{png.name}", f"{FIGURE_DIR}/{svg.name}", alt, int(width), int(height)))
+        refs.append(save_figure_ref(fig, fig_dir, f"{stem}-{kind}", alt))
 
     kind_of(run).figures(run, ctx, run_title(run, ctx.hosts), save)
     return refs
@@ -206,8 +211,10 @@ def hosts_section(hosts: Sequence[Host]) -> str:
     return f"<details{opened}><summary>{summary}</summary>\n{hosts_table}\n</details>"
 
 
-def render_html(ctx: ReportContext, figures: Sequence[Sequence[FigureRef]], verdict: Verdict | None = None) -> str:
-    """The whole page; `figures[i]` belongs to `ctx.run_file.runs[i]`; `verdict` on top."""
+def render_html(ctx: ReportContext, figures: Sequence[Sequence[FigureRef]], verdict: Verdict | None = None,
+                fabric_counters: str = "") -> str:
+    """The whole page; `figures[i]` belongs to `ctx.run_file.runs[i]`; `verdict` on top;
+    `fabric_counters`: the section of /pma (report/fabric_counters.py), after the runs."""
     run_file = ctx.run_file
     name = run_file.path.name
     reasons = run_file.incomplete_reasons()
@@ -247,6 +254,7 @@ def render_html(ctx: ReportContext, figures: Sequence[Sequence[FigureRef]], verd
 <h2>Runs</h2>
 {runs}
 {loaded}
+{fabric_counters}
 <h2>Provenance</h2>
 {provenance_table(run_file)}
 {suite}
