@@ -17,6 +17,10 @@ struct IbPort {
   std::uint16_t lid = 0;   // this port's base LID (CA ports)
   int width = 0;           // lanes; 0 unknown
   double lane_gbps = 0;    // per-lane rate; 0 unknown
+  // What the port could train to (PortInfo: widest enabled width, fastest enabled speed); 0
+  // unknown (ibnetdiscover dumps show only the active rate).
+  int max_width = 0;
+  double max_lane_gbps = 0;
   std::string remote_id;   // id of the node at the other end ("" = not cabled)
   int remote_port = 0;
   PortState state = PortState::kUnknown;
@@ -44,5 +48,7 @@ struct IbNode {
 
 // IBA PortInfo LinkWidthActive bits -> lanes (1x=1, 4x=2, 8x=4, 12x=8, 2x=16); 0 if unknown.
 [[nodiscard]] int ib_width_lanes(unsigned bits);
+// The most lanes of a LinkWidthEnabled/Supported bit set (several bits); 0 if none is known.
+[[nodiscard]] int ib_max_width_lanes(unsigned bits);
 
 }  // namespace fabscope::topology::detail

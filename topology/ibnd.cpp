@@ -39,23 +39,9 @@ std::string clean_desc(const char* d) {  // as ibnetdiscover's clean_nodedesc: n
   return s;
 }
 
-// The lane rate ibnetdiscover would print for this port (out_switch_port / out_ca_port): on a
-// switch only port 0 says whether extended speeds are supported.
-double lane_gbps(ibnd_port_t* port) {
-  auto* info = port->info;
-  unsigned ispeed = mad_get_field(info, 0, IB_PORT_LINK_SPEED_ACTIVE_F);
-  unsigned espeed = 0;
-  const unsigned fdr10 = mad_get_field(port->ext_info, 0, IB_MLNX_EXT_PORT_LINK_SPEED_ACTIVE_F);
-  if (port->node->type == IB_NODE_SWITCH) {
-    ibnd_port_t* p0 = port->node->ports[0];
-    if (p0 == nullptr) {
-      ispeed = 0;
-    } else if ((mad_get_field(p0->info, 0, IB_PORT_CAPMASK_F) & kCapHasExtSpeeds) != 0) {
-      espeed = mad_get_field(info, 0, IB_PORT_LINK_SPEED_EXT_ACTIVE_F);
-    }
-  } else if ((mad_get_field(info, 0, IB_PORT_CAPMASK_F) & kCapHasExtSpeeds) != 0) {
-    espeed = mad_get_field(info, 0, IB_PORT_LINK_SPEED_EXT_ACTIVE_F);
-  }
+// The lane speed named by PortInfo's LinkSpeed (1 SDR, 2 DDR, 4 QDR) and LinkSpeedExt (1 FDR,
+// 2 EDR, 4 HDR, 8 NDR) values, as ibnetdiscover names them; "" unknown.
+const char* lane_name(unsigned ispeed, unsigned espeed, bool fdr10) {
   const auto compat = [](unsigned s) -> const char* {
     switch (s) {
       case 1:
@@ -68,32 +54,59 @@ double lane_gbps(ibnd_port_t* port) {
         return "";
     }
   };
-  const char* name = "";
-  if (ispeed != 4 && espeed == 0) {
-    name = compat(ispeed);
-  } else {
-    switch (espeed) {
-      case 0:
-        name = (fdr10 & kMlnxFdr10) != 0 ? "FDR10" : compat(ispeed);
-        break;
-      case 1:
-        name = "FDR";
-        break;
-      case 2:
-        name = "EDR";
-        break;
-      case 4:
-        name = "HDR";
-        break;
-      case 8:
-        name = "NDR";
-        break;
-      default:
-        name = "";
-        break;
-    }
+  if (ispeed != 4 && espeed == 0) return compat(ispeed);
+  switch (espeed) {
+    case 0:
+      return fdr10 ? "FDR10" : compat(ispeed);
+    case 1:
+      return "FDR";
+    case 2:
+      return "EDR";
+    case 4:
+      return "HDR";
+    case 8:
+      return "NDR";
+    default:
+      return "";
   }
-  return ib_lane_gbps(name);
+}
+
+// Whether the port's LinkSpeedExt fields mean anything: on a switch only port 0 says so.
+bool has_ext_speeds(ibnd_port_t* port) {
+  ibnd_port_t* p = port->node->type == IB_NODE_SWITCH ? port->node->ports[0] : port;
+  return p != nullptr && (mad_get_field(p->info, 0, IB_PORT_CAPMASK_F) & kCapHasExtSpeeds) != 0;
+}
+
+// The lane rate ibnetdiscover would print for this port (out_switch_port / out_ca_port).
+double lane_gbps(ibnd_port_t* port) {
+  auto* info = port->info;
+  if (port->node->type == IB_NODE_SWITCH && port->node->ports[0] == nullptr) return 0;
+  const unsigned ispeed = mad_get_field(info, 0, IB_PORT_LINK_SPEED_ACTIVE_F);
+  const unsigned espeed =
+      has_ext_speeds(port) ? mad_get_field(info, 0, IB_PORT_LINK_SPEED_EXT_ACTIVE_F) : 0;
+  const unsigned fdr10 = mad_get_field(port->ext_info, 0, IB_MLNX_EXT_PORT_LINK_SPEED_ACTIVE_F);
+  return ib_lane_gbps(lane_name(ispeed, espeed, (fdr10 & kMlnxFdr10) != 0));
+}
+
+// The fastest lane speed the port has enabled (and supports): the highest LinkSpeedExt bit when
+// extended speeds are in use, else the highest LinkSpeed bit; 0 unknown.
+double max_lane_gbps(ibnd_port_t* port) {
+  auto* info = port->info;
+  if (port->node->type == IB_NODE_SWITCH && port->node->ports[0] == nullptr) return 0;
+  const auto top = [](unsigned bits) {
+    unsigned t = 0;
+    for (unsigned b = 1; b <= 8; b <<= 1) {
+      if ((bits & b) != 0) t = b;
+    }
+    return t;
+  };
+  const unsigned ext = has_ext_speeds(port)
+                           ? top(mad_get_field(info, 0, IB_PORT_LINK_SPEED_EXT_ENABLED_F) &
+                                 mad_get_field(info, 0, IB_PORT_LINK_SPEED_EXT_SUPPORTED_F))
+                           : 0;
+  const unsigned base = top(mad_get_field(info, 0, IB_PORT_LINK_SPEED_ENABLED_F) &
+                            mad_get_field(info, 0, IB_PORT_LINK_SPEED_SUPPORTED_F));
+  return ib_lane_gbps(lane_name(ext != 0 ? 4 : base, ext, false));
 }
 
 std::string guid_id(std::uint64_t guid) { return fmt::format("0x{:016x}", guid); }
@@ -118,6 +131,10 @@ std::vector<detail::IbNode> nodes_of(ibnd_fabric_t* f) {
       q.lid = x.is_switch ? 0 : port->base_lid;
       q.width = detail::ib_width_lanes(mad_get_field(port->info, 0, IB_PORT_LINK_WIDTH_ACTIVE_F));
       q.lane_gbps = lane_gbps(port);
+      q.max_width = detail::ib_max_width_lanes(
+          mad_get_field(port->info, 0, IB_PORT_LINK_WIDTH_ENABLED_F) &
+          mad_get_field(port->info, 0, IB_PORT_LINK_WIDTH_SUPPORTED_F));
+      q.max_lane_gbps = max_lane_gbps(port);
       const unsigned state = mad_get_field(port->info, 0, IB_PORT_STATE_F);
       q.state = state >= 1 && state <= 4 ? static_cast<PortState>(state) : PortState::kUnknown;
       const unsigned mtu = mad_get_field(port->info, 0, IB_PORT_NEIGHBOR_MTU_F);

@@ -41,6 +41,14 @@ int ib_width_lanes(unsigned bits) {
   }
 }
 
+int ib_max_width_lanes(unsigned bits) {
+  int most = 0;
+  for (unsigned bit = 1; bit <= 16; bit <<= 1) {
+    if ((bits & bit) != 0) most = std::max(most, ib_width_lanes(bit));
+  }
+  return most;
+}
+
 Fabric build_ib_fabric(const std::vector<IbNode>& nodes, const std::string& name,
                        const std::string& source, const std::string& where) {
   const auto fail = [&](int line, const std::string& msg) {
@@ -154,7 +162,11 @@ Fabric build_ib_fabric(const std::vector<IbNode>& nodes, const std::string& name
         fail(p.line, fmt::format("CA \"{}\" does not list port [{}] that \"{}\"[{}] is cabled to",
                                  p.remote_id, p.remote_port, nodes[i].id, p.num));
       }
-      b.connect(end(i, p.num), end(j, p.remote_port), rate, width);
+      // What the link could run at: the lower of the two ends' maxima, when both are known.
+      double max_rate = p.max_width * p.max_lane_gbps;
+      const double max_back = back != nullptr ? back->max_width * back->max_lane_gbps : 0.0;
+      max_rate = max_rate > 0 && max_back > 0 ? std::min(max_rate, max_back) : 0.0;
+      b.connect(end(i, p.num), end(j, p.remote_port), rate, width, max_rate);
     }
   }
   return std::move(b).build();

@@ -191,9 +191,10 @@ Index FabricBuilder::add_nic(Nic nic) {
   return i;
 }
 
-Index FabricBuilder::connect(LinkEnd a, LinkEnd b, double rate_gbps, int width) {
+Index FabricBuilder::connect(LinkEnd a, LinkEnd b, double rate_gbps, int width,
+                             double max_rate_gbps) {
   const auto i = static_cast<Index>(links_.size());
-  links_.push_back(Link{a, b, rate_gbps, static_cast<std::uint8_t>(width)});
+  links_.push_back(Link{a, b, rate_gbps, static_cast<std::uint8_t>(width), max_rate_gbps});
   return i;
 }
 

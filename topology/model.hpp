@@ -104,6 +104,9 @@ struct Link {
   LinkEnd a, b;
   double rate_gbps = 0;
   std::uint8_t width = 0;
+  // The rate both ends could train to (InfiniBand PortInfo: the widest enabled width x the fastest
+  // enabled speed, the lower of the two ends); 0 unknown. Above rate_gbps: the link trained down.
+  double max_rate_gbps = 0;
   bool operator==(const Link&) const = default;
 };
 
@@ -235,7 +238,7 @@ class FabricBuilder {
   [[nodiscard]] Switch& switch_at(Index i) { return switches_[static_cast<std::size_t>(i)]; }
   Index add_nic(Nic nic);  // nic.host must be set
   [[nodiscard]] Nic& nic_at(Index i) { return nics_[static_cast<std::size_t>(i)]; }
-  Index connect(LinkEnd a, LinkEnd b, double rate_gbps = 0, int width = 0);
+  Index connect(LinkEnd a, LinkEnd b, double rate_gbps = 0, int width = 0, double max_rate_gbps = 0);
   // The source set every NIC's rail (YAML, generator); otherwise rails are numbered per host.
   void rails_explicit(bool v) { rails_explicit_ = v; }
   // Pods without spine information (host-name pattern) count as linked through cores.

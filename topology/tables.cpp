@@ -101,7 +101,9 @@ std::vector<Table> topology_tables(const Fabric& f) {
         col<I64>("b_index", "", L.size(), [&](std::size_t i) { return L[i].b.index; }),
         col<I64>("b_port", "", L.size(), [&](std::size_t i) { return L[i].b.port; }),
         col<F64>("rate_gbps", "Gb/s", L.size(), [&](std::size_t i) { return L[i].rate_gbps; }),
-        col<I64>("width", "lanes", L.size(), [&](std::size_t i) { return L[i].width; })}});
+        col<I64>("width", "lanes", L.size(), [&](std::size_t i) { return L[i].width; }),
+        col<F64>("max_rate_gbps", "Gb/s", L.size(),
+                 [&](std::size_t i) { return L[i].max_rate_gbps; })}});
   t.push_back({"racks", {col<Str>("name", "", f.racks().size(), [&](std::size_t i) {
                  return f.racks()[i];
                })}});

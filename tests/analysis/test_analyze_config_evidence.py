@@ -191,6 +191,43 @@ def _add_pma(path: Path, rows: list[tuple[int, int, str, str, str, dict[str, int
         g.create_dataset("delta", data=np.array([[r[5].get(n, 0) for n in names] for r in rows], dtype=np.int64))
 
 
+def _add_links(path: Path, rate: float = 400.0, max_rate: dict[int, tuple[float, float]] | None = None
+               ) -> tuple[list[str], list[int], list[int]]:
+    """/topology/links as fabscope writes it: every host cable (NIC i, a end) to its leaf, every
+    leaf to every spine of its pod; `max_rate` {nic: (rate, max_rate_gbps)} for some host cables
+    (the others: `rate`, and an unknown maximum, 0). Returns (a_kind, a_index, b_index)."""
+    with h5py.File(path, "a") as f:
+        level, pod = f["topology/switches/level"][()], f["topology/switches/pod"][()]
+        nic_leaf = f["topology/nics/leaf"][()]
+        cables = [("nic", i, int(leaf)) for i, leaf in enumerate(nic_leaf)]
+        cables += [("switch", int(l), int(s)) for l in np.flatnonzero(level == 1) for s in np.flatnonzero(level == 2)
+                   if pod[s] == pod[l]]
+        speeds = [(max_rate or {}).get(c[1], (rate, 0.0)) if c[0] == "nic" else (rate, 0.0) for c in cables]
+        g = f.create_group("topology/links")
+        g.create_dataset("a_kind", data=np.array([c[0] for c in cables], dtype=object), dtype=h5py.string_dtype())
+        g.create_dataset("b_kind", data=np.array(["switch"] * len(cables), dtype=object), dtype=h5py.string_dtype())
+        g.create_dataset("a_index", data=np.array([c[1] for c in cables], dtype=np.int64))
+        g.create_dataset("b_index", data=np.array([c[2] for c in cables], dtype=np.int64))
+        g.create_dataset("rate_gbps", data=np.array([x[0] for x in speeds], dtype=np.float64))
+        g.create_dataset("max_rate_gbps", data=np.array([x[1] for x in speeds], dtype=np.float64))
+    return [c[0] for c in cables], [c[1] for c in cables], [c[2] for c in cables]
+
+
+def test_a_cable_trained_below_its_portinfo_maximum_names_the_host(tmp_path: Path) -> None:
+    """/topology/links/max_rate_gbps (PortInfo, live discovery): node005's cable runs at 200 of the
+    400 Gb/s both its ends enable; its traffic is slow too; node009's cable is at its maximum."""
+    path = write_synthetic_run(tmp_path / "t.h5", N, 3, model=model((5,), 0.5), topology=TOPO, sweeps=(), pairs=PAIRS)
+    with h5py.File(path, "r") as f:
+        nic_of = f["topology/ranks/nic"][()]
+    _add_links(path, max_rate={int(nic_of[5]): (200.0, 400.0), int(nic_of[9]): (400.0, 400.0)})
+    code, v = accept(path, tmp_path)
+    assert code == 1
+    s = suspect_of(v, "node005")
+    assert "cable of rank 5: trained to 200 of 400 Gb/s (the topology's PortInfo" in s["evidence"], s["evidence"]
+    assert s["details"]["nominal_rate_gbps"] == 400 and s["details"]["port_rate_gbps"] == 200
+    assert not any("trained to" in x["evidence"] for x in v["suspects"] if x is not s)
+
+
 def test_cable_error_counters_fail_and_name_the_cable(tmp_path: Path) -> None:
     path = write_synthetic_run(tmp_path / "pma.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
     _add_pma(path, [(0, 0, "leaf0001[9]", "spine0001[1]", "", {"SymbolErrorCounter": 42, "PortXmitWait": 900}),
@@ -239,20 +276,11 @@ def test_report_draws_the_fabric_counters_by_leaf(tmp_path: Path, capsys: pytest
     from test_analyze_report import check_report
 
     path = write_synthetic_run(tmp_path / "r.h5", N, 3, model=model(), topology=TOPO, sweeps=(), pairs=PAIRS)
-    with h5py.File(path, "a") as f:  # /topology/links as fabscope writes it: every host cable, every uplink
+    a_kind, a_idx, b_idx = _add_links(path)
+    with h5py.File(path, "r") as f:
         sw = f["topology/switches/name"].asstr()[()]
-        level, pod = f["topology/switches/level"][()], f["topology/switches/pod"][()]
-        host_of_nic, nic_leaf = f["topology/nics/host"][()], f["topology/nics/leaf"][()]
+        host_of_nic = f["topology/nics/host"][()]
         hosts = f["topology/hosts/name"].asstr()[()]
-        cables = [("nic", i, int(leaf)) for i, leaf in enumerate(nic_leaf)]
-        cables += [("switch", l, s) for l in np.flatnonzero(level == 1) for s in np.flatnonzero(level == 2)
-                   if pod[s] == pod[l]]
-        g = f.create_group("topology/links")
-        g.create_dataset("a_kind", data=np.array([c[0] for c in cables], dtype=object), dtype=h5py.string_dtype())
-        g.create_dataset("b_kind", data=np.array(["switch"] * len(cables), dtype=object), dtype=h5py.string_dtype())
-        g.create_dataset("a_index", data=np.array([c[1] for c in cables], dtype=np.int64))
-        g.create_dataset("b_index", data=np.array([c[2] for c in cables], dtype=np.int64))
-        a_kind, a_idx, b_idx = [c[0] for c in cables], [c[1] for c in cables], [c[2] for c in cables]
     rows = []
     bad_uplink = bad_host = None
     for link, (ak, a, b) in enumerate(zip(a_kind, a_idx, b_idx)):

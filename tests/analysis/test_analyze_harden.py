@@ -371,7 +371,8 @@ def test_report_rows_follow_topo_order(tmp_path: Path, monkeypatch: pytest.Monke
     write_report(run_file, tmp_path / "rep")
     assert len(seen) >= 2
     matrix, labels, groups = seen[0]
-    ranks = [int(x.split()[0]) for x in labels]
+    names = [h.hostname for h in run_file.hosts]  # one rank per host: the label is the host
+    ranks = [names.index(x) for x in labels]
     assert ranks != sorted(ranks)
     assert ranks == [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]
     assert [int(leaf[r]) for r in ranks] == sorted(leaf.tolist())  # grouped by leaf

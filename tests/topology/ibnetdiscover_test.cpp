@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "test_util.hpp"
 #include "topology/generator.hpp"
+#include "topology/ib_common.hpp"
 #include "topology/ibnd.hpp"
 #include "topology/sources.hpp"
 
@@ -129,6 +131,55 @@ Rt	1 "R-0002c90300000001"		# "router"
   EXPECT_EQ(f.switches()[0].guid, 0xb8cef60300a1b2c3ULL);
   EXPECT_EQ(f.switches()[0].lid, 12);
   EXPECT_EQ(f.links().size(), 2u);  // the router link is left out
+}
+
+// A link's max_rate_gbps: what both ends could train to (PortInfo, the lower end's maximum), apart
+// from the active rate; unknown (0) when one end does not say (ibnetdiscover dumps never do).
+TEST(Ibnetdiscover, LinkMaximumRateIsTheLowerOfBothEndsMaxima) {
+  using detail::IbNode;
+  using detail::IbPort;
+  const auto port = [](int num, const std::string& remote, int rport, int width, int max_width,
+                       double max_lane) {
+    IbPort p;
+    p.num = num;
+    p.width = width;
+    p.lane_gbps = 50;  // HDR
+    p.max_width = max_width;
+    p.max_lane_gbps = max_lane;
+    p.remote_id = remote;
+    p.remote_port = rport;
+    p.state = PortState::kActive;
+    return p;
+  };
+  const auto node = [](bool is_switch, const std::string& id, std::uint64_t guid, int nports,
+                       const std::string& desc, std::vector<IbPort> ports) {
+    IbNode x;
+    x.is_switch = is_switch;
+    x.id = id;
+    x.guid = guid;
+    x.nports = nports;
+    x.desc = desc;
+    x.ports = std::move(ports);
+    return x;
+  };
+  const IbNode sw = node(true, "S", 1, 3, "leaf01", {port(1, "A", 1, 1, 4, 50), port(2, "B", 1, 4, 4, 50), port(3, "C", 1, 4, 4, 50)});
+  const IbNode a = node(false, "A", 2, 1, "hosta mlx5_0", {port(1, "S", 1, 1, 4, 50)});  // 1 lane of 4
+  // The CA enables only 2X: the link's maximum is 100; the next CA does not say (0).
+  const IbNode b = node(false, "B", 3, 1, "hostb mlx5_0", {port(1, "S", 2, 4, 2, 50)});
+  const IbNode c = node(false, "C", 4, 1, "hostc mlx5_0", {port(1, "S", 3, 4, 0, 0)});
+  const Fabric f = detail::build_ib_fabric({sw, a, b, c}, "t", "test", "test");
+  std::map<std::string, std::pair<double, double>> by_host;
+  for (const Link& l : f.links()) {
+    const Index nic = l.a.kind == NodeKind::kNic ? l.a.index : l.b.index;
+    const Nic& n = f.nics()[static_cast<std::size_t>(nic)];
+    by_host[f.hosts()[static_cast<std::size_t>(n.host)].name] = {l.rate_gbps, l.max_rate_gbps};
+  }
+  EXPECT_EQ(by_host["hosta"], std::make_pair(50.0, 200.0));
+  EXPECT_EQ(by_host["hostb"], std::make_pair(200.0, 100.0));
+  EXPECT_EQ(by_host["hostc"], std::make_pair(200.0, 0.0));
+  EXPECT_EQ(detail::ib_max_width_lanes(0x1 | 0x2 | 0x10), 4);  // 1X, 4X, 2X enabled
+  EXPECT_EQ(detail::ib_max_width_lanes(0x1 | 0x8), 12);
+  EXPECT_EQ(detail::ib_max_width_lanes(0), 0);
 }
 
 TEST(Ibnetdiscover, BrokenDumpsNameTheLine) {

@@ -7,7 +7,10 @@
 #      exactly those two cables, at the right end, with those counts, and nothing else;
 #   3. fabscope pairs with --pma (rank i plays host i of the same fabric from an ibnd cache) reads
 #      the counters before and after its run; the console raises leaf0003[6]'s PortRcvErrors while
-#      it runs, and the file's /pma and `fabscope-analyze accept` name that cable.
+#      it runs, and the file's /pma and `fabscope-analyze accept` name that cable;
+#   4. the rate every cable could train to, from PortInfo (LinkWidthEnabled/Supported, the speeds
+#      enabled): 200 Gb/s (4xHDR) in /topology/links/max_rate_gbps; node00003's cable, configured
+#      to 1xHDR on the leaf's end in the net file, 50 of 50 (configured, so not trained down).
 # Usage: ibsim_pma_test.sh FABSCOPE_TOPO_TOOL [FABSCOPE MPIEXEC ANALYZE]
 # Any failure, including not being able to start ibsim, fails the test (exit 1): never a skip.
 set -u -o pipefail
@@ -32,6 +35,9 @@ client() { IBSIM_SOCKNAME=$sock SIM_HOST=node00001-mlx5_0 LD_PRELOAD=$umad2sim t
 console() { echo "$1" >&3; for _ in $(seq 100); do grep -q "has been set to" ibsim.log && [ "$(grep -c 'has been set to' ibsim.log)" -ge "$2" ] && return 0; sleep 0.05; done; fail "ibsim did not take '$1'"; }
 
 "$tool" gen-net --spec "hosts=16,nics-per-leaf=4,leaves-per-pod=4,spines-per-pod=2" --out fabric.net >/dev/null || fail "gen-net"
+# node00003's cable configured to one lane (1xHDR, 50 Gb/s) on the leaf's end.
+sed -i 's/^\(\[3\] "node00003-mlx5_0"\[1\] # lid 0\) 4xHDR$/\1 1xHDR/' fabric.net
+grep -q '"node00003-mlx5_0"\[1\] # lid 0 1xHDR' fabric.net || fail "could not train node00003's cable down in fabric.net"
 mkfifo console.fifo || fail mkfifo
 # The console reads the FIFO (opened read-write, so it never sees end-of-file and never spins).
 IBSIM_SOCKNAME=$sock ibsim -s fabric.net <>console.fifo >ibsim.log 2>&1 &
@@ -98,3 +104,23 @@ print("  accept:", v["verdict"], [(x["kind"], x["name"], x["evidence"]) for x in
 sys.exit(0 if len(s) == 1 and "PortRcvErrors +7" in s[0]["evidence"] and v["verdict"] == "fail" else 1)
 PY
 echo "ok:   accept names leaf0003[6]'s cable"
+# 4. The trained-down cable: the topology from PortInfo says what it runs at and what it could.
+/usr/bin/python3 - run.h5 v.json <<'PY' || fail "node00003's trained-down cable"
+import json, sys
+import h5py
+with h5py.File(sys.argv[1]) as f:
+    t = f["topology"]
+    nic_host = t["nics/host"][()]
+    names = list(t["hosts/name"].asstr()[()])
+    kinds = list(t["links/a_kind"].asstr()[()])
+    a, rate, most = t["links/a_index"][()], t["links/rate_gbps"][()], t["links/max_rate_gbps"][()]
+    host_links = {names[nic_host[a[k]]]: (float(rate[k]), float(most[k])) for k in range(len(kinds)) if kinds[k] == "nic"}
+print("  node00003 cable (rate, max):", host_links["node00003"], "| node00001:", host_links["node00001"])
+# ibsim enables only the configured width on the end that names it: a port configured to 1X, not
+# one that trained down (both ends enabled for 4X, active 1X: tests/analysis names that one).
+ok = host_links["node00003"] == (50.0, 50.0) and all(v == (200.0, 200.0) for h, v in host_links.items() if h != "node00003")
+v = json.load(open(sys.argv[2]))
+s = [x for x in v["suspects"] if x["name"].startswith("node00003") and "trained to" in x["evidence"]]
+sys.exit(0 if ok and not s else 1)
+PY
+echo "ok:   /topology/links max_rate_gbps from PortInfo: 200 Gb/s (4xHDR) on every cable, 50 on node00003's configured to 1X"

@@ -6,6 +6,8 @@ A host is singled out by its own configuration when
   * a port runs below the expected rate: the criteria's link_rate_gbps, else the topology's link
     rate, else the majority of the same port (device name and number) on the other hosts
     ("port at 200 of 400 Gb/s"), or
+  * its cable runs below the rate both ends could train to (/topology/links/max_rate_gbps, from
+    InfiniBand PortInfo when the topology was discovered live or from an ibnd cache), or
   * a port's firmware, active MTU or link width differs from that majority (at least 3 hosts, more
     than half of them agreeing).
 `add_config_evidence` joins this with a pairs run's verdict: a suspect on such a host gets the
@@ -76,6 +78,27 @@ def _majority(values: Sequence[Any]) -> tuple[Any, int] | None:
     return (value, count) if 2 * count > len(values) else None
 
 
+def _cable_rates(ctx: ReportContext) -> dict[int, tuple[float, float]]:
+    """Rank -> (rate, max rate) of its NIC's cable from /topology/links when the topology knows
+    the rate both ends could train to (`max_rate_gbps`, InfiniBand PortInfo) and the cable runs
+    below it: a trained-down link, whatever the host's own view of its port."""
+    topo = ctx.run_file.topology
+    if topo is None:
+        return {}
+    a_kind, a_index = topo.column("links", "a_kind"), topo.column("links", "a_index")
+    rate, most = topo.column("links", "rate_gbps"), topo.column("links", "max_rate_gbps")
+    rank_nic = topo.column("ranks", "nic")
+    if a_kind is None or a_index is None or rate is None or most is None or rank_nic is None:
+        return {}
+    cable = {int(n): k for k, (kind, n) in enumerate(zip(a_kind, a_index)) if str(kind) == "nic"}
+    out = {}
+    for r, nic in enumerate(rank_nic.tolist()):
+        k = cable.get(int(nic))
+        if k is not None and float(most[k]) > 0 and 0 < float(rate[k]) < 0.99 * float(most[k]):
+            out[r] = (float(rate[k]), float(most[k]))
+    return out
+
+
 def host_evidence(ctx: ReportContext) -> dict[str, HostEvidence]:
     """Hosts (by name) whose configuration explains trouble, with the reasons in words."""
     hosts = ctx.run_file.hosts
@@ -102,9 +125,19 @@ def host_evidence(ctx: ReportContext) -> dict[str, HostEvidence]:
     majority = {key: {what: _majority([v for _, v in pairs]) for what, pairs in f.items()} for key, f in seen.items()}
     n_with = {key: {what: len(pairs) for what, pairs in f.items()} for key, f in seen.items()}
     link_rate = ctx.link_rate_gbps
+    trained_down = _cable_rates(ctx)
+    down_of: dict[str, list[int]] = {}
+    for r in sorted(trained_down):
+        down_of.setdefault(hosts[r].hostname, []).append(r)
     out: dict[str, HostEvidence] = {}
     for name, h in first.items():
         ev = HostEvidence(host=name, rank=h.rank)
+        for r in down_of.get(name, []):
+            now, most = trained_down[r]
+            ev.reasons.append(f"cable of rank {r}: trained to {fmt(now)} of {fmt(most)} Gb/s (the "
+                              "topology's PortInfo: both ends could run faster)")
+            ev.port_rate_gbps = now if not math.isfinite(ev.port_rate_gbps) else min(ev.port_rate_gbps, now)
+            ev.expected_rate_gbps = most
         nominal, source = math.nan, ""
         if link_rate:
             nominal, source = float(link_rate), "the criteria's link_rate_gbps"
@@ -172,6 +205,8 @@ def add_config_evidence(rv: RunVerdict, run: PairsRun, ctx: ReportContext) -> No
         named.add(ev.host)
         negotiated = ports_of(hosts[r])
         rates = [p.rate_gbps for p in negotiated if p.state == "ACTIVE" and math.isfinite(p.rate_gbps)]
+        if math.isfinite(ev.port_rate_gbps):  # the cable's active rate from PortInfo counts too
+            rates.append(ev.port_rate_gbps)
         if rates:  # the port's negotiated rate, not the topology's nominal one
             s.details["port_rate_gbps"] = round_sig(min(rates))
         if math.isfinite(ev.expected_rate_gbps):
@@ -183,7 +218,7 @@ def add_config_evidence(rv: RunVerdict, run: PairsRun, ctx: ReportContext) -> No
     for name, ev in evidence.items():
         if name in named or not ev.reasons:
             continue
-        link = any(k in r for r in ev.reasons for k in ("PCIe", "port at", "link width", "MTU"))
+        link = any(k in r for r in ev.reasons for k in ("PCIe", "port at", "link width", "MTU", "trained to"))
         leaf = ctx.layout.leaf_name(ev.rank)
         rel = float(ratio[ev.rank]) if ev.rank < ratio.size else math.nan
         rv.suspects.append(Suspect(

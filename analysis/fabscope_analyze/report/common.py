@@ -4,6 +4,7 @@ figure-saving callback type, heatmap axis helpers and limits."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Callable, Sequence
 
 import numpy as np
@@ -64,6 +65,12 @@ def axis_label(hosts: Sequence[Host], rank: int, shared: bool | None = None) -> 
     if shared is None:
         shared = sum(1 for h in hosts if h.hostname == name) > 1
     return f"{short}/rank {rank}" if shared else short
+
+
+def axis_labels(hosts: Sequence[Host], order: Sequence[int]) -> list[str]:
+    """`axis_label` of each rank of `order` (display order), hosts counted once."""
+    count = Counter(h.hostname for h in hosts)
+    return [axis_label(hosts, int(r), count[hosts[int(r)].hostname] > 1) for r in order]
 
 
 def leaf_groups(lay: Layout) -> list[tuple[str, int, int]] | None:

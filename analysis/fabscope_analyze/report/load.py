@@ -27,7 +27,7 @@ from fabscope_analyze.criteria import Criteria
 from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import VICTIM_IMPACTS, CongestionRun, Counters, Host, PairsRun, ShiftRun
-from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, leaf_groups
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_labels, leaf_groups
 
 CDF_MAX_SAMPLES = 200_000  # per phase and metric in the victims' distribution figure
 WORST_STEPS = 5
@@ -171,7 +171,7 @@ def _ratio_figures(run: ShiftRun, hosts: Sequence[Host], layout: Layout, title: 
     if n <= FULL_HEATMAP_MAX:
         order = layout.order
         arranged = m[np.ix_(order, order)]
-        labels = [axis_label(hosts[i]) for i in order]
+        labels = axis_labels(hosts, order)
         save(plots.heatmap_figure(arranged, labels, title=f"{title}\n{what}\nrow sends to column, topology order",
                                   cbar_label=cbar, cmap=cmap, center=center, xlabel="receiver: rank host",
                                   ylabel="sender: rank host", groups=leaf_groups(layout),

@@ -4,7 +4,6 @@ ranks stand out), the distribution over pairs, the slowest hosts and a summary b
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -15,7 +14,7 @@ from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
 from fabscope_analyze.reader import Host, PairsRun
-from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_label, endpoint, leaf_groups
+from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, Save, axis_labels, endpoint, leaf_groups
 
 N_OUTLIER_HOSTS = 5
 MAX_DRILLDOWNS = 6  # drill-down figures for the worst blocks of a large fabric
@@ -71,8 +70,7 @@ def _pairs_full_figures(run: PairsRun, hosts: Sequence[Host], lay: Layout, title
     def arranged(m: np.ndarray) -> np.ndarray:
         return m if identity else m[np.ix_(order, order)]
 
-    count = Counter(h.hostname for h in hosts)
-    labels = [axis_label(hosts, int(i), count[hosts[i].hostname] > 1) for i in order]
+    labels = axis_labels(hosts, order)
     by = "" if identity else ", ranks in topology order"
     groups = leaf_groups(lay)
     save(
