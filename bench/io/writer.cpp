@@ -356,9 +356,13 @@ void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) 
     (void)h5::create_rows_open(ps.id(), "round", H5T_NATIVE_INT32, 0, raw);
     (void)h5::create_rows_open(ps.id(), "repeat", H5T_NATIVE_INT32, 0, raw);
     (void)h5::create_rows_open(ps.id(), "row", H5T_NATIVE_INT64, 0, raw);
+    // One kept pair per chunk of samples: a round compresses only its own pairs' samples (a
+    // chunk of 64 rows, partly filled, would be compressed again at every round's flush).
     h5::RowsOptions raw_ns = raw, raw_gbps = raw;
     raw_ns.units = "ns";
     raw_gbps.units = "Gb/s";
+    raw_ns.chunk_rows = 1;
+    raw_gbps.chunk_rows = 1;
     (void)h5::create_rows_open(ps.id(), "latency_ns", H5T_NATIVE_DOUBLE,
                                static_cast<hsize_t>(shape.lat_iters), raw_ns);
     (void)h5::create_rows_open(ps.id(), "bw_gbps_fwd", H5T_NATIVE_DOUBLE,
