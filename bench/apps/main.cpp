@@ -216,6 +216,9 @@ int main(int argc, char** argv) {
       if (const char* stall = std::getenv("FABSCOPE_TEST_STALL"); stall && spec.kind() == "pairs") {
         spec.params().set("test_stall", stall, "FABSCOPE_TEST_STALL");
       }
+      if (const char* h = std::getenv("FABSCOPE_HARNESS_ONLY"); h && spec.kind() == "pairs") {
+        spec.params().set("harness_only", h, "FABSCOPE_HARNESS_ONLY");
+      }
     }
   } catch (const core::Error& e) {
     error = e.what();

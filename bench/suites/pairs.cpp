@@ -317,6 +317,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   if (ctx.out != nullptr && ctx.resume == nullptr) {
     ctx.out->init_pairs(run, {n, p.lat_iters, p.bw_iters, rounds, keep, n / 2});
     ctx.out->set_attr(run, "schedule", schedule);
+    if (p.harness_only) ctx.out->set_attr(run, "harness_only", std::int64_t{1});
     fmt::print(
         ctx.table,
         "# fabscope pairs: {} ranks, {} rounds of up to {} pairs at once ({}{}), transport {}; "
@@ -359,7 +360,9 @@ void run_pairs(Context& ctx, const PairsParams& p) {
                     "others; {}",
                     where, e.what(), limit, kept));
   };
+  std::vector<double> harness_ms;  // rank 0, FABSCOPE_HARNESS_ONLY: each round's wall time
   for (std::int64_t round = first_round; round < rounds; ++round) {
+    const std::int64_t round_t0 = core::now_ns();
     const RoundOf at = round_of(round, base_rounds);
     // Rounds do not overlap: a fast pair must not start the next round while a slow pair of this
     // round is still measuring (its peer would be waiting, and the round's pairs would no longer
@@ -382,6 +385,14 @@ void run_pairs(Context& ctx, const PairsParams& p) {
           p.test_stall_s > 0 ? p.test_stall_s : p.common.options.pair_timeout_s + 1.0));
       mine[2] = static_cast<double>(io::schema::PairStatus::kFailed);
       error = fmt::format("rank {}: test hook FABSCOPE_TEST_STALL kept this rank silent", me);
+    } else if (partner >= 0 && p.harness_only) {
+      // Instrument: fixed samples instead of a measurement (1 us + up to 0.5 us in steps by
+      // sample, 100 Gb/s windows), the same for every pair: only the harness is timed.
+      std::span<double> lat(mine.data() + layout.samples(), layout.lat);
+      std::span<double> bw(mine.data() + layout.samples() + layout.lat, layout.bw);
+      for (std::size_t i = 0; i < lat.size(); ++i) lat[i] = 1000.0 + static_cast<double>(i % 11) * 50.0;
+      std::fill(bw.begin(), bw.end(), 100.0);
+      mine[1] = 0;
     } else if (partner >= 0) {
       const std::int64_t t0 = core::now_ns();
       const bool initiator = me < partner;
@@ -426,6 +437,15 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     for (const auto& r : result.records) summary.add(r);
     ctx.out->append_pairs(run, result.records, {round, round + 1, result.measure_seconds});
     progress.round_done(round, summary.pairs(), summary.failed());
+    if (p.harness_only) harness_ms.push_back(static_cast<double>(core::now_ns() - round_t0) / 1e6);
+  }
+  if (p.harness_only && !harness_ms.empty()) {
+    // One line for tests/perf/harness_bench.sh: rank 0's wall time per round, barrier to write.
+    std::sort(harness_ms.begin(), harness_ms.end());
+    const std::size_t k = harness_ms.size();
+    const double median = k % 2 ? harness_ms[k / 2] : 0.5 * (harness_ms[k / 2 - 1] + harness_ms[k / 2]);
+    fmt::print(ctx.table, "# harness-only: ranks={} rounds={} ms_per_round_median={:.4f} min={:.4f} max={:.4f}\n", n,
+               k, median, harness_ms.front(), harness_ms.back());
   }
   try {
     ctx.comm.quiet_barrier(limit);
@@ -494,6 +514,16 @@ class Pairs : public BenchmarkWith<PairsParams> {
              throw core::UsageError(fmt::format("{} '{}': give RANK,ROUND[,SECONDS]", where, text));
            },
            [this] { return fmt::format("{},{}", p.test_stall_rank, p.test_stall_round); })
+        .hide();
+    // Harness-only instrument (FABSCOPE_HARNESS_ONLY=1, tests/perf/harness_bench.sh).
+    set.custom(
+           "harness_only", "", "",
+           [this](const std::string& text, const std::string& where) {
+             if (text != "0" && text != "1")
+               throw core::UsageError(fmt::format("{} '{}': give 1 (or 0)", where, text));
+             p.harness_only = text == "1";
+           },
+           [this] { return std::string(p.harness_only ? "1" : "0"); })
         .hide();
   }
   void validate(const Where& where) const override {

@@ -61,6 +61,11 @@ struct PairsParams {
   int test_stall_rank = -1;   // test hook (FABSCOPE_TEST_STALL=RANK,ROUND): that rank goes silent
   int test_stall_round = -1;  // for pair_timeout + 1 s in that round instead of measuring
   double test_stall_s = 0;    // how long (0: pair_timeout + 1 s)
+  // Harness-only instrument (FABSCOPE_HARNESS_ONLY=1, tests/perf/harness_bench.sh): no link is
+  // made and nothing is measured; every pair gets fixed synthetic samples, so a round's time is the
+  // harness's (barrier, summaries, gather, assembling, writing). The run says so (attribute
+  // harness_only = 1): its numbers are not measurements.
+  bool harness_only = false;
 };
 
 // coll: collective operations over node-aware groups of 2, 4, 8, ... nodes and all N.

@@ -10,7 +10,10 @@
  *   With a sixth argument `store` rank 0 also writes one double per timed iteration into an
  *   ITERS-long array, as a harness that keeps per-iteration samples does, but reads no clock: a
  *   diagnostic that separates the cost of keeping samples from the cost of taking them.
- * usage: bare_mpi lat|lat-osu|bw|allreduce SIZE ITERS WARMUP [BLOCK [store]]   (lat, lat-osu, bw: 2 ranks) */
+ * gather: what a pairs round's harness needs of MPI alone (tests/perf/harness_bench.sh): per round a
+ *   barrier and a gather of SIZE doubles from every rank to rank 0, timed on rank 0 from before the
+ *   barrier to the end of the gather; prints time_ms_per_round_median.
+ * usage: bare_mpi lat|lat-osu|bw|allreduce|gather SIZE ITERS WARMUP [BLOCK [store]]   (lat, lat-osu, bw: 2 ranks) */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,28 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const int ar = strcmp(argv[1], "allreduce") == 0;
   const int bw = strcmp(argv[1], "bw") == 0, size = atoi(argv[2]), iters = atoi(argv[3]), warm = atoi(argv[4]);
+  if (strcmp(argv[1], "gather") == 0) {
+    int nranks;
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    double* mine = calloc((size_t)size, sizeof(double));
+    double* all = rank == 0 ? calloc((size_t)size * (size_t)nranks, sizeof(double)) : NULL;
+    double* rt = malloc(sizeof(double) * (size_t)iters);
+    for (int i = 0; i < warm + iters; ++i) {
+      const double t0 = MPI_Wtime();
+      MPI_Barrier(MPI_COMM_WORLD);
+      mine[0] = (double)i;
+      MPI_Gather(mine, size, MPI_DOUBLE, all, size, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+      if (i >= warm) rt[i - warm] = MPI_Wtime() - t0;
+    }
+    if (rank == 0) {
+      qsort(rt, (size_t)iters, sizeof(double), cmp);
+      const double med = iters % 2 ? rt[iters / 2] : 0.5 * (rt[iters / 2 - 1] + rt[iters / 2]);
+      printf("time_ms_per_round_median %.4f\n", med * 1e3);
+    }
+    free(mine); free(all); free(rt);
+    MPI_Finalize();
+    return 0;
+  }
   char *sbuf = aligned_alloc(4096, (size_t)size + 4096), *rbuf = aligned_alloc(4096, (size_t)size + 4096), ack[4];
   memset(sbuf, 0xa5, (size_t)size); memset(rbuf, 0x5a, (size_t)size);
   double* t = malloc(sizeof(double) * (size_t)iters);
