@@ -13,6 +13,9 @@ usage: pairs_robust_test.py MPIEXEC FABSCOPE OUTDIR
 3. A rank silent beyond --round-timeout between pairs (the same hook, a longer --pair-timeout):
    the job ends with exit 1 and one line naming the round, the limit, what the file holds and the
    --resume command; the file holds the completed round; --resume finishes the run, every pair ok.
+4. The harness-only instrument (FABSCOPE_HARNESS_ONLY=1, tests/perf/harness_bench.sh): the run is
+   marked harness_only, holds the fixed samples, rank 0 prints its per-round time; a bad value of
+   the variable is one line and exit 2.
 """
 import os
 import subprocess
@@ -161,11 +164,36 @@ def check_cut_off(mpiexec, binary, outdir):
     return failures
 
 
+def check_harness_only(mpiexec, binary, outdir):
+    """The instrument of tests/perf/harness_bench.sh: FABSCOPE_HARNESS_ONLY=1 measures nothing, the
+    file says so, rank 0 prints its per-round time; a bad value is one line and exit 2."""
+    failures = []
+    out = os.path.join(outdir, "harness.h5")
+    res, secs = run(mpiexec, binary, 4, ["--iters", "100", "--bw-iters", "4", "--warmup", "0", "--out", out],
+                    env={"FABSCOPE_HARNESS_ONLY": "1"})
+    lines = [x for x in res.stdout.splitlines() if x.startswith("# harness-only: ranks=4 rounds=3 ms_per_round_median=")]
+    if res.returncode != 0 or len(lines) != 1:
+        failures.append(f"harness-only: exit {res.returncode}, lines {lines}: {res.stdout[-800:]} {res.stderr[-800:]}")
+    else:
+        with h5py.File(out, "r") as f:
+            r = f["runs/00_pairs"]
+            if int(r.attrs.get("harness_only", 0)) != 1 or r.attrs["rounds_done"] != 3:
+                failures.append(f"harness-only: the run is not marked harness_only or incomplete: {dict(r.attrs)}")
+            if not np.all(r["pairs/latency_ns_min"][()] == 1000.0):
+                failures.append("harness-only: the fixed samples (1 us minimum) are not what the rows hold")
+    res, _ = run(mpiexec, binary, 2, ["--out", os.path.join(outdir, "bad.h5")], env={"FABSCOPE_HARNESS_ONLY": "yes"})
+    err = [x for x in res.stderr.splitlines() if "FABSCOPE_HARNESS_ONLY" in x]
+    if res.returncode != 2 or len(err) != 1 or "give 1 (or 0)" not in err[0]:
+        failures.append(f"FABSCOPE_HARNESS_ONLY=yes: exit {res.returncode}, {res.stderr[-500:]}")
+    print(f"harness-only instrument: {'ok' if not failures else 'FAILED'}")
+    return failures
+
+
 def main() -> int:
     mpiexec, binary, outdir = sys.argv[1:4]
     os.makedirs(outdir, exist_ok=True)
     failures = check_repeat(mpiexec, binary, outdir) + check_stall(mpiexec, binary, outdir) + \
-        check_cut_off(mpiexec, binary, outdir)
+        check_cut_off(mpiexec, binary, outdir) + check_harness_only(mpiexec, binary, outdir)
     for m in failures:
         print("FAIL:", m)
     return 1 if failures else 0
