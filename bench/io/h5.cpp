@@ -191,6 +191,15 @@ std::int64_t get_attr_int(hid_t obj, std::string_view name) {
   return v;
 }
 
+double get_attr_double(hid_t obj, std::string_view name) {
+  Handle a(H5Aopen(obj, std::string(name).c_str(), H5P_DEFAULT), H5Aclose,
+           fmt::format("no attribute {}", name));
+  double v = 0;
+  checked(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), fmt::format("attribute {} is not a number", name),
+          0);
+  return v;
+}
+
 void write(hid_t loc, const std::string& name, std::span<const double> data,
            const std::vector<hsize_t>& dims, const DatasetOptions& opt) {
   write_typed(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, dims, opt);
@@ -317,6 +326,25 @@ void append(hid_t ds_id, const std::string& name, hid_t mem_type, const void* da
   Handle mspace = ndims == 1 ? simple_space({rows}) : simple_space({rows, dims[1]});
   checked(H5Dwrite(ds_id, mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, data),
           "H5Dwrite " + name, 0);
+}
+
+void overwrite(hid_t ds, const std::string& name, hid_t mem_type, const void* data) {
+  checked(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "H5Dwrite " + name, 0);
+}
+
+void read_rows(hid_t ds, const std::string& name, hid_t mem_type, hsize_t start, hsize_t rows,
+               void* out) {
+  if (rows == 0) return;
+  Handle fspace(H5Dget_space(ds), H5Sclose, "H5Dget_space");
+  const int ndims = H5Sget_simple_extent_ndims(fspace.id());
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(fspace.id(), dims, nullptr);
+  const hsize_t first[2] = {start, 0};
+  const hsize_t count[2] = {rows, dims[1]};
+  checked(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, first, nullptr, count, nullptr),
+          "H5Sselect_hyperslab " + name, 0);
+  Handle mspace = ndims == 1 ? simple_space({rows}) : simple_space({rows, dims[1]});
+  checked(H5Dread(ds, mem_type, mspace.id(), fspace.id(), H5P_DEFAULT, out), "H5Dread " + name, 0);
 }
 
 void write_elements(hid_t loc, const std::string& name, hid_t mem_type,

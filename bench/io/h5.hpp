@@ -47,6 +47,7 @@ void set_attr(hid_t obj, std::string_view name, double value);
 void set_attr_i8(hid_t obj, std::string_view name, std::int8_t value);
 [[nodiscard]] std::string get_attr_string(hid_t obj, std::string_view name);
 [[nodiscard]] std::int64_t get_attr_int(hid_t obj, std::string_view name);
+[[nodiscard]] double get_attr_double(hid_t obj, std::string_view name);
 
 struct DatasetOptions {
   std::string_view units;  // empty: no units attribute
@@ -80,6 +81,11 @@ struct RowsOptions {
                                       hsize_t cols, const RowsOptions& opt);
 // Appends rows to an open extendible dataset (counted by testing::fail_writes_after).
 void append(hid_t ds, const std::string& name, hid_t mem_type, const void* data, hsize_t rows);
+// Rewrites a whole fixed-size dataset in place (data holds all its elements).
+void overwrite(hid_t ds, const std::string& name, hid_t mem_type, const void* data);
+// Reads rows [start, start + rows) of a 1-D or 2-D dataset into out (rows x cols, row-major).
+void read_rows(hid_t ds, const std::string& name, hid_t mem_type, hsize_t start, hsize_t rows,
+               void* out);
 // Sets the first dimension of an extendible dataset (cuts rows of a round cut short).
 void set_rows(hid_t ds, const std::string& name, hsize_t rows);
 // The first dimension of a dataset.

@@ -119,4 +119,53 @@ SideSummary SideSummary::unpack(std::span<const double> in) {
   return s;
 }
 
+PairsSummary::PairsSummary() : lat_min(kNaN), lat_max(kNaN), bw_min(kNaN), bw_max(kNaN) {}
+
+std::size_t PairsSummary::bin(double value, double lo) {
+  if (!(value > lo)) return 0;
+  const double k = std::floor(std::log2(value / lo) * kBinsPerOctave);
+  return k >= static_cast<double>(kBins - 1) ? kBins - 1 : static_cast<std::size_t>(k);
+}
+
+void PairsSummary::add(std::int8_t status, double lat_p50, double bw_fwd, double bw_rev) {
+  ++rows;
+  if (status >= 0 && static_cast<std::size_t>(status) < kStatuses)
+    ++status_rows[static_cast<std::size_t>(status)];
+  if (status != static_cast<std::int8_t>(1)) return;  // schema::PairStatus::kOk
+  const auto extremes = [](double v, double& lo, double& hi) {
+    lo = std::isnan(lo) ? v : std::min(lo, v);
+    hi = std::isnan(hi) ? v : std::max(hi, v);
+  };
+  if (std::isfinite(lat_p50) && lat_p50 > 0) {
+    ++lat_hist[bin(lat_p50, kLatLowNs)];
+    extremes(lat_p50, lat_min, lat_max);
+  }
+  for (const double bw : {bw_fwd, bw_rev}) {
+    if (!std::isfinite(bw) || bw <= 0) continue;
+    ++bw_hist[bin(bw, kBwLowGbps)];
+    extremes(bw, bw_min, bw_max);
+  }
+}
+
+double PairsSummary::median(const std::vector<std::int64_t>& hist, double lo, double min,
+                            double max) {
+  std::int64_t total = 0;
+  for (const auto c : hist) total += c;
+  if (total == 0) return kNaN;
+  const double half = static_cast<double>(total) / 2.0;
+  double below = 0;
+  for (std::size_t k = 0; k < hist.size(); ++k) {
+    const auto c = static_cast<double>(hist[k]);
+    if (c > 0 && below + c >= half) {
+      const double frac = (half - below) / c;
+      const double v =
+          lo * std::exp2((static_cast<double>(k) + frac) / static_cast<double>(kBinsPerOctave));
+      return std::clamp(v, min, max);
+    }
+    below += c;
+  }
+  return max;
+}
+
 }  // namespace fabscope::io
+

@@ -59,6 +59,33 @@ struct SideSummary {
   [[nodiscard]] static SideSummary unpack(std::span<const double> in);
 };
 
+// The summary of a whole pairs run (<run>/summary, results/SCHEMA.md): rows per status, and
+// log-binned histograms of the ok rows' latency p50 and bandwidth p50 (both directions), with the
+// exact extremes, so `trend` reads a few KB per run instead of every row. The writer adds each
+// round's rows and rewrites it with the round; O(1) per row, a fixed size per run.
+struct PairsSummary {
+  static constexpr int kBinsPerOctave = 64;  // bins 1.09 % wide
+  static constexpr int kOctaves = 40;
+  static constexpr std::size_t kBins = static_cast<std::size_t>(kBinsPerOctave) * kOctaves;
+  static constexpr std::size_t kStatuses = 4;  // schema::PairStatus codes 0..3
+  static constexpr double kLatLowNs = 1.0;     // bin k: [lo 2^(k/64), lo 2^((k+1)/64)); the first
+  static constexpr double kBwLowGbps = 0x1p-20;  // bin also holds values below lo, the last above
+  std::int64_t rows = 0;
+  std::array<std::int64_t, kStatuses> status_rows{};
+  std::vector<std::int64_t> lat_hist = std::vector<std::int64_t>(kBins),
+                            bw_hist = std::vector<std::int64_t>(kBins);
+  double lat_min, lat_max, bw_min, bw_max;  // NaN until an ok row has the value
+  PairsSummary();
+  // One row (its status, latency p50 and the bandwidth p50 of each direction); only the values of
+  // an ok row that are finite and positive enter the histograms.
+  void add(std::int8_t status, double lat_p50, double bw_fwd, double bw_rev);
+  [[nodiscard]] static std::size_t bin(double value, double lo);
+  // The median of a histogram, interpolated geometrically in its bin and kept within [min, max];
+  // NaN when empty (the analysis computes it the same way).
+  [[nodiscard]] static double median(const std::vector<std::int64_t>& hist, double lo, double min,
+                                     double max);
+};
+
 // Summary of one side; `scratch` is reused between calls (no allocation once it is large enough).
 [[nodiscard]] SideSummary summarize_side(std::span<const double> latency_ns,
                                          std::span<const double> bw_gbps,

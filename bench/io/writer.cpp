@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <tuple>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -47,7 +48,9 @@ struct ResultsWriter::PairsSink {
   Handle s_pair, s_round, s_repeat, s_row, s_lat, s_fwd, s_rev;
   Handle e_pair, e_round, e_repeat, e_status, e_message;
   Handle round_seconds;
+  Handle sum_g, sum_status, sum_lat, sum_bw;  // <run>/summary
   Handle string_type;
+  PairsSummary summary;  // what <run>/summary holds (rows: the rows it counts)
   std::int64_t n = 0, lat_iters = 0, bw_windows = 0, codes = 0;
   std::int64_t rows_done = 0, samples_done = 0, errors_done = 0;
   bool dirty = false;  // an append is in progress (or failed part way)
@@ -278,6 +281,98 @@ std::size_t mark_suspects(std::vector<PairRecord>& records, KeepSamples keep) {
   return kept;
 }
 
+namespace {
+constexpr hsize_t kSummaryBlockRows = hsize_t{1} << 20;
+
+// The empty <run>/summary (PairsSummary): rows per status and the two histograms.
+void create_summary(hid_t run_group) {
+  Handle sg = h5::create_group(run_group, "summary");
+  const PairsSummary empty;
+  h5::write(sg.id(), "status_rows", std::span<const std::int64_t>(empty.status_rows),
+            {PairsSummary::kStatuses}, {.units = "rows"});
+  {
+    Handle ds = h5::open_dataset(sg.id(), "status_rows");
+    h5::set_attr(ds.id(), schema::attr::kStatusNames, schema::kStatusNamesValue);
+  }
+  for (const auto& [name, units, lo] :
+       {std::tuple{"latency_ns_p50_hist", "ns", PairsSummary::kLatLowNs},
+        std::tuple{"bw_gbps_hist", "Gb/s", PairsSummary::kBwLowGbps}}) {
+    h5::write(sg.id(), name, std::span<const std::int64_t>(empty.lat_hist), {PairsSummary::kBins},
+              {});
+    Handle ds = h5::open_dataset(sg.id(), name);
+    h5::set_attr(ds.id(), "value_units", std::string_view(units));
+    h5::set_attr(ds.id(), "lo", lo);
+    h5::set_attr(ds.id(), "bins_per_octave", std::int64_t{PairsSummary::kBinsPerOctave});
+  }
+  h5::set_attr(sg.id(), "rows", std::int64_t{-1});  // -1: not yet written
+}
+
+template <typename Sink>
+void write_summary(Sink& s, const PairsSummary& m) {
+  h5::overwrite(s.sum_status.id(), "summary/status_rows", H5T_NATIVE_INT64, m.status_rows.data());
+  h5::overwrite(s.sum_lat.id(), "summary/latency_ns_p50_hist", H5T_NATIVE_INT64,
+                m.lat_hist.data());
+  h5::overwrite(s.sum_bw.id(), "summary/bw_gbps_hist", H5T_NATIVE_INT64, m.bw_hist.data());
+  const hid_t g = s.sum_g.id();
+  h5::set_attr(g, "latency_ns_p50_min", m.lat_min);
+  h5::set_attr(g, "latency_ns_p50_max", m.lat_max);
+  h5::set_attr(g, "bw_gbps_min", m.bw_min);
+  h5::set_attr(g, "bw_gbps_max", m.bw_max);
+  h5::set_attr(g, "rows", m.rows);  // last: the summary counts these rows
+}
+
+// The summary of the first rows_done rows, from the row table (a resumed run whose summary lags
+// its rows, or a file written before the summary existed): O(rows) once, in blocks.
+template <typename Sink>
+PairsSummary summary_from_rows(Sink& s) {
+  PairsSummary m;
+  std::vector<std::int8_t> status(kSummaryBlockRows);
+  std::vector<double> l50(kSummaryBlockRows), fwd(kSummaryBlockRows), rev(kSummaryBlockRows);
+  const auto total = static_cast<hsize_t>(s.rows_done);
+  for (hsize_t r0 = 0; r0 < total; r0 += kSummaryBlockRows) {
+    const hsize_t k = std::min(kSummaryBlockRows, total - r0);
+    h5::read_rows(s.status.id(), "pairs/status", H5T_NATIVE_INT8, r0, k, status.data());
+    h5::read_rows(s.lat_p50.id(), "pairs/latency_ns_p50", H5T_NATIVE_DOUBLE, r0, k, l50.data());
+    h5::read_rows(s.bw_fwd.id(), "pairs/bw_gbps_fwd", H5T_NATIVE_DOUBLE, r0, k, fwd.data());
+    h5::read_rows(s.bw_rev.id(), "pairs/bw_gbps_rev", H5T_NATIVE_DOUBLE, r0, k, rev.data());
+    for (hsize_t i = 0; i < k; ++i) m.add(status[i], l50[i], fwd[i], rev[i]);
+  }
+  return m;
+}
+
+// Loads <run>/summary (creating it for a file written before it existed); a summary that does
+// not count exactly rows_done rows is rebuilt from the row table.
+template <typename Sink>
+void open_summary(Sink& s) {
+  const hid_t g = s.group.id();
+  if (!h5::exists(g, "summary")) create_summary(g);
+  s.sum_g = h5::open_group(g, "summary");
+  s.sum_status = h5::open_dataset(s.sum_g.id(), "status_rows");
+  s.sum_lat = h5::open_dataset(s.sum_g.id(), "latency_ns_p50_hist");
+  s.sum_bw = h5::open_dataset(s.sum_g.id(), "bw_gbps_hist");
+  PairsSummary m;
+  m.rows = h5::get_attr_int(s.sum_g.id(), "rows");
+  if (m.rows == s.rows_done && h5::rows_of(s.sum_status.id()) == PairsSummary::kStatuses &&
+      h5::rows_of(s.sum_lat.id()) == PairsSummary::kBins &&
+      h5::rows_of(s.sum_bw.id()) == PairsSummary::kBins) {
+    h5::read_rows(s.sum_status.id(), "summary/status_rows", H5T_NATIVE_INT64, 0,
+                  PairsSummary::kStatuses, m.status_rows.data());
+    h5::read_rows(s.sum_lat.id(), "summary/latency_ns_p50_hist", H5T_NATIVE_INT64, 0,
+                  PairsSummary::kBins, m.lat_hist.data());
+    h5::read_rows(s.sum_bw.id(), "summary/bw_gbps_hist", H5T_NATIVE_INT64, 0, PairsSummary::kBins,
+                  m.bw_hist.data());
+    m.lat_min = h5::get_attr_double(s.sum_g.id(), "latency_ns_p50_min");
+    m.lat_max = h5::get_attr_double(s.sum_g.id(), "latency_ns_p50_max");
+    m.bw_min = h5::get_attr_double(s.sum_g.id(), "bw_gbps_min");
+    m.bw_max = h5::get_attr_double(s.sum_g.id(), "bw_gbps_max");
+    s.summary = std::move(m);
+  } else {
+    s.summary = summary_from_rows(s);
+    write_summary(s, s.summary);
+  }
+}
+}  // namespace
+
 ResultsWriter::PairsSink& ResultsWriter::sink(const std::string& run) {
   if (sink_ && sink_->run == run) return *sink_;
   sink_.reset();
@@ -310,6 +405,7 @@ ResultsWriter::PairsSink& ResultsWriter::sink(const std::string& run) {
   s->rows_done = h5::get_attr_int(g, schema::attr::kRowsDone);
   s->samples_done = h5::get_attr_int(g, schema::attr::kSamplesDone);
   s->errors_done = h5::get_attr_int(g, schema::attr::kErrorsDone);
+  open_summary(*s);
   sink_ = std::move(s);
   return *sink_;
 }
@@ -395,6 +491,7 @@ void ResultsWriter::init_pairs(const std::string& run, const PairsShape& shape) 
     h5::set_attr(g.id(), a::kRoundsDone, std::int64_t{0});
     h5::set_attr(g.id(), a::kRoundsTotal, shape.rounds_total);
     h5::set_attr(g.id(), a::kSchedule, std::string_view("circle"));
+    create_summary(g.id());
     const std::vector<double> round_nan(static_cast<std::size_t>(shape.rounds_total), kNaN);
     h5::write(g.id(), "round_seconds", std::span<const double>(round_nan),
               {static_cast<hsize_t>(shape.rounds_total)}, {.units = "s"});
@@ -429,6 +526,10 @@ void ResultsWriter::resume_pairs(const std::string& run) {
   run_start_ns_ = core::now_ns();
   PairsSink& s = sink(run);
   cut_back(s);
+  if (s.summary.rows != s.rows_done) {  // the summary of a round that was cut back
+    s.summary = summary_from_rows(s);
+    write_summary(s, s.summary);
+  }
   const hid_t g = s.group.id();
   const std::int64_t resumed = H5Aexists(g, "resumed") > 0 ? h5::get_attr_int(g, "resumed") : 0;
   h5::set_attr(g, "resumed", resumed + 1);
@@ -458,10 +559,14 @@ void ResultsWriter::append_pairs(const std::string& run, std::vector<PairRecord>
   s.f_message.clear();
   const auto ok = static_cast<std::int8_t>(schema::PairStatus::kOk);
   std::int64_t row = s.rows_done;
+  PairsSummary summary = s.summary;  // committed with the round
   for (auto& r : records) {
     summarize_record(r);
     const SideSummary& f = *r.fwd;
     const SideSummary& v = *r.rev;
+    // As stored (float), so a summary rebuilt from the rows is the same.
+    summary.add(r.status, static_cast<float>(f.lat_p50), static_cast<float>(f.bw_p50),
+                static_cast<float>(v.bw_p50));
     s.c_pair.insert(s.c_pair.end(), {r.a, r.b});
     s.c_round.push_back(r.round);
     s.c_repeat.push_back(r.repeat);
@@ -542,6 +647,7 @@ void ResultsWriter::append_pairs(const std::string& run, std::vector<PairRecord>
       throw core::Error(core::ExitCode::kFailure, "HDF5: H5Dwrite round_seconds");
     }
   }
+  write_summary(s, summary);
   const std::int64_t rows_done = s.rows_done + static_cast<std::int64_t>(rows);
   const std::int64_t samples_done = s.samples_done + static_cast<std::int64_t>(kept);
   const std::int64_t errors_done = s.errors_done + static_cast<std::int64_t>(failed);
@@ -555,6 +661,7 @@ void ResultsWriter::append_pairs(const std::string& run, std::vector<PairRecord>
   s.rows_done = rows_done;
   s.samples_done = samples_done;
   s.errors_done = errors_done;
+  s.summary = std::move(summary);
   s.dirty = false;
 }
 

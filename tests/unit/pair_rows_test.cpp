@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -103,4 +104,41 @@ TEST(PairRows, SuspectPolicyKeepsFailedStalledAndOutlierPairsOnly) {
   for (const auto& r : round) EXPECT_TRUE(r.keep_samples);
   EXPECT_EQ(io::mark_suspects(round, io::KeepSamples::kNone), 0U);
   for (const auto& r : round) EXPECT_FALSE(r.keep_samples);
+}
+
+TEST(PairRows, RunSummaryHistogramsGiveTheMedianWithinABin) {
+  io::PairsSummary m;
+  std::vector<double> lat, bw;
+  std::uint64_t x = 12345;
+  auto u01 = [&x] {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return static_cast<double>(x >> 11) * 0x1.0p-53;
+  };
+  for (int i = 0; i < 10001; ++i) {
+    const double l = 1500 * std::exp(0.3 * (u01() - 0.5)), f = 380 + 20 * u01(), r = 370 + 20 * u01();
+    m.add(1, l, f, r);
+    lat.push_back(l), bw.push_back(f), bw.push_back(r);
+  }
+  m.add(2, 1e9, 1e-9, 1e-9);   // a failed row: counted, not in the histograms
+  m.add(1, NAN, 0, INFINITY);  // nothing finite and positive to add
+  EXPECT_EQ(m.rows, 10003);
+  EXPECT_EQ(m.status_rows[1], 10002);
+  EXPECT_EQ(m.status_rows[2], 1);
+  std::nth_element(lat.begin(), lat.begin() + 5000, lat.end());
+  const double lat_med = io::PairsSummary::median(m.lat_hist, io::PairsSummary::kLatLowNs,
+                                                  m.lat_min, m.lat_max);
+  EXPECT_NEAR(lat_med / lat[5000], 1.0, 0.011);
+  std::sort(bw.begin(), bw.end());
+  const double bw_exact = (bw[10000] + bw[10001]) / 2;
+  const double bw_med =
+      io::PairsSummary::median(m.bw_hist, io::PairsSummary::kBwLowGbps, m.bw_min, m.bw_max);
+  EXPECT_NEAR(bw_med / bw_exact, 1.0, 0.011);
+  EXPECT_DOUBLE_EQ(m.bw_min, bw.front());
+  EXPECT_DOUBLE_EQ(m.bw_max, bw.back());
+  // Edges: at or below lo in the first bin, beyond the range in the last.
+  EXPECT_EQ(io::PairsSummary::bin(0.5, 1.0), 0U);
+  EXPECT_EQ(io::PairsSummary::bin(1e300, 1.0), io::PairsSummary::kBins - 1);
+  EXPECT_EQ(io::PairsSummary::bin(2.0, 1.0), static_cast<std::size_t>(io::PairsSummary::kBinsPerOctave));
+  EXPECT_TRUE(std::isnan(io::PairsSummary::median(std::vector<std::int64_t>(io::PairsSummary::kBins),
+                                                  1.0, NAN, NAN)));
 }

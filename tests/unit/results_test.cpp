@@ -220,6 +220,53 @@ TEST(Results, ReopenedPairsRunCutsARoundCutShortAndAppendsAfterIt) {
   EXPECT_EQ(r.attr_int(run, "rows_done"), 3);
 }
 
+TEST(Results, SummaryCountsEveryCommittedRoundAndIsRebuiltWhenItLags) {
+  const auto path = temp_file("summary.h5");
+  std::string run;
+  {
+    auto w = make_writer(path, 4);
+    run = w.begin_run({"pairs", "pairs", "mpi", "", 2, 0, {}});
+    w.init_pairs(run, {4, 2, 2, 3});
+    std::vector<io::PairRecord> r0{{0, 1, 0, 1, {100, 300}, {50, 70}, {40, 40}, "", 0},
+                                   {2, 3, 0, 3, {NAN, NAN}, {NAN, NAN}, {NAN, NAN}, "silent", 0}};
+    w.append_pairs(run, r0, {0, 1, 0.1});
+    const io::ResultsReader r(path.string());
+    EXPECT_EQ(r.attr_int(run + "/summary", "rows"), 2);
+    EXPECT_EQ(r.ints(run + "/summary/status_rows"), (std::vector<std::int64_t>{0, 1, 0, 1}));
+    // A round that fails part way is not counted.
+    std::vector<io::PairRecord> cut{{0, 2, 1, 1, {1, 1}, {1, 1}, {1, 1}, "", 0}};
+    io::h5::testing::fail_writes_after(3);
+    EXPECT_THROW(w.append_pairs(run, cut, {1, 2, 0.1}), core::Error);
+    io::h5::testing::fail_writes_after(-1);
+    EXPECT_EQ(r.attr_int(run + "/summary", "rows"), 2);
+  }
+  {  // A summary that lags its rows (a writer killed between the two) is rebuilt on resume.
+    io::h5::Handle f = io::h5::open_file(path.string(), true);
+    io::h5::Handle g = io::h5::open_group(f.id(), run + "/summary");
+    io::h5::set_attr(g.id(), "rows", std::int64_t{7});
+  }
+  auto w = io::ResultsWriter::reopen(path.string());
+  w.resume_pairs(run);
+  std::vector<io::PairRecord> r1{{0, 2, 1, 1, {1000, 1000}, {5, 5}, {6, 6}, "", 0}};
+  w.append_pairs(run, r1, {1, 2, 0.2});
+  const io::ResultsReader r(path.string());
+  EXPECT_EQ(r.attr_int(run + "/summary", "rows"), 3);
+  EXPECT_EQ(r.ints(run + "/summary/status_rows"), (std::vector<std::int64_t>{0, 2, 0, 1}));
+  const auto lat = r.ints(run + "/summary/latency_ns_p50_hist");
+  const auto bw = r.ints(run + "/summary/bw_gbps_hist");
+  ASSERT_EQ(lat.size(), io::PairsSummary::kBins);
+  EXPECT_EQ(lat[io::PairsSummary::bin(200, io::PairsSummary::kLatLowNs)], 1);
+  EXPECT_EQ(lat[io::PairsSummary::bin(1000, io::PairsSummary::kLatLowNs)], 1);
+  std::int64_t bw_total = 0;
+  for (const auto c : bw) bw_total += c;
+  EXPECT_EQ(bw_total, 4);  // fwd and rev of the two ok rows
+  io::h5::Handle f = io::h5::open_file(path.string(), false);
+  io::h5::Handle g = io::h5::open_group(f.id(), run + "/summary");
+  EXPECT_DOUBLE_EQ(io::h5::get_attr_double(g.id(), "bw_gbps_min"), 5);
+  EXPECT_DOUBLE_EQ(io::h5::get_attr_double(g.id(), "bw_gbps_max"), 60);
+  EXPECT_DOUBLE_EQ(io::h5::get_attr_double(g.id(), "latency_ns_p50_max"), 1000);
+}
+
 TEST(Results, ReaderRejectsBadFilesWithOneClearLine) {
   auto expect_usage = [](const fs::path& p, const std::string& needle) {
     try {
