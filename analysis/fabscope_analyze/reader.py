@@ -8,6 +8,7 @@ truncated, other schema version, missing or malformed group, dataset or attribut
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -501,6 +502,46 @@ class _RowSource:
 
 
 @dataclass(frozen=True)
+class RunSummary:
+    """<run>/summary of a version-2 pairs run (results/SCHEMA.md), written by fabscope with every
+    round: rows per status and log-binned histograms of the ok rows' latency p50 and bandwidth p50
+    (both directions), with exact extremes. Read only when it counts exactly the run's rows."""
+
+    rows: int
+    status_rows: np.ndarray  # int64 [S], rows per status code
+    latency_ns_p50_hist: np.ndarray  # int64 [B]
+    bw_gbps_hist: np.ndarray  # int64 [B]
+    latency_lo: float  # bin k holds [lo 2^(k/bpo), lo 2^((k+1)/bpo)); the first also below, the last above
+    bw_lo: float
+    bins_per_octave: int
+    latency_ns_p50_min: float
+    latency_ns_p50_max: float
+    bw_gbps_min: float
+    bw_gbps_max: float
+
+    def latency_ns_p50_median(self) -> float:
+        return hist_median(self.latency_ns_p50_hist, self.latency_lo, self.bins_per_octave,
+                           self.latency_ns_p50_min, self.latency_ns_p50_max)
+
+    def bw_gbps_median(self) -> float:
+        return hist_median(self.bw_gbps_hist, self.bw_lo, self.bins_per_octave, self.bw_gbps_min, self.bw_gbps_max)
+
+
+def hist_median(hist: np.ndarray, lo: float, bins_per_octave: int, vmin: float, vmax: float) -> float:
+    """The median of a log-binned histogram, interpolated geometrically within its bin and kept
+    within [vmin, vmax] (as io::PairsSummary::median); NaN when empty."""
+    total = int(hist.sum())
+    if total == 0:
+        return math.nan
+    half = total / 2.0
+    cum = np.cumsum(hist)
+    k = int(np.searchsorted(cum, half, side="left"))
+    below = float(cum[k - 1]) if k > 0 else 0.0
+    frac = (half - below) / float(hist[k])
+    return float(min(max(lo * 2.0 ** ((k + frac) / bins_per_octave), vmin), vmax))
+
+
+@dataclass(frozen=True)
 class PairsRun:
     """A `pairs` run: every unordered pair of ranks, as [N, N] matrices.
 
@@ -526,6 +567,7 @@ class PairsRun:
     layout: str = "matrices"  # "matrices" (schema version 1) or "rows" (version 2: pairs/ row table)
     keep_samples: str = "all"  # which pairs' raw samples the file keeps (version 2: --keep-samples)
     n_raw_samples: int = -1  # rows of pair_samples/* (version 2); -1: version 1 (= n_pair_samples)
+    summary: RunSummary | None = None  # version 2 with <run>/summary counting every row
     _source: "_MatrixSource | _RowSource | None" = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -1501,6 +1543,7 @@ class _Reader:
         source = _RowSource(self.path, g.name, n, rows, ints["bw_windows"], repeated)
         samples = source.sample_rows(None) if load_samples else None
         keep = self.attr_str(g, "keep_samples") if "keep_samples" in g.attrs else "all"
+        summary = self.read_run_summary(g, rows)
         run = PairsRun(
             info=info,
             **ints,
@@ -1514,6 +1557,7 @@ class _Reader:
             layout="rows",
             keep_samples=keep,
             n_raw_samples=counts["samples_done"],
+            summary=summary,
             _source=source,
         )
         if n <= LARGE_MATRIX_RANKS:  # small: build (and so check) every view now
@@ -1524,6 +1568,32 @@ class _Reader:
                 check_pair_values(self.path, f"{g.name}/pairs ({name})", run._cache[name], run._cache["status"],
                                   run.status_code("ok"))
         return run
+
+    def read_run_summary(self, g: h5py.Group, rows: int) -> RunSummary | None:
+        """<run>/summary when present and counting exactly `rows` rows (a writer killed between the
+        summary and the round's counts leaves one that does not: the reader then uses the rows)."""
+        if "summary" not in g:
+            return None
+        sg = self.group(g, "summary")
+        if self.attr_int(sg, "rows") != rows:
+            return None
+        lat = self.dataset(sg, "latency_ns_p50_hist", kind="i", shape=(None,))
+        bw = self.dataset(sg, "bw_gbps_hist", kind="i", shape=(lat.shape[0],))
+        bpo = self.attr_int(lat, "bins_per_octave")
+        if bpo <= 0 or self.attr_int(bw, "bins_per_octave") != bpo:
+            self.fail(f"attribute bins_per_octave of {lat.name} and {bw.name} should be the same positive number")
+        lo = {ds.name: self.attr_float(ds, "lo") for ds in (lat, bw)}
+        if not all(math.isfinite(v) and v > 0 for v in lo.values()):
+            self.fail(f"attribute lo of {lat.name} / {bw.name} should be a positive number")
+        hists = [self.ints(ds) for ds in (lat, bw)]
+        status_rows = self.ints(self.dataset(sg, "status_rows", kind="i", shape=(None,)))
+        if any((h < 0).any() for h in (*hists, status_rows)) or int(status_rows.sum()) != rows:
+            self.fail(f"{sg.name} has negative counts or rows per status that do not add up to its rows",
+                      _DAMAGED_HINT)
+        ext = {name: self.attr_float(sg, name) for name in ("latency_ns_p50_min", "latency_ns_p50_max",
+                                                              "bw_gbps_min", "bw_gbps_max")}
+        return RunSummary(rows=rows, status_rows=status_rows, latency_ns_p50_hist=hists[0], bw_gbps_hist=hists[1],
+                          latency_lo=lo[lat.name], bw_lo=lo[bw.name], bins_per_octave=bpo, **ext)
 
     def read_pair_errors(self, obj: h5py.HLObject) -> PairErrors:
         if not isinstance(obj, h5py.Group):

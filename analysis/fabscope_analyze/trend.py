@@ -2,7 +2,8 @@
 
 Runs are ordered by their created_utc (then file name). Each file contributes headline metrics
 (`metrics_of`): per size sweep `<run>/<metric>_<stat>@<size>`, per pairs run the median and
-extreme over pairs, per collective the bus bandwidth (barrier: time) per size and node count, per
+extreme over pairs (from the run's
+summary/* when the file has one: a few KB per run, not its rows), per collective the bus bandwidth (barrier: time) per size and node count, per
 shift run the median and lowest effective throughput of its steps, per congestion run the median
 and highest impact factors of the victims per aggressor pattern.
 
@@ -116,6 +117,16 @@ def _sweep_metrics(run: SweepRun, rf: RunFile, name: str, out: Metrics) -> None:
 
 
 def _pairs_metrics(run: PairsRun, rf: RunFile, name: str, out: Metrics) -> None:
+    sm = run.summary
+    if sm is not None:  # the run's summary (version 2): a few KB, not every row
+        out[f"{name}/bw_gbps_median"] = (sm.bw_gbps_median(), "Gb/s", True, True)
+        out[f"{name}/bw_gbps_min"] = (sm.bw_gbps_min, "Gb/s", True, False)
+        out[f"{name}/latency_ns_p50_median"] = (sm.latency_ns_p50_median(), "ns", False, True)
+        out[f"{name}/latency_ns_p50_max"] = (sm.latency_ns_p50_max, "ns", False, False)
+        bad = [c for c in (run.status_code("failed"), run.status_code("timeout")) if c is not None]
+        out[f"{name}/pairs_not_ok"] = (float(sum(int(sm.status_rows[c]) for c in bad if c < sm.status_rows.size)),
+                                       "pairs", False, False)
+        return
     bw, _ = stats.offdiag_sample(run.bw_gbps, 1_000_000, seed=1)
     lat, _ = stats.offdiag_sample(run.latency_ns_p50, 1_000_000, seed=2)
     out[f"{name}/bw_gbps_median"] = (stats.nan_median(bw), "Gb/s", True, True)
@@ -123,7 +134,9 @@ def _pairs_metrics(run: PairsRun, rf: RunFile, name: str, out: Metrics) -> None:
     out[f"{name}/latency_ns_p50_median"] = (stats.nan_median(lat), "ns", False, True)
     out[f"{name}/latency_ns_p50_max"] = (stats.nan_max(lat), "ns", False, False)
     counts = run.status_counts()
-    out[f"{name}/pairs_not_ok"] = (float(sum(v for k, v in counts.items() if k != "ok")), "pairs", False, False)
+    # failed or timed out (pairs a plan never scheduled, or rounds not yet run, are not counted)
+    out[f"{name}/pairs_not_ok"] = (float(sum(v for k, v in counts.items() if k in ("failed", "timeout"))), "pairs",
+                                   False, False)
     run.release()
 
 

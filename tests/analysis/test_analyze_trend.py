@@ -120,3 +120,61 @@ def test_change_point_for_the_better_does_not_alert(tmp_path: Path, capsys: pyte
     t = json.loads((tmp_path / "t.json").read_text())
     cps = [c for s in t["series"] for c in s["change_points"]]
     assert cps and not any(c["worse"] for c in cps) and code == 0, out
+
+
+def _scale_bench_file(path: Path, ranks: int = 64) -> Path:
+    """A whole pairs run of `ranks` ranks through fabscope's own writer (fabscope-scale-bench, built
+    beside the fabscope binary), with one slow host."""
+    import subprocess
+
+    from conftest import fabscope_bin
+
+    bench = fabscope_bin().parent / "fabscope-scale-bench"
+    if not bench.is_file():
+        pytest.fail(f"{bench} not found: build the C++ side (bash .ci/build release)")
+    proc = subprocess.run([str(bench), "--ranks", str(ranks), "--rounds", str(ranks - 1), "--pool", "16",
+                           "--slow-rank", "5", "--complete", "1", "--lat-iters", "200", "--out", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return path
+
+
+def test_trend_reads_the_run_summary_and_it_agrees_with_the_rows(tmp_path: Path) -> None:
+    from fabscope_analyze.reader import PairsRun, read_results
+    from fabscope_analyze.trend import METRICS, metrics_of
+
+    path = _scale_bench_file(tmp_path / "run.h5")
+    rf = read_results(path)
+    run = rf.pairs[0]
+    assert run.summary is not None and run.summary.rows == 64 * 63 // 2
+    assert int(run.summary.status_rows.sum()) == run.summary.rows
+    from_summary = metrics_of(rf)
+    rf2 = read_results(path)  # the same metrics from every row
+    from_rows: dict = {}
+    METRICS[PairsRun](replace(rf2.pairs[0], summary=None), rf2, run.info.name, from_rows)
+    assert from_summary.keys() == from_rows.keys()
+    for key, (value, unit, _, _) in from_rows.items():
+        got = from_summary[key][0]
+        if key.endswith("_median"):
+            assert got == pytest.approx(value, rel=0.011), key  # within one bin (1.09 %)
+        else:
+            assert got == pytest.approx(value, rel=1e-6), key  # extremes and counts: exact
+
+
+def test_a_summary_that_lags_its_rows_is_not_used_and_a_damaged_one_is_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fabscope_analyze.reader import read_results
+
+    path = _scale_bench_file(tmp_path / "run.h5", ranks=16)
+    with h5py.File(path, "r+") as f:
+        g = f["runs"][next(iter(f["runs"]))]["summary"]
+        g.attrs["rows"] = np.int64(g.attrs["rows"] + 8)  # a writer killed between summary and counts
+    assert read_results(path).pairs[0].summary is None
+    with h5py.File(path, "r+") as f:
+        g = f["runs"][next(iter(f["runs"]))]["summary"]
+        g.attrs["rows"] = np.int64(g.attrs["rows"] - 8)
+        g["status_rows"][1] = -3
+    code, _, err = run_cli(["trend", path], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "summary" in lines[0] and str(path) in lines[0], err

@@ -11,6 +11,14 @@
 // and round: a failure (1e-4), a stalled window at 10 % of the best (5e-4), a 3x latency (1e-4).
 // The per-rank summaries (io::SideSummary) are computed outside the timed part: every rank
 // computes its own in a real run. Timed: what rank 0 does between the gather and the next round.
+//
+// Writing a whole run (tests/perf/scale_bench.sh's analysis part: --rounds N-1 --complete 1):
+// --pool K draws every rank's record from K records generated (and summarized) up front, each
+// scaled by a fresh level per rank and round (latency x 0.95..1.05, windows x 0.98..1.02; the
+// summary scales with it), so a 12,500-rank run takes minutes instead of hours while its rows keep
+// real entropy. --slow-rank R makes one host slow in every pair it is in (latency x 1.6, its
+// windows and its partners' windows x 0.55): the fault accept must name. --complete 1 ends the
+// run as `fabscope pairs` does (finish_pairs, end_run, finish).
 #include <sys/resource.h>
 #include <time.h>
 
@@ -36,6 +44,7 @@ struct Args {
   int ranks = 1000, rounds = 10, lat_iters = 1000, bw_windows = 12;
   std::string layout = "v2", out = "scale-bench.h5", keep = "suspect";
   unsigned seed = 1;
+  int pool = 0, slow_rank = -1, complete = 0;
 };
 
 Args parse(int argc, char** argv) {
@@ -58,16 +67,23 @@ Args parse(int argc, char** argv) {
       a.keep = v;
     else if (k == "--seed")
       a.seed = static_cast<unsigned>(std::stoul(v));
+    else if (k == "--pool")
+      a.pool = std::stoi(v);
+    else if (k == "--slow-rank")
+      a.slow_rank = std::stoi(v);
+    else if (k == "--complete")
+      a.complete = std::stoi(v);
     else {
       std::fprintf(stderr, "fabscope-scale-bench: unknown option %s\n", k.c_str());
       std::exit(2);
     }
   }
   if (a.ranks < 2 || a.rounds < 1 || (a.layout != "v1" && a.layout != "v2") ||
-      !io::parse_keep_samples(a.keep)) {
+      !io::parse_keep_samples(a.keep) || a.pool < 0 || (a.pool > 0 && a.layout != "v2") ||
+      a.slow_rank >= a.ranks) {
     std::fprintf(stderr,
                  "fabscope-scale-bench: --ranks >= 2, --rounds >= 1, --layout v1|v2, --keep "
-                 "all|suspect|none\n");
+                 "all|suspect|none, --pool K >= 0 (v2 only), --slow-rank R < ranks\n");
     std::exit(2);
   }
   return a;
@@ -139,8 +155,13 @@ int main(int argc, char** argv) {
 
   const std::int64_t rounds_total = topology::circle_rounds(n);
   std::vector<io::HostRecord> hosts(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i)
-    hosts[static_cast<std::size_t>(i)].hostname = "node" + std::to_string(i);
+  // Host names as tests/analysis/synth.py's topology spells them (node00042 at 12,500 hosts).
+  const int width = std::max<int>(3, static_cast<int>(std::to_string(n - 1).size()));
+  for (int i = 0; i < n; ++i) {
+    std::string digits = std::to_string(i);
+    hosts[static_cast<std::size_t>(i)].hostname =
+        "node" + std::string(static_cast<std::size_t>(width) - std::min<std::size_t>(digits.size(), width), '0') + digits;
+  }
   std::filesystem::remove(a.out);
   const auto t_init = std::chrono::steady_clock::now();
   io::ResultsWriter w(a.out, {"bench", "now", "fabscope-scale-bench", "", n, true}, hosts);
@@ -150,11 +171,18 @@ int main(int argc, char** argv) {
                                        "",
                                        a.lat_iters,
                                        0,
-                                       {{"lat_iters", a.lat_iters}, {"bw_windows", a.bw_windows}}});
+                                       // as pairs.cpp writes them (8 B latency, 64 KiB windows)
+                                       {{"lat_size_bytes", 8},
+                                        {"bw_size_bytes", 65536},
+                                        {"lat_iters", a.lat_iters},
+                                        {"bw_windows", a.bw_windows},
+                                        {"window", 64},
+                                        {"repeats", 1}}});
   const io::KeepSamples keep = *io::parse_keep_samples(a.keep);
   perf::v1::Writer v1(a.out);
   if (a.layout == "v2") {
     w.init_pairs(run, {n, a.lat_iters, a.bw_windows, rounds_total, keep, n / 2});
+    w.set_attr(run, "schedule", "circle");
   } else {
     v1.init_pairs(run, {n, a.lat_iters, a.bw_windows, rounds_total});
   }
@@ -162,6 +190,24 @@ int main(int argc, char** argv) {
   const auto init_bytes = std::filesystem::file_size(a.out);
 
   std::vector<double> all(size * static_cast<std::size_t>(n));
+  std::vector<double> pool(size * static_cast<std::size_t>(a.pool));
+  for (int k = 0; k < a.pool; ++k) {
+    std::span<double> rec(pool.data() + static_cast<std::size_t>(k) * size, size);
+    fill_side(rec);
+    suites::summarize_own(rec, layout, scratch);
+  }
+  // A pool record scaled to a fresh level (its summary's values scale with the samples; the
+  // codes are relative and stay).
+  auto from_pool = [&](std::span<double> rec) {
+    const auto k = static_cast<std::size_t>(next01() * a.pool) % static_cast<std::size_t>(a.pool);
+    std::copy_n(pool.data() + k * size, size, rec.data());
+    const double lat_c = 0.95 + 0.1 * next01(), bw_c = 0.98 + 0.04 * next01();
+    double* sum = rec.data() + suites::RoundLayout::kSummary;
+    sum[0] *= lat_c, sum[1] *= lat_c, sum[2] *= lat_c, sum[3] *= bw_c, sum[4] *= bw_c;
+    double* lat = rec.data() + layout.samples();
+    for (std::size_t i = 0; i < layout.lat; ++i) lat[i] *= lat_c;
+    for (std::size_t i = 0; i < layout.bw; ++i) lat[layout.lat + i] *= bw_c;
+  };
   const std::vector<std::string> errors(static_cast<std::size_t>(n));
   suites::RoundResult result;
   std::vector<perf::v1::PairRecord> v1_records;
@@ -171,18 +217,33 @@ int main(int argc, char** argv) {
     // What the gather leaves on rank 0 (not timed: the ranks' part).
     for (int r = 0; r < n; ++r) {
       std::span<double> rec(all.data() + static_cast<std::size_t>(r) * size, size);
-      fill_side(rec);
-      rec[0] = static_cast<double>(topology::circle_partner(n, round, r));
+      if (a.pool > 0)
+        from_pool(rec);
+      else
+        fill_side(rec);
+      const auto partner = topology::circle_partner(n, round, r);
+      rec[0] = static_cast<double>(partner);
       const double u = next01();
+      bool changed = a.pool == 0;
       if (u < 1e-4) {
         rec[2] = static_cast<double>(io::schema::PairStatus::kFailed);
         std::fill(rec.begin() + static_cast<std::ptrdiff_t>(layout.samples()), rec.end(), NAN);
+        changed = true;
       } else if (u < 6e-4) {
         rec[layout.samples() + layout.lat] *= 0.1;
+        changed = true;
       } else if (u < 7e-4) {
         for (std::size_t i = 0; i < layout.lat; ++i) rec[layout.samples() + i] *= 3;
+        changed = true;
       }
-      suites::summarize_own(rec, layout, scratch);
+      if (a.slow_rank >= 0 && partner >= 0 && (r == a.slow_rank || partner == a.slow_rank)) {
+        double* lat = rec.data() + layout.samples();
+        if (r == a.slow_rank)
+          for (std::size_t i = 0; i < layout.lat; ++i) lat[i] *= 1.6;
+        for (std::size_t i = 0; i < layout.bw; ++i) lat[layout.lat + i] *= 0.55;
+        changed = true;
+      }
+      if (changed) suites::summarize_own(rec, layout, scratch);
     }
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
@@ -218,6 +279,11 @@ int main(int argc, char** argv) {
     }
     write_ms.push_back(seconds_since(t0) * 1e3);
     cpu_ms.push_back((cpu_seconds() - c0) * 1e3);
+  }
+  if (a.complete != 0 && a.layout == "v2") {
+    w.finish_pairs(run);
+    w.end_run(run);
+    w.finish();
   }
   const auto end_bytes = std::filesystem::file_size(a.out);
   std::vector<double> sorted = write_ms;
