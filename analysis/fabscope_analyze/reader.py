@@ -348,6 +348,23 @@ def decode_windows(codes: np.ndarray, best: np.ndarray, windows: int) -> np.ndar
     return out
 
 
+_ROW_BLOCK = 1 << 22
+
+
+def _read_rows(g: h5py.Group, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The given rows (ascending) of the columns: each block of _ROW_BLOCK consecutive rows that
+    holds one of them is read whole and the rows picked out (h5py's fancy indexing costs per row
+    selected: minutes for a million rows of a 12,500-host run)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    blocks = rows // _ROW_BLOCK
+    for b in np.unique(blocks):
+        pick = rows[blocks == b]
+        r1 = int(pick[-1]) + 1
+        for k in names:
+            parts[k].append(g[k][int(pick[0]):r1][pick - int(pick[0])])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
 class _RowSource:
     """Reads a version-2 pairs run from its row table: the [N, N] views built when first used, the
     compact distributions decoded as pseudo-samples (same interface as _MatrixSource)."""
@@ -455,10 +472,8 @@ class _RowSource:
                     cols = {k: g[k][: self.rows] for k in names}
                 elif rows.size == 0:
                     cols = {k: np.empty((0, *g[k].shape[1:]), dtype=g[k].dtype) for k in names}
-                elif rows.size > self.rows // 4:
-                    cols = {k: g[k][: self.rows][rows] for k in names}
                 else:
-                    cols = {k: g[k][np.asarray(rows, dtype=np.int64)] for k in names}
+                    cols = _read_rows(g, names, np.asarray(rows, dtype=np.int64))
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 self._fail(where, exc)
         return PairSamples(

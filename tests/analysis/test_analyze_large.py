@@ -120,3 +120,43 @@ def test_large_report_aggregates_and_drills_down(big_report: Path) -> None:
     assert "<strong>node100</strong>" in text and "<strong>leaf0010 &lt;-&gt; spine0007</strong>" in text
     counters = text.split('class="counters"')[1].split("</table>")[0]
     assert "<td>port_xmit_wait</td><td>319 of 320</td>" in counters  # -1 = absent is not counted
+
+
+def _groups_by_rescanning(pairs: list[tuple[int, int]], n: int) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The grouping as accept first did it (a full rescan per group): the reference."""
+    out, remaining = [], list(pairs)
+    while remaining:
+        ends = np.bincount(np.array(remaining).ravel(), minlength=n)
+        e = int(np.argmax(ends))
+        if ends[e] < 2:
+            out += [(-1, [p]) for p in remaining]
+            break
+        out.append((e, [p for p in remaining if e in p]))
+        remaining = [p for p in remaining if e not in p]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_shared_endpoint_grouping_matches_the_rescan(seed: int) -> None:
+    from fabscope_analyze.accept.pairs.suspects import _shared_endpoint_groups
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 60))
+    keys = np.unique(rng.integers(0, n * n, int(rng.integers(1, 3 * n))))
+    pairs = [(int(min(k // n, k % n)), int(max(k // n, k % n))) for k in keys if k // n != k % n]
+    pairs = list(dict.fromkeys(pairs))
+    rng.shuffle(pairs)
+    assert _shared_endpoint_groups(pairs, n) == _groups_by_rescanning(pairs, n)
+
+
+def test_row_percentiles_match_numpy() -> None:
+    from fabscope_analyze.stats import nanpercentile_rows
+
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(3, 0.5, (500, 12))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[7] = np.nan  # a row without a value
+    x[9, :11] = np.nan  # one value
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        ref = np.nanpercentile(x, [10, 50, 90], axis=1).T
+    np.testing.assert_allclose(nanpercentile_rows(x, (10, 50, 90)), ref, rtol=1e-12, equal_nan=True)

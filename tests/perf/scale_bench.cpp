@@ -14,7 +14,7 @@
 //
 // Writing a whole run (tests/perf/scale_bench.sh's analysis part: --rounds N-1 --complete 1):
 // --pool K draws every rank's record from K records generated (and summarized) up front, each
-// scaled by a fresh level per rank and round (latency x 0.95..1.05, windows x 0.98..1.02; the
+// scaled by a fresh level per rank and round (latency x 0.95..1.05, windows x 0.99..1.01; the
 // summary scales with it), so a 12,500-rank run takes minutes instead of hours while its rows keep
 // real entropy. --slow-rank R makes one host slow in every pair it is in (latency x 1.6, its
 // windows and its partners' windows x 0.55): the fault accept must name. --complete 1 ends the
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   auto from_pool = [&](std::span<double> rec) {
     const auto k = static_cast<std::size_t>(next01() * a.pool) % static_cast<std::size_t>(a.pool);
     std::copy_n(pool.data() + k * size, size, rec.data());
-    const double lat_c = 0.95 + 0.1 * next01(), bw_c = 0.98 + 0.04 * next01();
+    const double lat_c = 0.95 + 0.1 * next01(), bw_c = 0.99 + 0.02 * next01();
     double* sum = rec.data() + suites::RoundLayout::kSummary;
     sum[0] *= lat_c, sum[1] *= lat_c, sum[2] *= lat_c, sum[3] *= bw_c, sum[4] *= bw_c;
     double* lat = rec.data() + layout.samples();

@@ -10,6 +10,7 @@ import numpy as np
 from fabscope_analyze.accept.pairs.flows import BW_BITS, LAT50_BITS, LAT99_BITS, R_ERROR, Flows
 from fabscope_analyze.criteria import PairsCriteria
 from fabscope_analyze.reader import PairsRun
+from fabscope_analyze.stats import nanpercentile_rows
 
 
 def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows) -> None:
@@ -60,7 +61,7 @@ def noisy_rows(c: PairsCriteria, flows: Flows, k: np.ndarray, bw: np.ndarray, la
         enough = np.isfinite(x).sum(axis=1) >= c.min_samples
         rows = rows & enough
         if rows.any():
-            q[rows] = np.nanpercentile(x[rows], [10, 50, 90], axis=1).T
+            q[rows] = nanpercentile_rows(x[rows], (10, 50, 90))
         with np.errstate(divide="ignore", invalid="ignore"):
             spread = (q[:, 2] - q[:, 0]) / q[:, 1]
         return q, np.where(rows, spread, np.nan)

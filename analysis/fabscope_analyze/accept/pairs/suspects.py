@@ -489,19 +489,37 @@ def _pairs(job: PairsJob, src: np.ndarray, dst: np.ndarray, severity: np.ndarray
         if s.details.get("folded_pairs"):
             s.evidence += f"; and {len(s.details['folded_pairs'])} more failing pairs of its own"
     # group by shared endpoint, the most shared first; then rank by the failures the tests count
+    groups = _shared_endpoint_groups(left, n)
+    fkey = np.minimum(src, dst).astype(np.int64) * n + np.maximum(src, dst)
+    forder = np.argsort(fkey, kind="stable")
+    fsorted = fkey[forder]
+
+    def mask_of(pairs: list[tuple[int, int]]) -> np.ndarray:
+        keys = np.array([i * n + j for i, j in pairs], dtype=np.int64)
+        lo, hi = np.searchsorted(fsorted, keys, "left"), np.searchsorted(fsorted, keys, "right")
+        mask = np.zeros(src.size, dtype=bool)
+        for a0, a1 in zip(lo.tolist(), hi.tolist()):
+            mask[forder[a0:a1]] = True
+        return mask
+
+    # Many entries (a large fabric's scattered failures): explain them largest first and stop
+    # once no later one can reach the top MAX_PAIR_ENTRIES (an entry counts at most 2 flows per
+    # pair); the ranking is the same, the rest go into the last entry unexplained.
+    prune = len(groups) > 20 * MAX_PAIR_ENTRIES
+    if prune:
+        groups.sort(key=lambda g: -len(g[1]))
     entries: list[Suspect] = []
-    remaining = list(left)
-    while remaining:
-        ends = np.bincount(np.array(remaining).ravel(), minlength=n)
-        e = int(np.argmax(ends))
-        if ends[e] >= 2:
-            group = [p for p in remaining if e in p]
-            remaining = [p for p in remaining if e not in p]
+    unexplained: list[tuple[int, int]] = []
+    best: list[int] = []  # clear_flows of the entries so far, highest first (up to MAX_PAIR_ENTRIES)
+    for e, group in groups:
+        if prune and len(best) >= MAX_PAIR_ENTRIES and 2 * len(group) < best[MAX_PAIR_ENTRIES - 1]:
+            unexplained += group
+            continue
+        d = explain(mask_of(group))
+        if prune:
+            best = sorted([*best, d["clear_flows"]], reverse=True)[:MAX_PAIR_ENTRIES]
+        if e >= 0:
             peers = [q if p == e else p for p, q in group]
-            mask = np.zeros(src.size, dtype=bool)
-            for i, j in group:
-                mask |= ((src == i) & (dst == j)) | ((src == j) & (dst == i))
-            d = explain(mask)
             entries.append(Suspect(
                 run=job.name, kind="pair",
                 name=f"{lay.rank_name(e)} <-> " + ", ".join(lay.rank_name(p) for p in peers[:5])
@@ -511,21 +529,18 @@ def _pairs(job: PairsJob, src: np.ndarray, dst: np.ndarray, severity: np.ndarray
                          "the rest of the fabric's failures (re-test them); " + describe(d),
                 details={**d, "ranks": [e, *peers], "shared_endpoint": e, "severity": "fail"},
                 retest=list(group)))
-            continue
-        for i, j in remaining:
-            mask = ((src == i) & (dst == j)) | ((src == j) & (dst == i))
-            d = explain(mask)
+        else:
+            (i, j), = group
             entries.append(Suspect(
                 run=job.name, kind="pair", name=f"{lay.rank_name(i)} <-> {lay.rank_name(j)}",
                 failing=d["flows"], judged=2,
                 evidence="an isolated failing pair (the cable path between them, or either end); " + describe(d),
                 details={**d, "ranks": [i, j], "severity": "fail"}, retest=[(i, j)],
             ))
-        remaining = []
     entries.sort(key=lambda x: (-x.details["clear_flows"], -x.failing))
     rest = entries[MAX_PAIR_ENTRIES:]
     entries = entries[:MAX_PAIR_ENTRIES]
-    remaining = [pair for x in rest for pair in x.retest]
+    remaining = [pair for x in rest for pair in x.retest] + unexplained
     if remaining:
         entries.append(Suspect(
             run=job.name, kind="pair", name=f"{len(remaining)} more failing pairs", failing=len(remaining),
@@ -655,3 +670,42 @@ class _Retests:
             return []
         picks = off[np.linspace(0, off.size - 1, k).round().astype(int)]
         return [(int(on[i % on.size]), int(p)) for i, p in enumerate(picks)]
+
+
+def _shared_endpoint_groups(pairs: list[tuple[int, int]], n: int) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The pairs grouped greedily by a shared endpoint: repeatedly the endpoint in most remaining
+    pairs (the lowest rank on a tie) takes all of them, while it is in at least 2; then every pair
+    left is its own group (endpoint -1). Pairs keep their order within a group. O(P log P) with a
+    heap of endpoint counts (a 12,500-host fabric can leave tens of thousands of single pairs)."""
+    import heapq
+
+    if not pairs:
+        return []
+    arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    count = np.bincount(arr.ravel(), minlength=n).astype(np.int64)
+    ends = arr.ravel()
+    by_end = np.argsort(ends, kind="stable")  # pair index = position // 2, ascending within an endpoint
+    starts = np.searchsorted(ends[by_end], np.arange(n + 1))
+    gone = np.zeros(arr.shape[0], dtype=bool)
+    heap = [(-int(c), int(e)) for e in np.flatnonzero(count >= 2).tolist() for c in (count[e],)]
+    heapq.heapify(heap)
+    out: list[tuple[int, list[tuple[int, int]]]] = []
+    while heap:
+        c, e = heapq.heappop(heap)
+        if -c != count[e]:
+            if count[e] >= 2:
+                heapq.heappush(heap, (-int(count[e]), e))
+            continue
+        if count[e] < 2:
+            continue
+        idx = by_end[starts[e]:starts[e + 1]] // 2
+        idx = np.unique(idx[~gone[idx]])
+        gone[idx] = True
+        group = [(int(arr[k, 0]), int(arr[k, 1])) for k in idx]
+        for i, j in group:
+            count[i] -= 1
+            count[j] -= 1
+        out.append((e, group))
+    out += [(-1, [(int(arr[k, 0]), int(arr[k, 1]))]) for k in np.flatnonzero(~gone)]
+    return out
+
