@@ -349,6 +349,8 @@ def decode_windows(codes: np.ndarray, best: np.ndarray, windows: int) -> np.ndar
 
 
 _ROW_BLOCK = 1 << 22
+# The views that accept and report both read: built together from one pass over the rows.
+_ROW_VIEWS_TOGETHER = ("status", "bw_gbps", "latency_ns_p50", "latency_ns_p99")
 
 
 def _read_rows(g: h5py.Group, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -398,30 +400,49 @@ class _RowSource:
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 self._fail(where, exc)
 
+    @staticmethod
+    def _columns(name: str) -> tuple[str, ...]:
+        return {"bw_gbps": ("bw_gbps_fwd", "bw_gbps_rev"), "status": ("status",),
+                "round": ("round",)}.get(name, (name,))
+
+    def _empty(self, name: str) -> np.ndarray:
+        dtype = {"status": np.int8, "round": np.int32}.get(name, self.float_dtype)
+        return np.full((self.n, self.n), {"status": 0, "round": -1}.get(name, np.nan), dtype=dtype)
+
+    def one_pass(self) -> bool:
+        """Whether matrices() builds its views in one pass over the rows (every pair once, or too
+        many rows to merge repeats: later rows win)."""
+        return not self.repeated or self.rows > _MERGE_ROWS
+
+    def matrices(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Several [N, N] views from one read of the row table (one_pass()), a row block at a time:
+        at 12,500 hosts each view alone would read the 78 million rows' pair column again."""
+        n = self.n
+        out = {name: self._empty(name) for name in names}
+        cols = dict.fromkeys(c for name in names for c in self._columns(name) if c != "status")
+        for b in self.blocks(("pair", "status", *cols)):
+            a, c = b["pair"][:, 0].astype(np.int64), b["pair"][:, 1].astype(np.int64)
+            ok = (a >= 0) & (a < n) & (c >= 0) & (c < n)
+            a, c = a[ok], c[ok]
+            good = b["status"][ok] == 1
+            for name, m in out.items():
+                if name == "bw_gbps":
+                    m[a, c] = np.where(good, b["bw_gbps_fwd"][ok], np.nan)
+                    m[c, a] = np.where(good, b["bw_gbps_rev"][ok], np.nan)
+                    continue
+                v = b[self._columns(name)[0]][ok]
+                if name not in ("status", "round"):
+                    v = np.where(good, v, np.nan)
+                m[a, c] = v
+                m[c, a] = v
+        return out
+
     def matrix(self, name: str) -> np.ndarray:
         n = self.n
-        dtype = {"status": np.int8, "round": np.int32}.get(name, self.float_dtype)
-        fill = {"status": 0, "round": -1}.get(name, np.nan)
-        out = np.full((n, n), fill, dtype=dtype)
-        cols: tuple[str, ...] = {"bw_gbps": ("bw_gbps_fwd", "bw_gbps_rev"), "status": ("status",),
-                                 "round": ("round",)}.get(name, (name,))
-        if not self.repeated or self.rows > _MERGE_ROWS:
-            # Every pair once (or too many rows to merge): a row block at a time, later rows win.
-            for b in self.blocks(("pair", "status", *[c for c in cols if c != "status"])):
-                a, c = b["pair"][:, 0].astype(np.int64), b["pair"][:, 1].astype(np.int64)
-                ok = (a >= 0) & (a < n) & (c >= 0) & (c < n)
-                a, c = a[ok], c[ok]
-                if name == "bw_gbps":
-                    good = b["status"][ok] == 1
-                    out[a, c] = np.where(good, b["bw_gbps_fwd"][ok], np.nan)
-                    out[c, a] = np.where(good, b["bw_gbps_rev"][ok], np.nan)
-                else:
-                    v = b[cols[0]][ok]
-                    if name not in ("status", "round"):
-                        v = np.where(b["status"][ok] == 1, v, np.nan)
-                    out[a, c] = v
-                    out[c, a] = v
-            return out
+        if self.one_pass():
+            return self.matrices((name,))[name]
+        out = self._empty(name)
+        cols = self._columns(name)
         # Repeats: each pair's best repeat, as the writer's dense views (ResultsWriter::finish_pairs).
         b = next(self.blocks(("pair", "status", *[c for c in cols if c != "status"]), rows_per_block=max(1, self.rows)),
                  None)
@@ -590,9 +611,18 @@ class PairsRun:
         m = self._cache.get(name)
         if m is None:
             assert self._source is not None
-            m = self._source.matrix(name)
+            src = self._source
+            if isinstance(src, _RowSource) and src.one_pass() and name in _ROW_VIEWS_TOGETHER:
+                # the views accept and report use, from one read of the rows (those not cached)
+                built = src.matrices(tuple(k for k in _ROW_VIEWS_TOGETHER if k not in self._cache))
+                self._cache.update(built)
+                for k, v in built.items():
+                    if k in PAIR_MATRICES:
+                        check_pair_values(src.path, f"{src.group}/{k}", v, self.status, self.status_code("ok"))
+                return self._cache[name]
+            m = src.matrix(name)
             if name in PAIR_MATRICES:
-                check_pair_values(self._source.path, f"{self._source.group}/{name}", m, self.status,
+                check_pair_values(src.path, f"{src.group}/{name}", m, self.status,
                                   self.status_code("ok"))
             self._cache[name] = m
         return m
