@@ -516,6 +516,17 @@ class _RowSource:
                    decode_windows(b["bw_fwd_q"], b["bw_gbps_fwd_best"], self.bw_windows),
                    decode_windows(b["bw_rev_q"], b["bw_gbps_rev_best"], self.bw_windows))
 
+    def window_code_blocks(self, rows_per_block: int) -> Iterator[tuple[np.ndarray, ...]] | None:
+        """(pair [B, 2], fwd codes [B, W], rev codes [B, W], fwd best [B], rev best [B]) in row
+        blocks, undecoded; None when the codes are order statistics of more windows (W < bw_windows)."""
+        with self._open() as f:
+            width = f[f"{self.group}/pairs/bw_fwd_q"].shape[1]
+        if width != self.bw_windows:
+            return None
+        names = ("pair", "bw_fwd_q", "bw_rev_q", "bw_gbps_fwd_best", "bw_gbps_rev_best")
+        return ((np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2), b["bw_fwd_q"], b["bw_rev_q"],
+                 b["bw_gbps_fwd_best"], b["bw_gbps_rev_best"]) for b in self.blocks(names, rows_per_block))
+
     def sample_pairs(self) -> np.ndarray:
         return np.concatenate([np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2)
                                for b in self.blocks(("pair",))] or [np.empty((0, 2), np.int32)])
@@ -678,6 +689,13 @@ class PairsRun:
             return
         assert self._source is not None
         yield from self._source.window_blocks(rows_per_block)
+
+    def window_code_blocks(self, rows_per_block: int = 1 << 22) -> Iterator[tuple[np.ndarray, ...]] | None:
+        """Version 2 with a code per window: the windows undecoded (_RowSource.window_code_blocks);
+        None otherwise (use window_blocks)."""
+        if isinstance(self._source, _RowSource):
+            return self._source.window_code_blocks(rows_per_block)
+        return None
 
     def raw_samples(self) -> tuple[np.ndarray, PairSamples]:
         """The raw samples the file keeps and, per sample row, its measurement's index among the

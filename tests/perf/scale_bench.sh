@@ -15,12 +15,18 @@
 # V1_REPEATS times (default 1) with 2 rounds.
 # The last line, for scripts:
 #   scale: ranks=12500 write_ms_per_round=M rank0_peak_mib=R file_gb=G analysis_s=S
-# (analysis_s: accept + report on a generated 12,500-host version-2 file: not measured yet, "na".)
+# (analysis_s: accept + report on a whole 12,500-host run written by the same writer, below.)
+#
+# Then the analysis part (ANALYSIS=1, the default; ANALYSIS=0 skips it): two whole runs of the
+# largest size (every round of the circle schedule, fabscope-scale-bench --pool 256 --complete 1;
+# the first with a slow host), written by the real assemble_round + ResultsWriter (about 5 min
+# each, 2.9 GB each at 12,500), then tests/perf/scale_analysis.py: accept + report (bar 60 s and
+# 4 GiB), compare (120 s), trend over 30 nights (120 s) on them.
 # Wall time is what the bar is about; the CPU time of the round (user + system of the process) is
 # printed beside it because on a shared machine the wall time also holds waits for a core or disk.
 #
 # usage: tests/perf/scale_bench.sh [REPEATS=3]   (after bash .ci/build release)
-#   env: SIZES="1000 4000 12500"  V1_REPEATS=1  WORKDIR=/tmp
+#   env: SIZES="1000 4000 12500"  V1_REPEATS=1  WORKDIR=/tmp  ANALYSIS=1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-3}
@@ -55,8 +61,23 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 summary=$(/usr/bin/python3 tests/perf/scale_summary.py <"$log")
 echo "$summary" | grep -v '^SCALE '
 read -r _ big ms peak gb cpu <<<"$(echo "$summary" | grep '^SCALE ')"
-analysis=na  # accept + report on a 12,500-host version-2 file: not measured yet (tests/perf/README.md)
 fails=0
+analysis=na
+if [[ ${ANALYSIS:-1} != 0 ]]; then
+  slow=$((big * 42 / 100))
+  for night in 1 2; do
+    extra=()
+    if ((night == 1)); then extra=(--slow-rank "$slow"); fi
+    start=$(date +%s)
+    "$bin" --ranks "$big" --rounds $((big % 2 ? big : big - 1)) --pool 256 --complete 1 --seed "$night" \
+      "${extra[@]}" --out "$tmp/night$night.h5" | sed "s/^/night $night: /"
+    echo "night $night: written in $(($(date +%s) - start)) s"
+  done
+  if /usr/bin/python3 tests/perf/scale_analysis.py "$tmp/night1.h5" "$tmp/night2.h5" --slow-rank "$slow" \
+    --workdir "$tmp" | tee "$tmp/analysis.txt"; then :; else fails=1; fi
+  analysis=$(sed -n 's/^analysis: accept_report_s=\([0-9.]*\).*/\1/p' "$tmp/analysis.txt")
+  analysis=${analysis:-na}
+fi
 if [[ $big == 12500 ]]; then
   awk -v m="$ms" 'BEGIN { exit !(m <= 10) }' || { echo "BAR: write time per round $ms ms > 10 ms"; fails=1; }
   awk -v p="$peak" 'BEGIN { exit !(p < 1024) }' || { echo "BAR: rank 0 peak $peak MiB >= 1 GiB"; fails=1; }

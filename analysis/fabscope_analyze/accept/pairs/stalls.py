@@ -49,7 +49,26 @@ def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
     windows = np.zeros(n, dtype=np.int64)
     stalled = np.zeros(n, dtype=np.int64)
     f_src, f_dst, f_count = [np.empty(0, np.int32)], [np.empty(0, np.int32)], [np.empty(0, np.int64)]
-    if run.n_pair_samples:
+    coded = run.window_code_blocks() if run.n_pair_samples else None
+    if coded is not None:
+        # The row table's codes (window / best x 255, best first) as they are: a window stalled
+        # when code < window_fraction x the row's highest code (the decoded comparison, exactly).
+        for pair, fq, rq, fbest, rbest in coded:
+            for q, best, s, d in ((fq, fbest, pair[:, 0], pair[:, 1]), (rq, rbest, pair[:, 1], pair[:, 0])):
+                have = (q > 0) & np.isfinite(best)[:, None]
+                count = have.sum(axis=1)
+                usable = count >= 2
+                limit = np.ceil(window_fraction * q.max(axis=1)).astype(np.int16)
+                k = np.where(usable, (have & (q < limit[:, None])).sum(axis=1), 0)
+                w = np.where(usable, count, 0)
+                for ranks in (s, d):
+                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
+                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
+                some = k > 0
+                f_src.append(s[some])
+                f_dst.append(d[some])
+                f_count.append(k[some].astype(np.int64))
+    elif run.n_pair_samples:
         for pair, fwd, rev in run.window_blocks():
             for x, s, d in ((fwd, pair[:, 0], pair[:, 1]), (rev, pair[:, 1], pair[:, 0])):
                 finite = np.isfinite(x)
