@@ -19,12 +19,23 @@ def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows) -> None:
     if candidates.size == 0 or run.n_pair_samples == 0:
         return
     n = run.n_ranks
-    index = run.sample_pair_index().astype(np.int64)
-    keys = np.minimum(index[:, 0], index[:, 1]) * n + np.maximum(index[:, 0], index[:, 1])
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
     s, d = flows.src[candidates].astype(np.int64), flows.dst[candidates].astype(np.int64)
     fkey = np.minimum(s, d) * n + np.maximum(s, d)
+    # The rows of the candidates' pairs, found a block of rows at a time (never every row's key).
+    wanted = np.unique(fkey)
+    found_rows, found_keys = [], []
+    for r0, pair in run.sample_pair_blocks():
+        p = pair.astype(np.int64)
+        keys = np.minimum(p[:, 0], p[:, 1]) * n + np.maximum(p[:, 0], p[:, 1])
+        pos = np.minimum(np.searchsorted(wanted, keys), wanted.size - 1)
+        hit = np.flatnonzero(wanted[pos] == keys)
+        found_rows.append(r0 + hit)
+        found_keys.append(keys[hit])
+    rows_of = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
+    keys_of = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
+    by_key = np.argsort(keys_of, kind="stable")
+    order = rows_of[by_key]  # row indices, by pair key (rows of one pair in file order)
+    sorted_keys = keys_of[by_key]
     left = np.searchsorted(sorted_keys, fkey, "left")
     right = np.searchsorted(sorted_keys, fkey, "right")
     have = right > left
