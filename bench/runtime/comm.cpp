@@ -245,6 +245,42 @@ std::string Comm::broadcast_string(const std::string& value, int root) const {
   return out;
 }
 
+std::vector<int> Comm::broadcast_ints(const std::vector<int>& values, int root,
+                                     double limit_s) const {
+  int count = rank_ == root ? as_count(values.size()) : 0;
+  MPI_Request req{};
+  check(MPI_Ibcast(&count, 1, MPI_INT, root, impl_->comm, &req), "MPI_Ibcast");
+  wait_quietly(req, limit_s, "broadcast");
+  std::vector<int> out = rank_ == root ? values : std::vector<int>(static_cast<std::size_t>(count));
+  if (count == 0) return out;
+  check(MPI_Ibcast(out.data(), count, MPI_INT, root, impl_->comm, &req), "MPI_Ibcast");
+  wait_quietly(req, limit_s, "broadcast");
+  return out;
+}
+
+void Comm::recv_each_quietly(const std::vector<int>& from, std::vector<std::vector<char>>& buffers,
+                             int tag, double limit_s) const {
+  std::vector<MPI_Request> reqs(from.size(), MPI_REQUEST_NULL);
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    check(MPI_Irecv(buffers[i].data(), as_count(buffers[i].size()), MPI_BYTE, from[i], tag,
+                    impl_->comm, &reqs[i]),
+          "MPI_Irecv");
+  }
+  const std::int64_t until =
+      limit_s > 0 ? core::now_ns() + static_cast<std::int64_t>(limit_s * 1e9) : 0;
+  for (;;) {
+    int done = 0;
+    check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE),
+          "MPI_Testall");
+    if (done) return;
+    if (until != 0 && core::now_ns() > until) {
+      throw core::Timeout(
+          fmt::format("not every rank sent its samples to rank 0 within {:g} s", limit_s));
+    }
+    std::this_thread::sleep_for(kQuietPoll);
+  }
+}
+
 bool Comm::all_true(bool value) const {
   int in = value ? 1 : 0;
   int out = 0;

@@ -92,6 +92,14 @@ class Comm {
   // Rank 0 receives every rank's string (rank order); other ranks get an empty vector.
   [[nodiscard]] std::vector<std::string> gather_strings(const std::string& mine, double limit_s = 0) const;
   [[nodiscard]] std::string broadcast_string(const std::string& value, int root) const;
+  // Rank `root`'s ints on every rank, without holding the CPU: the count, then the values when
+  // there are any (limit_s as for gather).
+  [[nodiscard]] std::vector<int> broadcast_ints(const std::vector<int>& values, int root,
+                                                double limit_s = 0) const;
+  // Receives buffers[i] (all its bytes) from rank from[i]: every receive posted at once and
+  // waited for together without holding the CPU; the senders use send_quietly with `tag`.
+  void recv_each_quietly(const std::vector<int>& from, std::vector<std::vector<char>>& buffers,
+                         int tag, double limit_s = 0) const;
   // True on every rank iff `value` is true on every rank.
   [[nodiscard]] bool all_true(bool value) const;
   [[nodiscard]] double max(double value) const;

@@ -37,6 +37,7 @@ namespace fabscope::suites {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int kTagPayload = 401;  // raw samples / error text to rank 0 (phase 2 of a round; links use 1000+)
 
 // How long a rank waits for the others between pairs (transport::Options::round_timeout_s): every
 // pair ends within its own deadline, so only a rank the harness cannot reach (its link down for
@@ -333,7 +334,7 @@ void run_pairs(Context& ctx, const PairsParams& p) {
   }
   CounterProbe counters(ctx, p.common);
   std::vector<double> mine(layout.size());
-  std::vector<double> all(me == 0 ? layout.size() * static_cast<std::size_t>(n) : 0);
+  std::vector<double> heads(me == 0 ? layout.samples() * static_cast<std::size_t>(n) : 0);
   RunSummary summary;
   RoundResult result;
   std::vector<double> scratch;
@@ -425,15 +426,51 @@ void run_pairs(Context& ctx, const PairsParams& p) {
     }
     // Each rank summarizes its own side, so rank 0's work per round stays O(pairs).
     summarize_own(mine, layout, scratch);
-    std::vector<std::string> errors;
+    mine[RoundLayout::kErrorBytes] = static_cast<double>(error.size());
     try {
-      ctx.comm.gather(mine, all, limit);
-      errors = ctx.comm.gather_strings(error, limit);
+      // Phase 1: every rank's head; rank 0 builds the records and decides whose raw samples
+      // (kept pairs) and error texts (failed pairs) it needs. Phase 2: only those ranks send them.
+      ctx.comm.gather(std::span<const double>(mine.data(), layout.samples()), heads, limit);
+      std::vector<int> requests;
+      if (me == 0) {
+        assemble_heads(heads, layout.samples(), layout, n, round, at.repeat, keep, result);
+        requests = payload_requests(result, heads, layout.samples());
+      }
+      requests = ctx.comm.broadcast_ints(requests, 0, limit);
+      if (me != 0) {
+        for (std::size_t k = 0; k + 1 < requests.size(); k += 2) {
+          if (requests[k] != me) continue;
+          const auto payload = make_payload(requests[k + 1], mine, layout, error);
+          ctx.comm.send_quietly(payload.data(), payload.size(), 0, kTagPayload);
+        }
+        continue;
+      }
+      std::vector<int> from;
+      std::vector<std::vector<char>> payloads(requests.size() / 2);
+      std::vector<std::vector<char>*> remote;
+      for (std::size_t k = 0; k + 1 < requests.size(); k += 2) {
+        const int rank = requests[k], what = requests[k + 1];
+        auto& buf = payloads[k / 2];
+        if (rank == 0) {
+          buf = make_payload(what, mine, layout, error);
+          continue;
+        }
+        const auto err_bytes = static_cast<std::size_t>(
+            heads[static_cast<std::size_t>(rank) * layout.samples() + RoundLayout::kErrorBytes]);
+        buf.resize(payload_bytes(what, layout, err_bytes));
+        from.push_back(rank);
+        remote.push_back(&buf);
+      }
+      if (!from.empty()) {
+        std::vector<std::vector<char>> got(from.size());
+        for (std::size_t i = 0; i < from.size(); ++i) got[i].resize(remote[i]->size());
+        ctx.comm.recv_each_quietly(from, got, kTagPayload, limit);
+        for (std::size_t i = 0; i < from.size(); ++i) *remote[i] = std::move(got[i]);
+      }
+      apply_payloads(result, requests, payloads, layout);
     } catch (const core::Timeout& e) {
       throw cut_off(round, e);
     }
-    if (me != 0) continue;
-    assemble_round(all, errors, layout, n, round, at.repeat, keep, result);
     for (const auto& r : result.records) summary.add(r);
     ctx.out->append_pairs(run, result.records, {round, round + 1, result.measure_seconds});
     progress.round_done(round, summary.pairs(), summary.failed());

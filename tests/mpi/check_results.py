@@ -129,6 +129,15 @@ def check_pairs(g: h5py.Group, n: int) -> None:
         check(kept == 0 or finite_positive(ds[:]), f"{ds.name} finite positive")
     rows = g["pair_samples/row"][:]
     check(rows.shape == (kept,) and bool(np.all((rows >= 0) & (rows < len(pairs)))), f"{g.name}/pair_samples/row")
+    # The raw samples belong to their row (sent to rank 0 by the pair's two ranks in phase 2): the
+    # row's p50s are the medians of its samples, the initiator's latency and windows, the peer's
+    # reverse windows.
+    if kept:
+        check(np.array_equal(g["pair_samples/pair"][:], pairs[rows]), f"{g.name}/pair_samples/pair = its row's pair")
+        for raw, col in (("latency_ns", "latency_ns_p50"), ("bw_gbps_fwd", "bw_gbps_fwd"), ("bw_gbps_rev", "bw_gbps_rev")):
+            med = np.median(g["pair_samples/" + raw][:], axis=1)
+            check(bool(np.allclose(med, g["pairs/" + col][:][rows], rtol=1e-6, equal_nan=True)),
+                  f"{g.name}/pair_samples/{raw}: medians match pairs/{col} of their rows")
     check(finite_positive(g["round_seconds"][:]), f"{g.name}/round_seconds")
 
 
