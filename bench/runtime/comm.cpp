@@ -245,17 +245,14 @@ std::string Comm::broadcast_string(const std::string& value, int root) const {
   return out;
 }
 
-std::vector<int> Comm::broadcast_ints(const std::vector<int>& values, int root,
-                                     double limit_s) const {
-  int count = rank_ == root ? as_count(values.size()) : 0;
+int Comm::scatter_int(const std::vector<int>& values, int root, double limit_s) const {
+  int mine = 0;
   MPI_Request req{};
-  check(MPI_Ibcast(&count, 1, MPI_INT, root, impl_->comm, &req), "MPI_Ibcast");
-  wait_quietly(req, limit_s, "broadcast");
-  std::vector<int> out = rank_ == root ? values : std::vector<int>(static_cast<std::size_t>(count));
-  if (count == 0) return out;
-  check(MPI_Ibcast(out.data(), count, MPI_INT, root, impl_->comm, &req), "MPI_Ibcast");
-  wait_quietly(req, limit_s, "broadcast");
-  return out;
+  check(MPI_Iscatter(rank_ == root ? values.data() : nullptr, 1, MPI_INT, &mine, 1, MPI_INT, root,
+                     impl_->comm, &req),
+        "MPI_Iscatter");
+  wait_quietly(req, limit_s, "scatter");
+  return mine;
 }
 
 void Comm::recv_each_quietly(const std::vector<int>& from, std::vector<std::vector<char>>& buffers,

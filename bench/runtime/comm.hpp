@@ -92,10 +92,10 @@ class Comm {
   // Rank 0 receives every rank's string (rank order); other ranks get an empty vector.
   [[nodiscard]] std::vector<std::string> gather_strings(const std::string& mine, double limit_s = 0) const;
   [[nodiscard]] std::string broadcast_string(const std::string& value, int root) const;
-  // Rank `root`'s ints on every rank, without holding the CPU: the count, then the values when
-  // there are any (limit_s as for gather).
-  [[nodiscard]] std::vector<int> broadcast_ints(const std::vector<int>& values, int root,
-                                                double limit_s = 0) const;
+  // Rank i gets values[i] of rank `root`'s vector (size() values there; ignored elsewhere),
+  // without holding the CPU. A linear scatter: a rank waits only for the root, not for a tree of
+  // sleeping ranks (a broadcast's forwarding added about 1 ms per tree level).
+  [[nodiscard]] int scatter_int(const std::vector<int>& values, int root, double limit_s = 0) const;
   // Receives buffers[i] (all its bytes) from rank from[i]: every receive posted at once and
   // waited for together without holding the CPU; the senders use send_quietly with `tag`.
   void recv_each_quietly(const std::vector<int>& from, std::vector<std::vector<char>>& buffers,

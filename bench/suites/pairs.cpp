@@ -436,11 +436,17 @@ void run_pairs(Context& ctx, const PairsParams& p) {
         assemble_heads(heads, layout.samples(), layout, n, round, at.repeat, keep, result);
         requests = payload_requests(result, heads, layout.samples());
       }
-      requests = ctx.comm.broadcast_ints(requests, 0, limit);
+      // What each rank must send (0: nothing), one int per rank.
+      std::vector<int> want;
+      if (me == 0) {
+        want.assign(static_cast<std::size_t>(n), 0);
+        for (std::size_t k = 0; k + 1 < requests.size(); k += 2)
+          want[static_cast<std::size_t>(requests[k])] = requests[k + 1];
+      }
+      const int what = ctx.comm.scatter_int(want, 0, limit);
       if (me != 0) {
-        for (std::size_t k = 0; k + 1 < requests.size(); k += 2) {
-          if (requests[k] != me) continue;
-          const auto payload = make_payload(requests[k + 1], mine, layout, error);
+        if (what != 0) {
+          const auto payload = make_payload(what, mine, layout, error);
           ctx.comm.send_quietly(payload.data(), payload.size(), 0, kTagPayload);
         }
         continue;
@@ -449,15 +455,15 @@ void run_pairs(Context& ctx, const PairsParams& p) {
       std::vector<std::vector<char>> payloads(requests.size() / 2);
       std::vector<std::vector<char>*> remote;
       for (std::size_t k = 0; k + 1 < requests.size(); k += 2) {
-        const int rank = requests[k], what = requests[k + 1];
+        const int rank = requests[k], asked = requests[k + 1];
         auto& buf = payloads[k / 2];
         if (rank == 0) {
-          buf = make_payload(what, mine, layout, error);
+          buf = make_payload(asked, mine, layout, error);
           continue;
         }
         const auto err_bytes = static_cast<std::size_t>(
             heads[static_cast<std::size_t>(rank) * layout.samples() + RoundLayout::kErrorBytes]);
-        buf.resize(payload_bytes(what, layout, err_bytes));
+        buf.resize(payload_bytes(asked, layout, err_bytes));
         from.push_back(rank);
         remote.push_back(&buf);
       }
