@@ -49,6 +49,17 @@ def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
     windows = np.zeros(n, dtype=np.int64)
     stalled = np.zeros(n, dtype=np.int64)
     f_src, f_dst, f_count = [np.empty(0, np.int32)], [np.empty(0, np.int32)], [np.empty(0, np.int64)]
+
+    def add(s: np.ndarray, d: np.ndarray, w: np.ndarray, k: np.ndarray) -> None:
+        """One direction of a block: w windows and k stalled per row, flow s -> d."""
+        for ranks in (s, d):
+            windows[:] += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
+            stalled[:] += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
+        some = k > 0
+        f_src.append(s[some])
+        f_dst.append(d[some])
+        f_count.append(k[some].astype(np.int64))
+
     coded = run.window_code_blocks() if run.n_pair_samples else None
     if coded is not None:
         # The row table's codes (window / best x 255, best first) as they are: a window stalled
@@ -59,15 +70,7 @@ def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
                 count = have.sum(axis=1)
                 usable = count >= 2
                 limit = np.ceil(window_fraction * q.max(axis=1)).astype(np.int16)
-                k = np.where(usable, (have & (q < limit[:, None])).sum(axis=1), 0)
-                w = np.where(usable, count, 0)
-                for ranks in (s, d):
-                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
-                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
-                some = k > 0
-                f_src.append(s[some])
-                f_dst.append(d[some])
-                f_count.append(k[some].astype(np.int64))
+                add(s, d, np.where(usable, count, 0), np.where(usable, (have & (q < limit[:, None])).sum(axis=1), 0))
     elif run.n_pair_samples:
         for pair, fwd, rev in run.window_blocks():
             for x, s, d in ((fwd, pair[:, 0], pair[:, 1]), (rev, pair[:, 1], pair[:, 0])):
@@ -76,15 +79,7 @@ def stall_counts(run: PairsRun, window_fraction: float) -> StallCounts:
                 best = np.fmax.reduce(np.where(finite, x, -np.inf), axis=1)
                 with np.errstate(invalid="ignore"):
                     k = (finite & (x < window_fraction * best[:, None])).sum(axis=1)
-                w = np.where(usable, finite.sum(axis=1), 0)
-                k = np.where(usable, k, 0)
-                for ranks in (s, d):
-                    windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
-                    stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
-                some = k > 0
-                f_src.append(s[some])
-                f_dst.append(d[some])
-                f_count.append(k[some])
+                add(s, d, np.where(usable, finite.sum(axis=1), 0), np.where(usable, k, 0))
     return StallCounts(windows, stalled, *(np.concatenate(x) for x in (f_src, f_dst, f_count)))
 
 
