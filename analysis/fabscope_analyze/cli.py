@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Container, Sequence
 
-from fabscope_analyze import __version__
+from fabscope_analyze import __version__, parallel
+from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import CriteriaError, load_criteria
 from fabscope_analyze.reader import ResultFileError, RunFile, read_results
 
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     accept.add_argument("--retest-plan", type=Path, metavar="OUT",
                         help="write the pairs to measure again: OUT.yaml/.yml as YAML, else the "
                              "`fabscope-plan 1` text of `fabscope pairs --plan-file`")
+    accept.add_argument("--report", type=Path, metavar="DIR",
+                        help="also write the HTML report (the verdict on top) into DIR, from the same reading of "
+                             "the file: what `report FILE --criteria CRITERIA -o DIR` writes")
     accept.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     accept.set_defaults(func=cmd_accept)
 
@@ -217,7 +221,8 @@ def cmd_accept(args: argparse.Namespace) -> int:
     criteria = load_criteria(args.criteria)
     run_file = read_results(args.file)
     note_skipped(run_file, accept.JUDGES)
-    verdict = accept.evaluate(run_file, criteria)
+    ctx = ReportContext.of(run_file, criteria)
+    verdict = accept.evaluate(run_file, criteria, ctx=ctx)
     if args.retest_plan is not None:
         plan = accept.retest_plan(verdict, run_file, criteria)
         _write(args.retest_plan, "re-test plan", lambda p: accept.write_retest_plan(p, plan, verdict))
@@ -227,6 +232,17 @@ def cmd_accept(args: argparse.Namespace) -> int:
         _write(args.json, "JSON verdict", lambda p: accept.write_json(p, verdict))
     if args.junit is not None:
         _write(args.junit, "JUnit XML", lambda p: accept.write_junit(p, verdict))
+    if args.report is not None:
+        from fabscope_analyze.report import KINDS, write_report
+
+        note_skipped(run_file, KINDS)
+        try:
+            index = write_report(run_file, args.report, criteria, verdict=verdict, ctx=ctx)
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {exc.filename or args.report}: {exc.strerror or exc}; "
+                             "choose another folder with --report") from None
+        if not args.quiet:
+            print(f"report: {index}")
     if not args.quiet:
         sys.stdout.write(accept.summary_text(verdict))
     return {accept.FAIL: EXIT_FAILURE, accept.INCONCLUSIVE: EXIT_INCONCLUSIVE}.get(verdict.status, EXIT_OK)
@@ -310,9 +326,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ResultFileError, CriteriaError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, parallel.WorkersSettingError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except parallel.WorkerError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
 

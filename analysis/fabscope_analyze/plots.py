@@ -7,6 +7,8 @@ No pyplot (no global figure state), no file access except `save_figure`. Text fr
 from __future__ import annotations
 
 import math
+import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -406,12 +408,82 @@ def sweep_figure(size_bytes: np.ndarray, panels: Sequence[Panel], *, title: str,
 
 
 def save_figure(fig: Figure, directory: Path, stem: str) -> tuple[Path, Path]:
-    """Write `stem`.png and `stem`.svg into `directory`; returns both paths."""
+    """Write `stem`.png and `stem`.svg into `directory`; returns both paths. Inside
+    background_saves(), a forked process writes them while this one goes on."""
     png, svg = directory / f"{stem}.png", directory / f"{stem}.svg"
+    if _SAVER is not None:
+        _SAVER.start(fig, png, svg)
+    else:
+        _write_figure(fig, png, svg)
+    return png, svg
+
+
+def _write_figure(fig: Figure, png: Path, svg: Path) -> None:
     with _style():
         fig.savefig(png, dpi=PNG_DPI, facecolor="white")
         fig.savefig(svg, facecolor="white", metadata={"Date": None})
-    return png, svg
+
+
+class _Saver:
+    """Figures written by forked processes, at most `processes` at a time (drawing a figure of a
+    12,500-host report takes about a second, while this process computes the next one)."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self.pending: dict[int, Path] = {}
+        self.failed: list[str] = []
+
+    def start(self, fig: Figure, png: Path, svg: Path) -> None:
+        while len(self.pending) >= self.processes:
+            self._reap()
+        pid = os.fork()
+        if pid == 0:  # the child: write both files and leave without running anything else
+            code = 0
+            try:
+                _write_figure(fig, png, svg)
+            except BaseException as exc:  # noqa: BLE001 - reported by the parent
+                sys.stderr.write(f"{png}: {exc}\n")
+                code = 1
+            finally:
+                os._exit(code)
+        self.pending[pid] = png
+
+    def _reap(self) -> None:
+        """Wait for the oldest figure's process (only our own: never another child)."""
+        pid = next(iter(self.pending))
+        _, status = os.waitpid(pid, 0)
+        png = self.pending.pop(pid)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            self.failed.append(png.name)
+
+    def finish(self) -> None:
+        while self.pending:
+            self._reap()
+        if self.failed:
+            raise OSError(f"could not write the figure(s) {', '.join(self.failed)}")
+
+
+_SAVER: _Saver | None = None
+
+
+@contextmanager
+def background_saves(processes: int) -> Iterator[None]:
+    """save_figure() inside writes in up to `processes` forked processes (none: processes < 1);
+    every figure is written when the block ends (OSError naming those that could not be)."""
+    global _SAVER
+    if processes < 1 or _SAVER is not None:
+        yield
+        return
+    _SAVER = saver = _Saver(processes)
+    try:
+        yield
+    except BaseException:
+        _SAVER = None
+        saver.failed.clear()
+        saver.finish()  # every child waited for; the error in this process is the one to report
+        raise
+    _SAVER = None
+    saver.finish()
 
 
 

@@ -12,11 +12,12 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NoReturn, Union
+from typing import Any, Callable, Iterator, Mapping, NoReturn, Union
 
 import h5py
 import numpy as np
 
+from fabscope_analyze import parallel
 from fabscope_analyze.stats import STAT_NAMES
 
 SCHEMA_VERSION = 2
@@ -82,6 +83,9 @@ class ResultFileError(Exception):
         self.problem = problem
         self.hint = hint
         super().__init__(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled by parallel.fork_map: rebuilt from its parts
+        return (type(self), (self.path, self.problem, self.hint))
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.problem}" + (f"; {self.hint}" if self.hint else "")
@@ -351,6 +355,23 @@ def decode_windows(codes: np.ndarray, best: np.ndarray, windows: int) -> np.ndar
 _ROW_BLOCK = 1 << 22
 # The views that accept, report and compare all read: built together from one pass over the rows.
 _ROW_VIEWS_TOGETHER = ("status", "bw_gbps", "latency_ns_p50")
+# Passes over a row table of at least this many rows run in several processes (map_row_ranges).
+_PARALLEL_MIN_ROWS = 1 << 23
+
+
+def row_workers(rows: int) -> int:
+    """Processes for a pass over a row table of `rows` rows (parallel.workers)."""
+    return parallel.workers(rows, _PARALLEL_MIN_ROWS)
+
+
+def map_row_ranges(src: "_RowSource", fn: Callable[..., Any], *args: Any, workers: int | None = None) -> list[Any]:
+    """[fn(src, (r0, r1), *args)] over consecutive ranges of src's rows that cover them all, in
+    row order: one range in this process, or one per forked process (parallel.fork_map). fn opens
+    the file itself (src.blocks); what it returns comes back pickled; what it writes into arrays
+    from parallel.shared_full is seen here; a ResultFileError it raises is raised here."""
+    w = row_workers(src.rows) if workers is None else workers
+    ranges = parallel.split(src.rows, max(1, min(w, src.rows))) or [(0, 0)]
+    return parallel.fork_map(lambda rows: fn(src, rows, *args), ranges, w)
 
 
 def _read_rows(g: h5py.Group, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -365,6 +386,48 @@ def _read_rows(g: h5py.Group, names: tuple[str, ...], rows: np.ndarray) -> dict[
         for k in names:
             parts[k].append(g[k][int(pick[0]):r1][pick - int(pick[0])])
     return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _fill_views(src: "_RowSource", rows: tuple[int, int], out: dict[str, np.ndarray]) -> None:
+    """The cells of the rows in [r0, r1) of each view in `out` (a pair's status for any status,
+    its values when ok, NaN otherwise)."""
+    n = src.n
+    cols = dict.fromkeys(c for name in out for c in src._columns(name) if c != "status")
+    flat = {name: m.reshape(-1) for name, m in out.items()}
+    for b in src.blocks(("pair", "status", *cols), rows=rows):
+        pair = np.asarray(b["pair"]).reshape(-1, 2)
+        a, c = pair[:, 0].astype(np.intp), pair[:, 1].astype(np.intp)
+        ok = (a.astype(np.uintp) < n) & (c.astype(np.uintp) < n)  # negative ranks wrap to huge: out too
+        everywhere = bool(ok.all())
+
+        def sel(v: np.ndarray) -> np.ndarray:
+            return v if everywhere else v[ok]
+
+        if not everywhere:
+            a, c = a[ok], c[ok]
+        fwd = a * n
+        fwd += c  # the cells [a, c]
+        rev = c * n
+        rev += a  # and [c, a]
+        status = sel(b["status"])
+        good = status == 1
+        all_good = bool(good.all())
+
+        def measured(v: np.ndarray) -> np.ndarray:
+            return v if all_good else np.where(good, v, np.nan)
+
+        for name, m in flat.items():
+            if name == "status":
+                m[fwd] = status
+                m[rev] = status
+            elif name == "bw_gbps":
+                m[fwd] = measured(sel(b["bw_gbps_fwd"]))
+                m[rev] = measured(sel(b["bw_gbps_rev"]))
+            else:
+                v = sel(b[src._columns(name)[0]])
+                v = v if name == "round" else measured(v)
+                m[fwd] = v
+                m[rev] = v
 
 
 class _RowSource:
@@ -405,9 +468,10 @@ class _RowSource:
         return {"bw_gbps": ("bw_gbps_fwd", "bw_gbps_rev"), "status": ("status",),
                 "round": ("round",)}.get(name, (name,))
 
-    def _empty(self, name: str) -> np.ndarray:
+    def _empty(self, name: str, shared: bool = False) -> np.ndarray:
         dtype = {"status": np.int8, "round": np.int32}.get(name, self.float_dtype)
-        return np.full((self.n, self.n), {"status": 0, "round": -1}.get(name, np.nan), dtype=dtype)
+        fill = {"status": 0, "round": -1}.get(name, np.nan)
+        return parallel.shared_full((self.n, self.n), fill, dtype) if shared else np.full((self.n, self.n), fill, dtype=dtype)
 
     def one_pass(self) -> bool:
         """Whether matrices() builds its views in one pass over the rows (every pair once, or too
@@ -415,26 +479,16 @@ class _RowSource:
         return not self.repeated or self.rows > _MERGE_ROWS
 
     def matrices(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Several [N, N] views from one read of the row table (one_pass()), a row block at a time:
-        at 12,500 hosts each view alone would read the 78 million rows' pair column again."""
-        n = self.n
-        out = {name: self._empty(name) for name in names}
-        cols = dict.fromkeys(c for name in names for c in self._columns(name) if c != "status")
-        for b in self.blocks(("pair", "status", *cols)):
-            a, c = b["pair"][:, 0].astype(np.int64), b["pair"][:, 1].astype(np.int64)
-            ok = (a >= 0) & (a < n) & (c >= 0) & (c < n)
-            a, c = a[ok], c[ok]
-            good = b["status"][ok] == 1
-            for name, m in out.items():
-                if name == "bw_gbps":
-                    m[a, c] = np.where(good, b["bw_gbps_fwd"][ok], np.nan)
-                    m[c, a] = np.where(good, b["bw_gbps_rev"][ok], np.nan)
-                    continue
-                v = b[self._columns(name)[0]][ok]
-                if name not in ("status", "round"):
-                    v = np.where(good, v, np.nan)
-                m[a, c] = v
-                m[c, a] = v
+        """Several [N, N] views from one read of the row table (one_pass()), a row block at a time
+        and in several processes for a large table (map_row_ranges: each fills the cells of its
+        rows in shared memory): at 12,500 hosts each view alone would read the 78 million rows'
+        pair column again."""
+        parallel = row_workers(self.rows) > 1
+        out = {name: self._empty(name, shared=parallel) for name in names}
+        if self.repeated:  # later rows win: in row order, in this process
+            _fill_views(self, (0, self.rows), out)
+        else:
+            map_row_ranges(self, _fill_views, out)
         return out
 
     def matrix(self, name: str) -> np.ndarray:
@@ -482,21 +536,28 @@ class _RowSource:
         out[hi[pick], lo[pick]] = v
         return out
 
-    def _compact(self, rows: np.ndarray | None) -> PairSamples:
-        names = ("pair", "round", "latency_ns_p50", "latency_q", "bw_gbps_fwd_best", "bw_gbps_rev_best", "bw_fwd_q",
-                 "bw_rev_q")
+    COMPACT_COLUMNS = ("pair", "round", "latency_ns_p50", "latency_q", "bw_gbps_fwd_best", "bw_gbps_rev_best",
+                       "bw_fwd_q", "bw_rev_q")
+
+    def read_rows(self, names: tuple[str, ...], rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The given rows (ascending; None: all) of these columns of pairs/."""
         where = f"{self.group}/pairs"
         with self._open() as f:
             try:
                 g = f[where]
                 if rows is None:
-                    cols = {k: g[k][: self.rows] for k in names}
-                elif rows.size == 0:
-                    cols = {k: np.empty((0, *g[k].shape[1:]), dtype=g[k].dtype) for k in names}
-                else:
-                    cols = _read_rows(g, names, np.asarray(rows, dtype=np.int64))
+                    return {k: g[k][: self.rows] for k in names}
+                if rows.size == 0:
+                    return {k: np.empty((0, *g[k].shape[1:]), dtype=g[k].dtype) for k in names}
+                return _read_rows(g, names, np.asarray(rows, dtype=np.int64))
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 self._fail(where, exc)
+
+    def _compact(self, rows: np.ndarray | None) -> PairSamples:
+        return self.compact_samples(self.read_rows(self.COMPACT_COLUMNS, rows))
+
+    def compact_samples(self, cols: Mapping[str, np.ndarray]) -> PairSamples:
+        """Pseudo-samples from the COMPACT_COLUMNS of some rows."""
         return PairSamples(
             pair=np.asarray(cols["pair"], dtype=np.int32).reshape(-1, 2),
             round=np.asarray(cols["round"], dtype=np.int32).reshape(-1),
@@ -516,16 +577,13 @@ class _RowSource:
                    decode_windows(b["bw_fwd_q"], b["bw_gbps_fwd_best"], self.bw_windows),
                    decode_windows(b["bw_rev_q"], b["bw_gbps_rev_best"], self.bw_windows))
 
-    def window_code_blocks(self, rows_per_block: int) -> Iterator[tuple[np.ndarray, ...]] | None:
-        """(pair [B, 2], fwd codes [B, W], rev codes [B, W], fwd best [B], rev best [B]) in row
-        blocks, undecoded; None when the codes are order statistics of more windows (W < bw_windows)."""
+    def codes_per_window(self) -> bool:
+        """Whether bw_fwd_q / bw_rev_q hold a code per window (not order statistics of more)."""
         with self._open() as f:
-            width = f[f"{self.group}/pairs/bw_fwd_q"].shape[1]
-        if width != self.bw_windows:
-            return None
-        names = ("pair", "bw_fwd_q", "bw_rev_q", "bw_gbps_fwd_best", "bw_gbps_rev_best")
-        return ((np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2), b["bw_fwd_q"], b["bw_rev_q"],
-                 b["bw_gbps_fwd_best"], b["bw_gbps_rev_best"]) for b in self.blocks(names, rows_per_block))
+            try:
+                return bool(f[f"{self.group}/pairs/bw_fwd_q"].shape[1] == self.bw_windows)
+            except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+                self._fail(f"{self.group}/pairs/bw_fwd_q", exc)
 
     def sample_pairs(self) -> np.ndarray:
         return np.concatenate([np.asarray(b["pair"], dtype=np.int32).reshape(-1, 2)
@@ -618,6 +676,20 @@ class PairsRun:
     _source: "_MatrixSource | _RowSource | None" = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def prefetch(self, *names: str) -> None:
+        """Build these views (and the usual ones) together, from one read of a row table: for a
+        caller that will use more views than the usual status, bw_gbps and latency_ns_p50."""
+        src = self._source
+        if isinstance(src, _RowSource) and src.one_pass():
+            self._build_together(src, (*_ROW_VIEWS_TOGETHER, *names))
+
+    def _build_together(self, src: "_RowSource", names: tuple[str, ...]) -> None:
+        built = src.matrices(tuple(k for k in dict.fromkeys(names) if k not in self._cache))
+        self._cache.update(built)
+        for k, v in built.items():
+            if k in PAIR_MATRICES:
+                check_pair_values(src.path, f"{src.group}/{k}", v, self.status, self.status_code("ok"))
+
     def matrix(self, name: str) -> np.ndarray:
         m = self._cache.get(name)
         if m is None:
@@ -625,11 +697,7 @@ class PairsRun:
             src = self._source
             if isinstance(src, _RowSource) and src.one_pass() and name in _ROW_VIEWS_TOGETHER:
                 # the views accept and report use, from one read of the rows (those not cached)
-                built = src.matrices(tuple(k for k in _ROW_VIEWS_TOGETHER if k not in self._cache))
-                self._cache.update(built)
-                for k, v in built.items():
-                    if k in PAIR_MATRICES:
-                        check_pair_values(src.path, f"{src.group}/{k}", v, self.status, self.status_code("ok"))
+                self._build_together(src, _ROW_VIEWS_TOGETHER)
                 return self._cache[name]
             m = src.matrix(name)
             if name in PAIR_MATRICES:
@@ -690,12 +758,10 @@ class PairsRun:
         assert self._source is not None
         yield from self._source.window_blocks(rows_per_block)
 
-    def window_code_blocks(self, rows_per_block: int = 1 << 22) -> Iterator[tuple[np.ndarray, ...]] | None:
-        """Version 2 with a code per window: the windows undecoded (_RowSource.window_code_blocks);
-        None otherwise (use window_blocks)."""
-        if isinstance(self._source, _RowSource):
-            return self._source.window_code_blocks(rows_per_block)
-        return None
+    def row_source(self) -> "_RowSource | None":
+        """The row table of a version-2 run read from its file (for passes over every row:
+        map_row_ranges); None for version 1 or samples held in memory."""
+        return self._source if isinstance(self._source, _RowSource) and self.pair_samples is None else None
 
     def raw_samples(self) -> tuple[np.ndarray, PairSamples]:
         """The raw samples the file keeps and, per sample row, its measurement's index among the

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fabscope_analyze import parallel
+
 # The statistics every summary holds, in the order SCHEMA.md lists them.
 STAT_NAMES: tuple[str, ...] = ("min", "p50", "p90", "p99", "p999", "max", "mean", "stddev")
 
@@ -92,9 +94,16 @@ def nanmedian_rows(x: np.ndarray) -> np.ndarray:
 
     np.nanmedian runs a Python-level loop per row for wide rows; here rows are grouped by their
     count of NaNs (which sort last) and each group takes one np.partition, so a [10,000, 20,000]
-    block costs about a second.
+    block costs about a second; a large array's rows are shared among processes (parallel.map_rows).
     """
     a = np.asarray(x)
+    if a.ndim == 2 and a.shape[0] > 1:
+        parts = parallel.map_rows(lambda r0, r1: _nanmedian_rows(a[r0:r1]), a.shape[0], a.shape[1])
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return _nanmedian_rows(a)
+
+
+def _nanmedian_rows(a: np.ndarray) -> np.ndarray:
     out = np.full(a.shape[0], np.nan)
     if a.size == 0:
         return out
@@ -165,16 +174,23 @@ def block_reduce(matrix: np.ndarray, bounds: np.ndarray, order: np.ndarray | Non
     else:
         rb, ro = rows
         row_groups = [ro[rb[0]:rb[-1]][k:k + 1] for k in range(int(rb[-1] - rb[0]))]
-    worst_out = np.full((len(row_groups), nb), np.nan)
-    median_out = np.full((len(row_groups), nb), np.nan)
-    for b, r in enumerate(row_groups):
-        block = m[r]
-        ext = np.concatenate([block, np.full((block.shape[0], 1), np.nan, dtype=block.dtype)], axis=1)
-        cells = ext[:, pad].transpose(1, 0, 2).reshape(nb, -1)  # [nb, rows * wmax]
-        with np.errstate(invalid="ignore"):
-            worst_out[b] = reducer.reduce(cells, axis=1)
-        median_out[b] = nanmedian_rows(cells)
-    return worst_out, median_out
+
+    def reduce_groups(g0: int, g1: int) -> tuple[np.ndarray, np.ndarray]:
+        worst_out = np.full((g1 - g0, nb), np.nan)
+        median_out = np.full((g1 - g0, nb), np.nan)
+        for b, r in enumerate(row_groups[g0:g1]):
+            block = m[r]
+            ext = np.concatenate([block, np.full((block.shape[0], 1), np.nan, dtype=block.dtype)], axis=1)
+            cells = ext[:, pad].transpose(1, 0, 2).reshape(nb, -1)  # [nb, rows * wmax]
+            with np.errstate(invalid="ignore"):
+                worst_out[b] = reducer.reduce(cells, axis=1)
+            median_out[b] = nanmedian_rows(cells)
+        return worst_out, median_out
+
+    cells_per_group = max(1, sum(len(r) for r in row_groups) // max(1, len(row_groups))) * n
+    parts = parallel.map_rows(reduce_groups, len(row_groups), cells_per_group)
+    return (np.concatenate([w for w, _ in parts]) if parts else np.full((0, nb), np.nan),
+            np.concatenate([md for _, md in parts]) if parts else np.full((0, nb), np.nan))
 
 
 def per_host_median_blocks(matrix: np.ndarray, max_peers: int | None = None, seed: int = 0) -> np.ndarray:

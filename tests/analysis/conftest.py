@@ -33,10 +33,11 @@ def fabscope_bin() -> Path:
     return Path(os.environ.get("FABSCOPE_BIN", REPO_ROOT / "build" / "release" / "bin" / "fabscope"))
 
 
-def run_launcher(args: Sequence[str | os.PathLike[str]], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run analysis/fabscope-analyze as a user would."""
+def run_launcher(args: Sequence[str | os.PathLike[str]], timeout: float = 180,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run analysis/fabscope-analyze as a user would (env: its whole environment, default ours)."""
     return subprocess.run(
-        [str(LAUNCHER), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
+        [str(LAUNCHER), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fabscope_analyze import stats
+from fabscope_analyze import parallel, stats
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.reader import Host, PairsRun, PortConfig, row_blocks
 from fabscope_analyze.verdict import RunVerdict, Suspect, fmt, round_sig
@@ -186,10 +186,15 @@ def _bw_vs_fabric(run: PairsRun) -> np.ndarray:
     out = np.full(n, math.nan)
     if not math.isfinite(fabric) or fabric <= 0:
         return out
-    for r0, r1 in row_blocks(n, 2 * n):
-        block = np.concatenate([bw[r0:r1, :], bw[:, r0:r1].T], axis=1)
-        out[r0:r1] = stats.nanmedian_rows(block) / fabric
-    return out
+
+    def medians(lo: int, hi: int) -> np.ndarray:  # rows [lo, hi), in row blocks
+        part = np.full(hi - lo, math.nan)
+        for r0, r1 in row_blocks(hi - lo, 2 * n):
+            a, b = lo + r0, lo + r1
+            part[r0:r1] = stats.nanmedian_rows(np.concatenate([bw[a:b, :], bw[:, a:b].T], axis=1)) / fabric
+        return part
+
+    return np.concatenate(parallel.map_rows(medians, n, 2 * n))
 
 
 def add_config_evidence(rv: RunVerdict, run: PairsRun, ctx: ReportContext) -> None:

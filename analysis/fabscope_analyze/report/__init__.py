@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fabscope_analyze import parallel, plots
 from fabscope_analyze.accept import evaluate
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import Criteria
 from fabscope_analyze.htmlpage import FIGURE_DIR, FigureRef, esc, figure_html, fmt, slug
 from fabscope_analyze.reader import RunFile
+from fabscope_analyze.verdict import Verdict
 from fabscope_analyze.report.common import FULL_HEATMAP_MAX, ReportKind, axis_label, leaf_groups, sizes_text
 from fabscope_analyze.report import fabric_counters
 from fabscope_analyze.report.page import KINDS, headline, kind_of, render_html, run_figures, run_section, save_figure_ref
@@ -28,22 +30,28 @@ __all__ = ["CDF_MAX_VALUES", "FIGURE_DIR", "FULL_HEATMAP_MAX", "KINDS", "MAX_DRI
            "render_html", "run_figures", "run_section", "sizes_text", "slug", "write_report"]
 
 
-def write_report(run_file: RunFile, out_dir: Path, criteria: Criteria | None = None) -> Path:
+def write_report(run_file: RunFile, out_dir: Path, criteria: Criteria | None = None, *,
+                 verdict: Verdict | None = None, ctx: ReportContext | None = None) -> Path:
     """Write `out_dir`/index.html and `out_dir`/figures/*; returns the path of index.html.
-    With `criteria` the acceptance verdict heads the page."""
-    ctx = ReportContext.of(run_file, criteria)
-    verdict = evaluate(run_file, criteria, ctx=ctx) if criteria is not None else None
+    With `criteria` the acceptance verdict heads the page (`verdict`: already judged, with `ctx`,
+    the context that judged it: `accept --report` reuses both)."""
+    ctx = ctx if ctx is not None else ReportContext.of(run_file, criteria)
+    if verdict is None and criteria is not None:
+        verdict = evaluate(run_file, criteria, ctx=ctx)
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
-    figures = [run_figures(run, ctx, fig_dir, f"{i:02d}-{slug(run.info.group)}") for i, run in enumerate(run_file.runs)]
-    counters = ""
-    cables = fabric_counters.cables_of(run_file)
-    if cables is not None:
-        fig = fabric_counters.counters_figure(cables, f"fabric counters: {run_file.path.name}")
-        ref = save_figure_ref(fig, fig_dir, "fabric-counters",
-                              "PMA error counters, PortXmitWait and data per cable, grouped by leaf")
-        counters = fabric_counters.section_html(cables, figure_html(ref))
-    page = render_html(ctx, figures, verdict, counters)
+    # figures are drawn into files by forked processes while this one computes the next ones
+    with plots.background_saves(parallel.workers(1, 1) - 1):
+        figures = [run_figures(run, ctx, fig_dir, f"{i:02d}-{slug(run.info.group)}")
+                   for i, run in enumerate(run_file.runs)]
+        counters = ""
+        cables = fabric_counters.cables_of(run_file)
+        if cables is not None:
+            fig = fabric_counters.counters_figure(cables, f"fabric counters: {run_file.path.name}")
+            ref = save_figure_ref(fig, fig_dir, "fabric-counters",
+                                  "PMA error counters, PortXmitWait and data per cable, grouped by leaf")
+            counters = fabric_counters.section_html(cables, figure_html(ref))
+        page = render_html(ctx, figures, verdict, counters)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from fabscope_analyze import plots, stats
+from fabscope_analyze import parallel, plots, stats
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.htmlpage import esc, fmt, table
 from fabscope_analyze.layout import HOP_CLASSES, Layout
@@ -30,6 +30,7 @@ class PairsKind(ReportKind):
         return f"lat {plots.format_bytes(run.lat_size_bytes)}, bw {plots.format_bytes(run.bw_size_bytes)}"
 
     def figures(self, run: PairsRun, ctx: ReportContext, title: str, save: Save) -> None:
+        run.prefetch("latency_ns_p99")  # the CDF's: with the other views, from one read of a row table
         if run.n_ranks <= FULL_HEATMAP_MAX:
             _pairs_full_figures(run, ctx.hosts, ctx.layout, title, save)
         else:
@@ -218,34 +219,45 @@ def hop_class_table(run: PairsRun, lay: Layout) -> str:
     n = run.n_ranks
     n_cls = len(HOP_CLASSES)
     keep = min(1.0, CDF_MAX_VALUES / (n * (n - 1)))
-    rng = np.random.default_rng(3)
-    pairs = np.zeros(n_cls, dtype=np.int64)
-    bw_min = np.full(n_cls, np.inf)
-    lat_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
-    bw_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
     lat_m, bw_m = run.latency_ns_p50, run.bw_gbps
     step = max(1, HOP_ROWS_PER_CHUNK_CELLS // n)
     cols = np.arange(n)
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        rows = np.arange(r0, r1)
-        cls = lay.hop_class(rows)
-        upper = cols[None, :] > rows[:, None]  # each unordered pair once
-        lat = np.asarray(lat_m[r0:r1], dtype=np.float64)
-        fwd = np.asarray(bw_m[r0:r1], dtype=np.float64)
-        rev = np.asarray(bw_m[:, r0:r1], dtype=np.float64).T
-        measured = upper & (np.isfinite(lat) | np.isfinite(fwd) | np.isfinite(rev))
-        sample = np.ones_like(upper) if keep >= 1.0 else rng.random(upper.shape) < keep
-        for c in np.unique(cls):
-            in_c = cls == c
-            pairs[c] += int(np.count_nonzero(in_c & measured))
-            both = np.concatenate([fwd[in_c & upper], rev[in_c & upper]])
-            both = both[np.isfinite(both)]
-            if both.size:
-                bw_min[c] = min(bw_min[c], float(both.min()))
-            pick = in_c & upper & sample
-            lat_vals[c].append(lat[pick])
-            bw_vals[c].append(np.concatenate([fwd[pick], rev[pick]]))
+    starts = list(range(0, n, step))
+
+    def chunks(c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]], list[list[np.ndarray]]]:
+        """The chunks of rows starts[c0:c1]: counts, minima and the sampled values per class (each
+        chunk draws its own sample, seeded by its first row: the same whatever the processes)."""
+        pairs = np.zeros(n_cls, dtype=np.int64)
+        bw_min = np.full(n_cls, np.inf)
+        lat_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
+        bw_vals: list[list[np.ndarray]] = [[] for _ in range(n_cls)]
+        for r0 in starts[c0:c1]:
+            r1 = min(n, r0 + step)
+            rows = np.arange(r0, r1)
+            cls = lay.hop_class(rows)
+            upper = cols[None, :] > rows[:, None]  # each unordered pair once
+            lat = np.asarray(lat_m[r0:r1], dtype=np.float64)
+            fwd = np.asarray(bw_m[r0:r1], dtype=np.float64)
+            rev = np.asarray(bw_m[:, r0:r1], dtype=np.float64).T
+            measured = upper & (np.isfinite(lat) | np.isfinite(fwd) | np.isfinite(rev))
+            sample = np.ones_like(upper) if keep >= 1.0 else np.random.default_rng([3, r0]).random(upper.shape) < keep
+            for c in np.unique(cls):
+                in_c = cls == c
+                pairs[c] += int(np.count_nonzero(in_c & measured))
+                both = np.concatenate([fwd[in_c & upper], rev[in_c & upper]])
+                both = both[np.isfinite(both)]
+                if both.size:
+                    bw_min[c] = min(bw_min[c], float(both.min()))
+                pick = in_c & upper & sample
+                lat_vals[c].append(lat[pick])
+                bw_vals[c].append(np.concatenate([fwd[pick], rev[pick]]))
+        return pairs, bw_min, lat_vals, bw_vals
+
+    parts = parallel.map_rows(chunks, len(starts), step * n)
+    pairs = np.sum([p[0] for p in parts], axis=0)
+    bw_min = np.min([p[1] for p in parts], axis=0)
+    lat_vals = [[v for p in parts for v in p[2][c]] for c in range(n_cls)]
+    bw_vals = [[v for p in parts for v in p[3][c]] for c in range(n_cls)]
     rows_html = []
     for c, name in enumerate(HOP_CLASSES):
         if pairs[c] == 0:

@@ -52,10 +52,11 @@ from fabscope_analyze.accept.pairs.flows import (BW_BITS, LAT50_BITS, LAT99_BITS
                                                  R_ERROR, R_LAT50_ABS, R_LAT99_ABS, R_LAT_RATIO, REASON_NAMES, Flows,
                                                  reason_names)
 from fabscope_analyze.accept.pairs.job import PairsJob
-from fabscope_analyze.accept.pairs.noise import judge_noise
+from fabscope_analyze.accept.pairs.noise import judge_noise, noise_keys
 from fabscope_analyze.accept.pairs.rules import Limits, limits, make_checks, references
 from fabscope_analyze.accept.pairs.scan import Scan, scan
-from fabscope_analyze.accept.pairs.stalls import StallCounts, StallTest, judge_stalls, stall_counts
+from fabscope_analyze.accept.pairs.stalls import (StallCounts, StallTest, judge_stalls, stall_counts, stalls_judged,
+                                                  sweep_rows)
 from fabscope_analyze.accept.pairs.suspects import attribute
 from fabscope_analyze.context import ReportContext
 from fabscope_analyze.criteria import Criteria, PairsCriteria
@@ -82,12 +83,22 @@ def judge_pairs(run: PairsRun, layout: Layout, crit: PairsCriteria, criteria: Cr
         v.notes.append("status_names has no 'ok': nothing judged")
         v.status = INCONCLUSIVE
         return v
+    if crit.latency.max_p99_us or any(h.max_p99_us for h in crit.hop_classes.values()):
+        run.prefetch("latency_ns_p99")  # with the other views, from one read of a row table
     refs = references(job)
     lim = limits(job, refs, v.notes)
     rule_checks = make_checks(job, lim, refs)
     sc = scan(job, lim, rule_checks)
     flows = sc.flows
-    judge_noise(run, crit, flows)
+    # One pass over a row table serves the stall counts and the noise test's rows (sweep_rows).
+    counts, found = None, None
+    wanted = noise_keys(run, flows)
+    fraction = crit.stalls.window_fraction if crit.stalls is not None and stalls_judged(run) else None
+    if wanted is not None or fraction is not None:
+        swept = sweep_rows(run, fraction, wanted)
+        if swept is not None:
+            counts, found = swept
+    judge_noise(run, crit, flows, found)
     _rule_outcomes(job, sc, rule_checks, lim)
     checks = list(rule_checks.values())
     # a rule the run's message sizes cannot judge leaves the verdict inconclusive, never a silent pass
@@ -95,7 +106,7 @@ def judge_pairs(run: PairsRun, layout: Layout, crit: PairsCriteria, criteria: Cr
                for rule, title, why in lim.unjudged]
     stalls = StallTest.none(job.n)
     if crit.stalls is not None:
-        stall_check, flows, stalls = judge_stalls(job, flows)
+        stall_check, flows, stalls = judge_stalls(job, flows, counts)
         checks.append(stall_check)
     checks.append(_coverage(job, sc))
     v.checks = checks

@@ -8,31 +8,35 @@ import math
 import numpy as np
 
 from fabscope_analyze.accept.pairs.flows import BW_BITS, LAT50_BITS, LAT99_BITS, R_ERROR, Flows
+from fabscope_analyze.accept.pairs.stalls import RowsOfPairs
 from fabscope_analyze.criteria import PairsCriteria
 from fabscope_analyze.reader import PairsRun
 from fabscope_analyze.stats import nanpercentile_rows
 
 
-def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows) -> None:
-    """Sets flows.inconclusive for the failing flows (errors aside) that the samples cannot call."""
+def noise_keys(run: PairsRun, flows: Flows) -> np.ndarray | None:
+    """The pair keys (min * N + max) whose rows judge_noise reads; None when it reads none."""
+    candidates = np.flatnonzero((flows.reasons & R_ERROR) == 0)
+    if candidates.size == 0 or run.n_pair_samples == 0:
+        return None
+    n = run.n_ranks
+    s, d = flows.src[candidates].astype(np.int64), flows.dst[candidates].astype(np.int64)
+    return np.unique(np.minimum(s, d) * n + np.maximum(s, d))
+
+
+def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows, found: RowsOfPairs | None = None) -> None:
+    """Sets flows.inconclusive for the failing flows (errors aside) that the samples cannot call.
+    found: every row of the candidates' pairs when already read (stalls.sweep_rows)."""
     candidates = np.flatnonzero((flows.reasons & R_ERROR) == 0)
     if candidates.size == 0 or run.n_pair_samples == 0:
         return
     n = run.n_ranks
     s, d = flows.src[candidates].astype(np.int64), flows.dst[candidates].astype(np.int64)
     fkey = np.minimum(s, d) * n + np.maximum(s, d)
-    # The rows of the candidates' pairs, found a block of rows at a time (never every row's key).
-    wanted = np.unique(fkey)
-    found_rows, found_keys = [], []
-    for r0, pair in run.sample_pair_blocks():
-        p = pair.astype(np.int64)
-        keys = np.minimum(p[:, 0], p[:, 1]) * n + np.maximum(p[:, 0], p[:, 1])
-        pos = np.minimum(np.searchsorted(wanted, keys), wanted.size - 1)
-        hit = np.flatnonzero(wanted[pos] == keys)
-        found_rows.append(r0 + hit)
-        found_keys.append(keys[hit])
-    rows_of = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
-    keys_of = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
+    if found is not None:
+        rows_of, keys_of = found.rows, found.keys
+    else:
+        rows_of, keys_of = _rows_of_pairs(run, np.unique(fkey))
     by_key = np.argsort(keys_of, kind="stable")
     order = rows_of[by_key]  # row indices, by pair key (rows of one pair in file order)
     sorted_keys = keys_of[by_key]
@@ -42,9 +46,12 @@ def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows) -> None:
     if not have.any():
         return
     candidates, left, right, s = candidates[have], left[have], right[have], s[have]
-    rows_needed = np.unique(np.concatenate([order[left], order[np.maximum(left, right - 1)]] +
-                                           [order[a:b] for a, b in zip(left, right) if b - a > 1]))
-    samples = run.load_pair_samples(rows_needed)
+    if found is not None:
+        rows_needed, samples = found.rows, found.samples  # every row of every candidate pair
+    else:
+        rows_needed = np.unique(np.concatenate([order[left], order[np.maximum(left, right - 1)]] +
+                                               [order[a:b] for a, b in zip(left, right) if b - a > 1]))
+        samples = run.load_pair_samples(rows_needed)
     single = right - left == 1
     # one measurement of the pair (the usual case): vectorised
     k1 = candidates[single]
@@ -58,6 +65,23 @@ def judge_noise(run: PairsRun, crit: PairsCriteria, flows: Flows) -> None:
         fwd = samples.pair[rows, 0] == src
         bw_rows = np.where(fwd[:, None], samples.bw_gbps_fwd[rows], samples.bw_gbps_rev[rows])
         flows.inconclusive[flow] = noisy_repeats(crit, flows, int(flow), bw_rows, samples.latency_ns[rows])
+
+
+def _rows_of_pairs(run: PairsRun, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, their pair keys) of the pairs whose keys are in `wanted` (sorted), found a block of
+    rows at a time (never every row's key)."""
+    n = run.n_ranks
+    found_rows, found_keys = [], []
+    for r0, pair in run.sample_pair_blocks():
+        p = pair.astype(np.int64)
+        keys = np.minimum(p[:, 0], p[:, 1]) * n + np.maximum(p[:, 0], p[:, 1])
+        pos = np.minimum(np.searchsorted(wanted, keys), wanted.size - 1)
+        hit = np.flatnonzero(wanted[pos] == keys)
+        found_rows.append(r0 + hit)
+        found_keys.append(keys[hit])
+    rows_of = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
+    keys_of = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
+    return rows_of, keys_of
 
 
 def noisy_rows(c: PairsCriteria, flows: Flows, k: np.ndarray, bw: np.ndarray, lat: np.ndarray) -> np.ndarray:
