@@ -15,7 +15,8 @@
 # V1_REPEATS times (default 1) with 2 rounds.
 # The last line, for scripts:
 #   scale: ranks=12500 write_ms_per_round=M rank0_peak_mib=R file_gb=G analysis_s=S
-# (analysis_s: accept + report on a whole 12,500-host run written by the same writer, below.)
+# (analysis_s: accept --report, the verdict and the report from one reading, on a whole 12,500-host
+# run written by the same writer, below; scale_analysis.py also prints accept, then report.)
 #
 # Then the analysis part (ANALYSIS=1, the default; ANALYSIS=0 skips it): two whole runs of the
 # largest size (every round of the circle schedule, fabscope-scale-bench --pool 256 --complete 1;
