@@ -1702,9 +1702,13 @@ class _Reader:
             _source=source,
         )
         if n <= LARGE_MATRIX_RANKS:  # small: build (and so check) every view now
-            for name in (*PAIR_MATRICES, "status", "round"):
-                self.where = f"{g.name}/pairs"
-                run._cache[name] = source.matrix(name)
+            names = (*PAIR_MATRICES, "status", "round")
+            self.where = f"{g.name}/pairs"
+            if source.one_pass():  # all from one read of the rows
+                run._cache.update(source.matrices(names))
+            else:
+                for name in names:
+                    run._cache[name] = source.matrix(name)
             for name in PAIR_MATRICES:
                 check_pair_values(self.path, f"{g.name}/pairs ({name})", run._cache[name], run._cache["status"],
                                   run.status_code("ok"))
