@@ -33,6 +33,7 @@ import math
 import xml.etree.ElementTree as ET
 import re
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -125,7 +126,7 @@ def host_keys(run_file: RunFile) -> list[str]:
     NEW), as accept and report do: see display_names."""
     seen: dict[str, int] = {}
     names = [h.hostname for h in run_file.hosts]
-    counts = {n: names.count(n) for n in set(names)}
+    counts = Counter(names)  # (a count per name by names.count was quadratic: 95 s at 40,000 ranks)
     out = []
     for n in names:
         k = seen.get(n, 0)

@@ -39,6 +39,11 @@ COLL_STATUS_NAMES_DEFAULT: tuple[str, ...] = ("not_run", "ok", "failed")
 # Pairs matrices of more ranks than this are read as float32, and only when first used: one
 # 10,000-rank float64 matrix is 800 MB, and a verdict or report needs two or three of them.
 LARGE_MATRIX_RANKS = 2048
+# The most ranks whose pairs run accept, report and compare analyse: they build [N, N] views (status,
+# bandwidth, latency p50 and p99: 13 bytes a cell, 5.2 GB at 20,000 ranks). A larger run (a sparse
+# plan over 100,000 endpoints) is refused with one line instead of exhausting the machine's memory
+# (40,000 ranks took 23.7 GB and 140 s); trend reads its run summary and needs no view.
+MAX_VIEW_RANKS = 20_000
 UNITS: dict[str, str] = {
     "latency_ns": "ns",
     "bw_gbps": "Gb/s",
@@ -676,11 +681,22 @@ class PairsRun:
     _source: "_MatrixSource | _RowSource | None" = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def _check_view_size(self) -> None:
+        if self.n_ranks > MAX_VIEW_RANKS:
+            path = self._source.path if self._source is not None else Path("?")
+            cells = self.n_ranks * self.n_ranks
+            raise ResultFileError(
+                path, f"pairs run {self.info.name} has {self.n_ranks:,} ranks: this version analyses pairs runs of at "
+                      f"most {MAX_VIEW_RANKS:,} ranks by [N, N] views ({cells * 4 / 1e9:,.0f} GB each here)",
+                "`fabscope-analyze trend` reads such a run's summary; accept, report and compare of sparse plans over "
+                "more ranks are not supported yet")
+
     def prefetch(self, *names: str) -> None:
         """Build these views (and the usual ones) together, from one read of a row table: for a
         caller that will use more views than the usual status, bw_gbps and latency_ns_p50."""
         src = self._source
         if isinstance(src, _RowSource) and src.one_pass():
+            self._check_view_size()
             self._build_together(src, (*_ROW_VIEWS_TOGETHER, *names))
 
     def _build_together(self, src: "_RowSource", names: tuple[str, ...]) -> None:
@@ -694,6 +710,7 @@ class PairsRun:
         m = self._cache.get(name)
         if m is None:
             assert self._source is not None
+            self._check_view_size()
             src = self._source
             if isinstance(src, _RowSource) and src.one_pass() and name in _ROW_VIEWS_TOGETHER:
                 # the views accept and report use, from one read of the rows (those not cached)

@@ -211,3 +211,32 @@ def test_figures_saved_in_the_background_are_all_written(tmp_path: Path) -> None
     with pytest.raises(OSError, match="g0.png"):
         with plots.background_saves(2):
             plots.save_figure(fig(0), tmp_path / "missing", "g0")
+
+
+def test_a_run_too_large_for_views_is_refused_in_one_line_and_trend_still_reads_it(tmp_path: Path) -> None:
+    """Above MAX_VIEW_RANKS ranks accept, report and compare would need [N, N] views of several GB
+    each (40,000 ranks took 23.7 GB): one line, exit 2, in about a second; trend reads the run's
+    summary and works. The file comes from fabscope's own writer (fabscope-scale-bench)."""
+    import subprocess
+
+    from conftest import fabscope_bin
+    from fabscope_analyze.reader import MAX_VIEW_RANKS
+
+    bench = fabscope_bin().parent / "fabscope-scale-bench"
+    if not bench.is_file():
+        pytest.fail(f"{bench} not found: build the C++ side (bash .ci/build release)")
+    ranks = MAX_VIEW_RANKS + 2
+    path = tmp_path / "wide.h5"
+    proc = subprocess.run([str(bench), "--ranks", str(ranks), "--rounds", "1", "--pool", "8", "--lat-iters", "20",
+                           "--out", str(path)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for args in (["accept", path, "--criteria", NDR, "-q"], ["report", path, "-o", tmp_path / "r"],
+                 ["compare", path, path]):
+        proc = run_launcher(args, timeout=60)
+        assert proc.returncode == 2, (args[0], proc.stdout, proc.stderr)
+        err = proc.stderr.strip()
+        assert len(err.splitlines()) == 1 and f"{ranks:,} ranks" in err and f"{MAX_VIEW_RANKS:,}" in err, err
+        assert "Traceback" not in err
+    proc = run_launcher(["trend", path, path], timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "latency_ns_p50_median" in proc.stdout
