@@ -668,6 +668,17 @@ class Tier:
             raise Failure("never saw round 3 complete")
         n = len(self.hosts)
         off = ~np.eye(n, dtype=bool)
+        # SIGKILL is delivered at once but a rank's exit (and so its HDF5 file lock) can take seconds:
+        # under ASan the shadow memory is unmapped first (seen: "unable to lock file", errno 11).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                h5py.File(path, "r").close()
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Failure("the killed run's file is still locked 60 s after the kill") from None
+                time.sleep(0.5)
         with h5py.File(path, "r") as f:
             r = f["runs/00_pairs"]
             done, total = int(r.attrs["rounds_done"]), int(r.attrs["rounds_total"])
