@@ -369,14 +369,13 @@ def row_workers(rows: int) -> int:
     return parallel.workers(rows, _PARALLEL_MIN_ROWS)
 
 
-def map_row_ranges(src: "_RowSource", fn: Callable[..., Any], *args: Any, workers: int | None = None) -> list[Any]:
+def map_row_ranges(src: "_RowSource", fn: Callable[..., Any], *args: Any) -> list[Any]:
     """[fn(src, (r0, r1), *args)] over consecutive ranges of src's rows that cover them all, in
-    row order: one range in this process, or one per forked process (parallel.fork_map). fn opens
-    the file itself (src.blocks); what it returns comes back pickled; what it writes into arrays
-    from parallel.shared_full is seen here; a ResultFileError it raises is raised here."""
-    w = row_workers(src.rows) if workers is None else workers
-    ranges = parallel.split(src.rows, max(1, min(w, src.rows))) or [(0, 0)]
-    return parallel.fork_map(lambda rows: fn(src, rows, *args), ranges, w)
+    row order: one range in this process, or one per forked process (parallel.map_rows, as many as
+    row_workers). fn opens the file itself (src.blocks); what it returns comes back pickled; what
+    it writes into arrays from parallel.shared_full is seen here; a ResultFileError it raises is
+    raised here."""
+    return parallel.map_rows(lambda r0, r1: fn(src, (r0, r1), *args), src.rows, 1, _PARALLEL_MIN_ROWS)
 
 
 def _read_rows(g: h5py.Group, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -76,10 +76,14 @@ class _Counts:
 
     def add(self, s: np.ndarray, d: np.ndarray, w: np.ndarray, k: np.ndarray) -> None:
         """One direction of a block: w windows and k stalled per row, flow s -> d."""
-        for ranks in (s, d):
+        self.tally(s, d, w, k)
+        self.flows(s, d, k)
+
+    def tally(self, a: np.ndarray, c: np.ndarray, w: np.ndarray, k: np.ndarray) -> None:
+        """w windows and k stalled per row, counted for both ranks of the row's pair (a, c)."""
+        for ranks in (a, c):
             self.windows += np.bincount(ranks, weights=w, minlength=self.n).astype(np.int64)
             self.stalled += np.bincount(ranks, weights=k, minlength=self.n).astype(np.int64)
-        self.flows(s, d, k)
 
     def flows(self, s: np.ndarray, d: np.ndarray, k: np.ndarray) -> None:
         some = k > 0
@@ -197,10 +201,7 @@ def _sweep_part(src, rows: tuple[int, int], n: int, fraction: float | None, keys
             wf, kf = _stall_side(b["bw_fwd_q"], b["bw_gbps_fwd_best"], limits)
             wr, kr = _stall_side(b["bw_rev_q"], b["bw_gbps_rev_best"], limits)
             av, cv = a[valid], c[valid]
-            w, k = (wf + wr)[valid], (kf + kr)[valid]
-            for ranks in (av, cv):
-                acc.windows += np.bincount(ranks, weights=w, minlength=n).astype(np.int64)
-                acc.stalled += np.bincount(ranks, weights=k, minlength=n).astype(np.int64)
+            acc.tally(av, cv, (wf + wr)[valid], (kf + kr)[valid])  # both directions' windows at once
             acc.flows(av, cv, kf[valid])
             acc.flows(cv, av, kr[valid])
         if keys.size:
