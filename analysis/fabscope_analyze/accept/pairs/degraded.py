@@ -25,13 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fabscope_analyze import stats
+from fabscope_analyze import parallel, stats
 from fabscope_analyze.accept.pairs.job import PairsJob
 
 PROFILE_PEERS = 2000  # peers per rank in the profile above this many ranks (seeded sample)
 EVERY_PAIR = 0.8  # share of a rank's clean pairs that must sit beyond the midpoint
 Z_MIN = 5.0  # robust z (in scaled MADs) a degraded rank or leaf must stand out by
 MIN_PEERS = 3  # clean pairs a rank needs to be judged
+REF_VALUES = 2_000_000  # values each of the fabric's reference medians is taken from
 
 
 @dataclass
@@ -53,33 +54,51 @@ def profile(job: PairsJob) -> Profile | None:
     peers = np.arange(n)
     if n > PROFILE_PEERS:
         peers = np.sort(np.random.default_rng(0).choice(n, PROFILE_PEERS, replace=False))
-    ok_out = run.status[:, peers] == job.ok_code
-    ok_in = (run.status[peers, :] == job.ok_code).T
-    bw_out = np.where(ok_out, run.bw_gbps[:, peers], np.nan).astype(np.float32)
-    bw_in = np.where(ok_in, run.bw_gbps[peers, :].T, np.nan).astype(np.float32)
-    lat = np.where(ok_out, run.latency_ns_p50[:, peers], np.nan).astype(np.float32)
-    with np.errstate(invalid="ignore"):
-        bw_out[~(bw_out > 0)] = np.nan
-        bw_in[~(bw_in > 0)] = np.nan
-        lat[~(lat > 0)] = np.nan
+    status, bw_m, lat_m = run.status, run.bw_gbps, run.latency_ns_p50  # built here: the workers inherit them
+    shape = (n, peers.size)
+    forked = parallel.workers(n * peers.size, parallel.MIN_CELLS) > 1  # map_rows' test: workers write the rows
+    bw_out, bw_in, lat = ((parallel.shared_full if forked else np.full)(shape, np.nan, np.float32) for _ in range(3))
+
+    def rows(r0: int, r1: int) -> None:
+        """The profile's rows [r0, r1): measured (ok, > 0) values, NaN otherwise."""
+        ok_out = status[r0:r1][:, peers] == job.ok_code
+        ok_in = (status[peers, r0:r1] == job.ok_code).T
+        with np.errstate(invalid="ignore"):
+            for out, ok, v in ((bw_out, ok_out, bw_m[r0:r1][:, peers]), (bw_in, ok_in, bw_m[peers, r0:r1].T),
+                               (lat, ok_out, lat_m[r0:r1][:, peers])):
+                out[r0:r1] = np.where(ok & (v > 0), v, np.nan)
+
+    parallel.map_rows(rows, n, peers.size)
     cls = lay.pair_hop_class(np.arange(n)[:, None], peers[None, :])
     return Profile(peers=peers, bw_out=bw_out, bw_in=bw_in, lat=lat, cls=cls)
 
 
+def _first_values(x: np.ndarray, mask: np.ndarray, limit: int) -> np.ndarray:
+    """x[mask][:limit] of [N, M] arrays, reading only the rows needed."""
+    per_row = np.cumsum(np.count_nonzero(mask, axis=1))
+    stop = int(np.searchsorted(per_row, limit)) + 1
+    return x[:stop][mask[:stop]][:limit]
+
+
 def _normalise(prof: Profile, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ratios to the fabric: bandwidth / the median of the clean flows, latency / the median of
-    the clean pairs of its hop class (sets prof.bw_ref_gbps)."""
-    ref = stats.nan_median(np.concatenate([prof.bw_out[clean], prof.bw_in[clean]])[:2_000_000])
+    the clean pairs of its hop class (sets prof.bw_ref_gbps). Each median is of the first
+    REF_VALUES clean values in row order (bandwidth: out, then in)."""
+    first = _first_values(prof.bw_out, clean, REF_VALUES)
+    if first.size < REF_VALUES:
+        first = np.concatenate([first, _first_values(prof.bw_in, clean, REF_VALUES - first.size)])
+    ref = stats.nan_median(first)
     prof.bw_ref_gbps = ref
     ok = np.isfinite(ref) and ref > 0
     bw_out = prof.bw_out / ref if ok else np.full(prof.bw_out.shape, np.nan, np.float32)
     bw_in = prof.bw_in / ref if ok else np.full(prof.bw_in.shape, np.nan, np.float32)
-    lat = np.full(prof.lat.shape, np.nan, np.float32)
-    for c in np.unique(prof.cls):
-        sel = prof.cls == c
-        r = stats.nan_median(prof.lat[sel & clean][:2_000_000])
+    refs = np.full(256, np.nan, np.float32)  # per hop class code (int8 read as uint8); NaN: not judged
+    codes = prof.cls.view(np.uint8)
+    for c in np.flatnonzero(np.bincount(codes.reshape(-1), minlength=256)):
+        r = stats.nan_median(_first_values(prof.lat, clean & (codes == c), REF_VALUES))
         if np.isfinite(r) and r > 0:
-            lat[sel] = prof.lat[sel] / r
+            refs[c] = r
+    lat = prof.lat / refs[codes]
     return bw_out, bw_in, lat
 
 
@@ -132,18 +151,20 @@ def judge(job: PairsJob, prof: Profile, suspect_ranks: np.ndarray, suspect_leave
         l_out, l_in, _ = _normalise(prof, valid & ~through_named)
         # leaves first: their ranks' cross-leaf flows (not through another named leaf's uplinks)
         if n_leaves >= 3:
-            per_rank_cross = np.full(n, np.nan)
-            for leaf in range(n_leaves):
+            m = valid & cross & ~named[lay.leaf[peers]][None, :]
+            vals = np.concatenate([np.where(m, l_out, np.nan), np.where(m, l_in, np.nan)], axis=1)
+            del m
+            judged = (lay.leaf >= 0) & ~named[lay.leaf]  # ranks on a leaf not named (yet)
+            per_rank_cross = np.where(judged, stats.nanmedian_rows(vals), np.nan)
+            for leaf in np.flatnonzero(~suspect_leaves):
                 mine = np.flatnonzero(lay.leaf == leaf)
-                if mine.size == 0 or suspect_leaves[leaf]:
+                if mine.size == 0:
                     continue
-                other = named[lay.leaf[peers]][None, :] & cross[mine]
-                m = valid[mine] & cross[mine] & ~other
-                vals = np.concatenate([np.where(m, l_out[mine], np.nan), np.where(m, l_in[mine], np.nan)], axis=1)
-                per_rank_cross[mine] = stats.nanmedian_rows(vals)
-                finite = vals[np.isfinite(vals)]
+                finite = vals[mine]
+                finite = finite[np.isfinite(finite)]
                 if finite.size >= MIN_PEERS:
                     leaf_ratio[leaf] = float(np.median(finite))
+            del vals
             z = _robust_low(leaf_ratio, leaf_ratio)
             for leaf in range(n_leaves):
                 mine = lay.leaf == leaf

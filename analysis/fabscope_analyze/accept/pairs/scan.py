@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fabscope_analyze import parallel
 from fabscope_analyze.accept.pairs.flows import (MAX_FLOWS, R_BW_ABS, R_BW_LINK, R_BW_REL, R_CLASS50, R_CLASS99,
                                                  R_ERROR, R_LAT50_ABS, R_LAT99_ABS, R_LAT_RATIO, Flows)
 from fabscope_analyze.accept.pairs.job import PairsJob
@@ -28,32 +29,84 @@ class Scan:
     same_leaf_judged: np.ndarray  # int64 [N] judged flows to or from a rank within its leaf
 
 
+@dataclass
+class _Part:
+    """What scan() gathers over some row blocks (merged in row order)."""
+
+    counts: dict[int, list[int]]  # rule bit -> [judged, failing]
+    judged_out: np.ndarray
+    judged_in: np.ndarray
+    same_leaf_judged: np.ndarray
+    cable_judged: np.ndarray
+    not_run: int = 0
+    errors: int = 0
+    kept: int = 0
+    overflow: bool = False
+    parts: list[tuple[np.ndarray, ...]] | None = None
+
+
 def scan(job: PairsJob, lim: Limits, checks: dict[int, Check]) -> Scan:
-    """Sets each check's judged and failing counts (before noise) and returns the failing flows."""
+    """Sets each check's judged and failing counts (before noise) and returns the failing flows.
+    A large matrix is scanned by ranges of row blocks in several processes (parallel.map_rows)."""
+    n, run = job.n, job.run
+    # the views, built here once: the workers inherit them
+    _ = run.status, run.bw_gbps, run.latency_ns_p50, (run.latency_ns_p99 if lim.need_p99 else None)
+    blocks = list(row_blocks(n, n))
+    cells = (blocks[0][1] - blocks[0][0]) * n if blocks else 0
+    done = parallel.map_rows(lambda b0, b1: _scan_blocks(job, lim, tuple(checks), blocks[b0:b1]), len(blocks), cells)
+    total = done[0] if done else _scan_blocks(job, lim, tuple(checks), [])
+    for p in done[1:]:
+        for bit, (j, f) in p.counts.items():
+            total.counts[bit][0] += j
+            total.counts[bit][1] += f
+        for name in ("judged_out", "judged_in", "same_leaf_judged", "cable_judged"):
+            getattr(total, name).__iadd__(getattr(p, name))
+        total.not_run += p.not_run
+        total.errors += p.errors
+        total.overflow |= p.overflow or total.kept + p.kept > MAX_FLOWS
+        total.kept += p.kept
+        total.parts = (total.parts or []) + (p.parts or [])
+    counts, parts, overflow = total.counts, ([] if total.overflow else total.parts or []), total.overflow
+    judged_out, judged_in, not_run, errors = total.judged_out, total.judged_in, total.not_run, total.errors
+    cable_judged, same_leaf_judged = total.cable_judged, total.same_leaf_judged
+    for bit, (judged_count, failing) in counts.items():
+        checks[bit].judged, checks[bit].failing = judged_count, failing
+    if parts:
+        cat = [np.concatenate(x) for x in zip(*parts)]
+    else:
+        cat = [np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint16)] + \
+              [np.empty(0, np.float32)] * 4
+    bw_limit = cat[4]
+    bw_limit[~np.isfinite(bw_limit)] = np.nan
+    lat_limit = cat[6]
+    lat_limit[~np.isfinite(lat_limit)] = np.nan
+    flows = Flows(src=cat[0].astype(np.int32), dst=cat[1].astype(np.int32), reasons=cat[2], bw=cat[3],
+                  bw_limit=bw_limit, lat=cat[5], lat_limit=lat_limit,
+                  inconclusive=np.zeros(cat[0].size, dtype=bool), stalled=np.zeros(cat[0].size, dtype=np.int32))
+    return Scan(flows=flows, overflow=overflow, judged_out=judged_out, judged_in=judged_in, not_run=not_run,
+                errors=errors, cable_judged=cable_judged, same_leaf_judged=same_leaf_judged)
+
+
+def _scan_blocks(job: PairsJob, lim: Limits, bits: tuple[int, ...], blocks: list[tuple[int, int]]) -> _Part:
+    """scan() over the given row blocks."""
     n, run, lay = job.n, job.run, job.layout
     bw_m, lat_m, status = run.bw_gbps, run.latency_ns_p50, run.status
     lat99_m = run.latency_ns_p99 if lim.need_p99 else None
-    parts: list[tuple[np.ndarray, ...]] = []
-    kept = 0
-    overflow = False
-    judged_out = np.zeros(n, dtype=np.int64)
-    judged_in = np.zeros(n, dtype=np.int64)
-    not_run = 0
-    errors = 0
-    n_cables = lay.n_cables
-    cable_judged = np.zeros(n_cables, dtype=np.int64)
-    same_leaf_judged = np.zeros(n, dtype=np.int64)
+    acc = _Part(counts={bit: [0, 0] for bit in bits}, judged_out=np.zeros(n, dtype=np.int64),
+                judged_in=np.zeros(n, dtype=np.int64), same_leaf_judged=np.zeros(n, dtype=np.int64),
+                cable_judged=np.zeros(lay.n_cables, dtype=np.int64), parts=[])
+    counts, judged_out, judged_in = acc.counts, acc.judged_out, acc.judged_in
+    same_leaf_judged, cable_judged, n_cables = acc.same_leaf_judged, acc.cable_judged, lay.n_cables
     cols = np.arange(n)
-    counts = {bit: [0, 0] for bit in checks}  # judged, failing (raw, before noise)
-    for r0, r1 in row_blocks(n, n):
+    for r0, r1 in blocks:
         rows = np.arange(r0, r1)
         st = status[r0:r1]
         offdiag = rows[:, None] != cols[None, :]
         upper = cols[None, :] > rows[:, None]
         ok = st == job.ok_code
         err = np.isin(st, job.error_codes) & offdiag
-        not_run += int(np.count_nonzero((~ok & ~err & upper)))
-        errors += int(np.count_nonzero(err & upper))
+        acc.not_run += int(np.count_nonzero((~ok & ~err & upper)))
+        acc.errors += int(np.count_nonzero(err & upper))
         judged = ok | err
         judged_out[r0:r1] += judged.sum(axis=1)
         judged_in += judged.sum(axis=0)
@@ -125,26 +178,11 @@ def scan(job: PairsJob, lim: Limits, checks: dict[int, Check]) -> Scan:
             if R_ERROR in counts:
                 rule(R_ERROR, ok | err, err, True)
         fi, fj = np.nonzero(reasons)
-        if fi.size and not overflow:
-            if kept + fi.size > MAX_FLOWS:
-                overflow = True
+        if fi.size and not acc.overflow:
+            if acc.kept + fi.size > MAX_FLOWS:
+                acc.overflow = True
             else:
-                kept += fi.size
-                parts.append((fi + r0, fj, reasons[fi, fj], bw[fi, fj].astype(np.float32),
+                acc.kept += fi.size
+                acc.parts.append((fi + r0, fj, reasons[fi, fj], bw[fi, fj].astype(np.float32),
                               bw_limit[fi, fj], lat[fi, fj].astype(np.float32), lat_limit[fi, fj]))
-    for bit, (judged_count, failing) in counts.items():
-        checks[bit].judged, checks[bit].failing = judged_count, failing
-    if parts:
-        cat = [np.concatenate(x) for x in zip(*parts)]
-    else:
-        cat = [np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint16)] + \
-              [np.empty(0, np.float32)] * 4
-    bw_limit = cat[4]
-    bw_limit[~np.isfinite(bw_limit)] = np.nan
-    lat_limit = cat[6]
-    lat_limit[~np.isfinite(lat_limit)] = np.nan
-    flows = Flows(src=cat[0].astype(np.int32), dst=cat[1].astype(np.int32), reasons=cat[2], bw=cat[3],
-                  bw_limit=bw_limit, lat=cat[5], lat_limit=lat_limit,
-                  inconclusive=np.zeros(cat[0].size, dtype=bool), stalled=np.zeros(cat[0].size, dtype=np.int32))
-    return Scan(flows=flows, overflow=overflow, judged_out=judged_out, judged_in=judged_in, not_run=not_run,
-                errors=errors, cable_judged=cable_judged, same_leaf_judged=same_leaf_judged)
+    return acc
