@@ -40,8 +40,11 @@ def write_report(run_file: RunFile, out_dir: Path, criteria: Criteria | None = N
         verdict = evaluate(run_file, criteria, ctx=ctx)
     fig_dir = out_dir / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
-    # figures are drawn into files by forked processes while this one computes the next ones
-    with plots.background_saves(parallel.workers(1, 1) - 1):
+    # figures are drawn into files by forked processes while this one computes the next ones and
+    # the tables (up to two per CPU at a time: drawing a large fabric's figures takes longer than
+    # computing them; none when FABSCOPE_ANALYZE_WORKERS=1)
+    cpus = parallel.workers(1, 1)
+    with plots.background_saves(2 * cpus if cpus > 1 else 0):
         figures = [run_figures(run, ctx, fig_dir, f"{i:02d}-{slug(run.info.group)}")
                    for i, run in enumerate(run_file.runs)]
         counters = ""

@@ -30,7 +30,8 @@ class PairsKind(ReportKind):
         return f"lat {plots.format_bytes(run.lat_size_bytes)}, bw {plots.format_bytes(run.bw_size_bytes)}"
 
     def figures(self, run: PairsRun, ctx: ReportContext, title: str, save: Save) -> None:
-        run.prefetch("latency_ns_p99")  # the CDF's: with the other views, from one read of a row table
+        if _cdf_from_views(run):
+            run.prefetch("latency_ns_p99")  # the CDF's: with the other views, from one read of a row table
         if run.n_ranks <= FULL_HEATMAP_MAX:
             _pairs_full_figures(run, ctx.hosts, ctx.layout, title, save)
         else:
@@ -162,16 +163,52 @@ def _block_mean(m: np.ndarray, bounds: np.ndarray, order: np.ndarray) -> np.ndar
 
 
 def pairs_cdf_figure(run: PairsRun, title: str) -> Figure:
-    bw, total = stats.offdiag_sample(run.bw_gbps, CDF_MAX_VALUES, seed=1)
-    lat50, _ = stats.offdiag_sample(run.latency_ns_p50, CDF_MAX_VALUES, seed=2)
-    lat99, _ = stats.offdiag_sample(run.latency_ns_p99, CDF_MAX_VALUES, seed=2)
-    note = "" if total <= CDF_MAX_VALUES else f" (a random {CDF_MAX_VALUES:,} of {total:,} directed pairs)"
+    bw, lat50, lat99, note = _cdf_values(run)
     return plots.cdf_figure(
         [plots.Cdf(f"bandwidth, p50 of windows (Gb/s), {plots.format_bytes(run.bw_size_bytes)} B",
                    [("directed pairs", bw)]),
          plots.Cdf(f"one-way latency (us), {plots.format_bytes(run.lat_size_bytes)} B",
                    [("p50 of each pair", lat50 / 1e3), ("p99 of each pair", lat99 / 1e3)])],
         title=f"{title}\ndistribution over pairs{note}")
+
+
+def _cdf_from_views(run: PairsRun) -> bool:
+    src = run.row_source()
+    return src is None or src.repeated or 2 * src.rows <= CDF_MAX_VALUES
+
+
+CDF_SPAN_ROWS = 8192  # a large row table's CDFs: rows read from random spans of this many rows
+
+
+def _cdf_values(run: PairsRun) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(bandwidth of directed pairs, latency p50 and p99 of pairs, note) for the CDFs: every pair
+    when there are at most CDF_MAX_VALUES directed pairs; above, a seeded random sample: of the
+    matrix cells, or for a row table measured once per pair, of its rows (random spans of rows,
+    read without building the p99 view)."""
+    src = run.row_source()
+    if src is None or _cdf_from_views(run):
+        bw, total = stats.offdiag_sample(run.bw_gbps, CDF_MAX_VALUES, seed=1)
+        lat50, _ = stats.offdiag_sample(run.latency_ns_p50, CDF_MAX_VALUES, seed=2)
+        lat99, _ = stats.offdiag_sample(run.latency_ns_p99, CDF_MAX_VALUES, seed=2)
+        note = "" if total <= CDF_MAX_VALUES else f" (a random {CDF_MAX_VALUES:,} of {total:,} directed pairs)"
+        return bw, lat50, lat99, note
+    spans = min(src.rows // CDF_SPAN_ROWS, -(-CDF_MAX_VALUES // (2 * CDF_SPAN_ROWS)))
+    starts = np.sort(np.random.default_rng(4).choice(src.rows // CDF_SPAN_ROWS, spans, replace=False)) * CDF_SPAN_ROWS
+    names = ("status", "bw_gbps_fwd", "bw_gbps_rev", "latency_ns_p50", "latency_ns_p99")
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for r0 in starts.tolist():
+        for b in src.blocks(names, rows_per_block=CDF_SPAN_ROWS, rows=(r0, r0 + CDF_SPAN_ROWS)):
+            for k in names:
+                cols[k].append(np.asarray(b[k]))
+    good = np.concatenate(cols.pop("status")) == 1
+
+    def values(*keys: str) -> np.ndarray:
+        v = np.concatenate([np.concatenate(cols[k])[good] for k in keys]).astype(np.float64)
+        return v[np.isfinite(v)]
+
+    rows = int(good.size)
+    note = f" (the pairs of {spans} random spans of rows: {rows:,} of {src.rows:,} pairs)"
+    return values("bw_gbps_fwd", "bw_gbps_rev"), values("latency_ns_p50"), values("latency_ns_p99"), note
 
 
 def host_medians(run: PairsRun, ctx: ReportContext | None = None) -> tuple[np.ndarray, np.ndarray]:
