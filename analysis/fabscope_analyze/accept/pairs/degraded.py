@@ -32,6 +32,7 @@ PROFILE_PEERS = 2000  # peers per rank in the profile above this many ranks (see
 EVERY_PAIR = 0.8  # share of a rank's clean pairs that must sit beyond the midpoint
 Z_MIN = 5.0  # robust z (in scaled MADs) a degraded rank or leaf must stand out by
 MIN_PEERS = 3  # clean pairs a rank needs to be judged
+PROFILE_MIN_CELLS = 1 << 22  # profiles of at least this many cells are gathered in several processes
 REF_VALUES = 2_000_000  # values each of the fabric's reference medians is taken from
 
 
@@ -56,7 +57,8 @@ def profile(job: PairsJob) -> Profile | None:
         peers = np.sort(np.random.default_rng(0).choice(n, PROFILE_PEERS, replace=False))
     status, bw_m, lat_m = run.status, run.bw_gbps, run.latency_ns_p50  # built here: the workers inherit them
     shape = (n, peers.size)
-    forked = parallel.workers(n * peers.size, parallel.MIN_CELLS) > 1  # map_rows' test: workers write the rows
+    cells = n * peers.size
+    forked = parallel.workers(cells, PROFILE_MIN_CELLS) > 1  # map_rows' test: forked workers write the rows
     bw_out, bw_in, lat = ((parallel.shared_full if forked else np.full)(shape, np.nan, np.float32) for _ in range(3))
 
     def rows(r0: int, r1: int) -> None:
@@ -68,7 +70,7 @@ def profile(job: PairsJob) -> Profile | None:
                                (lat, ok_out, lat_m[r0:r1][:, peers])):
                 out[r0:r1] = np.where(ok & (v > 0), v, np.nan)
 
-    parallel.map_rows(rows, n, peers.size)
+    parallel.map_rows(rows, n, peers.size, PROFILE_MIN_CELLS)
     cls = lay.pair_hop_class(np.arange(n)[:, None], peers[None, :])
     return Profile(peers=peers, bw_out=bw_out, bw_in=bw_in, lat=lat, cls=cls)
 
