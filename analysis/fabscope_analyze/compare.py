@@ -292,9 +292,69 @@ def compare_pairs(b: PairsRun, n: PairsRun, base_file: RunFile, new_file: RunFil
                         ci_low=float(np.expm1(res.confidence_interval.low)),
                         ci_high=float(np.expm1(res.confidence_interval.high)), p_value=p,
                         n_base=values.size, n_new=values.size))
+    rows += _host_rows(b, n, [kb[int(i)] for i in mb], mb, mn, bw_ratio, lat_ratio, threshold, seed)
     rows += _pair_sample_rows(b, n, kb, kn, seed, notes)
     rows += _stall_rows(b, n, kb, kn)
     diffs.append(_diff(b.info.name, layout, kb, mb, bw_ratio, lat_ratio))
+    return rows
+
+
+HOST_PEERS = 1024  # per-host rows of a larger fabric: over the same seeded random peers of every host
+HOST_METRIC_SUFFIX = "of a host, median over its pairs"
+
+
+def _host_rows(b: PairsRun, n: PairsRun, keys: list[str], mb: np.ndarray, mn: np.ndarray, bw_ratio: np.ndarray,
+               lat_ratio: np.ndarray, threshold: float, seed: int) -> list[Row]:
+    """Per host, the NEW / BASE ratios of its pairs (bandwidth both directions, latency p50): a
+    row for each host whose median ratio differs from the fabric's median ratio by more than the
+    threshold (the hosts that moved apart from the fabric: one slow host among 12,500 moves no
+    fabric median). change: the host's median ratio - 1; p-value: a one-sample t-test of its log
+    ratios against the fabric's median log ratio (vectorised over hosts). Above HOST_PEERS + 1
+    hosts, each host's pairs are those with the same seeded random HOST_PEERS peers. No interval:
+    judged on the q-value, like the per-pair rows. base and new: the host's median over the same
+    pairs in each file."""
+    m = len(keys)
+    if m < 3:
+        return []
+    peers = np.arange(m)
+    if m > HOST_PEERS + 1:
+        peers = np.sort(np.random.default_rng(seed).choice(m, HOST_PEERS, replace=False))
+    rows: list[Row] = []
+    for metric, ratio, both, higher, unit, bm, nm in (
+            ("pair bandwidth", bw_ratio, True, True, "Gb/s", b.bw_gbps, n.bw_gbps),
+            ("pair latency p50", lat_ratio, False, False, "ns", b.latency_ns_p50, n.latency_ns_p50)):
+        x = np.asarray(ratio[:, peers], dtype=np.float64)
+        if both:
+            x = np.concatenate([x, np.asarray(ratio[peers, :], dtype=np.float64).T], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log(x)
+        x[~np.isfinite(x)] = np.nan  # the diagonal, unmeasured pairs, 0 on one side
+        fabric = stats.nan_median(x[np.isfinite(x)][:4_000_000])
+        if not math.isfinite(fabric):
+            continue
+        med = stats.nanmedian_rows(x)
+        apart = np.flatnonzero(np.abs(med - fabric) > math.log1p(threshold))
+        if apart.size == 0:
+            continue
+        d = x[apart] - fabric
+        k = np.isfinite(d).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.nanmean(d, axis=1)
+            sd = np.nanstd(d, axis=1, ddof=1)
+            t = mean / (sd / np.sqrt(k))
+            p = np.where(k >= 2, 2 * sps.t.sf(np.abs(t), np.maximum(k - 1, 1)), np.nan)
+        p = np.where((k >= 2) & (sd == 0) & (mean != 0), 0.0, p)  # every pair moved by the same factor
+        def host_median(mat: np.ndarray, ranks: np.ndarray, h: int) -> float:
+            v = np.asarray(mat[ranks[h], ranks[peers]], dtype=np.float64)
+            if both:
+                v = np.concatenate([v, np.asarray(mat[ranks[peers], ranks[h]], dtype=np.float64)])
+            return stats.nan_median(np.where(np.isfinite(x[h]), v, np.nan))  # the pairs of the ratios
+
+        for i, h in enumerate(apart.tolist()):
+            rows.append(Row(run=b.info.name, benchmark="pairs", metric=f"{metric} {HOST_METRIC_SUFFIX}",
+                            key=keys[h], unit=unit, higher_is_better=higher, base=host_median(bm, mb, h),
+                            new=host_median(nm, mn, h), change=float(np.expm1(med[h])), p_value=float(p[i]),
+                            n_base=int(k[i]), n_new=int(k[i])))
     return rows
 
 

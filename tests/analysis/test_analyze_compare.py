@@ -257,3 +257,29 @@ def test_repeats_are_pooled_per_pair(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, out, _ = run_cli(["compare", other, path, "--json", tmp_path / "c2.json"], capsys)
     c2 = json.loads((tmp_path / "c2.json").read_text())
     assert not any("node002" in r["key"] and "node009" in r["key"] and r["regression"] for r in c2["rows"]), out
+
+
+def test_one_slow_host_of_a_fabric_too_large_for_per_pair_tests(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Above 100,000 pair rows compare leaves out the per-pair tests, and one slow host moves no
+    fabric median: the per-host rows must name it, and only it (the same fabric measured again
+    without it: no host row is a regression)."""
+    from fabscope_analyze.compare import HOST_METRIC_SUFFIX
+
+    pairs = PairsSpec(lat_iters=8, bw_windows=2)
+    hosts = 460  # 105,570 pairs: past MAX_PAIR_SAMPLE_ROWS
+    a = write_synthetic_run(tmp_path / "a.h5", hosts, 1, sweeps=(), pairs=pairs, fabric_seed=4)
+    b = write_synthetic_run(tmp_path / "b.h5", hosts, 2, sweeps=(), pairs=pairs, fabric_seed=4)
+    c = write_synthetic_run(tmp_path / "c.h5", hosts, 3, sweeps=(), pairs=pairs, fabric_seed=4, slow_host=321)
+    code, out, _ = run_cli(["compare", a, c, "--json", tmp_path / "c.json"], capsys)
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert "per-pair tests left out" in out
+    host_rows = [r for r in rows if r["metric"].endswith(HOST_METRIC_SUFFIX)]
+    regs = [r for r in host_rows if r["regression"]]
+    assert code == 1 and regs and {r["key"] for r in regs} == {"node321"}, [(r["key"], r["change"]) for r in host_rows]
+    bw = [r for r in regs if r["metric"].startswith("pair bandwidth")]
+    assert bw and bw[0]["change"] < -0.05 and bw[0]["new"] < bw[0]["base"]
+    assert not any(r["regression"] and r["metric"].endswith("median over pairs") for r in rows)  # the fabric did not move
+    code, out, _ = run_cli(["compare", a, b, "--json", tmp_path / "ab.json"], capsys)
+    rows = json.loads((tmp_path / "ab.json").read_text())["rows"]
+    assert code == 0 and not [r for r in rows if r["regression"]], out
