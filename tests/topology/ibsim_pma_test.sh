@@ -65,13 +65,19 @@ echo "ok:   PerformanceSet on two ports: exactly those two cables named"
 # 3. the same through fabscope: --pma around a pairs run, the cable named by accept.
 client "$tool" canon --live --no-routes --save-cache fabric.cache --out /dev/null >/dev/null 2>&1 || fail "ibnd cache"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# The counter must rise between the two readings: the first is taken before run.h5 exists, the
+# second after the last round. The ranks are stopped (SIGSTOP) from the moment the file appears
+# until ibsim has taken the change, so that holds whatever the load (a run sized to outlast the
+# console command took 60,000 ping-pongs per pair: minutes beside two CPU hogs).
+ranks="pairs --ibnd-cache fabric.cache --pma --iters 5000 --bw-iters 2"
 "$mpiexec" -np 4 -x IBSIM_SOCKNAME="$sock" -x SIM_HOST=node00001-mlx5_0 -x LD_PRELOAD="$umad2sim" \
-  "$fabscope" pairs --ibnd-cache fabric.cache --pma --iters 60000 --bw-iters 2 --quiet \
-  --out run.h5 >run.out 2>&1 &
+  "$fabscope" $ranks --quiet --out run.h5 >run.out 2>&1 &
 run_pid=$!
-for _ in $(seq 400); do [ -e run.h5 ] && break; kill -0 $run_pid 2>/dev/null || break; sleep 0.05; done
+for _ in $(seq 1200); do [ -e run.h5 ] && break; kill -0 $run_pid 2>/dev/null || break; sleep 0.02; done
 [ -e run.h5 ] || { wait $run_pid; cat run.out; fail "fabscope pairs --pma did not start"; }
+pkill -STOP -f -- "$ranks" || { wait $run_pid; cat run.out; fail "fabscope pairs --pma ended before it could be held"; }
 console 'PerformanceSet "leaf0003"[6] PortCounters.PortRcvErrors=7' 3
+pkill -CONT -f -- "$ranks"
 wait $run_pid || { cat run.out; fail "fabscope pairs --pma failed"; }
 grep "^# pma" run.out
 /usr/bin/python3 - run.h5 <<'PY' || fail "/pma in the results file"
