@@ -1015,8 +1015,21 @@ def junit_group(r: Row) -> str:
     many (whose set changes with the fabric) one test per metric: `each pair`, `each step`,
     `each host`."""
     if r.entity not in ("fabric", "steps") and per_pair(r):
-        return "each step" if r.metric == STEP_METRIC else "each host" if r.metric == STALL_METRIC else "each pair"
+        if r.metric == STEP_METRIC:
+            return "each step"
+        return "each host" if r.metric == STALL_METRIC or r.metric.endswith(HOST_METRIC_SUFFIX) else "each pair"
     return r.entity or r.key
+
+
+# Cases whose rows exist only for some hosts: always written beside their run's fabric row, so that
+# the set of test names stays the same from night to night (case name -> text when it has no row).
+_ALWAYS_CASES = {
+    f"{STALL_METRIC}: fabric": (f"{STALL_METRIC}: each host", "no host stalled in either file"),
+    "pair bandwidth, median over pairs: fabric": (f"pair bandwidth {HOST_METRIC_SUFFIX}: each host",
+                                                  "no host's pairs moved apart from the fabric's"),
+    "pair latency p50, median over pairs: fabric": (f"pair latency p50 {HOST_METRIC_SUFFIX}: each host",
+                                                    "no host's pairs moved apart from the fabric's"),
+}
 
 
 def row_text(r: Row) -> str:
@@ -1033,9 +1046,10 @@ def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Elem
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in c.rows:
         groups.setdefault((r.run, f"{r.metric}: {junit_group(r)}"), []).append(r)
-    for run, name in list(groups):  # per-host stall rows exist only for hosts that stalled: the case always
-        if name == f"{STALL_METRIC}: fabric":
-            groups.setdefault((run, f"{STALL_METRIC}: each host"), [])
+    for run, name in list(groups):  # per-host rows exist only for some hosts: the case always
+        if name in _ALWAYS_CASES:
+            groups.setdefault((run, _ALWAYS_CASES[name][0]), [])
+    empty_text = {case: text for case, text in _ALWAYS_CASES.values()}
     cases = []
     for (run, name), rows in sorted(groups.items()):
         case = ET.Element("testcase", classname=f"{prefix}.{run}", name=name)
@@ -1048,7 +1062,7 @@ def junit_cases(c: Comparison, prefix: str = "fabscope.compare") -> list[ET.Elem
             more = f"\n... {len(bad) - 50} more" if len(bad) > 50 else ""
             el.text = "\n".join(row_text(r) for r in bad[:50]) + more
         elif not rows:
-            ET.SubElement(case, "system-out").text = "no host stalled in either file"
+            ET.SubElement(case, "system-out").text = empty_text.get(name, "nothing to compare")
         elif all(r.note.startswith("not ") for r in rows):
             ET.SubElement(case, "skipped", message=rows[0].note)
         else:

@@ -271,7 +271,7 @@ def test_one_slow_host_of_a_fabric_too_large_for_per_pair_tests(tmp_path: Path,
     a = write_synthetic_run(tmp_path / "a.h5", hosts, 1, sweeps=(), pairs=pairs, fabric_seed=4)
     b = write_synthetic_run(tmp_path / "b.h5", hosts, 2, sweeps=(), pairs=pairs, fabric_seed=4)
     c = write_synthetic_run(tmp_path / "c.h5", hosts, 3, sweeps=(), pairs=pairs, fabric_seed=4, slow_host=321)
-    code, out, _ = run_cli(["compare", a, c, "--json", tmp_path / "c.json"], capsys)
+    code, out, _ = run_cli(["compare", a, c, "--json", tmp_path / "c.json", "--junit", tmp_path / "c.xml"], capsys)
     rows = json.loads((tmp_path / "c.json").read_text())["rows"]
     assert "per-pair tests left out" in out
     host_rows = [r for r in rows if r["metric"].endswith(HOST_METRIC_SUFFIX)]
@@ -280,6 +280,13 @@ def test_one_slow_host_of_a_fabric_too_large_for_per_pair_tests(tmp_path: Path,
     bw = [r for r in regs if r["metric"].startswith("pair bandwidth")]
     assert bw and bw[0]["change"] < -0.05 and bw[0]["new"] < bw[0]["base"]
     assert not any(r["regression"] and r["metric"].endswith("median over pairs") for r in rows)  # the fabric did not move
-    code, out, _ = run_cli(["compare", a, b, "--json", tmp_path / "ab.json"], capsys)
+    code, out, _ = run_cli(["compare", a, b, "--json", tmp_path / "ab.json", "--junit", tmp_path / "ab.xml"], capsys)
     rows = json.loads((tmp_path / "ab.json").read_text())["rows"]
     assert code == 0 and not [r for r in rows if r["regression"]], out
+    # JUnit: the per-host cases exist whether or not a host moved (a nightly job's test names stay)
+    cases = {x: {c.get("name"): c for c in ET.parse(tmp_path / f"{x}.xml").getroot().iter("testcase")}
+             for x in ("c", "ab")}
+    assert set(cases["c"]) == set(cases["ab"])
+    host_case = f"pair bandwidth {HOST_METRIC_SUFFIX}: each host"
+    assert cases["c"][host_case].find("failure") is not None and "node321" in cases["c"][host_case].find("failure").text
+    assert cases["ab"][host_case].find("failure") is None
