@@ -44,6 +44,21 @@ class _Part:
     overflow: bool = False
     parts: list[tuple[np.ndarray, ...]] | None = None
 
+    def merge(self, p: "_Part") -> None:
+        """Adds the part of the row blocks that follow this one's."""
+        for bit, (judged, failing) in p.counts.items():
+            self.counts[bit][0] += judged
+            self.counts[bit][1] += failing
+        self.judged_out += p.judged_out
+        self.judged_in += p.judged_in
+        self.same_leaf_judged += p.same_leaf_judged
+        self.cable_judged += p.cable_judged
+        self.not_run += p.not_run
+        self.errors += p.errors
+        self.overflow |= p.overflow or self.kept + p.kept > MAX_FLOWS
+        self.kept += p.kept
+        self.parts = (self.parts or []) + (p.parts or [])
+
 
 def scan(job: PairsJob, lim: Limits, checks: dict[int, Check]) -> Scan:
     """Sets each check's judged and failing counts (before noise) and returns the failing flows.
@@ -56,16 +71,7 @@ def scan(job: PairsJob, lim: Limits, checks: dict[int, Check]) -> Scan:
     done = parallel.map_rows(lambda b0, b1: _scan_blocks(job, lim, tuple(checks), blocks[b0:b1]), len(blocks), cells)
     total = done[0] if done else _scan_blocks(job, lim, tuple(checks), [])
     for p in done[1:]:
-        for bit, (j, f) in p.counts.items():
-            total.counts[bit][0] += j
-            total.counts[bit][1] += f
-        for name in ("judged_out", "judged_in", "same_leaf_judged", "cable_judged"):
-            getattr(total, name).__iadd__(getattr(p, name))
-        total.not_run += p.not_run
-        total.errors += p.errors
-        total.overflow |= p.overflow or total.kept + p.kept > MAX_FLOWS
-        total.kept += p.kept
-        total.parts = (total.parts or []) + (p.parts or [])
+        total.merge(p)
     counts, parts, overflow = total.counts, ([] if total.overflow else total.parts or []), total.overflow
     judged_out, judged_in, not_run, errors = total.judged_out, total.judged_in, total.not_run, total.errors
     cable_judged, same_leaf_judged = total.cable_judged, total.same_leaf_judged
